@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <pthread.h>
+
+#include "ade-log.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static AdeLogFunc log_func;
+static void *log_userdata;
+static atomic_int log_max_level = LOG_INFO;
+
+void ade_log_set_callback(AdeLogFunc func, void *userdata) {
+        pthread_mutex_lock(&log_lock);
+        log_func = func;
+        log_userdata = userdata;
+        pthread_mutex_unlock(&log_lock);
+}
+
+void ade_log_set_max_level(int level) {
+        if (level < LOG_EMERG)
+                level = LOG_EMERG;
+        if (level > LOG_DEBUG)
+                level = LOG_DEBUG;
+        atomic_store(&log_max_level, level);
+}
+
+int ade_log_get_max_level(void) {
+        return atomic_load(&log_max_level);
+}
+
+static const char *const level_names[] = {
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+const char *ade_log_level_to_string(int level) {
+        if (level < 0 || (size_t) level >= ELEMENTSOF(level_names))
+                return NULL;
+        return level_names[level];
+}
+
+int ade_log_level_from_string(const char *s) {
+        if (isempty(s))
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
+                if (strcaseeq(s, level_names[i]))
+                        return (int) i;
+        if (strcaseeq(s, "error"))
+                return LOG_ERR;
+        if (strcaseeq(s, "warn"))
+                return LOG_WARNING;
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        return -EINVAL;
+}
+
+int ade_log_internal(int level, int error, const char *file, int line, const char *func,
+                     const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+        int saved_errno = errno;
+
+        if (error < 0)
+                error = -error;
+
+        if (level > atomic_load(&log_max_level))
+                return -error;
+
+        /* "%m" must show the error we were handed, not whatever errno happens to hold. */
+        errno = error;
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        pthread_mutex_lock(&log_lock);
+        if (log_func)
+                log_func(level, buf, log_userdata);
+        pthread_mutex_unlock(&log_lock);
+
+        (void) file;
+        (void) line;
+        (void) func;
+        errno = saved_errno;
+        return -error;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <syslog.h>
+
+#include "ade-util.h"
+
+/* libade never prints. Every message goes through one process-wide callback that the program
+ * installs: aded sends it to the journal, adectl to stderr, the tests to a buffer. Without a
+ * callback messages are dropped. Levels are syslog's (LOG_ERR ... LOG_DEBUG).
+ *
+ * The library itself logs at LOG_DEBUG only: it returns errors to its caller, and the caller
+ * decides what a person reads. Secrets must never be passed to these functions. */
+
+typedef void (*AdeLogFunc)(int level, const char *message, void *userdata);
+
+/* Installs @func (NULL to drop everything) with @userdata, and the most verbose level passed on. */
+void ade_log_set_callback(AdeLogFunc func, void *userdata);
+void ade_log_set_max_level(int level);
+int ade_log_get_max_level(void);
+
+/* Parses "err", "warning", "info", "debug" (or a syslog number). Returns the level or -EINVAL. */
+int ade_log_level_from_string(const char *s);
+const char *ade_log_level_to_string(int level);
+
+/* Formats and delivers a message. When @error is non-zero, "%m" expands to strerror(|error|).
+ * Returns -|error| so that callers can write "return ade_log_debug_errno(r, ...)". */
+int ade_log_internal(int level, int error, const char *file, int line, const char *func,
+                     const char *format, ...) _printf_(6, 7);
+
+#define ade_log_full_errno(level, error, ...) \
+        ade_log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+#define ade_log_debug(...) (void) ade_log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define ade_log_info(...) (void) ade_log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define ade_log_notice(...) (void) ade_log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define ade_log_warning(...) (void) ade_log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define ade_log_error(...) (void) ade_log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+
+#define ade_log_debug_errno(error, ...) ade_log_full_errno(LOG_DEBUG, (error), __VA_ARGS__)
+#define ade_log_info_errno(error, ...) ade_log_full_errno(LOG_INFO, (error), __VA_ARGS__)
+#define ade_log_warning_errno(error, ...) ade_log_full_errno(LOG_WARNING, (error), __VA_ARGS__)
+#define ade_log_error_errno(error, ...) ade_log_full_errno(LOG_ERR, (error), __VA_ARGS__)

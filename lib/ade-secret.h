@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ade-util.h"
+
+/* Key material (key files, unwrapped keys, passphrases) lives only in an AdeSecret: its bytes sit
+ * in their own anonymous mapping that is locked in RAM (never swapped), excluded from core dumps,
+ * wiped on fork in the child, and overwritten with zeros before it is unmapped. When the memlock
+ * limit forbids locking, the buffer still works and ade_secret_is_locked() says false; callers may
+ * refuse to go on.
+ *
+ * @data is followed by one zero byte that is not counted in @size, so text secrets (the 172-byte
+ * base64 key file) can be handed to APIs wanting a C string. */
+typedef struct AdeSecret {
+        uint8_t *data;
+        size_t size;
+        size_t capacity; /* usable bytes in the mapping, minus the trailing zero byte */
+        bool locked;
+} AdeSecret;
+
+#define ADE_SECRET_SIZE_MAX (1024U * 1024U)
+
+/* Allocates a zero-filled secret of @size bytes (1 .. ADE_SECRET_SIZE_MAX).
+ * Returns 0, -EINVAL for a size out of range, or -ENOMEM. */
+int ade_secret_new(size_t size, AdeSecret **ret);
+
+/* Like ade_secret_new(), then copies @size bytes from @data. */
+int ade_secret_new_from(const void *data, size_t size, AdeSecret **ret);
+
+/* Fills a new secret of @size bytes from the kernel's CSPRNG (getrandom). */
+int ade_secret_new_random(size_t size, AdeSecret **ret);
+
+/* Shrinks the counted size to @size, wiping the bytes dropped. -EINVAL when @size grows it. */
+int ade_secret_truncate(AdeSecret *s, size_t size);
+
+/* Constant-time comparison of sizes and contents. */
+bool ade_secret_equal(const AdeSecret *a, const AdeSecret *b);
+
+bool ade_secret_is_locked(const AdeSecret *s);
+
+/* Wipes, unlocks and unmaps. Accepts NULL; always returns NULL. */
+AdeSecret *ade_secret_free(AdeSecret *s);
+
+static inline void ade_secret_freep(AdeSecret **s) {
+        ade_secret_free(*s);
+}
+#define _cleanup_secret_ _cleanup_(ade_secret_freep)
+
+/* Overwrites @size bytes at @p with zeros in a way the compiler may not elide. Accepts NULL. */
+void ade_memzero(void *p, size_t size);
+
+/* Wipes then frees a heap string (for transient copies that libraries forced on us). */
+char *ade_erase_and_free(char *s);
+static inline void ade_erase_and_freep(char **s) {
+        ade_erase_and_free(*s);
+}
+#define _cleanup_erase_ _cleanup_(ade_erase_and_freep)

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ade-log.h"
+#include "ade-test.h"
+
+static char last[512];
+static int last_level = -1;
+static int calls;
+
+static void capture(int level, const char *message, void *userdata) {
+        snprintf(last, sizeof(last), "%s", message);
+        last_level = level;
+        calls++;
+        (void) userdata;
+}
+
+static void setup(void) {
+        last[0] = '\0';
+        last_level = -1;
+        calls = 0;
+        ade_log_set_callback(capture, NULL);
+        ade_log_set_max_level(LOG_DEBUG);
+}
+
+START_TEST(test_callback_receives_message) {
+        ade_log_info("device %s is %d%% done", "/dev/loop7", 42);
+        ck_assert_int_eq(calls, 1);
+        ck_assert_int_eq(last_level, LOG_INFO);
+        ck_assert_str_eq(last, "device /dev/loop7 is 42% done");
+}
+END_TEST
+
+START_TEST(test_errno_is_returned_negative_and_expanded) {
+        int r = ade_log_debug_errno(ENOENT, "open %s: %m", "/x");
+        ck_assert_int_eq(r, -ENOENT);
+        ck_assert_str_eq(last, "open /x: No such file or directory");
+        /* negative errors are accepted too, the way functions return them */
+        ck_assert_int_eq(ade_log_debug_errno(-EACCES, "%m"), -EACCES);
+        ck_assert_str_eq(last, "Permission denied");
+}
+END_TEST
+
+START_TEST(test_levels_above_max_are_dropped) {
+        ade_log_set_max_level(LOG_WARNING);
+        ade_log_debug("hidden");
+        ade_log_info("hidden");
+        ck_assert_int_eq(calls, 0);
+        ade_log_error("shown");
+        ck_assert_int_eq(calls, 1);
+        ck_assert_int_eq(last_level, LOG_ERR);
+}
+END_TEST
+
+START_TEST(test_no_callback_is_silent) {
+        ade_log_set_callback(NULL, NULL);
+        ck_assert_int_eq(ade_log_debug_errno(EIO, "nobody hears this"), -EIO);
+        ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+START_TEST(test_level_names_round_trip) {
+        ck_assert_int_eq(ade_log_level_from_string("debug"), LOG_DEBUG);
+        ck_assert_int_eq(ade_log_level_from_string("WARNING"), LOG_WARNING);
+        ck_assert_int_eq(ade_log_level_from_string("error"), LOG_ERR);
+        ck_assert_int_eq(ade_log_level_from_string("3"), LOG_ERR);
+        ck_assert_str_eq(ade_log_level_to_string(LOG_INFO), "info");
+}
+END_TEST
+
+START_TEST(test_level_bad_names_refused) {
+        ck_assert_int_eq(ade_log_level_from_string(""), -EINVAL);
+        ck_assert_int_eq(ade_log_level_from_string(NULL), -EINVAL);
+        ck_assert_int_eq(ade_log_level_from_string("verbose"), -EINVAL);
+        ck_assert_int_eq(ade_log_level_from_string("8"), -EINVAL);
+        ck_assert_ptr_null(ade_log_level_to_string(9));
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("log");
+        TCase *tc = ade_test_case("log");
+
+        tcase_add_checked_fixture(tc, setup, NULL);
+        tcase_add_test(tc, test_callback_receives_message);
+        tcase_add_test(tc, test_errno_is_returned_negative_and_expanded);
+        tcase_add_test(tc, test_levels_above_max_are_dropped);
+        tcase_add_test(tc, test_no_callback_is_silent);
+        tcase_add_test(tc, test_level_names_round_trip);
+        tcase_add_test(tc, test_level_bad_names_refused);
+        suite_add_tcase(s, tc);
+        return ade_test_run(s);
+}

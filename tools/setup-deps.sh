@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Installs what ade needs to build and to run every test on Debian 12, with apt-get.
+# Idempotent: when everything is present it prints nothing and changes nothing.
+set -euo pipefail
+
+packages=(
+        # build
+        build-essential autoconf automake libtool pkg-config
+        libcryptsetup-dev libdevmapper-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
+        libjson-c-dev check libmicrohttpd-dev
+        # tests: real filesystems, stock cryptsetup as the independent judge, loop devices
+        cryptsetup-bin e2fsprogs xfsprogs util-linux kmod openssl curl ca-certificates
+        # tests: the VM harness (Debian's kernel is fetched with apt-get download, not installed)
+        qemu-system-x86 qemu-utils busybox-static cpio xz-utils zstd
+        # tests: independent varlink judge, and the units' verifier
+        varlink-go golang-github-varlink-go-dev systemd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+                missing+=("$p")
+        fi
+done
+
+# The Azure SDK conformance test needs Node.js 20 and npm; keep a Node that is already there.
+if ! command -v npm >/dev/null 2>&1; then
+        missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup-deps: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
