@@ -8,13 +8,15 @@ packages=(
         # build
         build-essential autoconf automake libtool pkg-config
         libcryptsetup-dev libdevmapper-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
-        libjson-c-dev check libmicrohttpd-dev
+        libjson-c-dev check libmicrohttpd-dev libblkid-dev
         # tests: real filesystems, stock cryptsetup as the independent judge, loop devices
         cryptsetup-bin e2fsprogs xfsprogs util-linux kmod openssl curl ca-certificates
         # tests: the VM harness (Debian's kernel is fetched with apt-get download, not installed)
         qemu-system-x86 qemu-utils busybox-static cpio xz-utils zstd
         # tests: independent varlink judge, and the units' verifier
         varlink-go golang-github-varlink-go-dev systemd
+        # tests: Microsoft's offline-unlock procedure (tests/integration/offline-unlock.sh) reads JSON with jq
+        jq
 )
 
 missing=()

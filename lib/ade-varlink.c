@@ -1,0 +1,1621 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <systemd/sd-daemon.h>
+
+#include "ade-json.h"
+#include "ade-log.h"
+#include "ade-varlink-idl.h"
+#include "ade-varlink.h"
+
+/* One read per wake-up, so that a fast sender cannot starve the others on the loop. */
+#define READ_CHUNK (64U * 1024U)
+/* A connection's input buffer starts this small (most calls are a few hundred bytes), grows by
+ * doubling while a read would get less than READ_MIN, and is given back above INPUT_KEEP once empty. */
+#define INPUT_INITIAL (4U * 1024U)
+#define READ_MIN (1024U)
+#define INPUT_KEEP (64U * 1024U)
+/* Above this much unsent output the next pipelined call waits until the peer reads. */
+#define OUTPUT_HIGH (256U * 1024U)
+/* An output buffer this large is given back once it drains. */
+#define OUTPUT_KEEP (1024U * 1024U)
+
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+/* Calls dispatched from one connection before the loop serves the others. */
+#define DISPATCH_BUDGET 32U
+
+/* clang-format off */
+static const char service_idl[] =
+        "# The Varlink Service Interface is provided by every varlink service. It\n"
+        "# describes the service and the interfaces it implements.\n"
+        "interface org.varlink.service\n"
+        "\n"
+        "# Get a list of all the interfaces a service provides and information\n"
+        "# about the implementation.\n"
+        "method GetInfo() -> (\n"
+        "  vendor: string,\n"
+        "  product: string,\n"
+        "  version: string,\n"
+        "  url: string,\n"
+        "  interfaces: []string\n"
+        ")\n"
+        "\n"
+        "# Get the description of an interface that is implemented by this service.\n"
+        "method GetInterfaceDescription(interface: string) -> (description: string)\n"
+        "\n"
+        "# The requested interface was not found.\n"
+        "error InterfaceNotFound (interface: string)\n"
+        "\n"
+        "# The requested method was not found\n"
+        "error MethodNotFound (method: string)\n"
+        "\n"
+        "# The interface defines the requested method, but the service does not\n"
+        "# implement it.\n"
+        "error MethodNotImplemented (method: string)\n"
+        "\n"
+        "# One of the passed parameters is invalid.\n"
+        "error InvalidParameter (parameter: string)\n"
+        "\n"
+        "# Client is denied access\n"
+        "error PermissionDenied ()\n"
+        "\n"
+        "# Method is expected to be called with 'more' set to true, but wasn't\n"
+        "error ExpectedMore ()\n";
+/* clang-format on */
+
+typedef struct Binding {
+        char *method;                     /* fully qualified */
+        const AdeVarlinkInterface *iface; /* owned by the server */
+        AdeVarlinkMethod callback;
+        unsigned flags;
+        void *userdata;
+} Binding;
+
+typedef struct Listener {
+        int fd;
+        sd_event_source *source;
+} Listener;
+
+typedef struct Connection Connection;
+
+struct AdeVarlinkCall {
+        unsigned n_ref;
+        Connection *conn; /* NULL once answered or once the peer is gone */
+        char *method;
+        const AdeVarlinkInterface *iface; /* set once the method is found */
+        unsigned flags;
+        bool done;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        void *userdata;
+        AdeVarlinkDisconnect disconnect;
+};
+
+struct Connection {
+        AdeVarlinkServer *server;
+        Connection *prev, *next;
+        int fd;
+        sd_event_source *io, *defer;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        gid_t *groups;
+        size_t n_groups;
+
+        /* Input: [in_start, in_size) is unparsed; in_scanned marks how far we looked for a NUL. */
+        char *in;
+        size_t in_start, in_size, in_alloc, in_scanned;
+        /* Output: [out_done, out_size) is still to be sent. */
+        char *out;
+        size_t out_done, out_size, out_alloc;
+
+        AdeVarlinkCall *current; /* the call being answered; later calls wait in the input buffer */
+        bool read_eof;           /* the peer will send nothing more (it may still read) */
+        bool write_dead;         /* the peer is gone: nothing can be sent */
+        bool dead;               /* drop the connection at the next chance */
+        bool processing;         /* inside connection_process(): do not recurse */
+};
+
+struct AdeVarlinkServer {
+        sd_event *event;
+        Listener *listeners;
+        size_t n_listeners;
+        Connection *connections;
+        unsigned n_connections;
+        AdeVarlinkInterface **interfaces;
+        size_t n_interfaces;
+        Binding *bindings;
+        size_t n_bindings;
+        char *vendor, *product, *version, *url;
+        gid_t group;
+        unsigned connections_max, per_uid_max;
+        json_object *empty; /* {} handed to methods called without parameters */
+        bool validate_replies;
+        sd_event_source *accept_retry; /* listeners paused after EMFILE and friends */
+};
+
+/* ---- calls ------------------------------------------------------------------------------------ */
+
+AdeVarlinkCall *ade_varlink_call_ref(AdeVarlinkCall *call) {
+        if (call)
+                call->n_ref++;
+        return call;
+}
+
+AdeVarlinkCall *ade_varlink_call_unref(AdeVarlinkCall *call) {
+        if (!call)
+                return NULL;
+        assert(call->n_ref > 0);
+        if (--call->n_ref > 0)
+                return NULL;
+        free(call->method);
+        return mfree(call);
+}
+
+const char *ade_varlink_call_get_method(AdeVarlinkCall *call) {
+        return call->method;
+}
+
+unsigned ade_varlink_call_get_flags(AdeVarlinkCall *call) {
+        return call->flags;
+}
+
+uid_t ade_varlink_call_get_peer_uid(AdeVarlinkCall *call) {
+        return call->uid;
+}
+
+gid_t ade_varlink_call_get_peer_gid(AdeVarlinkCall *call) {
+        return call->gid;
+}
+
+pid_t ade_varlink_call_get_peer_pid(AdeVarlinkCall *call) {
+        return call->pid;
+}
+
+static bool connection_in_group(const Connection *c, gid_t gid) {
+        if (gid == (gid_t)-1)
+                return false;
+        if (c->gid == gid)
+                return true;
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (c->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+bool ade_varlink_call_peer_in_group(AdeVarlinkCall *call, gid_t gid) {
+        if (gid == (gid_t)-1)
+                return false;
+        if (call->gid == gid)
+                return true;
+        /* The supplementary groups live with the connection; once it is gone only the primary gid is known. */
+        return call->conn && connection_in_group(call->conn, gid);
+}
+
+void ade_varlink_call_set_userdata(AdeVarlinkCall *call, void *userdata) {
+        call->userdata = userdata;
+}
+
+void *ade_varlink_call_get_userdata(AdeVarlinkCall *call) {
+        return call->userdata;
+}
+
+void ade_varlink_call_set_disconnect_callback(AdeVarlinkCall *call, AdeVarlinkDisconnect callback) {
+        call->disconnect = callback;
+}
+
+bool ade_varlink_call_is_pending(AdeVarlinkCall *call) {
+        return call && call->conn && !call->done && !call->conn->write_dead && !call->conn->dead;
+}
+
+/* ---- connections: buffers and I/O ------------------------------------------------------------- */
+
+static void connection_schedule(Connection *c) {
+        if (!c->processing)
+                (void)sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+}
+
+static void connection_kill(Connection *c, const char *why) {
+        if (!c->dead)
+                ade_log_debug("varlink: dropping connection of pid %d uid %u: %s", (int)c->pid, (unsigned)c->uid, why);
+        c->dead = true;
+        connection_schedule(c);
+}
+
+static int connection_flush(Connection *c) {
+        int r;
+
+        while (c->out_done < c->out_size) {
+                ssize_t n = send(c->fd, c->out + c->out_done, c->out_size - c->out_done, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        r = -errno;
+                        c->write_dead = true;
+                        connection_kill(c, "write failed");
+                        return r;
+                }
+                c->out_done += n;
+        }
+
+        c->out_done = c->out_size = 0;
+        if (c->out_alloc > OUTPUT_KEEP) {
+                c->out = mfree(c->out);
+                c->out_alloc = 0;
+        }
+        return 0;
+}
+
+static int out_reserve(Connection *c, size_t extra) {
+        size_t need, a;
+        char *p;
+
+        /* Compact what was already sent before growing. */
+        if (c->out_done > 0 && c->out_size + extra > c->out_alloc) {
+                memmove(c->out, c->out + c->out_done, c->out_size - c->out_done);
+                c->out_size -= c->out_done;
+                c->out_done = 0;
+        }
+        need = c->out_size + extra;
+        if (need - c->out_done > ADE_VARLINK_OUTPUT_MAX)
+                return -ENOBUFS;
+        if (need <= c->out_alloc)
+                return 0;
+        a = c->out_alloc ? c->out_alloc : 4096;
+        while (a < need)
+                a *= 2;
+        p = realloc(c->out, a);
+        if (!p)
+                return -ENOMEM;
+        c->out = p;
+        c->out_alloc = a;
+        return 0;
+}
+
+static void out_put(Connection *c, const char *s, size_t len) {
+        memcpy(c->out + c->out_size, s, len);
+        c->out_size += len;
+}
+
+static bool valid_error_name(const char *s) {
+        if (isempty(s) || !strchr(s, '.'))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+                            *p == '_' || *p == '-'))
+                        return false;
+        return true;
+}
+
+static void call_finish(AdeVarlinkCall *call) {
+        Connection *c = call->conn;
+
+        call->done = true;
+        call->conn = NULL;
+        if (c && c->current == call) {
+                c->current = NULL;
+                connection_schedule(c);
+                ade_varlink_call_unref(call); /* the connection's reference */
+        }
+}
+
+static int call_send(AdeVarlinkCall *call, const char *error, json_object *parameters, bool continues);
+
+/* With reply validation on: does this reply match the method's output, or this error its declaration
+ * (for errors of the method's own interface)? A mismatch is a bug in the service; the caller gets an
+ * ADE_VARLINK_ERROR_SYSTEM naming the field instead, and the method -EBADMSG. */
+static int call_check_reply(AdeVarlinkCall *call, const char *error, json_object *parameters) {
+        const char *iname = ade_varlink_interface_get_name(call->iface), *e;
+        _cleanup_free_ char *field = NULL;
+        _cleanup_json_ json_object *p = NULL;
+        char message[512];
+        int r;
+
+        if (error && streq(error, ADE_VARLINK_ERROR_SYSTEM))
+                return 0; /* our own replacement for a reply that failed this check */
+        if (!error)
+                r = ade_varlink_interface_validate_output(
+                        call->iface, call->method + strlen(iname) + 1, parameters, &field);
+        else if ((e = startswith(error, iname)) && *e == '.')
+                r = ade_varlink_interface_validate_error(call->iface, e + 1, parameters, &field);
+        else
+                return 0;
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                return 0;
+
+        snprintf(message, sizeof(message), "%s of %s does not match the interface%s%s", error ?: "reply", call->method,
+                field ? ": field " : " (undeclared error)", field ?: "");
+        ade_log_debug("varlink: %s", message);
+        p = json_object_new_object();
+        if (p) {
+                (void)json_object_object_add(p, "errno", json_object_new_int(EBADMSG));
+                (void)json_object_object_add(p, "message", json_object_new_string(message));
+        }
+        (void)call_send(call, ADE_VARLINK_ERROR_SYSTEM, p, false);
+        return -EBADMSG;
+}
+
+/* Queues one reply message: {"error":...,"parameters":...,"continues":true} and a NUL. */
+static int call_send(AdeVarlinkCall *call, const char *error, json_object *parameters, bool continues) {
+        static const char head_error[] = "{\"error\":\"", mid_error[] = "\",\"parameters\":",
+                          head[] = "{\"parameters\":", cont[] = ",\"continues\":true", tail[] = "}";
+        const char *p = "{}";
+        Connection *c;
+        size_t len;
+        int r;
+
+        if (!call)
+                return -EINVAL;
+        if (parameters && !json_object_is_type(parameters, json_type_object))
+                return -EINVAL;
+        if (error && !valid_error_name(error))
+                return -EINVAL;
+        if (continues && !(call->flags & ADE_VARLINK_METHOD_MORE))
+                return -EPROTO;
+        if (call->flags & ADE_VARLINK_METHOD_ONEWAY)
+                return 0;
+        if (call->done)
+                return -EALREADY;
+        c = call->conn;
+        if (!c || c->write_dead || c->dead)
+                return -ENOTCONN;
+
+        if (c->server->validate_replies && call->iface) {
+                r = call_check_reply(call, error, parameters);
+                if (r < 0)
+                        return r;
+        }
+
+        if (parameters)
+                p = json_object_to_json_string_ext(parameters, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!p)
+                return -ENOMEM;
+
+        len = (error ? sizeof(head_error) - 1 + strlen(error) + sizeof(mid_error) - 1 : sizeof(head) - 1) + strlen(p) +
+              (continues ? sizeof(cont) - 1 : 0) + sizeof(tail) - 1 + 1;
+        r = out_reserve(c, len);
+        if (r < 0) {
+                /* A peer that does not read while we keep producing is dropped, not buffered forever. */
+                connection_kill(c, r == -ENOBUFS ? "output buffer full, peer does not read" : "out of memory");
+                return r;
+        }
+        if (error) {
+                out_put(c, head_error, sizeof(head_error) - 1);
+                out_put(c, error, strlen(error));
+                out_put(c, mid_error, sizeof(mid_error) - 1);
+        } else
+                out_put(c, head, sizeof(head) - 1);
+        out_put(c, p, strlen(p));
+        if (continues)
+                out_put(c, cont, sizeof(cont) - 1);
+        out_put(c, tail, sizeof(tail)); /* with its NUL: the message separator */
+
+        if (!continues)
+                call_finish(call);
+
+        (void)connection_flush(c);
+        /* Let the loop update the poll mask (EPOLLOUT for what is left) or drop a dead connection. */
+        connection_schedule(c);
+        return 0;
+}
+
+int ade_varlink_reply(AdeVarlinkCall *call, json_object *parameters) {
+        return call_send(call, NULL, parameters, false);
+}
+
+int ade_varlink_notify(AdeVarlinkCall *call, json_object *parameters) {
+        return call_send(call, NULL, parameters, true);
+}
+
+int ade_varlink_error(AdeVarlinkCall *call, const char *error, json_object *parameters) {
+        if (!error)
+                return -EINVAL;
+        return call_send(call, error, parameters, false);
+}
+
+static int call_error_string(AdeVarlinkCall *call, const char *error, const char *key, const char *value) {
+        _cleanup_json_ json_object *p = NULL;
+
+        p = json_object_new_object();
+        if (!p)
+                return -ENOMEM;
+        if (key && json_object_object_add(p, key, json_object_new_string(value ?: "")) < 0)
+                return -ENOMEM;
+        return ade_varlink_error(call, error, p);
+}
+
+int ade_varlink_error_invalid_parameter(AdeVarlinkCall *call, const char *name) {
+        return call_error_string(call, ADE_VARLINK_ERROR_INVALID_PARAMETER, "parameter", name);
+}
+
+/* ---- connections: lifecycle -------------------------------------------------------------------- */
+
+static void connection_free(Connection *c) {
+        AdeVarlinkServer *s = c->server;
+        AdeVarlinkCall *call;
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_connections--;
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->defer = sd_event_source_disable_unref(c->defer);
+        if (c->fd >= 0)
+                close(c->fd);
+
+        call = TAKE_PTR(c->current);
+        if (call) {
+                call->conn = NULL;
+                if (!call->done && call->disconnect)
+                        call->disconnect(call, call->userdata);
+                ade_varlink_call_unref(call);
+        }
+
+        /* Requests may carry secrets one day; do not leave them in freed heap. */
+        if (c->in)
+                explicit_bzero(c->in, c->in_alloc);
+        free(c->in);
+        free(c->out);
+        free(c->groups);
+        free(c);
+}
+
+/* Position of the NUL that ends the next message, or SIZE_MAX. */
+static size_t connection_find_nul(Connection *c) {
+        char *z;
+
+        if (c->in_scanned < c->in_start)
+                c->in_scanned = c->in_start;
+        if (!c->in)
+                return SIZE_MAX;
+        z = memchr(c->in + c->in_scanned, 0, c->in_size - c->in_scanned);
+        if (!z) {
+                c->in_scanned = c->in_size;
+                return SIZE_MAX;
+        }
+        c->in_scanned = z - c->in;
+        return c->in_scanned;
+}
+
+/* Reads one chunk. Returns the number of bytes read, 0 when none came (EOF, EAGAIN, an error). */
+static size_t connection_read(Connection *c) {
+        ssize_t n;
+
+        if (c->read_eof || c->dead)
+                return 0;
+
+        /* Move the unparsed tail to the front, then make room to read into. */
+        if (c->in_start > 0) {
+                memmove(c->in, c->in + c->in_start, c->in_size - c->in_start);
+                c->in_size -= c->in_start;
+                c->in_scanned -= MIN(c->in_scanned, c->in_start);
+                c->in_start = 0;
+        }
+        if (c->in_alloc < c->in_size + READ_MIN) {
+                /* Double, so that a 16 MiB message costs a few reallocations, not thousands. */
+                size_t a = MAX(INPUT_INITIAL, MIN(c->in_alloc * 2, ADE_VARLINK_MESSAGE_MAX + 2 * READ_CHUNK));
+                char *p;
+
+                a = MAX(a, c->in_size + READ_MIN);
+                p = realloc(c->in, a);
+
+                if (!p) {
+                        connection_kill(c, "out of memory");
+                        return 0;
+                }
+                c->in = p;
+                c->in_alloc = a;
+        }
+
+        n = recv(c->fd, c->in + c->in_size, MIN(c->in_alloc - c->in_size, READ_CHUNK), MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                c->write_dead = c->read_eof = true;
+                connection_kill(c, "read failed");
+                return 0;
+        }
+        if (n == 0) {
+                c->read_eof = true;
+                return 0;
+        }
+        c->in_size += n;
+
+        /* A message longer than the cap, or that many bytes without a NUL: framing is lost. */
+        if (connection_find_nul(c) == SIZE_MAX && c->in_size - c->in_start > ADE_VARLINK_MESSAGE_MAX)
+                connection_kill(c, "message exceeds 16 MiB");
+        return (size_t)n;
+}
+
+static int connection_dispatch(Connection *c, const char *buf, size_t len);
+
+static void connection_process(Connection *c) {
+        unsigned budget = DISPATCH_BUDGET;
+
+        c->processing = true;
+        while (!c->dead && !c->current && (c->write_dead || budget-- > 0)) {
+                size_t nul;
+
+                /* Pipelined calls wait while the peer has not read what we already sent. */
+                if (!c->write_dead && c->out_size - c->out_done > OUTPUT_HIGH)
+                        break;
+
+                nul = connection_find_nul(c);
+                if (nul == SIZE_MAX)
+                        break;
+                if (nul - c->in_start > ADE_VARLINK_MESSAGE_MAX) {
+                        connection_kill(c, "message exceeds 16 MiB");
+                        break;
+                }
+
+                (void)connection_dispatch(c, c->in + c->in_start, nul - c->in_start);
+                c->in_start = nul + 1;
+                c->in_scanned = c->in_start;
+
+                if (c->in_start == c->in_size) {
+                        /* All consumed: start over at the front, and give back a buffer a big message grew. */
+                        c->in_start = c->in_size = c->in_scanned = 0;
+                        if (c->in_alloc > INPUT_KEEP) {
+                                explicit_bzero(c->in, c->in_alloc);
+                                c->in = mfree(c->in);
+                                c->in_alloc = 0;
+                        }
+                }
+        }
+        c->processing = false;
+}
+
+/* Frees @c when it is finished, or updates what the loop waits for. Called at the end of each event. */
+static void connection_settle(Connection *c) {
+        bool have_message, out_pending;
+        uint32_t events = 0;
+
+        if (c->dead || c->write_dead) {
+                connection_free(c);
+                return;
+        }
+
+        have_message = connection_find_nul(c) != SIZE_MAX;
+        out_pending = c->out_size > c->out_done;
+
+        if (c->read_eof && !c->current && !have_message && !out_pending) {
+                /* The peer half-closed and has every answer: done. */
+                connection_free(c);
+                return;
+        }
+
+        /* Keep reading while no complete message waits, so that a hang-up is noticed; once one waits
+         * (behind a pending call or unread output) stop, which bounds the memory a pipelining peer
+         * can make us hold. EPOLLHUP is reported regardless of the mask. */
+        if (!c->read_eof && !have_message)
+                events |= EPOLLIN;
+        if (out_pending)
+                events |= EPOLLOUT;
+        (void)sd_event_source_set_io_events(c->io, events);
+
+        /* A message already buffered and nothing blocking it: dispatch on the next iteration. */
+        if (have_message && !c->current && !(out_pending && c->out_size - c->out_done > OUTPUT_HIGH))
+                connection_schedule(c);
+}
+
+static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+
+        if (revents & (EPOLLHUP | EPOLLERR)) {
+                /* The peer is gone. Take what it sent last: oneway calls in it still run. */
+                while (connection_read(c) > 0)
+                        ;
+                c->read_eof = true;
+                c->write_dead = true;
+        } else {
+                if (revents & EPOLLIN)
+                        (void)connection_read(c);
+                if (revents & EPOLLOUT)
+                        (void)connection_flush(c);
+        }
+
+        connection_process(c);
+        connection_settle(c);
+        return 0;
+}
+
+static int on_connection_defer(sd_event_source *source, void *userdata) {
+        Connection *c = userdata;
+
+        connection_process(c);
+        connection_settle(c);
+        return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------------ */
+
+static const AdeVarlinkInterface *server_find_interface(AdeVarlinkServer *s, const char *name, size_t len) {
+        for (size_t i = 0; i < s->n_interfaces; i++) {
+                const char *n = ade_varlink_interface_get_name(s->interfaces[i]);
+
+                if (strlen(n) == len && strncmp(n, name, len) == 0)
+                        return s->interfaces[i];
+        }
+        return NULL;
+}
+
+static const Binding *server_find_binding(AdeVarlinkServer *s, const char *method) {
+        for (size_t i = 0; i < s->n_bindings; i++)
+                if (streq(s->bindings[i].method, method))
+                        return &s->bindings[i];
+        return NULL;
+}
+
+static bool connection_allowed(Connection *c, unsigned flags) {
+        if (flags & ADE_VARLINK_BIND_ROOT_ONLY)
+                return c->uid == 0;
+        if (flags & ADE_VARLINK_BIND_ROOT_OR_GROUP)
+                return c->uid == 0 || connection_in_group(c, c->server->group);
+        return true;
+}
+
+/* Checks the call in order: interface, method, binding, permission, "more", parameters; then runs it. */
+static int call_run(Connection *c, AdeVarlinkCall *call, json_object *parameters) {
+        AdeVarlinkServer *s = c->server;
+        _cleanup_free_ char *field = NULL;
+        const AdeVarlinkInterface *iface;
+        const Binding *b;
+        const char *dot;
+        int r;
+
+        dot = strrchr(call->method, '.');
+        if (!dot || dot == call->method)
+                return call_error_string(call, ADE_VARLINK_ERROR_METHOD_NOT_FOUND, "method", call->method);
+
+        iface = server_find_interface(s, call->method, dot - call->method);
+        if (!iface) {
+                _cleanup_free_ char *name = strndup(call->method, dot - call->method);
+
+                if (!name)
+                        return -ENOMEM;
+                return call_error_string(call, ADE_VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", name);
+        }
+        if (!ade_varlink_interface_has_method(iface, dot + 1))
+                return call_error_string(call, ADE_VARLINK_ERROR_METHOD_NOT_FOUND, "method", call->method);
+        call->iface = iface;
+
+        b = server_find_binding(s, call->method);
+        if (!b)
+                return call_error_string(call, ADE_VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, "method", call->method);
+
+        if (!connection_allowed(c, b->flags)) {
+                char name[256];
+
+                ade_log_debug("varlink: %s refused to uid %u", call->method, (unsigned)c->uid);
+                if (ade_varlink_interface_has_error(iface, "PermissionDenied") &&
+                        snprintf(name, sizeof(name), "%s.PermissionDenied", ade_varlink_interface_get_name(iface)) <
+                                (int)sizeof(name))
+                        return ade_varlink_error(call, name, NULL);
+                return ade_varlink_error(call, ADE_VARLINK_ERROR_PERMISSION_DENIED, NULL);
+        }
+
+        if ((b->flags & ADE_VARLINK_BIND_REQUIRES_MORE) && !(call->flags & ADE_VARLINK_METHOD_MORE))
+                return ade_varlink_error(call, ADE_VARLINK_ERROR_EXPECTED_MORE, NULL);
+
+        r = ade_varlink_interface_validate_input(iface, dot + 1, parameters, &field);
+        if (r == -EBADMSG)
+                return ade_varlink_error_invalid_parameter(call, field);
+        if (r < 0)
+                return r;
+
+        r = b->callback(call, parameters ?: s->empty, call->flags, b->userdata);
+        if (r < 0 && !call->done && call->conn) {
+                _cleanup_json_ json_object *p = json_object_new_object();
+
+                ade_log_debug_errno(r, "varlink: %s failed: %m", call->method);
+                if (p) {
+                        (void)json_object_object_add(p, "errno", json_object_new_int(-r));
+                        (void)json_object_object_add(p, "message", json_object_new_string(strerror(-r)));
+                }
+                (void)ade_varlink_error(call, ADE_VARLINK_ERROR_SYSTEM, p);
+        }
+        return 0;
+}
+
+static int connection_dispatch(Connection *c, const char *buf, size_t len) {
+        _cleanup_json_ json_object *msg = NULL;
+        json_object *parameters = NULL, *v;
+        const char *method;
+        unsigned flags = 0;
+        AdeVarlinkCall *call;
+        bool b;
+        int r;
+
+        /* Anything but a well-formed call means the peer does not speak varlink: no reply can help. */
+        r = ade_json_parse(buf, len, &msg);
+        if (r < 0 || !json_object_is_type(msg, json_type_object)) {
+                connection_kill(c, "invalid JSON");
+                return -EBADMSG;
+        }
+        r = ade_json_get_string(msg, "method", &method);
+        if (r < 0) {
+                connection_kill(c, "message without a method");
+                return -EBADMSG;
+        }
+        if (json_object_object_get_ex(msg, "parameters", &v) && v) {
+                if (!json_object_is_type(v, json_type_object)) {
+                        connection_kill(c, "parameters is not an object");
+                        return -EBADMSG;
+                }
+                parameters = v;
+        }
+        r = ade_json_get_bool(msg, "oneway", &b);
+        if (r == -EBADMSG) {
+                connection_kill(c, "oneway is not a boolean");
+                return r;
+        }
+        if (r >= 0 && b)
+                flags |= ADE_VARLINK_METHOD_ONEWAY;
+        r = ade_json_get_bool(msg, "more", &b);
+        if (r == -EBADMSG) {
+                connection_kill(c, "more is not a boolean");
+                return r;
+        }
+        if (r >= 0 && b)
+                flags |= ADE_VARLINK_METHOD_MORE;
+        if ((flags & ADE_VARLINK_METHOD_ONEWAY) && (flags & ADE_VARLINK_METHOD_MORE)) {
+                connection_kill(c, "call with both oneway and more");
+                return -EBADMSG;
+        }
+
+        /* The peer is gone: nobody would read an answer; oneway calls still run. */
+        if (c->write_dead && !(flags & ADE_VARLINK_METHOD_ONEWAY))
+                return 0;
+
+        call = calloc(1, sizeof(AdeVarlinkCall));
+        if (!call) {
+                connection_kill(c, "out of memory");
+                return -ENOMEM;
+        }
+        call->n_ref = 1; /* the connection's, dropped by the final reply or the disconnect */
+        call->method = strdup(method);
+        if (!call->method) {
+                free(call);
+                connection_kill(c, "out of memory");
+                return -ENOMEM;
+        }
+        call->flags = flags;
+        call->conn = c;
+        call->uid = c->uid;
+        call->gid = c->gid;
+        call->pid = c->pid;
+        c->current = call;
+
+        /* Our own reference: the method may answer (and so drop the connection's) right away. */
+        ade_varlink_call_ref(call);
+        r = call_run(c, call, parameters);
+        if (r < 0 && !call->done && call->conn)
+                (void)call_error_string(call, ADE_VARLINK_ERROR_SYSTEM, "message", strerror(-r));
+
+        /* A oneway call is over once its method returned: the next call may start. */
+        if ((flags & ADE_VARLINK_METHOD_ONEWAY) && c->current == call) {
+                call->done = true;
+                call->conn = NULL;
+                c->current = NULL;
+                ade_varlink_call_unref(call);
+        }
+        ade_varlink_call_unref(call);
+        return 0;
+}
+
+/* ---- org.varlink.service ------------------------------------------------------------------------ */
+
+static int method_get_info(AdeVarlinkCall *call, json_object *parameters, unsigned flags, void *userdata) {
+        AdeVarlinkServer *s = userdata;
+        _cleanup_json_ json_object *p = NULL;
+        json_object *list;
+
+        p = json_object_new_object();
+        list = json_object_new_array();
+        if (!p || !list) {
+                json_object_put(list);
+                return -ENOMEM;
+        }
+        (void)json_object_object_add(p, "vendor", json_object_new_string(s->vendor ?: ""));
+        (void)json_object_object_add(p, "product", json_object_new_string(s->product ?: ""));
+        (void)json_object_object_add(p, "version", json_object_new_string(s->version ?: ""));
+        (void)json_object_object_add(p, "url", json_object_new_string(s->url ?: ""));
+        for (size_t i = 0; i < s->n_interfaces; i++)
+                (void)json_object_array_add(
+                        list, json_object_new_string(ade_varlink_interface_get_name(s->interfaces[i])));
+        (void)json_object_object_add(p, "interfaces", list);
+        return ade_varlink_reply(call, p);
+}
+
+static int method_get_interface_description(
+        AdeVarlinkCall *call, json_object *parameters, unsigned flags, void *userdata) {
+        AdeVarlinkServer *s = userdata;
+        _cleanup_json_ json_object *p = NULL;
+        const AdeVarlinkInterface *iface;
+        const char *name;
+        int r;
+
+        r = ade_json_get_string(parameters, "interface", &name);
+        if (r < 0)
+                return ade_varlink_error_invalid_parameter(call, "interface");
+
+        iface = server_find_interface(s, name, strlen(name));
+        if (!iface)
+                return call_error_string(call, ADE_VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", name);
+
+        p = json_object_new_object();
+        if (!p)
+                return -ENOMEM;
+        r = ade_json_add_string(p, "description", ade_varlink_interface_get_text(iface));
+        if (r < 0)
+                return r;
+        return ade_varlink_reply(call, p);
+}
+
+/* ---- server ------------------------------------------------------------------------------------- */
+
+int ade_varlink_server_new(sd_event *event, AdeVarlinkServer **ret) {
+        _cleanup_(ade_varlink_server_freep) AdeVarlinkServer *s = NULL;
+        const char *e;
+        int r;
+
+        assert(event);
+        assert(ret);
+
+        s = calloc(1, sizeof(AdeVarlinkServer));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        s->group = (gid_t)-1;
+        s->connections_max = ADE_VARLINK_CONNECTIONS_MAX_DEFAULT;
+        s->per_uid_max = ADE_VARLINK_CONNECTIONS_PER_UID_MAX_DEFAULT;
+        s->empty = json_object_new_object();
+        if (!s->empty)
+                return -ENOMEM;
+        e = getenv("ADE_VARLINK_VALIDATE_REPLIES");
+        s->validate_replies = e && (streq(e, "1") || strcaseeq(e, "yes") || strcaseeq(e, "true"));
+
+        r = ade_varlink_server_add_interface(s, service_idl);
+        if (r < 0)
+                return r;
+        r = ade_varlink_server_bind_method(s, "org.varlink.service.GetInfo", method_get_info, 0, s);
+        if (r < 0)
+                return r;
+        r = ade_varlink_server_bind_method(
+                s, "org.varlink.service.GetInterfaceDescription", method_get_interface_description, 0, s);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+AdeVarlinkServer *ade_varlink_server_free(AdeVarlinkServer *s) {
+        if (!s)
+                return NULL;
+        while (s->connections)
+                connection_free(s->connections);
+        sd_event_source_disable_unref(s->accept_retry);
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                sd_event_source_disable_unref(s->listeners[i].source);
+                close(s->listeners[i].fd);
+        }
+        free(s->listeners);
+        for (size_t i = 0; i < s->n_interfaces; i++)
+                ade_varlink_interface_free(s->interfaces[i]);
+        free(s->interfaces);
+        for (size_t i = 0; i < s->n_bindings; i++)
+                free(s->bindings[i].method);
+        free(s->bindings);
+        free(s->vendor);
+        free(s->product);
+        free(s->version);
+        free(s->url);
+        json_object_put(s->empty);
+        sd_event_unref(s->event);
+        return mfree(s);
+}
+
+static int strdup_or_null(const char *s, char **ret) {
+        char *copy = NULL;
+
+        if (s) {
+                copy = strdup(s);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*ret);
+        *ret = copy;
+        return 0;
+}
+
+int ade_varlink_server_set_info(
+        AdeVarlinkServer *s, const char *vendor, const char *product, const char *version, const char *url) {
+        if (strdup_or_null(vendor, &s->vendor) < 0 || strdup_or_null(product, &s->product) < 0 ||
+                strdup_or_null(version, &s->version) < 0 || strdup_or_null(url, &s->url) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void ade_varlink_server_set_validate_replies(AdeVarlinkServer *s, bool b) {
+        s->validate_replies = b;
+}
+
+void ade_varlink_server_set_group(AdeVarlinkServer *s, gid_t gid) {
+        s->group = gid;
+}
+
+void ade_varlink_server_set_connections_max(AdeVarlinkServer *s, unsigned total, unsigned per_uid) {
+        if (total > 0)
+                s->connections_max = total;
+        if (per_uid > 0)
+                s->per_uid_max = per_uid;
+}
+
+unsigned ade_varlink_server_current_connections(AdeVarlinkServer *s) {
+        return s->n_connections;
+}
+
+int ade_varlink_server_add_interface(AdeVarlinkServer *s, const char *idl) {
+        _cleanup_(ade_varlink_interface_freep) AdeVarlinkInterface *iface = NULL;
+        AdeVarlinkInterface **l;
+        const char *name;
+        int r;
+
+        assert(s);
+        assert(idl);
+
+        r = ade_varlink_interface_parse(idl, &iface);
+        if (r < 0)
+                return r;
+        name = ade_varlink_interface_get_name(iface);
+        if (server_find_interface(s, name, strlen(name)))
+                return -EEXIST;
+
+        l = reallocarray(s->interfaces, s->n_interfaces + 1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        s->interfaces = l;
+        s->interfaces[s->n_interfaces++] = TAKE_PTR(iface);
+        return 0;
+}
+
+int ade_varlink_server_bind_method(
+        AdeVarlinkServer *s, const char *method, AdeVarlinkMethod callback, unsigned flags, void *userdata) {
+        const AdeVarlinkInterface *iface;
+        const char *dot;
+        Binding *l;
+        char *copy;
+
+        assert(s);
+        assert(method);
+        assert(callback);
+
+        dot = strrchr(method, '.');
+        if (!dot)
+                return -ENOENT;
+        iface = server_find_interface(s, method, dot - method);
+        if (!iface || !ade_varlink_interface_has_method(iface, dot + 1))
+                return -ENOENT;
+        if (server_find_binding(s, method))
+                return -EEXIST;
+
+        copy = strdup(method);
+        if (!copy)
+                return -ENOMEM;
+        l = reallocarray(s->bindings, s->n_bindings + 1, sizeof(*l));
+        if (!l) {
+                free(copy);
+                return -ENOMEM;
+        }
+        s->bindings = l;
+        s->bindings[s->n_bindings++] = (Binding){
+                .method = copy,
+                .iface = iface,
+                .callback = callback,
+                .flags = flags,
+                .userdata = userdata,
+        };
+        return 0;
+}
+
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        _cleanup_free_ gid_t *groups = NULL;
+        socklen_t len = 16 * sizeof(gid_t);
+
+        for (int attempt = 0; attempt < 4; attempt++) {
+                gid_t *g = realloc(groups, len);
+
+                if (!g)
+                        return -ENOMEM;
+                groups = g;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) >= 0) {
+                        *ret_n = len / sizeof(gid_t);
+                        *ret = TAKE_PTR(groups);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return -errno;
+                /* len now holds the size needed. */
+        }
+        return -ERANGE;
+}
+
+static void listeners_set_enabled(AdeVarlinkServer *s, int enabled) {
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void)sd_event_source_set_enabled(s->listeners[i].source, enabled);
+}
+
+static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdata) {
+        AdeVarlinkServer *s = userdata;
+
+        s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+        listeners_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        AdeVarlinkServer *s = userdata;
+        _cleanup_close_ int cfd = -EBADF;
+        struct ucred cred = {};
+        socklen_t len = sizeof(cred);
+        unsigned same_uid = 0;
+        Connection *c;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        return 0;
+                ade_log_debug_errno(errno, "varlink: accept failed, pausing new connections: %m");
+                /* Out of fds or memory: the listener stays readable, so polling it again at once would
+                 * spin. Pause accepting for a moment; existing connections go on. */
+                if (!s->accept_retry && sd_event_add_time_relative(s->event, &s->accept_retry, CLOCK_MONOTONIC,
+                                                100 * 1000, 0, on_accept_retry, s) >= 0)
+                        listeners_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                ade_log_debug_errno(errno, "varlink: SO_PEERCRED failed: %m");
+                return 0;
+        }
+
+        for (Connection *i = s->connections; i; i = i->next)
+                if (i->uid == cred.uid)
+                        same_uid++;
+        if (s->n_connections >= s->connections_max || same_uid >= s->per_uid_max) {
+                ade_log_debug("varlink: refusing connection of uid %u: too many connections", (unsigned)cred.uid);
+                return 0;
+        }
+
+        c = calloc(1, sizeof(Connection));
+        if (!c)
+                return 0;
+        c->server = s;
+        c->fd = -EBADF;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+        r = peer_groups(cfd, &c->groups, &c->n_groups);
+        if (r < 0)
+                ade_log_debug_errno(r, "varlink: SO_PEERGROUPS failed, only the primary group counts: %m");
+
+        r = sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_connection_io, c);
+        if (r >= 0)
+                r = sd_event_add_defer(s->event, &c->defer, on_connection_defer, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
+        if (r < 0) {
+                sd_event_source_disable_unref(c->io);
+                sd_event_source_disable_unref(c->defer);
+                free(c->groups);
+                free(c);
+                return 0;
+        }
+        c->fd = TAKE_FD(cfd);
+
+        c->next = s->connections;
+        if (c->next)
+                c->next->prev = c;
+        s->connections = c;
+        s->n_connections++;
+        return 0;
+}
+
+int ade_varlink_server_listen_fd(AdeVarlinkServer *s, int fd) {
+        _cleanup_close_ int owned = fd;
+        sd_event_source *source = NULL;
+        Listener *l;
+        int flags, r;
+
+        assert(s);
+
+        if (fd < 0 || sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
+                return -EINVAL;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+
+        l = reallocarray(s->listeners, s->n_listeners + 1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        s->listeners = l;
+
+        r = sd_event_add_io(s->event, &source, fd, EPOLLIN, on_listen, s);
+        if (r < 0)
+                return r;
+        s->listeners[s->n_listeners++] = (Listener){.fd = TAKE_FD(owned), .source = source};
+        return 0;
+}
+
+int ade_varlink_server_listen_auto(AdeVarlinkServer *s) {
+        char **names = NULL;
+        int n, taken = 0, r = 0;
+
+        n = sd_listen_fds_with_names(false, &names);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                if (r >= 0 && names && streq_ptr(names[i], "varlink")) {
+                        r = ade_varlink_server_listen_fd(s, SD_LISTEN_FDS_START + i);
+                        if (r >= 0)
+                                taken++;
+                }
+        }
+        strv_free(names);
+        return r < 0 ? r : taken;
+}
+
+int ade_varlink_server_listen_address(AdeVarlinkServer *s, const char *path, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dir_copy = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        const char *dir;
+
+        assert(s);
+        assert(path);
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        dir_copy = strdup(path);
+        if (!dir_copy)
+                return -ENOMEM;
+        dir = dirname(dir_copy);
+        if (mkdir(dir, 0750) >= 0) {
+                /* mkdir() applies the umask; the folder guards the socket until chmod() below, so set it exactly. */
+                if (chmod(dir, 0750) < 0)
+                        return -errno;
+                if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(dir, uid, gid) < 0)
+                        return -errno;
+        } else if (errno != EEXIST)
+                return -errno;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                _cleanup_close_ int probe = -EBADF;
+
+                if (errno != EADDRINUSE)
+                        return -errno;
+                /* Someone answering there is a live server; a socket nobody listens on is stale. */
+                probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe < 0)
+                        return -errno;
+                if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) >= 0)
+                        return -EADDRINUSE;
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return -errno;
+                if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                        return -errno;
+        }
+        if (chmod(path, mode) < 0)
+                return -errno;
+        if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+
+        return ade_varlink_server_listen_fd(s, TAKE_FD(fd));
+}
+
+/* ---- client --------------------------------------------------------------------------------------- */
+
+struct AdeVarlinkClient {
+        int fd;
+        char *in;
+        size_t in_start, in_size, in_alloc;
+        uint64_t timeout;
+        bool broken;
+};
+
+#define CLIENT_TIMEOUT_DEFAULT (45ULL * 1000000ULL)
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+int ade_varlink_client_connect(const char *path, AdeVarlinkClient **ret) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -EBADF;
+        AdeVarlinkClient *c;
+        uint64_t deadline;
+
+        assert(path);
+        assert(ret);
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A blocking connect() to a server whose backlog is full would wait forever; a non-blocking
+         * one fails with EAGAIN, so retry for as long as a reply may take. */
+        deadline = now_usec() + CLIENT_TIMEOUT_DEFAULT;
+        while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN)
+                        return ade_log_debug_errno(errno, "varlink: cannot connect to %s: %m", path);
+                if (now_usec() >= deadline)
+                        return ade_log_debug_errno(ETIMEDOUT, "varlink: %s accepts no connections", path);
+                (void)poll(NULL, 0, 10);
+        }
+
+        c = calloc(1, sizeof(AdeVarlinkClient));
+        if (!c)
+                return -ENOMEM;
+        c->fd = TAKE_FD(fd);
+        c->timeout = CLIENT_TIMEOUT_DEFAULT;
+        *ret = c;
+        return 0;
+}
+
+AdeVarlinkClient *ade_varlink_client_free(AdeVarlinkClient *c) {
+        if (!c)
+                return NULL;
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->in);
+        return mfree(c);
+}
+
+void ade_varlink_client_set_timeout(AdeVarlinkClient *c, uint64_t usec) {
+        c->timeout = usec;
+}
+
+int ade_varlink_client_get_fd(AdeVarlinkClient *c) {
+        return c->fd;
+}
+
+static void client_break(AdeVarlinkClient *c) {
+        c->broken = true;
+        if (c->fd >= 0)
+                (void)shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Waits for @events until @deadline (0: forever). Returns 0, -ETIMEDOUT or -errno. */
+static int client_wait(AdeVarlinkClient *c, short events, uint64_t deadline) {
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int ms = -1, r;
+
+        if (deadline > 0) {
+                uint64_t n = now_usec();
+
+                if (n >= deadline)
+                        return -ETIMEDOUT;
+                ms = (int)MIN((deadline - n + 999) / 1000, (uint64_t)INT32_MAX);
+        }
+        r = poll(&p, 1, ms);
+        if (r < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (r == 0)
+                return -ETIMEDOUT;
+        return 0;
+}
+
+static int client_send(AdeVarlinkClient *c, const char *method, json_object *parameters, const char *flag) {
+        _cleanup_json_ json_object *msg = NULL;
+        uint64_t deadline;
+        const char *s;
+        size_t len, done = 0;
+        int r;
+
+        assert(c);
+        assert(method);
+
+        if (c->broken)
+                return -ENOTCONN;
+        if (parameters && !json_object_is_type(parameters, json_type_object))
+                return -EINVAL;
+
+        msg = json_object_new_object();
+        if (!msg)
+                return -ENOMEM;
+        r = ade_json_add_string(msg, "method", method);
+        if (r < 0)
+                return r;
+        if (parameters && json_object_object_add(msg, "parameters", json_object_get(parameters)) < 0)
+                return -ENOMEM;
+        if (flag && json_object_object_add(msg, flag, json_object_new_boolean(true)) < 0)
+                return -ENOMEM;
+
+        s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return -ENOMEM;
+        len = strlen(s) + 1; /* with the NUL */
+        if (len > ADE_VARLINK_MESSAGE_MAX)
+                return -E2BIG;
+
+        deadline = c->timeout > 0 ? now_usec() + c->timeout : 0;
+        while (done < len) {
+                ssize_t n = send(c->fd, s + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN) {
+                                r = errno == EPIPE ? -ECONNRESET : -errno;
+                                client_break(c);
+                                return r;
+                        }
+                        r = client_wait(c, POLLOUT, deadline);
+                        if (r < 0) {
+                                client_break(c);
+                                return r;
+                        }
+                        continue;
+                }
+                done += n;
+        }
+        return 0;
+}
+
+/* Reads one reply. Returns 0 with its parts, or a negative errno (the connection is then broken). */
+static int client_receive(AdeVarlinkClient *c, json_object **ret_msg) {
+        uint64_t deadline = c->timeout > 0 ? now_usec() + c->timeout : 0;
+        size_t scanned = c->in_start;
+        int r;
+
+        for (;;) {
+                char *z = c->in ? memchr(c->in + scanned, 0, c->in_size - scanned) : NULL;
+                ssize_t n;
+
+                if (z) {
+                        size_t len = z - (c->in + c->in_start);
+                        json_object *msg = NULL;
+
+                        r = ade_json_parse(c->in + c->in_start, len, &msg);
+                        c->in_start += len + 1;
+                        if (r < 0 || !json_object_is_type(msg, json_type_object)) {
+                                json_object_put(msg);
+                                client_break(c);
+                                return -EBADMSG;
+                        }
+                        *ret_msg = msg;
+                        return 0;
+                }
+                scanned = c->in_size;
+                if (c->in_size - c->in_start > ADE_VARLINK_MESSAGE_MAX) {
+                        client_break(c);
+                        return -E2BIG;
+                }
+
+                if (c->in_start > 0) {
+                        memmove(c->in, c->in + c->in_start, c->in_size - c->in_start);
+                        c->in_size -= c->in_start;
+                        scanned -= c->in_start;
+                        c->in_start = 0;
+                }
+                if (c->in_alloc < c->in_size + READ_CHUNK) {
+                        char *p = realloc(c->in, c->in_size + READ_CHUNK);
+
+                        if (!p)
+                                return -ENOMEM;
+                        c->in = p;
+                        c->in_alloc = c->in_size + READ_CHUNK;
+                }
+
+                n = recv(c->fd, c->in + c->in_size, READ_CHUNK, MSG_DONTWAIT);
+                if (n == 0) {
+                        client_break(c);
+                        return -ECONNRESET;
+                }
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN) {
+                                r = -errno;
+                                client_break(c);
+                                return r;
+                        }
+                        r = client_wait(c, POLLIN, deadline);
+                        if (r < 0) {
+                                client_break(c);
+                                return r;
+                        }
+                        continue;
+                }
+                c->in_size += n;
+        }
+}
+
+/* Splits a reply into its parts; *ret_parameters always gets an object. */
+static int reply_parse(json_object *msg, json_object **ret_parameters, const char **ret_error, bool *ret_continues) {
+        json_object *p = NULL;
+        const char *error = NULL;
+        bool continues = false;
+        int r;
+
+        r = ade_json_get_string(msg, "error", &error);
+        if (r < 0 && r != -ENOENT)
+                return -EBADMSG;
+        r = ade_json_get_bool(msg, "continues", &continues);
+        if (r < 0 && r != -ENOENT)
+                return -EBADMSG;
+        if (json_object_object_get_ex(msg, "parameters", &p) && p) {
+                if (!json_object_is_type(p, json_type_object))
+                        return -EBADMSG;
+                json_object_get(p);
+        } else {
+                p = json_object_new_object();
+                if (!p)
+                        return -ENOMEM;
+        }
+        *ret_parameters = p;
+        *ret_error = error;
+        *ret_continues = continues;
+        return 0;
+}
+
+int ade_varlink_client_call(AdeVarlinkClient *c, const char *method, json_object *parameters,
+        json_object **ret_parameters, char **ret_error) {
+        _cleanup_json_ json_object *msg = NULL, *p = NULL;
+        _cleanup_free_ char *error_copy = NULL;
+        const char *error;
+        bool continues;
+        int r;
+
+        r = client_send(c, method, parameters, NULL);
+        if (r < 0)
+                return r;
+        r = client_receive(c, &msg);
+        if (r < 0)
+                return r;
+        r = reply_parse(msg, &p, &error, &continues);
+        if (r >= 0 && continues)
+                r = -EBADMSG;
+        if (r < 0) {
+                client_break(c);
+                return r;
+        }
+
+        if (ret_error && error) {
+                error_copy = strdup(error);
+                if (!error_copy)
+                        return -ENOMEM;
+        }
+        if (ret_error)
+                *ret_error = TAKE_PTR(error_copy);
+        if (ret_parameters)
+                *ret_parameters = TAKE_PTR(p);
+        return 0;
+}
+
+int ade_varlink_client_call_more(AdeVarlinkClient *c, const char *method, json_object *parameters,
+        AdeVarlinkReplyFunc callback, void *userdata) {
+        int r;
+
+        assert(callback);
+
+        r = client_send(c, method, parameters, "more");
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                _cleanup_json_ json_object *msg = NULL, *p = NULL;
+                const char *error;
+                bool continues;
+
+                r = client_receive(c, &msg);
+                if (r < 0)
+                        return r;
+                r = reply_parse(msg, &p, &error, &continues);
+                if (r < 0) {
+                        client_break(c);
+                        return r;
+                }
+                /* An error always ends the call, whatever "continues" says. */
+                if (error)
+                        continues = false;
+                r = callback(p, error, continues ? ADE_VARLINK_REPLY_CONTINUES : 0, userdata);
+                if (r < 0) {
+                        /* Closing is the only way to cancel a varlink call. */
+                        client_break(c);
+                        return r;
+                }
+                if (!continues)
+                        return 0;
+        }
+}
+
+typedef struct Collect {
+        json_object *replies;
+        char *error;
+} Collect;
+
+static int collect_one(json_object *parameters, const char *error, unsigned flags, void *userdata) {
+        Collect *col = userdata;
+
+        if (json_object_array_length(col->replies) >= 64 * 1024)
+                return -E2BIG;
+        if (error) {
+                col->error = strdup(error);
+                if (!col->error)
+                        return -ENOMEM;
+        }
+        if (json_object_array_add(col->replies, json_object_get(parameters)) < 0) {
+                json_object_put(parameters);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int ade_varlink_client_collect(
+        AdeVarlinkClient *c, const char *method, json_object *parameters, json_object **ret_replies, char **ret_error) {
+        Collect col = {};
+        int r;
+
+        col.replies = json_object_new_array();
+        if (!col.replies)
+                return -ENOMEM;
+        r = ade_varlink_client_call_more(c, method, parameters, collect_one, &col);
+        if (r < 0) {
+                json_object_put(col.replies);
+                free(col.error);
+                return r;
+        }
+        if (ret_replies)
+                *ret_replies = col.replies;
+        else
+                json_object_put(col.replies);
+        if (ret_error)
+                *ret_error = col.error;
+        else
+                free(col.error);
+        return 0;
+}
+
+int ade_varlink_client_send_oneway(AdeVarlinkClient *c, const char *method, json_object *parameters) {
+        return client_send(c, method, parameters, "oneway");
+}
