@@ -141,3 +141,29 @@ bool ade_resource_id_equal(const char *a, const char *b);
 
 /* The subscription GUID of an ARM id ("/subscriptions/<sub>/..."), allocated; NULL when absent. */
 char *ade_resource_id_subscription(const char *id);
+
+/* ---- gathering: read-only calls to IMDS, ARM and Key Vault ---- */
+
+#include "ade-config.h"
+#include "ade-imds.h"
+#include "ade-token.h"
+
+typedef struct AdePrecheckRequest {
+        const AdeConfig *config;       /* endpoints, CA file, identity, snapshot-max-age, region policy */
+        AdeCredential *credential;     /* borrowed; NULL: one is made from @config */
+        const char *vault_url;         /* the effective values: Enable's parameters over ade.conf */
+        const char *vault_resource_id;
+        const char *kek_url;           /* NULL: no KEK */
+        const char *kek_algorithm;
+        bool scope_os;                 /* which managed disks need a snapshot */
+        bool scope_data;
+        bool skip_snapshot_check;
+        int64_t now;                   /* 0: the current time */
+        const AdeHttpOptions *http;    /* retries and timeouts; NULL: the defaults (the CA comes from @config) */
+} AdePrecheckRequest;
+
+/* Gathers the facts (GET only: nothing anywhere changes) and evaluates them into @list. A service
+ * that cannot be read becomes a failed check naming it, not an error of this call. Returns 0, or
+ * -ENOMEM / -EINVAL. When @ret_instance is given it receives the IMDS instance (NULL when IMDS
+ * could not be read), for the caller's LUN tags. */
+int ade_precheck_run(const AdePrecheckRequest *req, AdeCheckList *list, AdeImdsInstance **ret_instance);

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <inttypes.h>
+#include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/random.h>
+
+#include "ade-http.h"
+#include "ade-json.h"
+#include "ade-log.h"
+
+struct AdeHttp {
+        CURL *curl;
+        AdeHttpOptions opts;
+        char *ca_file;
+        char *ca_bundle; /* system bundle + extra file, handed to libcurl as one blob */
+        size_t ca_bundle_size;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct Transfer {
+        AdeHttpResponse *resp;
+        size_t cap;
+        bool overflow;
+        char *retry_after;
+        char *retry_after_ms;
+} Transfer;
+
+void ade_http_options_init(AdeHttpOptions *o) {
+        *o = (AdeHttpOptions){.max_retries = ADE_HTTP_RETRIES_DEFAULT};
+}
+
+void ade_http_response_done(AdeHttpResponse *r) {
+        if (!r)
+                return;
+        if (r->body) {
+                ade_memzero(r->body, r->capacity);
+                free(r->body);
+        }
+        free(r->www_authenticate);
+        free(r->content_type);
+        *r = (AdeHttpResponse){};
+}
+
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = fread(buf, 1, max + 1, f);
+        if (ferror(f))
+                return -EIO;
+        if (n > max)
+                return -EFBIG;
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+/* Builds the trust store libcurl gets: the system bundle followed by the extra file, after checking
+ * that the extra file really holds a certificate (a typo'd path must not silently mean "system only"). */
+static int http_load_ca(AdeHttp *h) {
+        _cleanup_free_ char *extra = NULL, *system = NULL;
+        size_t extra_size = 0, system_size = 0;
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        const char *system_path = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
+        BIO *bio;
+        X509 *x;
+        int r;
+
+        if (isempty(h->opts.ca_file))
+                return 0;
+
+        r = read_file(h->opts.ca_file, 16U * 1024U * 1024U, &extra, &extra_size);
+        if (r < 0)
+                return ade_log_debug_errno(r, "Cannot read CA file %s: %m", h->opts.ca_file);
+
+        bio = BIO_new_mem_buf(extra, (int)extra_size);
+        if (!bio)
+                return -ENOMEM;
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (!x)
+                return ade_log_debug_errno(-EINVAL, "CA file %s holds no PEM certificate", h->opts.ca_file);
+        X509_free(x);
+
+        /* A machine without a system bundle still trusts the extra file. */
+        r = read_file(system_path, 64U * 1024U * 1024U, &system, &system_size);
+        if (r < 0)
+                ade_log_debug("System CA bundle %s not readable (%s), trusting %s only", system_path, strerror(-r),
+                        h->opts.ca_file);
+
+        h->ca_bundle = malloc(system_size + 1 + extra_size + 1);
+        if (!h->ca_bundle)
+                return -ENOMEM;
+        if (system_size > 0)
+                memcpy(h->ca_bundle, system, system_size);
+        h->ca_bundle[system_size] = '\n';
+        memcpy(h->ca_bundle + system_size + 1, extra, extra_size);
+        h->ca_bundle_size = system_size + 1 + extra_size;
+        h->ca_bundle[h->ca_bundle_size] = 0;
+        h->ca_file = strdup(h->opts.ca_file);
+        if (!h->ca_file)
+                return -ENOMEM;
+        h->opts.ca_file = h->ca_file;
+        return 0;
+}
+
+int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
+        AdeHttp *h;
+        int r;
+
+        assert(ret);
+
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        if (opts)
+                h->opts = *opts;
+        else
+                ade_http_options_init(&h->opts);
+
+        if (h->opts.connect_timeout_ms == 0)
+                h->opts.connect_timeout_ms = 10 * 1000;
+        if (h->opts.timeout_ms == 0)
+                h->opts.timeout_ms = 60 * 1000;
+        if (h->opts.max_retries == ADE_HTTP_RETRIES_DEFAULT)
+                h->opts.max_retries = 5;
+        if (h->opts.backoff_initial_ms == 0)
+                h->opts.backoff_initial_ms = 1000;
+        if (h->opts.backoff_max_ms == 0)
+                h->opts.backoff_max_ms = h->opts.imds ? 60 * 1000 : 16 * 1000;
+        if (h->opts.retry_after_max_ms == 0)
+                h->opts.retry_after_max_ms = 60 * 1000;
+        if (h->opts.imds_gone_max_ms == 0)
+                h->opts.imds_gone_max_ms = 70 * 1000;
+        if (h->opts.max_response_size == 0)
+                h->opts.max_response_size = ADE_HTTP_RESPONSE_MAX_DEFAULT;
+        h->opts.ca_file = NULL;
+        if (opts && !isempty(opts->ca_file))
+                h->opts.ca_file = opts->ca_file;
+
+        r = http_load_ca(h);
+        if (r < 0) {
+                ade_http_free(h);
+                return r;
+        }
+
+        h->curl = curl_easy_init();
+        if (!h->curl) {
+                ade_http_free(h);
+                return -ENOMEM;
+        }
+
+        *ret = h;
+        return 0;
+}
+
+AdeHttp *ade_http_free(AdeHttp *h) {
+        if (!h)
+                return NULL;
+        if (h->curl)
+                curl_easy_cleanup(h->curl);
+        free(h->ca_bundle);
+        free(h->ca_file);
+        free(h);
+        return NULL;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        Transfer *t = userdata;
+        AdeHttpResponse *resp = t->resp;
+        size_t n = size * nmemb;
+
+        if (n > t->cap || resp->size > t->cap - n) {
+                t->overflow = true;
+                return 0; /* makes libcurl fail with CURLE_WRITE_ERROR */
+        }
+
+        if (resp->size + n + 1 > resp->capacity) {
+                size_t c = resp->capacity ? resp->capacity : 4096;
+                char *b;
+
+                while (c < resp->size + n + 1)
+                        c *= 2;
+                /* Grow by copying, so the old buffer can be wiped: the body may be an unwrapped key. */
+                b = malloc(c);
+                if (!b)
+                        return 0;
+                if (resp->body) {
+                        memcpy(b, resp->body, resp->size);
+                        ade_memzero(resp->body, resp->capacity);
+                        free(resp->body);
+                }
+                resp->body = b;
+                resp->capacity = c;
+        }
+
+        memcpy(resp->body + resp->size, ptr, n);
+        resp->size += n;
+        resp->body[resp->size] = 0;
+        return n;
+}
+
+static int header_value(const char *line, size_t len, const char *name, char **ret) {
+        size_t l = strlen(name);
+        const char *v, *end = line + len;
+
+        if (len <= l || strncasecmp(line, name, l) != 0 || line[l] != ':')
+                return 0;
+        v = line + l + 1;
+        while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+                end--;
+        free(*ret);
+        *ret = strndup(v, end - v);
+        return *ret ? 1 : -ENOMEM;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata) {
+        Transfer *t = userdata;
+        size_t n = size * nitems;
+
+        /* A new status line (after "100 Continue", say): forget what the previous one said. */
+        if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+                t->resp->www_authenticate = mfree(t->resp->www_authenticate);
+                t->resp->content_type = mfree(t->resp->content_type);
+                t->retry_after = mfree(t->retry_after);
+                t->retry_after_ms = mfree(t->retry_after_ms);
+                return n;
+        }
+
+        if (header_value(buf, n, "WWW-Authenticate", &t->resp->www_authenticate) < 0 ||
+                header_value(buf, n, "Content-Type", &t->resp->content_type) < 0 ||
+                header_value(buf, n, "Retry-After", &t->retry_after) < 0 ||
+                header_value(buf, n, "retry-after-ms", &t->retry_after_ms) < 0 ||
+                header_value(buf, n, "x-ms-retry-after-ms", &t->retry_after_ms) < 0)
+                return 0;
+        return n;
+}
+
+static void slist_free_wiped(struct curl_slist *l) {
+        /* Header lines may carry a bearer token. */
+        for (struct curl_slist *i = l; i; i = i->next)
+                ade_memzero(i->data, strlen(i->data));
+        curl_slist_free_all(l);
+}
+
+static bool has_header(const char *const *headers, const char *name) {
+        size_t l = strlen(name);
+
+        for (const char *const *i = headers; i && *i; i++)
+                if (strncasecmp(*i, name, l) == 0 && (*i)[l] == ':')
+                        return true;
+        return false;
+}
+
+static int map_curl_error(AdeHttp *h, CURLcode c, const Transfer *t, const char *url, AdeCloudError *ret_error) {
+        const char *code, *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(c);
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        switch (c) {
+        case CURLE_COULDNT_CONNECT:
+                r = -ECONNREFUSED, code = "ConnectionRefused";
+                break;
+        case CURLE_OPERATION_TIMEDOUT:
+                r = -ETIMEDOUT, code = "Timeout";
+                break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                r = -EHOSTUNREACH, code = "HostNotFound";
+                break;
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+                r = -ECONNRESET, code = "ConnectionDropped";
+                break;
+        case CURLE_FILESIZE_EXCEEDED:
+                r = -EFBIG, code = "ResponseTooLarge";
+                break;
+        case CURLE_WRITE_ERROR:
+                r = t->overflow ? -EFBIG : -ENOMEM;
+                code = t->overflow ? "ResponseTooLarge" : "OutOfMemory";
+                break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                r = -EPERM, code = "CertificateNotTrusted";
+                break;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                r = -EPROTONOSUPPORT, code = "ProtocolNotAllowed";
+                break;
+        default:
+                r = -EPROTO, code = "TransferFailed";
+                break;
+        }
+
+        if (r == -EPERM)
+                (void)asprintf(&msg,
+                        "the TLS certificate of %s is not trusted by the system CA bundle%s%s (%s); "
+                        "add its issuing CA to [azure] ca-file or fix the endpoint",
+                        url, h->opts.ca_file ? " nor by " : "", h->opts.ca_file ?: "", detail);
+        else if (r == -EFBIG)
+                (void)asprintf(&msg, "the answer from %s is larger than %zu bytes", url, h->opts.max_response_size);
+        else if (r == -EPROTONOSUPPORT)
+                (void)asprintf(&msg, "%s: only https:// is allowed here (plain http only for IMDS)", url);
+        else
+                (void)asprintf(&msg, "%s", detail);
+
+        (void)ade_cloud_error_set(ret_error, 0, code, msg ?: detail, url);
+        return ade_log_debug_errno(r, "%s %s failed: %s", code, url, msg ?: detail);
+}
+
+static int perform_once(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *resp, uint64_t *ret_retry_after_ms,
+        AdeCloudError *ret_error) {
+        struct curl_slist *headers = NULL;
+        Transfer t = {.resp = resp, .cap = h->opts.max_response_size};
+        const char *method = req->method ?: "GET";
+        bool body = req->body || req->send_empty_body;
+        CURL *c = h->curl;
+        CURLcode cc;
+        int r = 0;
+
+        *ret_retry_after_ms = UINT64_MAX;
+
+        /* Resetting keeps the connection cache, so the next request reuses the open connection. */
+        curl_easy_reset(c);
+        h->errbuf[0] = 0;
+
+        for (const char *const *i = req->headers; i && *i; i++) {
+                struct curl_slist *n = curl_slist_append(headers, *i);
+                if (!n) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                headers = n;
+        }
+        if (!has_header(req->headers, "Accept"))
+                headers = curl_slist_append(headers, "Accept: application/json");
+        if (headers && body && !has_header(req->headers, "Content-Type"))
+                headers = curl_slist_append(headers, "Content-Type: application/json");
+        /* No "Expect: 100-continue" round trip. */
+        if (headers)
+                headers = curl_slist_append(headers, "Expect:");
+        if (!headers) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->opts.imds ? "http,https" : "https") != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->opts.connect_timeout_ms) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->opts.timeout_ms) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->opts.max_response_size) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_WRITEDATA, &t) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_HEADERDATA, &t) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_USERAGENT, "ade/" PACKAGE_VERSION) != CURLE_OK) {
+                r = -EINVAL;
+                goto finish;
+        }
+
+        if (h->ca_bundle) {
+                struct curl_blob blob = {.data = h->ca_bundle, .len = h->ca_bundle_size, .flags = CURL_BLOB_NOCOPY};
+                if (curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK) {
+                        r = -EINVAL;
+                        goto finish;
+                }
+        }
+        /* IMDS is link-local: a proxy would answer for the wrong machine, or leak the token. */
+        if (h->opts.imds)
+                (void)curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+
+        if (body) {
+                (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ?: "");
+                (void)curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_size : 0));
+                (void)curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        } else if (streq(method, "GET"))
+                (void)curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        else
+                (void)curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+
+        cc = curl_easy_perform(c);
+        if (cc != CURLE_OK) {
+                r = map_curl_error(h, cc, &t, req->url, ret_error);
+                goto finish;
+        }
+
+        (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        if (!resp->body) {
+                resp->body = calloc(1, 1);
+                resp->capacity = 1;
+                if (!resp->body) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+
+        if (t.retry_after_ms) {
+                char *end;
+                unsigned long long v;
+
+                errno = 0;
+                v = strtoull(t.retry_after_ms, &end, 10);
+                if (errno == 0 && end != t.retry_after_ms && *end == 0)
+                        *ret_retry_after_ms = v;
+        }
+        if (*ret_retry_after_ms == UINT64_MAX && t.retry_after)
+                (void)ade_http_parse_retry_after(t.retry_after, time(NULL), ret_retry_after_ms);
+
+finish:
+        free(t.retry_after);
+        free(t.retry_after_ms);
+        slist_free_wiped(headers);
+        /* Do not leave pointers to the caller's body behind in the handle. */
+        curl_easy_reset(c);
+        return r;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void default_sleep(uint64_t msec, void *userdata) {
+        struct timespec ts = {.tv_sec = msec / 1000, .tv_nsec = (msec % 1000) * 1000000};
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static bool transport_is_retryable(int r) {
+        /* A refused or dropped connection and a timeout may pass; a certificate or a cap will not. */
+        return r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT || r == -EHOSTUNREACH;
+}
+
+bool ade_http_status_is_retryable(long status, bool imds) {
+        if (status == 408 || status == 429)
+                return true;
+        if (status >= 500 && status < 600)
+                return status != 501 && status != 505;
+        return imds && (status == 404 || status == 410);
+}
+
+uint64_t ade_http_backoff_ms(unsigned attempt, uint64_t initial_ms, uint64_t max_ms, uint32_t random) {
+        uint64_t d = initial_ms;
+
+        for (unsigned i = 0; i < attempt && d < max_ms; i++)
+                d *= 2;
+        if (d > max_ms)
+                d = max_ms;
+        /* Jitter keeps many VMs booting together from retrying in lockstep. */
+        return d / 2 + (d - d / 2) * (uint64_t)random / UINT32_MAX;
+}
+
+int ade_http_parse_retry_after(const char *value, time_t now, uint64_t *ret_ms) {
+        const char *p;
+        time_t t;
+
+        assert(ret_ms);
+
+        if (isempty(value))
+                return -EINVAL;
+
+        for (p = value; *p >= '0' && *p <= '9'; p++)
+                ;
+        if (*p == 0) {
+                unsigned long long v;
+
+                if (p - value > 9)
+                        return -EINVAL;
+                v = strtoull(value, NULL, 10);
+                *ret_ms = (uint64_t)v * 1000;
+                return 0;
+        }
+
+        /* An HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT"); curl_getdate() parses the RFC formats. */
+        if (!strchr(value, ' '))
+                return -EINVAL;
+        t = curl_getdate(value, NULL);
+        if (t < 0)
+                return -EINVAL;
+        *ret_ms = t > now ? (uint64_t)(t - now) * 1000 : 0;
+        return 0;
+}
+
+int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret, AdeCloudError *ret_error) {
+        uint64_t start = now_ms();
+        unsigned attempts = 0;
+
+        assert(h);
+        assert(req && req->url);
+        assert(ret);
+
+        for (unsigned retry = 0;; retry++) {
+                _cleanup_cloud_error_ AdeCloudError err = {};
+                _cleanup_http_response_ AdeHttpResponse resp = {};
+                uint64_t retry_after = UINT64_MAX, delay, elapsed;
+                bool retryable, gone;
+                uint32_t rnd = 0;
+                int r;
+
+                r = perform_once(h, req, &resp, &retry_after, &err);
+                attempts++;
+
+                if (r < 0)
+                        retryable = transport_is_retryable(r);
+                else
+                        retryable = ade_http_status_is_retryable(resp.status, h->opts.imds);
+
+                elapsed = now_ms() - start;
+                gone = h->opts.imds && r >= 0 && resp.status == 410;
+
+                if (!retryable || (gone ? elapsed >= h->opts.imds_gone_max_ms : retry >= h->opts.max_retries)) {
+                        if (r < 0) {
+                                if (ret_error) {
+                                        ade_cloud_error_done(ret_error);
+                                        *ret_error = err;
+                                        err = (AdeCloudError){};
+                                }
+                                return r;
+                        }
+                        resp.attempts = attempts;
+                        *ret = resp;
+                        resp = (AdeHttpResponse){};
+                        return 0;
+                }
+
+                if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                        rnd = (uint32_t)now_ms();
+
+                if (retry_after != UINT64_MAX)
+                        delay = retry_after < h->opts.retry_after_max_ms ? retry_after : h->opts.retry_after_max_ms;
+                else
+                        delay = ade_http_backoff_ms(retry, h->opts.backoff_initial_ms, h->opts.backoff_max_ms, rnd);
+                if (gone && elapsed + delay > h->opts.imds_gone_max_ms)
+                        delay = h->opts.imds_gone_max_ms - elapsed;
+
+                ade_log_debug("%s %s: %s, retry %u in %" PRIu64 " ms", req->method ?: "GET", req->url,
+                        r < 0 ? strerror(-r) : "retryable status", retry + 1, delay);
+
+                (h->opts.sleep ?: default_sleep)(delay, h->opts.sleep_userdata);
+        }
+}
+
+char *ade_http_escape(const char *s) {
+        char *e, *ret;
+
+        e = curl_easy_escape(NULL, s, 0);
+        if (!e)
+                return NULL;
+        ret = strdup(e);
+        curl_free(e);
+        return ret;
+}
+
+int ade_url_join(const char *base, const char *path, char **ret) {
+        size_t bl;
+
+        assert(base);
+        assert(path);
+        assert(ret);
+
+        bl = strlen(base);
+        while (bl > 0 && base[bl - 1] == '/')
+                bl--;
+        while (*path == '/')
+                path++;
+        return asprintf(ret, "%.*s/%s", (int)bl, base, path) < 0 ? -ENOMEM : 0;
+}
+
+int ade_url_origin(const char *url, char **ret_origin) {
+        const char *rest;
+        size_t n;
+
+        assert(url);
+
+        rest = startswith_no_case(url, "https://") ?: startswith_no_case(url, "http://");
+        if (!rest)
+                return -EINVAL;
+        n = strcspn(rest, "/?#");
+        if (n == 0 || rest[0] == ':')
+                return -EINVAL;
+        if (ret_origin) {
+                *ret_origin = strndup(url, (rest - url) + n);
+                if (!*ret_origin)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int ade_http_reply_json(const AdeHttpResponse *resp, const char *url, json_object **ret, AdeCloudError *ret_error) {
+        _cleanup_json_ json_object *o = NULL;
+        int r;
+
+        assert(resp);
+        assert(ret);
+
+        if (resp->status < 200 || resp->status >= 300) {
+                (void)ade_cloud_error_from_reply(ret_error, resp->status, resp->body, resp->size, url);
+                r = ade_cloud_errno_from_status(resp->status);
+                return ade_log_debug_errno(r, "%s answered HTTP %ld", url, resp->status);
+        }
+
+        r = ade_json_parse(resp->body, resp->size, &o);
+        if (r < 0 || !json_object_is_type(o, json_type_object)) {
+                (void)ade_cloud_error_set(ret_error, resp->status, "MalformedReply",
+                        resp->size == 0 ? "the answer is empty, expected a JSON object"
+                                        : "the answer is not a JSON object (malformed or truncated)",
+                        url);
+                return ade_log_debug_errno(-EPROTO, "%s answered %ld with %zu bytes that are not a JSON object", url,
+                        resp->status, resp->size);
+        }
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+void ade_json_wipe_string(json_object *obj, const char *key) {
+        json_object *v;
+
+        if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+                return;
+        ade_memzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
+static char *origin_normalized(const char *url) {
+        char *o = NULL;
+        size_t l;
+
+        if (!url || ade_url_origin(url, &o) < 0)
+                return NULL;
+        l = strlen(o);
+        if (startswith_no_case(o, "https://") && l > 4 && streq(o + l - 4, ":443"))
+                o[l - 4] = 0;
+        else if (startswith_no_case(o, "http://") && l > 3 && streq(o + l - 3, ":80"))
+                o[l - 3] = 0;
+        return o;
+}
+
+bool ade_url_same_origin(const char *a, const char *b) {
+        _cleanup_free_ char *oa = origin_normalized(a), *ob = origin_normalized(b);
+
+        return oa && ob && strcaseeq(oa, ob);
+}

@@ -1,0 +1,810 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <ctype.h>
+
+#include "ade-base64.h"
+#include "ade-config.h"
+#include "ade-json.h"
+#include "ade-keyvault.h"
+#include "ade-log.h"
+
+#define KV_API_VERSION "7.4"
+#define KV_RESOURCE_DEFAULT "https://vault.azure.net"
+
+struct AdeKeyVault {
+        AdeHttp *http;
+        AdeCredential *credential;
+        char *url;    /* as given, without trailing slashes */
+        char *origin; /* scheme://host[:port] */
+        char *resource;
+        bool have_challenge;
+        AdeKvChallenge challenge;
+        char *token_resource; /* what the challenge told us to ask for */
+};
+
+void ade_kv_challenge_done(AdeKvChallenge *c) {
+        if (!c)
+                return;
+        free(c->authorization);
+        free(c->tenant);
+        free(c->resource);
+        free(c->scope);
+        *c = (AdeKvChallenge){};
+}
+
+static void kv_challenge_donep(AdeKvChallenge *c) {
+        ade_kv_challenge_done(c);
+}
+
+int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const char *resource, const AdeHttpOptions *opts,
+        AdeKeyVault **ret) {
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        size_t l;
+        int r;
+
+        assert(credential);
+        assert(ret);
+
+        if (!vault_url || !startswith_no_case(vault_url, "https://"))
+                return ade_log_debug_errno(-EINVAL, "Key Vault URL '%s' is not an https:// URL", strna(vault_url));
+
+        kv = calloc(1, sizeof(*kv));
+        if (!kv)
+                return -ENOMEM;
+        kv->credential = credential;
+
+        r = ade_url_origin(vault_url, &kv->origin);
+        if (r < 0)
+                return ade_log_debug_errno(r, "Key Vault URL '%s' has no host", vault_url);
+        l = strlen(vault_url);
+        while (l > 0 && vault_url[l - 1] == '/')
+                l--;
+        kv->url = strndup(vault_url, l);
+        kv->resource = strdup(resource ?: KV_RESOURCE_DEFAULT);
+        if (!kv->url || !kv->resource)
+                return -ENOMEM;
+
+        r = ade_http_new(opts, &kv->http);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(kv);
+        return 0;
+}
+
+AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv) {
+        if (!kv)
+                return NULL;
+        ade_http_free(kv->http);
+        free(kv->url);
+        free(kv->origin);
+        free(kv->resource);
+        free(kv->token_resource);
+        ade_kv_challenge_done(&kv->challenge);
+        free(kv);
+        return NULL;
+}
+
+const char *ade_keyvault_url(const AdeKeyVault *kv) {
+        return kv ? kv->url : NULL;
+}
+
+/* ---- challenge ---- */
+
+static int set_str(char **p, const char *s, size_t n) {
+        char *c = strndup(s, n);
+
+        if (!c)
+                return -ENOMEM;
+        free(*p);
+        *p = c;
+        return 0;
+}
+
+int ade_keyvault_parse_challenge(const char *header, AdeKvChallenge *ret) {
+        _cleanup_(kv_challenge_donep) AdeKvChallenge c = {};
+        const char *p;
+        int r;
+
+        assert(ret);
+
+        if (!header)
+                return -EBADMSG;
+        p = header;
+        while (*p == ' ')
+                p++;
+        p = startswith_no_case(p, "Bearer");
+        if (!p || (*p != ' ' && *p != '\t'))
+                return -EBADMSG;
+
+        for (;;) {
+                const char *key, *val;
+                size_t key_len, val_len;
+
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                if (!*p)
+                        break;
+
+                key = p;
+                while (*p && *p != '=' && *p != ' ' && *p != ',')
+                        p++;
+                key_len = p - key;
+                if (*p != '=' || key_len == 0)
+                        return -EBADMSG;
+                p++;
+                if (*p == '"') {
+                        val = ++p;
+                        p = strchr(p, '"');
+                        if (!p)
+                                return -EBADMSG;
+                        val_len = p - val;
+                        p++;
+                } else {
+                        val = p;
+                        while (*p && *p != ',' && *p != ' ')
+                                p++;
+                        val_len = p - val;
+                }
+
+#define KEY_IS(k) (key_len == strlen(k) && strncasecmp(key, k, key_len) == 0)
+                if (KEY_IS("authorization") || KEY_IS("authorization_uri") || KEY_IS("authorization_url"))
+                        r = set_str(&c.authorization, val, val_len);
+                else if (KEY_IS("resource"))
+                        r = set_str(&c.resource, val, val_len);
+                else if (KEY_IS("scope"))
+                        r = set_str(&c.scope, val, val_len);
+                else
+                        r = 0; /* realm, error, claims, tenantId: not needed */
+#undef KEY_IS
+                if (r < 0)
+                        return r;
+        }
+
+        if (isempty(c.authorization) || (isempty(c.resource) && isempty(c.scope)))
+                return -EBADMSG;
+        if (c.resource && !*c.resource)
+                c.resource = mfree(c.resource);
+        if (c.scope && !*c.scope)
+                c.scope = mfree(c.scope);
+
+        /* The tenant is the first path segment: https://login.microsoftonline.com/<tenant>[/...] */
+        p = startswith_no_case(c.authorization, "https://") ?: startswith_no_case(c.authorization, "http://");
+        if (!p)
+                return -EBADMSG;
+        p = strchr(p, '/');
+        if (p) {
+                size_t n;
+
+                p++;
+                n = strcspn(p, "/?#");
+                if (n > 0) {
+                        r = set_str(&c.tenant, p, n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        *ret = c;
+        c = (AdeKvChallenge){};
+        return 0;
+}
+
+static int url_host(const char *url, char **ret) {
+        const char *p;
+
+        p = startswith_no_case(url, "https://") ?: startswith_no_case(url, "http://");
+        if (!p)
+                return -EINVAL;
+        *ret = strndup(p, strcspn(p, ":/?#"));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static bool same_resource(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b);
+
+        while (la > 0 && a[la - 1] == '/')
+                la--;
+        while (lb > 0 && b[lb - 1] == '/')
+                lb--;
+        return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+static int kv_accept_challenge(AdeKeyVault *kv, const char *header, const char *url, AdeCloudError *ret_error) {
+        _cleanup_(kv_challenge_donep) AdeKvChallenge c = {};
+        _cleanup_free_ char *target = NULL, *target_host = NULL, *vault_host = NULL;
+        size_t tl, vl;
+        int r;
+
+        r = ade_keyvault_parse_challenge(header, &c);
+        if (r < 0) {
+                (void)ade_cloud_error_set(ret_error, 401, "BadChallenge",
+                        "the 401 answer has no usable 'WWW-Authenticate: Bearer authorization=..., "
+                        "resource=...' header",
+                        url);
+                return ade_log_debug_errno(-EPROTO, "Unusable challenge from %s: %s", url, strna(header));
+        }
+
+        r = c.scope ? ade_token_scope_to_resource(c.scope, &target) : (target = strdup(c.resource)) ? 0 : -ENOMEM;
+        if (r < 0)
+                return r;
+        r = url_host(target, &target_host);
+        if (r < 0)
+                target_host = strdup("");
+        r = url_host(kv->origin, &vault_host);
+        if (r < 0 || !target_host)
+                return -ENOMEM;
+
+        tl = strlen(target_host);
+        vl = strlen(vault_host);
+        if (!same_resource(target, kv->resource) && !(tl > 0 && strcaseeq(target_host, vault_host)) &&
+                !(tl > 0 && vl > tl + 1 && vault_host[vl - tl - 1] == '.' &&
+                        strcaseeq(vault_host + vl - tl, target_host))) {
+                _cleanup_free_ char *msg = NULL;
+
+                if (asprintf(&msg,
+                            "the vault asks for a token for '%s', which is neither %s nor a parent of its host "
+                            "%s; check [keyvault] url and [azure] keyvault-resource",
+                            target, kv->resource, vault_host) < 0)
+                        return -ENOMEM;
+                (void)ade_cloud_error_set(ret_error, 401, "ChallengeResourceMismatch", msg, url);
+                return ade_log_debug_errno(-EPERM, "%s", msg);
+        }
+
+        free(kv->token_resource);
+        /* A challenge naming the vault's own host ("scope=https://<vault>/.default") is a request for
+         * a Key Vault token: ask for the configured Key Vault resource, which identity endpoints know. */
+        if (same_resource(target, kv->resource))
+                kv->token_resource = strdup(c.scope ?: c.resource);
+        else
+                kv->token_resource = strdup(kv->resource);
+        if (!kv->token_resource)
+                return -ENOMEM;
+        ade_kv_challenge_done(&kv->challenge);
+        kv->challenge = c;
+        c = (AdeKvChallenge){};
+        kv->have_challenge = true;
+        return 0;
+}
+
+/* ---- requests ---- */
+
+static int kv_check_url(AdeKeyVault *kv, const char *url) {
+        if (!ade_url_same_origin(url, kv->origin))
+                return ade_log_debug_errno(-EINVAL, "%s is not on the vault %s", url, kv->origin);
+        return 0;
+}
+
+static int with_api_version(const char *url, char **ret) {
+        return asprintf(ret, "%s%capi-version=" KV_API_VERSION, url, strchr(url, '?') ? '&' : '?') < 0 ? -ENOMEM : 0;
+}
+
+static bool reply_says_token_expired(const AdeHttpResponse *resp) {
+        return resp->body && (strstr(resp->body, "TokenExpired") || strstr(resp->body, "token is expired"));
+}
+
+static int kv_call(AdeKeyVault *kv, const char *method, const char *url, const void *body, size_t body_size,
+        json_object **ret_reply, AdeCloudError *ret_error) {
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        bool refreshed = false;
+        int r;
+
+        if (!kv->have_challenge) {
+                /* No body on the first request: it only provokes the challenge (as the SDKs do). */
+                r = ade_http_request(kv->http,
+                        &(AdeHttpRequest){.method = method, .url = url, .send_empty_body = !!body}, &resp, ret_error);
+                if (r < 0)
+                        return r;
+                if (resp.status != 401 || !resp.www_authenticate)
+                        return ade_http_reply_json(&resp, url, ret_reply, ret_error);
+                r = kv_accept_challenge(kv, resp.www_authenticate, url, ret_error);
+                if (r < 0)
+                        return r;
+                ade_http_response_done(&resp);
+        }
+
+        for (;;) {
+                _cleanup_secret_ AdeSecret *auth = NULL;
+                const AdeSecret *token;
+                const char *headers[2] = {};
+
+                r = ade_credential_get_token(
+                        kv->credential, kv->token_resource, kv->challenge.tenant, refreshed, &token, ret_error);
+                if (r < 0)
+                        return ade_log_debug_errno(r, "No token for %s: %m", kv->token_resource);
+
+                r = ade_secret_new(token->size + 32, &auth);
+                if (r < 0)
+                        return r;
+                memcpy(auth->data, "Authorization: Bearer ", 22);
+                memcpy(auth->data + 22, token->data, token->size);
+                auth->data[22 + token->size] = 0;
+                headers[0] = (const char *)auth->data;
+
+                r = ade_http_request(kv->http,
+                        &(AdeHttpRequest){
+                                .method = method, .url = url, .headers = headers, .body = body, .body_size = body_size},
+                        &resp, ret_error);
+                if (r < 0)
+                        return r;
+
+                if (resp.status != 401 || refreshed || !reply_says_token_expired(&resp))
+                        break;
+
+                /* Our token expired earlier than it said (clock skew, revocation): one new token, one retry. */
+                ade_log_debug("%s says our token expired; fetching a new one", url);
+                if (resp.www_authenticate) {
+                        r = kv_accept_challenge(kv, resp.www_authenticate, url, ret_error);
+                        if (r < 0)
+                                return r;
+                }
+                refreshed = true;
+                ade_http_response_done(&resp);
+        }
+
+        return ade_http_reply_json(&resp, url, ret_reply, ret_error);
+}
+
+/* Serializes @rest and puts "@key": "@value" in front of it, all in a secret: @value is key material. */
+static int json_with_secret(json_object *rest, const char *key, const uint8_t *value, size_t size, AdeSecret **ret) {
+        _cleanup_free_ char *tail = NULL;
+        _cleanup_secret_ AdeSecret *b = NULL;
+        size_t tl, n = 0;
+        char *p;
+        int r;
+
+        tail = ade_json_to_string(rest);
+        if (!tail)
+                return -ENOMEM;
+        tl = strlen(tail);
+        assert(tl >= 2 && tail[0] == '{');
+
+        r = ade_secret_new(strlen(key) + 8 + size * 6 + tl, &b);
+        if (r < 0)
+                return r;
+        p = (char *)b->data;
+        n += sprintf(p, "{\"%s\":\"", key);
+        for (size_t i = 0; i < size; i++) {
+                uint8_t c = value[i];
+
+                if (c == '"' || c == '\\') {
+                        p[n++] = '\\';
+                        p[n++] = (char)c;
+                } else if (c < 0x20)
+                        n += sprintf(p + n, "\\u%04x", c);
+                else
+                        p[n++] = (char)c;
+        }
+        p[n++] = '"';
+        if (tl > 2)
+                p[n++] = ',';
+        memcpy(p + n, tail + 1, tl - 1);
+        n += tl - 1;
+        r = ade_secret_truncate(b, n);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+static bool valid_name(const char *s, size_t n, bool dash) {
+        if (n == 0 || n > 127)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && !(dash && s[i] == '-'))
+                        return false;
+        return true;
+}
+
+int ade_keyvault_parse_object_url(const char *url, const char *kind, bool require_version, char **ret_origin,
+        char **ret_name, char **ret_version) {
+        _cleanup_free_ char *origin = NULL, *name = NULL, *version = NULL;
+        const char *p, *n, *v;
+        size_t nl, vl;
+        int r;
+
+        assert(kind);
+
+        if (!url || !startswith_no_case(url, "https://"))
+                return -EINVAL;
+        r = ade_url_origin(url, &origin);
+        if (r < 0)
+                return r;
+        p = url + strlen(origin);
+        if (*p != '/' || strncmp(p + 1, kind, strlen(kind)) != 0 || p[1 + strlen(kind)] != '/')
+                return -EINVAL;
+        n = p + 2 + strlen(kind);
+        nl = strcspn(n, "/?#");
+        if (!valid_name(n, nl, true))
+                return -EINVAL;
+        v = n + nl;
+        vl = 0;
+        if (*v == '/') {
+                v++;
+                vl = strcspn(v, "/?#");
+                if (vl > 0 && !valid_name(v, vl, false))
+                        return -EINVAL;
+                if (v[vl] == '/' && v[vl + 1] != 0)
+                        return -EINVAL;
+        }
+        if (vl == 0 && require_version)
+                return -EINVAL;
+
+        if ((ret_name && !(name = strndup(n, nl))) || (ret_version && vl > 0 && !(version = strndup(v, vl))))
+                return -ENOMEM;
+        if (ret_origin)
+                *ret_origin = TAKE_PTR(origin);
+        if (ret_name)
+                *ret_name = TAKE_PTR(name);
+        if (ret_version)
+                *ret_version = TAKE_PTR(version);
+        return 0;
+}
+
+AdeKvSecret *ade_kv_secret_free(AdeKvSecret *s) {
+        if (!s)
+                return NULL;
+        free(s->id);
+        free(s->name);
+        free(s->version);
+        ade_secret_free(s->value);
+        free(s->content_type);
+        strv_free(s->tags);
+        free(s);
+        return NULL;
+}
+
+const char *ade_kv_secret_tag(const AdeKvSecret *s, const char *name) {
+        if (!s || !s->tags)
+                return NULL;
+        for (char **t = s->tags; t[0] && t[1]; t += 2)
+                if (streq(t[0], name))
+                        return t[1];
+        return NULL;
+}
+
+int ade_keyvault_set_secret(AdeKeyVault *kv, const char *name, const AdeSecret *value, const char *content_type,
+        char *const *tags, char **ret_id, AdeCloudError *ret_error) {
+        _cleanup_json_ json_object *rest = NULL, *reply = NULL;
+        _cleanup_secret_ AdeSecret *body = NULL;
+        _cleanup_free_ char *path = NULL, *url = NULL, *full = NULL;
+        json_object *attrs, *t;
+        const char *id;
+        int r;
+
+        assert(kv);
+        assert(value);
+
+        if (!name || !valid_name(name, strlen(name), true))
+                return ade_log_debug_errno(-EINVAL, "'%s' is not a valid secret name", strna(name));
+
+        rest = json_object_new_object();
+        attrs = json_object_new_object();
+        t = json_object_new_object();
+        if (!rest || !attrs || !t) {
+                json_object_put(attrs);
+                json_object_put(t);
+                return -ENOMEM;
+        }
+        json_object_object_add(attrs, "enabled", json_object_new_boolean(1));
+        for (char *const *i = tags; i && i[0]; i += 2) {
+                if (!i[1]) {
+                        json_object_put(attrs);
+                        json_object_put(t);
+                        return -EINVAL;
+                }
+                if (ade_json_add_string(t, i[0], i[1]) < 0) {
+                        json_object_put(attrs);
+                        json_object_put(t);
+                        return -ENOMEM;
+                }
+        }
+        if (ade_json_add_string(rest, "contentType", content_type) < 0 ||
+                json_object_object_add(rest, "attributes", attrs) < 0 || json_object_object_add(rest, "tags", t) < 0)
+                return -ENOMEM;
+
+        r = json_with_secret(rest, "value", value->data, value->size, &body);
+        if (r < 0)
+                return r;
+
+        if (asprintf(&path, "secrets/%s", name) < 0)
+                return -ENOMEM;
+        if ((r = ade_url_join(kv->url, path, &url)) < 0 || (r = with_api_version(url, &full)) < 0)
+                return r;
+
+        r = kv_call(kv, "PUT", full, body->data, body->size, &reply, ret_error);
+        if (r < 0)
+                return r;
+        ade_json_wipe_string(reply, "value");
+
+        r = ade_json_get_string(reply, "id", &id);
+        if (r < 0) {
+                (void)ade_cloud_error_set(ret_error, 200, "MalformedReply", "set secret answer has no 'id'", url);
+                return -EPROTO;
+        }
+        if (ret_id) {
+                *ret_id = strdup(id);
+                if (!*ret_id)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_tags(json_object *o, char ***ret) {
+        json_object *t;
+        size_t n = 0;
+        char **l;
+
+        if (ade_json_get_object(o, "tags", &t) < 0)
+                t = NULL;
+        l = calloc(2 * (t ? json_object_object_length(t) : 0) + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        if (t) {
+                json_object_object_foreach(t, k, v) {
+                        if (!json_object_is_type(v, json_type_string))
+                                continue;
+                        l[n] = strdup(k);
+                        l[n + 1] = strdup(json_object_get_string(v));
+                        if (!l[n] || !l[n + 1]) {
+                                free(l[n]);
+                                l[n] = NULL;
+                                strv_free(l);
+                                return -ENOMEM;
+                        }
+                        n += 2;
+                }
+        }
+        *ret = l;
+        return 0;
+}
+
+int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret **ret, AdeCloudError *ret_error) {
+        _cleanup_(ade_kv_secret_freep) AdeKvSecret *s = NULL;
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *full = NULL;
+        json_object *attrs;
+        const char *value, *id, *ct;
+        int r;
+
+        assert(kv);
+        assert(ret);
+
+        r = ade_keyvault_parse_object_url(secret_url, "secrets", false, NULL, NULL, NULL);
+        if (r < 0)
+                return ade_log_debug_errno(-EINVAL, "'%s' is not a secret URL", strna(secret_url));
+        r = kv_check_url(kv, secret_url);
+        if (r < 0)
+                return r;
+        r = with_api_version(secret_url, &full);
+        if (r < 0)
+                return r;
+
+        r = kv_call(kv, "GET", full, NULL, 0, &reply, ret_error);
+        if (r < 0)
+                return r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                ade_json_wipe_string(reply, "value");
+                return -ENOMEM;
+        }
+        if (ade_json_get_string(reply, "value", &value) < 0 || ade_json_get_string(reply, "id", &id) < 0 ||
+                ade_keyvault_parse_object_url(id, "secrets", true, NULL, &s->name, &s->version) < 0) {
+                ade_json_wipe_string(reply, "value");
+                (void)ade_cloud_error_set(ret_error, 200, "MalformedReply",
+                        "secret answer lacks a string 'value' or a versioned 'id'", secret_url);
+                return -EPROTO;
+        }
+        r = ade_secret_new_from(value, strlen(value), &s->value);
+        ade_json_wipe_string(reply, "value");
+        if (r < 0)
+                return r;
+        s->id = strdup(id);
+        if (!s->id)
+                return -ENOMEM;
+        if (ade_json_get_string(reply, "contentType", &ct) >= 0 && !(s->content_type = strdup(ct)))
+                return -ENOMEM;
+        r = parse_tags(reply, &s->tags);
+        if (r < 0)
+                return r;
+        s->enabled = true;
+        if (ade_json_get_object(reply, "attributes", &attrs) >= 0)
+                (void)ade_json_get_bool_lenient(attrs, "enabled", &s->enabled);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+AdeKvKey *ade_kv_key_free(AdeKvKey *k) {
+        if (!k)
+                return NULL;
+        free(k->kid);
+        free(k->kty);
+        strv_free(k->key_ops);
+        free(k->n);
+        free(k->e);
+        free(k);
+        return NULL;
+}
+
+bool ade_kv_key_allows(const AdeKvKey *k, const char *op) {
+        for (char **i = k ? k->key_ops : NULL; i && *i; i++)
+                if (streq(*i, op))
+                        return true;
+        return false;
+}
+
+static int dup_opt(json_object *o, const char *key, char **ret) {
+        const char *s;
+
+        if (ade_json_get_string(o, key, &s) < 0)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int ade_keyvault_get_key(AdeKeyVault *kv, const char *key_url, AdeKvKey **ret, AdeCloudError *ret_error) {
+        _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *full = NULL;
+        json_object *key, *attrs, *ops;
+        size_t n = 0;
+        int r;
+
+        assert(kv);
+        assert(ret);
+
+        r = ade_keyvault_parse_object_url(key_url, "keys", false, NULL, NULL, NULL);
+        if (r < 0)
+                return ade_log_debug_errno(-EINVAL, "'%s' is not a key URL", strna(key_url));
+        r = kv_check_url(kv, key_url);
+        if (r < 0)
+                return r;
+        r = with_api_version(key_url, &full);
+        if (r < 0)
+                return r;
+
+        r = kv_call(kv, "GET", full, NULL, 0, &reply, ret_error);
+        if (r < 0)
+                return r;
+
+        k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        if (ade_json_get_object(reply, "key", &key) < 0 || dup_opt(key, "kid", &k->kid) < 0 ||
+                dup_opt(key, "kty", &k->kty) < 0 || !k->kid || !k->kty) {
+                (void)ade_cloud_error_set(
+                        ret_error, 200, "MalformedReply", "key answer lacks key.kid or key.kty", key_url);
+                return -EPROTO;
+        }
+        if (dup_opt(key, "n", &k->n) < 0 || dup_opt(key, "e", &k->e) < 0)
+                return -ENOMEM;
+
+        if (ade_json_get_array(key, "key_ops", &ops) >= 0)
+                n = json_object_array_length(ops);
+        k->key_ops = calloc(n + 1, sizeof(char *));
+        if (!k->key_ops)
+                return -ENOMEM;
+        for (size_t i = 0, j = 0; i < n; i++) {
+                json_object *op = json_object_array_get_idx(ops, i);
+
+                if (!json_object_is_type(op, json_type_string))
+                        continue;
+                k->key_ops[j] = strdup(json_object_get_string(op));
+                if (!k->key_ops[j++])
+                        return -ENOMEM;
+        }
+
+        k->enabled = true;
+        if (ade_json_get_object(reply, "attributes", &attrs) >= 0) {
+                (void)ade_json_get_bool_lenient(attrs, "enabled", &k->enabled);
+                (void)ade_json_get_int64_lenient(attrs, "nbf", &k->nbf);
+                (void)ade_json_get_int64_lenient(attrs, "exp", &k->exp);
+        }
+
+        *ret = TAKE_PTR(k);
+        return 0;
+}
+
+static int key_op_url(AdeKeyVault *kv, const char *kek_url, const char *alg, const char *op, char **ret) {
+        _cleanup_free_ char *url = NULL;
+        int r;
+
+        if (!alg || !ade_kek_algorithm_is_valid(alg))
+                return ade_log_debug_errno(-EINVAL, "'%s' is not RSA-OAEP, RSA-OAEP-256 or RSA1_5", strna(alg));
+        r = ade_keyvault_parse_object_url(kek_url, "keys", true, NULL, NULL, NULL);
+        if (r < 0)
+                return ade_log_debug_errno(-EINVAL, "'%s' is not a versioned key URL", strna(kek_url));
+        r = kv_check_url(kv, kek_url);
+        if (r < 0)
+                return r;
+        r = ade_url_join(kek_url, op, &url);
+        if (r < 0)
+                return r;
+        return with_api_version(url, ret);
+}
+
+int ade_keyvault_wrap(AdeKeyVault *kv, const char *kek_url, const char *alg, const AdeSecret *plain, char **ret_wrapped,
+        AdeCloudError *ret_error) {
+        _cleanup_json_ json_object *rest = NULL, *reply = NULL;
+        _cleanup_secret_ AdeSecret *value = NULL, *body = NULL;
+        _cleanup_free_ char *url = NULL;
+        const char *wrapped;
+        int r;
+
+        assert(kv);
+        assert(plain);
+        assert(ret_wrapped);
+
+        r = key_op_url(kv, kek_url, alg, "wrapkey", &url);
+        if (r < 0)
+                return r;
+
+        /* Key Vault wants base64url without padding. */
+        r = ade_base64_encode_secret(plain, true, &value);
+        if (r < 0)
+                return r;
+        rest = json_object_new_object();
+        if (!rest || ade_json_add_string(rest, "alg", alg) < 0)
+                return -ENOMEM;
+        r = json_with_secret(rest, "value", value->data, value->size, &body);
+        if (r < 0)
+                return r;
+
+        r = kv_call(kv, "POST", url, body->data, body->size, &reply, ret_error);
+        if (r < 0)
+                return r;
+
+        r = ade_json_get_string(reply, "value", &wrapped);
+        if (r < 0 || isempty(wrapped)) {
+                (void)ade_cloud_error_set(
+                        ret_error, 200, "MalformedReply", "wrapkey answer has no string 'value'", url);
+                return ade_log_debug_errno(-EPROTO, "wrapkey reply from %s has no string 'value'", url);
+        }
+
+        *ret_wrapped = strdup(wrapped);
+        return *ret_wrapped ? 0 : -ENOMEM;
+}
+
+int ade_keyvault_unwrap(AdeKeyVault *kv, const char *kek_url, const char *alg, const char *wrapped,
+        AdeSecret **ret_plain, AdeCloudError *ret_error) {
+        _cleanup_json_ json_object *req = NULL, *reply = NULL;
+        _cleanup_free_ char *url = NULL, *body = NULL;
+        const char *value;
+        int r;
+
+        assert(kv);
+        assert(ret_plain);
+
+        if (isempty(wrapped))
+                return -EINVAL;
+        r = key_op_url(kv, kek_url, alg, "unwrapkey", &url);
+        if (r < 0)
+                return r;
+
+        req = json_object_new_object();
+        if (!req || ade_json_add_string(req, "alg", alg) < 0 || ade_json_add_string(req, "value", wrapped) < 0)
+                return -ENOMEM;
+        body = ade_json_to_string(req);
+        if (!body)
+                return -ENOMEM;
+
+        r = kv_call(kv, "POST", url, body, strlen(body), &reply, ret_error);
+        if (r < 0)
+                return r;
+
+        r = ade_json_get_string(reply, "value", &value);
+        if (r < 0) {
+                (void)ade_cloud_error_set(
+                        ret_error, 200, "MalformedReply", "unwrapkey answer has no string 'value'", url);
+                return -EPROTO;
+        }
+        r = ade_base64_decode_secret(value, strlen(value), ret_plain);
+        ade_json_wipe_string(reply, "value");
+        if (r < 0) {
+                (void)ade_cloud_error_set(ret_error, 200, "MalformedReply", "unwrapkey 'value' is not base64url", url);
+                return r == -ENOMEM ? r : -EPROTO;
+        }
+        return 0;
+}

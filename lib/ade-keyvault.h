@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ade-cloud-error.h"
+#include "ade-http.h"
+#include "ade-secret.h"
+#include "ade-token.h"
+
+/* A Key Vault client bound to one vault URL ("https://contoso.vault.azure.net", or a test's
+ * https://localhost:N). Not thread-safe; one per worker.
+ *
+ * Authentication follows Key Vault's challenge: the first call goes out without a token and with an
+ * empty body; the 401's WWW-Authenticate names the authority (tenant) and the resource or scope;
+ * the client checks that resource against the vault (see ade_keyvault_new), gets a token from the
+ * credential, and sends the real request. The challenge and token are kept, so later calls cost one
+ * request each, over the same connection. A 401 saying TokenExpired gets one new token and one
+ * retry. api-version 7.4.
+ *
+ * The challenge decides the resource (and tenant) a token is asked for, never where credentials are
+ * sent: the credential keeps its configured authority (a look-alike vault must not receive a client
+ * secret or an assertion by naming its own authority).
+ *
+ * Every call takes URLs on this vault only (-EINVAL for another host: a token for this vault is
+ * never sent elsewhere) and fills *ret_error, when given, on failure: -EACCES (401/403), -ENOENT
+ * (404: SecretNotFound, KeyNotFound), -EINVAL (400 BadParameter), -EBUSY (429 after retries), -EAGAIN
+ * (5xx after retries), -EPROTO (an answer we cannot read), and ade_http_request()'s transport errors. */
+
+typedef struct AdeKeyVault AdeKeyVault;
+
+/* @credential is borrowed and must outlive the client. @resource is the Key Vault resource this
+ * cloud uses ([azure] keyvault-resource; NULL: https://vault.azure.net): a challenge is followed when
+ * its resource is that one, or the vault's host is (a subdomain of) the resource's host; otherwise
+ * -EPERM, so that a look-alike vault cannot make us fetch tokens for another audience. */
+int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const char *resource, const AdeHttpOptions *opts,
+        AdeKeyVault **ret);
+AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv);
+static inline void ade_keyvault_freep(AdeKeyVault **kv) {
+        ade_keyvault_free(*kv);
+}
+
+const char *ade_keyvault_url(const AdeKeyVault *kv);
+
+/* A challenge, parsed. */
+typedef struct AdeKvChallenge {
+        char *authorization; /* "https://login.microsoftonline.com/<tenant>" */
+        char *tenant;        /* first path segment of @authorization, or NULL */
+        char *resource;      /* resource=, or NULL */
+        char *scope;         /* scope=, or NULL */
+} AdeKvChallenge;
+
+void ade_kv_challenge_done(AdeKvChallenge *c);
+
+/* Parses "Bearer authorization=\"...\", resource=\"...\"" and its variants (authorization_uri,
+ * scope, unquoted values, any order, commas and/or spaces). -EBADMSG when it is not a Bearer
+ * challenge, lacks an authorization URL, or lacks both resource and scope. */
+int ade_keyvault_parse_challenge(const char *header, AdeKvChallenge *ret);
+
+/* Splits "https://v/keys/NAME/VERSION" (or /secrets/): @kind is "keys" or "secrets". A missing
+ * version gives NULL (-EINVAL with @require_version). Names are [0-9a-zA-Z-]+, versions alphanumeric. */
+int ade_keyvault_parse_object_url(const char *url, const char *kind, bool require_version, char **ret_origin,
+        char **ret_name, char **ret_version);
+
+typedef struct AdeKvSecret {
+        char *id; /* versioned URL */
+        char *name;
+        char *version;
+        AdeSecret *value;
+        char *content_type; /* NULL when unset */
+        char **tags;        /* NULL-terminated name, value, name, value, ...; never NULL */
+        bool enabled;
+} AdeKvSecret;
+
+AdeKvSecret *ade_kv_secret_free(AdeKvSecret *s);
+static inline void ade_kv_secret_freep(AdeKvSecret **s) {
+        ade_kv_secret_free(*s);
+}
+/* The value of tag @name, or NULL. */
+const char *ade_kv_secret_tag(const AdeKvSecret *s, const char *name);
+
+/* PUT /secrets/@name: a new version with @value, @content_type (may be NULL), @tags (NULL-terminated
+ * name/value pairs, may be NULL), enabled. Returns the versioned id in *ret_id (may be NULL). */
+int ade_keyvault_set_secret(AdeKeyVault *kv, const char *name, const AdeSecret *value, const char *content_type,
+        char *const *tags, char **ret_id, AdeCloudError *ret_error);
+
+/* GET a secret by URL ("https://v/secrets/NAME[/VERSION]"; no version: the latest). */
+int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret **ret, AdeCloudError *ret_error);
+
+typedef struct AdeKvKey {
+        char *kid;      /* versioned */
+        char *kty;      /* "RSA", "RSA-HSM", "EC", ... */
+        char **key_ops; /* NULL-terminated; never NULL */
+        bool enabled;
+        int64_t nbf; /* 0 when unset */
+        int64_t exp; /* 0 when unset */
+        char *n;     /* RSA modulus and exponent, base64url; NULL for other types */
+        char *e;
+} AdeKvKey;
+
+AdeKvKey *ade_kv_key_free(AdeKvKey *k);
+static inline void ade_kv_key_freep(AdeKvKey **k) {
+        ade_kv_key_free(*k);
+}
+bool ade_kv_key_allows(const AdeKvKey *k, const char *op);
+
+/* GET a key by URL ("https://v/keys/NAME[/VERSION]"). */
+int ade_keyvault_get_key(AdeKeyVault *kv, const char *key_url, AdeKvKey **ret, AdeCloudError *ret_error);
+
+/* Wraps @plain with the key at @kek_url (versioned) using @alg ("RSA-OAEP", "RSA-OAEP-256",
+ * "RSA1_5"; -EINVAL for others). Returns 0 and a base64url string in *ret_wrapped. */
+int ade_keyvault_wrap(AdeKeyVault *kv, const char *kek_url, const char *alg, const AdeSecret *plain, char **ret_wrapped,
+        AdeCloudError *ret_error);
+
+/* The inverse: @wrapped (base64url or base64) back to the bytes, in a secret. */
+int ade_keyvault_unwrap(AdeKeyVault *kv, const char *kek_url, const char *alg, const char *wrapped,
+        AdeSecret **ret_plain, AdeCloudError *ret_error);
