@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -37,6 +38,66 @@ int emu_rsa_generate(unsigned bits, EVP_PKEY **ret) {
         if (!k)
                 return -ENOMEM;
         *ret = k;
+        return 0;
+}
+
+/* JWK curve names (RFC 7518, and Key Vault's P-256K) to OpenSSL's. */
+static const char *ec_curve_openssl(const char *crv) {
+        static const char *const map[][2] = {
+                {"P-256", "P-256"}, {"P-384", "P-384"}, {"P-521", "P-521"}, {"P-256K", "secp256k1"}};
+
+        for (size_t i = 0; crv && i < ELEMENTSOF(map); i++)
+                if (streq(crv, map[i][0]))
+                        return map[i][1];
+        return NULL;
+}
+
+int emu_ec_generate(const char *crv, EVP_PKEY **ret) {
+        const char *name = ec_curve_openssl(crv);
+        EVP_PKEY *k;
+
+        if (!name)
+                return -EINVAL;
+        k = EVP_EC_gen(name);
+        if (!k)
+                return -ENOMEM;
+        *ret = k;
+        return 0;
+}
+
+static int ec_coordinate_b64url(EVP_PKEY *key, const char *param, size_t size, char **ret) {
+        _cleanup_free_ unsigned char *buf = malloc(size);
+        BIGNUM *bn = NULL;
+        int n;
+
+        if (!buf)
+                return -ENOMEM;
+        if (!EVP_PKEY_get_bn_param(key, param, &bn))
+                return -EIO;
+        n = BN_bn2binpad(bn, buf, (int)size);
+        BN_free(bn);
+        if (n < 0)
+                return -EIO;
+        *ret = ade_base64url_encode(buf, size);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int emu_ec_public_xy(EVP_PKEY *key, char **ret_x, char **ret_y) {
+        _cleanup_free_ char *x = NULL, *y = NULL;
+        int bits = EVP_PKEY_get_bits(key), r;
+        size_t size;
+
+        if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC || bits <= 0)
+                return -EINVAL;
+        size = ((size_t)bits + 7) / 8;
+        r = ec_coordinate_b64url(key, OSSL_PKEY_PARAM_EC_PUB_X, size, &x);
+        if (r < 0)
+                return r;
+        r = ec_coordinate_b64url(key, OSSL_PKEY_PARAM_EC_PUB_Y, size, &y);
+        if (r < 0)
+                return r;
+        *ret_x = TAKE_PTR(x);
+        *ret_y = TAKE_PTR(y);
         return 0;
 }
 

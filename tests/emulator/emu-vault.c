@@ -11,6 +11,7 @@ EmuKey *emu_key_free(EmuKey *k) {
         free(k->name);
         free(k->version);
         free(k->kty);
+        free(k->crv);
         EVP_PKEY_free(k->pkey);
         json_object_put(k->key_ops);
         json_object_put(k->tags);
@@ -101,33 +102,69 @@ static json_object *string_or_null(const char *s) {
         return s ? json_object_new_string(s) : NULL;
 }
 
+bool emu_kty_is_ec(const char *kty) {
+        return kty && (streq(kty, "EC") || streq(kty, "EC-HSM"));
+}
+
+/* A key's nbf or exp from the scenario: absolute unix seconds (@abs_key) or seconds relative to
+ * @now (@rel_key, negative for the past), not both; 0 when neither is given. */
+static int key_time_from_config(json_object *o, const char *abs_key, const char *rel_key, int64_t now, int64_t *ret) {
+        json_object *a = NULL, *rel = NULL;
+        bool has_abs = json_object_object_get_ex(o, abs_key, &a) && a,
+             has_rel = json_object_object_get_ex(o, rel_key, &rel) && rel;
+
+        if ((has_abs && !json_object_is_type(a, json_type_int)) ||
+                (has_rel && !json_object_is_type(rel, json_type_int)) || (has_abs && has_rel))
+                return -EINVAL;
+        if (has_abs) {
+                *ret = json_object_get_int64(a);
+                return *ret > 0 ? 0 : -EINVAL;
+        }
+        *ret = has_rel ? now + json_object_get_int64(rel) : 0;
+        return 0;
+}
+
 static int key_from_config(json_object *o, EmuKey **ret) {
         _cleanup_(emu_key_freep) EmuKey *k = calloc(1, sizeof(EmuKey));
-        const char *name = emu_cfg_str(o, "name"), *kty = emu_cfg_str(o, "kty") ?: "RSA";
+        const char *name = emu_cfg_str(o, "name"), *kty = emu_cfg_str(o, "kty") ?: "RSA",
+                   *crv = emu_cfg_str(o, "crv") ?: "P-256";
         json_object *ops = emu_cfg_array(o, "key_ops"), *tags = emu_cfg_obj(o, "tags");
-        int64_t bits = emu_cfg_int(o, "key_size", 2048);
+        int64_t bits = emu_cfg_int(o, "key_size", 2048), now = emu_now();
+        bool ec = emu_kty_is_ec(kty);
         int r;
 
         if (!k)
                 return -ENOMEM;
-        if (!name || (!streq(kty, "RSA") && !streq(kty, "RSA-HSM")) || (bits != 2048 && bits != 3072 && bits != 4096))
+        if (!name || (!ec && !streq(kty, "RSA") && !streq(kty, "RSA-HSM")))
+                return -EINVAL;
+        /* A curve on an RSA key or a size on an EC key is a scenario mistake, not something to ignore. */
+        if (ec ? json_object_object_get_ex(o, "key_size", NULL)
+               : (json_object_object_get_ex(o, "crv", NULL) || (bits != 2048 && bits != 3072 && bits != 4096)))
                 return -EINVAL;
         k->name = strdup(name);
         k->version = emu_new_version();
         k->kty = strdup(kty);
-        if (!k->name || !k->version || !k->kty)
+        if (!k->name || !k->version || !k->kty || (ec && !(k->crv = strdup(crv))))
                 return -ENOMEM;
         k->key_ops = ops ? json_object_get(ops) : NULL;
         if (!k->key_ops) {
+                /* What Key Vault gives a key created without key_ops: EC keys only sign. */
                 static const char *const all[] = {"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"};
+                static const char *const ec_ops[] = {"sign", "verify"};
                 k->key_ops = json_object_new_array();
-                for (size_t i = 0; k->key_ops && i < ELEMENTSOF(all); i++)
-                        json_object_array_add(k->key_ops, json_object_new_string(all[i]));
+                for (size_t i = 0; k->key_ops && i < (ec ? ELEMENTSOF(ec_ops) : ELEMENTSOF(all)); i++)
+                        json_object_array_add(k->key_ops, json_object_new_string(ec ? ec_ops[i] : all[i]));
         }
         k->tags = tags ? json_object_get(tags) : NULL;
         k->enabled = emu_cfg_bool(o, "enabled", true);
-        k->created = k->updated = emu_now() - emu_cfg_int(o, "age_seconds", 86400);
-        r = emu_rsa_generate((unsigned)bits, &k->pkey);
+        k->created = k->updated = now - emu_cfg_int(o, "age_seconds", 86400);
+        r = key_time_from_config(o, "nbf", "not_before_in_seconds", now, &k->nbf);
+        if (r < 0)
+                return r;
+        r = key_time_from_config(o, "exp", "expires_in_seconds", now, &k->exp);
+        if (r < 0)
+                return r;
+        r = ec ? emu_ec_generate(crv, &k->pkey) : emu_rsa_generate((unsigned)bits, &k->pkey);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(k);
@@ -187,12 +224,21 @@ static int load_state(const char *text, size_t size) {
                 k->kty = strdup(emu_cfg_str(e, "kty") ?: "RSA");
                 if (!k->name || !k->version || !k->kty)
                         return -ENOMEM;
+                if (emu_kty_is_ec(k->kty)) {
+                        if (!emu_cfg_str(e, "crv"))
+                                return -EBADMSG;
+                        k->crv = strdup(emu_cfg_str(e, "crv"));
+                        if (!k->crv)
+                                return -ENOMEM;
+                }
                 r = emu_pem_key_from_string(pem, &k->pkey);
                 if (r < 0)
                         return r;
                 k->key_ops = json_object_get(emu_cfg_array(e, "key_ops"));
                 k->tags = json_object_get(emu_cfg_obj(e, "tags"));
                 k->enabled = emu_cfg_bool(e, "enabled", true);
+                k->nbf = emu_cfg_int(e, "nbf", 0);
+                k->exp = emu_cfg_int(e, "exp", 0);
                 k->created = emu_cfg_int(e, "created", 0);
                 k->updated = emu_cfg_int(e, "updated", 0);
                 r = emu_vault_add_key(TAKE_PTR(k));
@@ -246,8 +292,13 @@ int emu_vault_init(void) {
         for (size_t i = 0; keys && i < json_object_array_length(keys); i++) {
                 EmuKey *k;
                 r = key_from_config(json_object_array_get_idx(keys, i), &k);
-                if (r < 0)
+                if (r < 0) {
+                        fprintf(stderr,
+                                "ade-emulator: vault.keys[%zu] is invalid (name, kty RSA/RSA-HSM/EC/EC-HSM, "
+                                "key_size or crv, nbf/not_before_in_seconds, exp/expires_in_seconds)\n",
+                                i);
                         return r;
+                }
                 r = emu_vault_add_key(k);
                 if (r < 0)
                         return r;
@@ -304,10 +355,13 @@ int emu_vault_save(void) {
                 ade_json_add_string(e, "name", k->name);
                 ade_json_add_string(e, "version", k->version);
                 ade_json_add_string(e, "kty", k->kty);
+                ade_json_add_string(e, "crv", k->crv);
                 json_object_object_add(e, "key_ops", json_object_get(k->key_ops));
                 if (k->tags)
                         json_object_object_add(e, "tags", json_object_get(k->tags));
                 json_object_object_add(e, "enabled", json_object_new_boolean(k->enabled));
+                json_object_object_add(e, "nbf", json_object_new_int64(k->nbf));
+                json_object_object_add(e, "exp", json_object_new_int64(k->exp));
                 json_object_object_add(e, "created", json_object_new_int64(k->created));
                 json_object_object_add(e, "updated", json_object_new_int64(k->updated));
                 ade_json_add_string(e, "pem", pem);
@@ -371,8 +425,14 @@ json_object *emu_vault_dump(const char *base) {
                 ade_json_add_string(e, "version", k->version);
                 ade_json_add_string(e, "kid", kid);
                 ade_json_add_string(e, "kty", k->kty);
+                if (k->crv)
+                        ade_json_add_string(e, "crv", k->crv);
                 json_object_object_add(e, "key_ops", json_object_get(k->key_ops));
                 json_object_object_add(e, "enabled", json_object_new_boolean(k->enabled));
+                if (k->nbf)
+                        json_object_object_add(e, "nbf", json_object_new_int64(k->nbf));
+                if (k->exp)
+                        json_object_object_add(e, "exp", json_object_new_int64(k->exp));
                 json_object_array_add(keys, e);
         }
         json_object_object_add(o, "secrets", secrets);

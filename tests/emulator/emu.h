@@ -84,6 +84,12 @@ char *emu_format_time(int64_t t);
 /* ---- keys, certificates, tokens (emu-crypto.c, emu-jwt.c) ---- */
 
 int emu_rsa_generate(unsigned bits, EVP_PKEY **ret);
+/* An EC key on the JWK curve @crv: "P-256", "P-384", "P-521" or "P-256K" (secp256k1). -EINVAL for
+ * any other name. */
+int emu_ec_generate(const char *crv, EVP_PKEY **ret);
+/* The public point of an EC key as JWK "x" and "y": base64url, unpadded, each coordinate left-padded
+ * with zeros to the field size (RFC 7518 6.2.1.2), so P-521 gives 66 bytes. */
+int emu_ec_public_xy(EVP_PKEY *key, char **ret_x, char **ret_y);
 int emu_pem_load_key(const char *path, EVP_PKEY **ret);
 int emu_pem_save_key(const char *path, EVP_PKEY *key);
 int emu_write_file_atomic(const char *path, const char *data, size_t size, mode_t mode);
@@ -127,12 +133,17 @@ json_object *emu_cfg_array(json_object *o, const char *key);
 
 typedef struct EmuKey {
         char *name, *version, *kty;
+        char *crv; /* JWK curve name ("P-256", ...) for EC and EC-HSM keys, else NULL */
         EVP_PKEY *pkey;
         json_object *key_ops; /* array of strings */
         json_object *tags;    /* object or NULL */
         bool enabled;
+        int64_t nbf, exp; /* unix seconds, 0 when unset */
         int64_t created, updated;
 } EmuKey;
+
+/* "EC" and "EC-HSM": keys that sign and verify but never encrypt or wrap. */
+bool emu_kty_is_ec(const char *kty);
 
 typedef struct EmuSecret {
         char *name, *version, *value, *content_type;

@@ -4,6 +4,7 @@
  * the suite; tests that need another scenario start their own. */
 
 #include <ftw.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <curl/curl.h>
 #include <openssl/bn.h>
@@ -571,9 +572,9 @@ START_TEST(test_kv_remote_wrap_then_unwrap) {
 }
 END_TEST
 
-/* Encrypts locally with the public key the emulator exports, as the SDKs do. */
-static char *local_wrap(const char *token, const char *alg, const void *plain, size_t size) {
-        _cleanup_free_ char *u = url(emu->kek_url, "?api-version=7.4");
+/* Encrypts locally with the public key the emulator exports for @key_url, as the SDKs do. */
+static char *local_wrap_with(const char *token, const char *key_url, const char *alg, const void *plain, size_t size) {
+        _cleanup_free_ char *u = url(key_url, "?api-version=7.4");
         _cleanup_free_ void *n = NULL, *e = NULL;
         _cleanup_free_ unsigned char *out = NULL;
         _cleanup_reply_ Reply r = {};
@@ -624,6 +625,10 @@ static char *local_wrap(const char *token, const char *alg, const void *plain, s
         ret = ade_base64url_encode(out, out_size);
         ck_assert_ptr_nonnull(ret);
         return ret;
+}
+
+static char *local_wrap(const char *token, const char *alg, const void *plain, size_t size) {
+        return local_wrap_with(token, emu->kek_url, alg, plain, size);
 }
 
 START_TEST(test_kv_local_wrap_remote_unwrap) {
@@ -766,11 +771,51 @@ START_TEST(test_kv_create_key_then_wrap) {
 }
 END_TEST
 
-START_TEST(test_kv_create_ec_key_refused) {
+START_TEST(test_kv_create_ec_key) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply c = {};
+        json_object *key = NULL;
+
+        create_key(t, "k-ec", "{\"kty\":\"EC\",\"crv\":\"P-384\"}", &c);
+        ck_assert_int_eq(c.status, 200);
+        ck_assert_int_eq(ade_json_get_object(c.json, "key", &key), 0);
+        ck_assert_str_eq(jstr(key, "kty"), "EC");
+        ck_assert_str_eq(jstr(key, "crv"), "P-384");
+        ck_assert_uint_eq(strlen(jstr(key, "x")), 64); /* 48 bytes, base64url unpadded */
+        ck_assert_ptr_null(jstr(key, "n"));
+}
+END_TEST
+
+START_TEST(test_kv_create_ec_key_unknown_curve_refused) {
         _cleanup_free_ char *t = mi_token(VAULT_RES);
         _cleanup_reply_ Reply c = {};
 
-        create_key(t, "k-ec", "{\"kty\":\"EC\",\"crv\":\"P-256\"}", &c);
+        create_key(t, "k-ec-bad", "{\"kty\":\"EC\",\"crv\":\"P-192\"}", &c);
+        ck_assert_int_eq(c.status, 400);
+        ck_assert_str_eq(err_code(&c), "BadParameter");
+}
+END_TEST
+
+START_TEST(test_kv_create_key_with_exp_returns_it) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply c = {};
+        json_object *attrs = NULL;
+        int64_t exp = 0;
+
+        create_key(t, "k-exp", "{\"kty\":\"RSA\",\"attributes\":{\"exp\":4102444800}}", &c);
+        ck_assert_int_eq(c.status, 200);
+        ck_assert_int_eq(ade_json_get_object(c.json, "attributes", &attrs), 0);
+        ck_assert_int_eq(ade_json_get_int64(attrs, "exp", &exp), 0);
+        ck_assert_int_eq(exp, 4102444800);
+        ck_assert(!json_object_object_get_ex(attrs, "nbf", NULL));
+}
+END_TEST
+
+START_TEST(test_kv_create_key_with_bad_exp_refused) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply c = {};
+
+        create_key(t, "k-exp-bad", "{\"kty\":\"RSA\",\"attributes\":{\"exp\":\"tomorrow\"}}", &c);
         ck_assert_int_eq(c.status, 400);
         ck_assert_str_eq(err_code(&c), "BadParameter");
 }
@@ -811,6 +856,399 @@ START_TEST(test_kv_versionless_operation_uses_latest) {
         key_op(t, base, "wrapkey", "RSA-OAEP", "aGVsbG8", &w);
         ck_assert_int_eq(w.status, 200);
         ck_assert_str_eq(jstr(w.json, "kid"), emu->kek_url);
+}
+END_TEST
+
+static int rm_rf(const char *dir);
+
+/* ---- Key Vault: key validity windows and EC keys (a second emulator with these keys) ---- */
+
+#define KEYS_SCENARIO                                                                                                  \
+        "{\"vault\":{\"keys\":["                                                                                       \
+        "{\"name\":\"kek\"},"                                                                                          \
+        "{\"name\":\"k-expired\",\"expires_in_seconds\":-3600},"                                                       \
+        "{\"name\":\"k-expired-abs\",\"exp\":1000000000},"                                                             \
+        "{\"name\":\"k-future\",\"not_before_in_seconds\":3600},"                                                      \
+        "{\"name\":\"k-window\",\"nbf\":1000000000,\"exp\":4102444800},"                                               \
+        "{\"name\":\"ec-p256\",\"kty\":\"EC\",\"crv\":\"P-256\"},"                                                     \
+        "{\"name\":\"ec-p384\",\"kty\":\"EC\",\"crv\":\"P-384\"},"                                                     \
+        "{\"name\":\"ec-p521\",\"kty\":\"EC\",\"crv\":\"P-521\"},"                                                     \
+        "{\"name\":\"ec-p256k\",\"kty\":\"EC\",\"crv\":\"P-256K\"},"                                                   \
+        "{\"name\":\"ec-hsm\",\"kty\":\"EC-HSM\",\"crv\":\"P-384\","                                                   \
+        "\"key_ops\":[\"sign\",\"verify\",\"wrapKey\",\"unwrapKey\",\"encrypt\",\"decrypt\"]}"                         \
+        "]}}"
+
+static AdeEmulator *main_emu, *keys_emu;
+
+/* The "keys" test case talks to keys_emu through the same helpers (Check forks each test). */
+static void setup_keys(void) {
+        emu = keys_emu;
+        setup();
+}
+
+static void teardown_keys(void) {
+        emu = main_emu;
+}
+
+/* The versioned id of key @name in keys_emu. */
+static char *key_url(const char *token, const char *name) {
+        _cleanup_free_ char *u = url(emu->vault_url, "/keys/%s?api-version=7.4", name);
+        _cleanup_reply_ Reply r = {};
+        const char *kid = NULL;
+
+        send_req("GET", u, token, NULL, NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_int_eq(ade_json_get_path_string(r.json, &kid, "key", "kid", NULL), 0);
+        return strdup(kid);
+}
+
+static void get_key_reply(const char *token, const char *name, Reply *ret) {
+        _cleanup_free_ char *u = url(emu->vault_url, "/keys/%s?api-version=7.4", name);
+
+        send_req("GET", u, token, NULL, NULL, ret);
+        ck_assert_int_eq(ret->status, 200);
+}
+
+static json_object *attrs_of(const Reply *r) {
+        json_object *a = NULL;
+
+        ck_assert_int_eq(ade_json_get_object(r->json, "attributes", &a), 0);
+        return a;
+}
+
+static const char *inner_code(const Reply *r) {
+        const char *s = NULL;
+
+        (void)ade_json_get_path_string(r->json, &s, "error", "innererror", "code", NULL);
+        return s ?: "";
+}
+
+START_TEST(test_key_exp_nbf_absent_when_unset) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+
+        get_key_reply(t, "kek", &r);
+        ck_assert(!json_object_object_get_ex(attrs_of(&r), "exp", NULL));
+        ck_assert(!json_object_object_get_ex(attrs_of(&r), "nbf", NULL));
+}
+END_TEST
+
+START_TEST(test_key_absolute_nbf_exp_are_integers) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        json_object *v = NULL;
+
+        get_key_reply(t, "k-window", &r);
+        ck_assert(json_object_object_get_ex(attrs_of(&r), "nbf", &v));
+        ck_assert(json_object_is_type(v, json_type_int));
+        ck_assert_int_eq(json_object_get_int64(v), 1000000000);
+        ck_assert(json_object_object_get_ex(attrs_of(&r), "exp", &v));
+        ck_assert(json_object_is_type(v, json_type_int));
+        ck_assert_int_eq(json_object_get_int64(v), 4102444800);
+}
+END_TEST
+
+START_TEST(test_key_expires_in_seconds_is_relative_to_start) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        int64_t exp = 0, now = (int64_t)time(NULL);
+
+        get_key_reply(t, "k-expired", &r);
+        ck_assert_int_eq(ade_json_get_int64(attrs_of(&r), "exp", &exp), 0);
+        /* an hour before the emulator started, which was less than a test case's timeout ago */
+        ck_assert_int_le(exp, now - 3600);
+        ck_assert_int_gt(exp, now - 3600 - 600);
+}
+END_TEST
+
+START_TEST(test_key_not_before_in_seconds_is_relative_to_start) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        int64_t nbf = 0, now = (int64_t)time(NULL);
+
+        get_key_reply(t, "k-future", &r);
+        ck_assert_int_eq(ade_json_get_int64(attrs_of(&r), "nbf", &nbf), 0);
+        ck_assert_int_le(nbf, now + 3600);
+        ck_assert_int_gt(nbf, now + 3600 - 600);
+        ck_assert(!json_object_object_get_ex(attrs_of(&r), "exp", NULL));
+}
+END_TEST
+
+START_TEST(test_key_in_window_wraps) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-window");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, "wrapkey", "RSA-OAEP", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 200);
+}
+END_TEST
+
+static const char *const forward_ops[] = {"wrapkey", "encrypt"};
+
+START_TEST(test_key_expired_refuses_forward_operation) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-expired");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, forward_ops[_i], "RSA-OAEP", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 403);
+        ck_assert_str_eq(err_code(&w), "Forbidden");
+        ck_assert_str_eq(inner_code(&w), "KeyExpired");
+        ck_assert_ptr_nonnull(strstr(err_message(&w), "expired key"));
+}
+END_TEST
+
+START_TEST(test_key_expired_absolute_refuses_wrap) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-expired-abs");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, "wrapkey", "RSA-OAEP-256", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 403);
+        ck_assert_str_eq(inner_code(&w), "KeyExpired");
+}
+END_TEST
+
+START_TEST(test_key_not_yet_valid_refuses_forward_operation) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-future");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, forward_ops[_i], "RSA-OAEP", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 403);
+        ck_assert_str_eq(err_code(&w), "Forbidden");
+        ck_assert_str_eq(inner_code(&w), "KeyNotYetValid");
+}
+END_TEST
+
+/* Key Vault still unwraps and decrypts outside the window, so old data stays recoverable. */
+START_TEST(test_key_expired_still_unwraps) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-expired"),
+                            *wrapped = local_wrap_with(t, kid, "RSA-OAEP", "My Key", 6);
+        _cleanup_reply_ Reply u = {};
+
+        key_op(t, kid, "unwrapkey", "RSA-OAEP", wrapped, &u);
+        ck_assert_int_eq(u.status, 200);
+        ck_assert_str_eq(jstr(u.json, "value"), "TXkgS2V5");
+}
+END_TEST
+
+START_TEST(test_key_not_yet_valid_still_decrypts) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "k-future"),
+                            *wrapped = local_wrap_with(t, kid, "RSA-OAEP-256", "My Key", 6);
+        _cleanup_reply_ Reply u = {};
+
+        key_op(t, kid, "decrypt", "RSA-OAEP-256", wrapped, &u);
+        ck_assert_int_eq(u.status, 200);
+        ck_assert_str_eq(jstr(u.json, "value"), "TXkgS2V5");
+}
+END_TEST
+
+static const struct {
+        const char *name, *crv, *group;
+        size_t coordinate; /* bytes */
+} ec_keys[] = {
+        {"ec-p256", "P-256", "P-256", 32},
+        {"ec-p384", "P-384", "P-384", 48},
+        {"ec-p521", "P-521", "P-521", 66},
+        {"ec-p256k", "P-256K", "secp256k1", 32},
+};
+
+/* The exported point must lie on the named curve: OpenSSL builds and checks a public key from it. */
+START_TEST(test_key_ec_public_point_on_curve) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_free_ void *x = NULL, *y = NULL;
+        _cleanup_free_ unsigned char *point = NULL;
+        _cleanup_reply_ Reply r = {};
+        json_object *key = NULL;
+        size_t x_size, y_size, c = ec_keys[_i].coordinate;
+        OSSL_PARAM params[3];
+        EVP_PKEY_CTX *ctx;
+        EVP_PKEY *pkey = NULL;
+
+        get_key_reply(t, ec_keys[_i].name, &r);
+        ck_assert_int_eq(ade_json_get_object(r.json, "key", &key), 0);
+        ck_assert_str_eq(jstr(key, "kty"), "EC");
+        ck_assert_str_eq(jstr(key, "crv"), ec_keys[_i].crv);
+        ck_assert_int_eq(ade_base64_decode(jstr(key, "x"), strlen(jstr(key, "x")), &x, &x_size), 0);
+        ck_assert_int_eq(ade_base64_decode(jstr(key, "y"), strlen(jstr(key, "y")), &y, &y_size), 0);
+        ck_assert_uint_eq(x_size, c);
+        ck_assert_uint_eq(y_size, c);
+        ck_assert_ptr_null(strpbrk(jstr(key, "x"), "+/="));
+
+        point = malloc(1 + 2 * c);
+        ck_assert_ptr_nonnull(point);
+        point[0] = 0x04; /* uncompressed */
+        memcpy(point + 1, x, c);
+        memcpy(point + 1 + c, y, c);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)ec_keys[_i].group, 0);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * c);
+        params[2] = OSSL_PARAM_construct_end();
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        ck_assert_int_eq(EVP_PKEY_fromdata_init(ctx), 1);
+        ck_assert_int_eq(EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params), 1);
+        EVP_PKEY_CTX_free(ctx);
+        ctx = EVP_PKEY_CTX_new(pkey, NULL);
+        ck_assert_int_eq(EVP_PKEY_public_check(ctx), 1);
+        EVP_PKEY_CTX_free(ctx);
+        EVP_PKEY_free(pkey);
+}
+END_TEST
+
+START_TEST(test_key_ec_has_no_private_or_rsa_parts) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        json_object *key = NULL;
+
+        get_key_reply(t, "ec-p256", &r);
+        ck_assert_int_eq(ade_json_get_object(r.json, "key", &key), 0);
+        ck_assert(!json_object_object_get_ex(key, "d", NULL));
+        ck_assert(!json_object_object_get_ex(key, "n", NULL));
+        ck_assert(!json_object_object_get_ex(key, "e", NULL));
+}
+END_TEST
+
+START_TEST(test_key_ec_default_ops_sign_verify) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        json_object *key = NULL, *ops = NULL;
+
+        get_key_reply(t, "ec-p256", &r);
+        ck_assert_int_eq(ade_json_get_object(r.json, "key", &key), 0);
+        ck_assert_int_eq(ade_json_get_array(key, "key_ops", &ops), 0);
+        ck_assert_uint_eq(json_object_array_length(ops), 2);
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(ops, 0)), "sign");
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(ops, 1)), "verify");
+}
+END_TEST
+
+START_TEST(test_key_ec_hsm_ops_as_configured) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES);
+        _cleanup_reply_ Reply r = {};
+        json_object *key = NULL, *ops = NULL;
+
+        get_key_reply(t, "ec-hsm", &r);
+        ck_assert_int_eq(ade_json_get_object(r.json, "key", &key), 0);
+        ck_assert_str_eq(jstr(key, "kty"), "EC-HSM");
+        ck_assert_str_eq(jstr(key, "crv"), "P-384");
+        ck_assert_int_eq(ade_json_get_array(key, "key_ops", &ops), 0);
+        ck_assert_uint_eq(json_object_array_length(ops), 6);
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(ops, 2)), "wrapKey");
+}
+END_TEST
+
+static const char *const all_crypt_ops[] = {"wrapkey", "unwrapkey", "encrypt", "decrypt"};
+
+/* Even with the operation in key_ops, an EC key cannot encrypt: a key-type mismatch. */
+START_TEST(test_key_ec_crypt_operation_bad_parameter) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "ec-hsm");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, all_crypt_ops[_i], "RSA-OAEP", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 400);
+        ck_assert_str_eq(err_code(&w), "BadParameter");
+        ck_assert_ptr_nonnull(strstr(err_message(&w), "EC-HSM"));
+}
+END_TEST
+
+START_TEST(test_key_ec_wrap_without_op_bad_parameter) {
+        _cleanup_free_ char *t = mi_token(VAULT_RES), *kid = key_url(t, "ec-p256");
+        _cleanup_reply_ Reply w = {};
+
+        key_op(t, kid, "wrapkey", "RSA-OAEP-256", "aGVsbG8", &w);
+        ck_assert_int_eq(w.status, 400);
+        ck_assert_str_eq(err_code(&w), "BadParameter");
+}
+END_TEST
+
+START_TEST(test_key_state_dump_has_crv_and_exp) {
+        _cleanup_json_ json_object *state = NULL;
+        json_object *keys = NULL;
+        bool ec = false, exp = false;
+
+        ck_assert_int_eq(ade_emulator_state(emu, &state), 0);
+        ck_assert_int_eq(ade_json_get_array(state, "keys", &keys), 0);
+        for (size_t i = 0; i < json_object_array_length(keys); i++) {
+                json_object *k = json_object_array_get_idx(keys, i);
+                int64_t v = 0;
+
+                if (streq(jstr(k, "name"), "ec-p521") && streq_ptr(jstr(k, "crv"), "P-521"))
+                        ec = true;
+                if (streq(jstr(k, "name"), "k-expired-abs") && ade_json_get_int64(k, "exp", &v) == 0 && v == 1000000000)
+                        exp = true;
+        }
+        ck_assert(ec);
+        ck_assert(exp);
+}
+END_TEST
+
+/* Starts an emulator in @dir with @overlay, reads key @name's JSON, stops it. */
+static json_object *key_across_start(const char *dir, const char *overlay, const char *name) {
+        AdeEmulator *e = NULL, *saved = emu;
+        _cleanup_free_ char *t = NULL;
+        _cleanup_reply_ Reply r = {};
+
+        ck_assert_int_eq(ade_emulator_start_in(dir, overlay, &e), 0);
+        emu = e;
+        t = mi_token(VAULT_RES);
+        get_key_reply(t, name, &r);
+        emu = saved;
+        ade_emulator_stop(e);
+        return json_object_get(r.json);
+}
+
+START_TEST(test_state_persists_ec_key) {
+        char dir[] = "/tmp/ade-emu-persist-ec.XXXXXX";
+        static const char overlay[] = "{\"vault\":{\"keys\":[{\"name\":\"ec\",\"kty\":\"EC\",\"crv\":\"P-521\"}]}}";
+        _cleanup_json_ json_object *a = NULL, *b = NULL;
+        const char *xa = NULL, *xb = NULL, *crv = NULL;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        a = key_across_start(dir, overlay, "ec");
+        /* the second start reads --state, not the scenario: same key, same point */
+        b = key_across_start(dir, "{\"vault\":{\"keys\":[]}}", "ec");
+        ck_assert_int_eq(ade_json_get_path_string(a, &xa, "key", "x", NULL), 0);
+        ck_assert_int_eq(ade_json_get_path_string(b, &xb, "key", "x", NULL), 0);
+        ck_assert_int_eq(ade_json_get_path_string(b, &crv, "key", "crv", NULL), 0);
+        ck_assert_str_eq(xa, xb);
+        ck_assert_str_eq(crv, "P-521");
+        ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
+START_TEST(test_state_persists_key_validity) {
+        char dir[] = "/tmp/ade-emu-persist-exp.XXXXXX";
+        static const char overlay[] = "{\"vault\":{\"keys\":[{\"name\":\"k\",\"nbf\":1000000000,\"exp\":2000000000}]}}";
+        _cleanup_json_ json_object *b = NULL;
+        json_object *attrs = NULL;
+        int64_t nbf = 0, exp = 0;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        json_object_put(key_across_start(dir, overlay, "k"));
+        b = key_across_start(dir, "{\"vault\":{\"keys\":[]}}", "k");
+        ck_assert_int_eq(ade_json_get_object(b, "attributes", &attrs), 0);
+        ck_assert_int_eq(ade_json_get_int64(attrs, "nbf", &nbf), 0);
+        ck_assert_int_eq(ade_json_get_int64(attrs, "exp", &exp), 0);
+        ck_assert_int_eq(nbf, 1000000000);
+        ck_assert_int_eq(exp, 2000000000);
+        ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
+static const char *const bad_key_scenarios[] = {
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"kty\":\"EC\",\"crv\":\"P-192\"}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"kty\":\"EC\",\"key_size\":2048}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"kty\":\"RSA\",\"crv\":\"P-256\"}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"kty\":\"oct-HSM\"}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"exp\":\"tomorrow\"}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"exp\":0}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"expires_in_seconds\":1.5}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"exp\":2000000000,\"expires_in_seconds\":60}]}}",
+        "{\"vault\":{\"keys\":[{\"name\":\"k\",\"nbf\":1000000000,\"not_before_in_seconds\":60}]}}",
+};
+
+START_TEST(test_key_bad_scenario_refused) {
+        AdeEmulator *e = NULL;
+
+        ck_assert_int_lt(ade_emulator_start(bad_key_scenarios[_i], &e), 0);
+        ck_assert_ptr_null(e);
 }
 END_TEST
 
@@ -921,9 +1359,9 @@ START_TEST(test_state_lists_secret_and_key) {
 END_TEST
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
+        (void)st;
+        (void)flag;
+        (void)ftw;
         return remove(path);
 }
 
@@ -1950,7 +2388,7 @@ static Suite *suite(void) {
         Suite *s = suite_create("emulator");
         TCase *kv = ade_test_case("keyvault"), *log = ade_test_case("log"), *imds = ade_test_case("imds"),
               *entra = ade_test_case("entra"), *arm = ade_test_case("arm"), *faults = ade_test_case("faults"),
-              *harness = ade_test_case("harness");
+              *harness = ade_test_case("harness"), *keys = ade_test_case("keys");
         TCase *all[] = {kv, log, imds, entra, arm, faults, harness};
 
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
@@ -1996,10 +2434,36 @@ static Suite *suite(void) {
         tcase_add_test(kv, test_kv_wrap_invalid_base64_refused);
         tcase_add_test(kv, test_kv_wrap_without_body_refused);
         tcase_add_test(kv, test_kv_create_key_then_wrap);
-        tcase_add_test(kv, test_kv_create_ec_key_refused);
+        tcase_add_test(kv, test_kv_create_ec_key);
+        tcase_add_test(kv, test_kv_create_ec_key_unknown_curve_refused);
+        tcase_add_test(kv, test_kv_create_key_with_exp_returns_it);
+        tcase_add_test(kv, test_kv_create_key_with_bad_exp_refused);
         tcase_add_test(kv, test_kv_disabled_key_forbidden);
         tcase_add_test(kv, test_kv_key_without_operation_forbidden);
         tcase_add_test(kv, test_kv_versionless_operation_uses_latest);
+
+        tcase_add_checked_fixture(keys, setup_keys, teardown_keys);
+        suite_add_tcase(s, keys);
+        tcase_add_test(keys, test_key_exp_nbf_absent_when_unset);
+        tcase_add_test(keys, test_key_absolute_nbf_exp_are_integers);
+        tcase_add_test(keys, test_key_expires_in_seconds_is_relative_to_start);
+        tcase_add_test(keys, test_key_not_before_in_seconds_is_relative_to_start);
+        tcase_add_test(keys, test_key_in_window_wraps);
+        tcase_add_loop_test(keys, test_key_expired_refuses_forward_operation, 0, ELEMENTSOF(forward_ops));
+        tcase_add_test(keys, test_key_expired_absolute_refuses_wrap);
+        tcase_add_loop_test(keys, test_key_not_yet_valid_refuses_forward_operation, 0, ELEMENTSOF(forward_ops));
+        tcase_add_test(keys, test_key_expired_still_unwraps);
+        tcase_add_test(keys, test_key_not_yet_valid_still_decrypts);
+        tcase_add_loop_test(keys, test_key_ec_public_point_on_curve, 0, ELEMENTSOF(ec_keys));
+        tcase_add_test(keys, test_key_ec_has_no_private_or_rsa_parts);
+        tcase_add_test(keys, test_key_ec_default_ops_sign_verify);
+        tcase_add_test(keys, test_key_ec_hsm_ops_as_configured);
+        tcase_add_loop_test(keys, test_key_ec_crypt_operation_bad_parameter, 0, ELEMENTSOF(all_crypt_ops));
+        tcase_add_test(keys, test_key_ec_wrap_without_op_bad_parameter);
+        tcase_add_test(keys, test_key_state_dump_has_crv_and_exp);
+        tcase_add_test(keys, test_state_persists_ec_key);
+        tcase_add_test(keys, test_state_persists_key_validity);
+        tcase_add_loop_test(keys, test_key_bad_scenario_refused, 0, ELEMENTSOF(bad_key_scenarios));
 
         tcase_add_test(log, test_log_one_handle_one_connection);
         tcase_add_test(log, test_log_two_handles_two_connections);
@@ -2084,14 +2548,19 @@ int main(void) {
         int r;
 
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        r = ade_emulator_start(NULL, &emu);
+        r = ade_emulator_start(NULL, &main_emu);
+        if (r >= 0)
+                r = ade_emulator_start(KEYS_SCENARIO, &keys_emu);
         if (r < 0) {
                 fprintf(stderr, "test-emulator: cannot start the emulator: %s\n", strerror(-r));
+                ade_emulator_stop(main_emu);
                 return EXIT_FAILURE;
         }
-        /* Check forks each test; they share this one emulator and keep their names apart. */
+        emu = main_emu;
+        /* Check forks each test; they share these emulators and keep their names apart. */
         r = ade_test_run(suite());
-        emu = ade_emulator_stop(emu);
+        emu = main_emu = ade_emulator_stop(main_emu);
+        keys_emu = ade_emulator_stop(keys_emu);
         curl_global_cleanup();
         return r;
 }

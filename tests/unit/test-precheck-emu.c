@@ -107,6 +107,19 @@ START_TEST(test_restore_point_instead_of_snapshot_passes) {
 }
 END_TEST
 
+/* An expiry in the future is no defect: only a key outside its nbf/exp window is refused. */
+START_TEST(test_kek_valid_window_passes) {
+        _cleanup_(run_done) Run r;
+
+        run_checks(&r,
+                "{\"vault\":{\"keys\":[{\"name\":\"kek\",\"not_before_in_seconds\":-3600,"
+                "\"expires_in_seconds\":86400}]}}",
+                NULL, NULL, false);
+        ck_assert_msg(!ade_check_list_first_failure(&r.list), "%s", ade_check_list_first_failure(&r.list)->reason);
+        ck_assert_int_eq(find(&r, "kek-valid")->verdict, ADE_VERDICT_OK);
+}
+END_TEST
+
 START_TEST(test_soft_delete_off_warns) {
         _cleanup_(run_done) Run r;
 
@@ -194,6 +207,26 @@ START_TEST(test_kek_disabled) {
 }
 END_TEST
 
+START_TEST(test_kek_expired) {
+        expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"expires_in_seconds\":-3600}]}}", NULL, NULL,
+                "kek-valid", "expired");
+}
+END_TEST
+
+START_TEST(test_kek_not_valid_yet) {
+        expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"not_before_in_seconds\":3600}]}}", NULL, NULL,
+                "kek-valid", "not valid yet");
+}
+END_TEST
+
+/* Every operation allowed, so the key type is the only defect. */
+START_TEST(test_kek_ec_key) {
+        expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"kty\":\"EC\",\"crv\":\"P-256\","
+                       "\"key_ops\":[\"sign\",\"verify\",\"wrapKey\",\"unwrapKey\"]}]}}",
+                NULL, NULL, "kek-valid", "must be RSA");
+}
+END_TEST
+
 START_TEST(test_kek_without_wrapkey) {
         expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"key_ops\":[\"encrypt\",\"decrypt\",\"unwrapKey\"]}]}}",
                        NULL, NULL, "kek-valid", "wrapKey");
@@ -242,6 +275,7 @@ int main(void) {
         tcase_add_test(good, test_default_scenario_passes);
         tcase_add_test(good, test_region_case_and_space_variant_passes);
         tcase_add_test(good, test_restore_point_instead_of_snapshot_passes);
+        tcase_add_test(good, test_kek_valid_window_passes);
         tcase_add_test(good, test_soft_delete_off_warns);
         tcase_add_test(good, test_skip_snapshot_check_overrides_only_snapshots);
         tcase_add_test(good, test_region_mismatch_warning_when_allowed);
@@ -254,6 +288,9 @@ int main(void) {
         tcase_add_test(bad, test_vault_in_another_subscription);
         tcase_add_test(bad, test_kek_unversioned);
         tcase_add_test(bad, test_kek_disabled);
+        tcase_add_test(bad, test_kek_expired);
+        tcase_add_test(bad, test_kek_not_valid_yet);
+        tcase_add_test(bad, test_kek_ec_key);
         tcase_add_test(bad, test_kek_without_wrapkey);
         tcase_add_test(bad, test_imds_unreachable);
         tcase_add_test(bad, test_arm_403_names_reader_role);

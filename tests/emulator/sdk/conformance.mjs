@@ -193,6 +193,50 @@ await check("create an RSA key, wrap and unwrap with it", async () => {
         return created.id;
 });
 
+await check("create an EC key: the SDK reads kty, crv, x, y and the default key_ops", async () => {
+        const created = await keys.createEcKey(`${name}-ec`, { curve: "P-384" });
+        const got = await keys.getKey(`${name}-ec`);
+        for (const k of [created, got]) {
+                assert(k.keyType === "EC", `keyType ${k.keyType}`);
+                assert(k.key.crv === "P-384", `crv ${k.key.crv}`);
+                assert(k.key.x.length === 48 && k.key.y.length === 48, `point of ${k.key.x.length}+${k.key.y.length} bytes`);
+                assert(!k.key.n && !k.key.d, "RSA or private parts exported");
+                assert(k.keyOperations.join() === "sign,verify", `keyOperations ${k.keyOperations}`);
+        }
+        return got.id;
+});
+
+await check("wrapKey on an EC key: the SDK surfaces Key Vault's 400 BadParameter", async () => {
+        const ec = await keys.createEcKey(`${name}-ec-hsm`, { hsm: true, curve: "P-256", keyOps: ["sign", "wrapKey"] });
+        assert(ec.keyType === "EC-HSM", `keyType ${ec.keyType}`);
+        const cc = new CryptographyClient(ec.id, mi, options);
+        let error;
+        try {
+                await cc.wrapKey("RSA-OAEP", plain);
+        } catch (e) {
+                error = e;
+        }
+        assert(error, "wrapKey on an EC key succeeded");
+        assert(error.statusCode === 400 && error.code === "BadParameter", `got ${error.statusCode} ${error.code}: ${error.message}`);
+});
+
+await check("an expired key: the SDK reads expiresOn, Key Vault refuses a remote wrapKey with 403", async () => {
+        const expiresOn = new Date(Math.floor(Date.now() / 1000 - 3600) * 1000);
+        const created = await keys.createRsaKey(`${name}-expired`, { expiresOn });
+        assert(created.properties.expiresOn?.getTime() === expiresOn.getTime(), `expiresOn ${created.properties.expiresOn}`);
+        assert(created.properties.notBefore === undefined, `notBefore ${created.properties.notBefore}`);
+        const request = createPipelineRequest({
+                url: `${created.id}/wrapKey?api-version=7.5`,
+                method: "POST",
+                headers: createHttpHeaders({ "Content-Type": "application/json" }),
+                body: JSON.stringify({ alg: "RSA-OAEP", value: plain.toString("base64url") }),
+        });
+        const response = await keys.client.pipeline.sendRequest(createDefaultHttpClient(), request);
+        assert(response.status === 403, `status ${response.status}: ${response.bodyAsText}`);
+        const body = JSON.parse(response.bodyAsText);
+        assert(body.error.code === "Forbidden" && body.error.innererror.code === "KeyExpired", response.bodyAsText);
+});
+
 await check("remote wrapKey through the SDK's pipeline (raw request), unwrapped by the SDK", async () => {
         const request = createPipelineRequest({
                 url: `${kek.id}/wrapKey?api-version=7.5`,
