@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <blkid/blkid.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "ade-fs.h"
+#include "ade-log.h"
+
+extern char **environ;
+
+/* Output of a program beyond this is cut: e2fsck on a badly broken filesystem can print megabytes,
+ * and a person needs the start of it. */
+#define ADE_FS_OUTPUT_MAX (64U * 1024U)
+
+void ade_fs_info_done(AdeFsInfo *i) {
+        if (!i)
+                return;
+        i->type = mfree(i->type);
+        i->uuid = mfree(i->uuid);
+        i->label = mfree(i->label);
+        i->usage = mfree(i->usage);
+}
+
+static void blkid_free_probep(blkid_probe *p) {
+        if (*p)
+                blkid_free_probe(*p);
+}
+
+static int probe_dup(blkid_probe pr, const char *name, char **ret) {
+        const char *v;
+
+        if (blkid_probe_lookup_value(pr, name, &v, NULL) < 0 || isempty(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int ade_fs_probe(const char *device, AdeFsInfo *ret) {
+        _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
+        AdeFsInfo info = {};
+        int r;
+
+        assert(device);
+        assert(ret);
+
+        errno = 0;
+        pr = blkid_new_probe_from_filename(device);
+        if (!pr)
+                return ade_log_debug_errno(errno > 0 ? errno : EIO, "Cannot open %s for probing: %m", device);
+
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL |
+                                                      BLKID_SUBLKS_USAGE);
+        blkid_probe_enable_partitions(pr, 1);
+        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+
+        r = blkid_do_safeprobe(pr);
+        if (r == -2)
+                return ade_log_debug_errno(EUCLEAN, "%s carries contradicting signatures", device);
+        if (r < 0)
+                return ade_log_debug_errno(EIO, "Probing %s failed", device);
+        if (r == 1) { /* nothing found */
+                *ret = info;
+                return 0;
+        }
+
+        if (probe_dup(pr, "TYPE", &info.type) < 0 || probe_dup(pr, "UUID", &info.uuid) < 0 ||
+            probe_dup(pr, "LABEL", &info.label) < 0 || probe_dup(pr, "USAGE", &info.usage) < 0) {
+                ade_fs_info_done(&info);
+                return -ENOMEM;
+        }
+        if (!info.type) {
+                const char *pttype;
+
+                /* A partition table is not a filesystem, but it is not an empty device either. */
+                if (blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL) >= 0) {
+                        info.usage = strdup("other");
+                        info.type = strdup(pttype);
+                        if (!info.usage || !info.type) {
+                                ade_fs_info_done(&info);
+                                return -ENOMEM;
+                        }
+                }
+        }
+
+        *ret = info;
+        return 0;
+}
+
+bool ade_fs_is_ext(const char *type) {
+        return type && (streq(type, "ext2") || streq(type, "ext3") || streq(type, "ext4"));
+}
+
+static int find_program(const char *name, char **ret) {
+        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+
+        if (strchr(name, '/')) {
+                *ret = strdup(name);
+                return *ret ? 0 : -ENOMEM;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s/%s", dirs[i], name) < 0)
+                        return -ENOMEM;
+                if (access(p, X_OK) == 0) {
+                        *ret = TAKE_PTR(p);
+                        return 0;
+                }
+        }
+        return ade_log_debug_errno(ENOENT, "Program %s not found in /usr/sbin, /sbin, /usr/bin, /bin", name);
+}
+
+int ade_fs_run(char *const argv[], char **ret_output) {
+        _cleanup_free_ char *path = NULL, *out = NULL;
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
+        posix_spawn_file_actions_t fa;
+        size_t n = 0;
+        pid_t pid;
+        int pipefd[2], status, r;
+
+        assert(argv && argv[0]);
+
+        r = find_program(argv[0], &path);
+        if (r < 0)
+                return r;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        rfd = pipefd[0];
+        wfd = pipefd[1];
+
+        out = malloc(ADE_FS_OUTPUT_MAX + 1);
+        if (!out)
+                return -ENOMEM;
+
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDERR_FILENO);
+        if (r == 0)
+                r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return ade_log_debug_errno(r, "Cannot run %s: %m", path);
+        close(TAKE_FD(wfd)); /* the child holds the write end now; EOF comes when it exits */
+
+        for (;;) {
+                char buf[4096];
+                ssize_t k = read(rfd, buf, sizeof(buf));
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                if (n < ADE_FS_OUTPUT_MAX) {
+                        size_t m = (size_t) k < ADE_FS_OUTPUT_MAX - n ? (size_t) k : ADE_FS_OUTPUT_MAX - n;
+                        memcpy(out + n, buf, m);
+                        n += m;
+                }
+        }
+        out[n] = 0;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+
+        ade_log_debug("%s exited with status %d", path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+        if (ret_output)
+                *ret_output = TAKE_PTR(out);
+        if (!WIFEXITED(status))
+                return ade_log_debug_errno(EIO, "%s was killed by signal %d", path,
+                                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        return WEXITSTATUS(status);
+}
+
+int ade_fs_check_readonly(const char *device, char **ret_output) {
+        _cleanup_free_ char *out = NULL;
+        char *argv[] = { (char *) "e2fsck", (char *) "-fn", (char *) device, NULL };
+        int r;
+
+        r = ade_fs_run(argv, &out);
+        if (r < 0)
+                return r;
+        if (r != 0) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EUCLEAN, "e2fsck -fn %s exited with %d", device, r);
+        }
+        return 0;
+}
+
+int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, char **ret_output) {
+        _cleanup_free_ char *out = NULL;
+        char *argv[] = { (char *) "resize2fs", (char *) "-P", (char *) device, NULL };
+        _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
+        uint64_t blocks = 0, bsize = 0, size = 0;
+        const char *p, *v;
+        int r;
+
+        r = ade_fs_run(argv, &out);
+        if (r < 0)
+                return r;
+        p = out ? strstr(out, "Estimated minimum size of the filesystem:") : NULL;
+        if (r != 0 || !p || sscanf(p, "Estimated minimum size of the filesystem: %" SCNu64, &blocks) != 1) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EUCLEAN, "resize2fs -P %s exited with %d", device, r);
+        }
+
+        pr = blkid_new_probe_from_filename(device);
+        if (!pr)
+                return -EIO;
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+        /* libblkid reports the ext block size as BLOCK_SIZE (FSBLOCKSIZE in newer releases). */
+        if (blkid_do_safeprobe(pr) != 0 ||
+            (blkid_probe_lookup_value(pr, "FSBLOCKSIZE", &v, NULL) < 0 &&
+             blkid_probe_lookup_value(pr, "BLOCK_SIZE", &v, NULL) < 0) ||
+            sscanf(v, "%" SCNu64, &bsize) != 1 || bsize == 0)
+                return ade_log_debug_errno(EIO, "Cannot read the block size of the filesystem on %s", device);
+        /* FSSIZE (bytes) exists in newer libblkid only; otherwise dumpe2fs -h tells the block count. */
+        if (blkid_probe_lookup_value(pr, "FSSIZE", &v, NULL) < 0 || sscanf(v, "%" SCNu64, &size) != 1) {
+                char *dump[] = { (char *) "dumpe2fs", (char *) "-h", (char *) device, NULL };
+                _cleanup_free_ char *dout = NULL;
+                uint64_t count;
+
+                size = 0;
+                if (ade_fs_run(dump, &dout) == 0 && (p = strstr(dout, "\nBlock count:")) &&
+                    sscanf(p, "\nBlock count: %" SCNu64, &count) == 1)
+                        size = count * bsize;
+        }
+
+        *ret_min = blocks * bsize;
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
+        _cleanup_free_ char *out = NULL, *size_arg = NULL;
+        char *fsck[] = { (char *) "e2fsck", (char *) "-f", (char *) "-p", (char *) device, NULL };
+        int r;
+
+        if (new_size == 0 || new_size % 1024 != 0)
+                return -EINVAL;
+
+        /* e2fsck -p exits 1 when it fixed something harmless: that is fine for a shrink. */
+        r = ade_fs_run(fsck, &out);
+        if (r < 0)
+                return r;
+        if (r > 1) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EUCLEAN, "e2fsck -f -p %s exited with %d", device, r);
+        }
+        out = mfree(out);
+
+        if (asprintf(&size_arg, "%" PRIu64 "K", new_size / 1024) < 0)
+                return -ENOMEM;
+        char *resize[] = { (char *) "resize2fs", (char *) device, size_arg, NULL };
+        r = ade_fs_run(resize, &out);
+        if (r < 0)
+                return r;
+        if (r != 0) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EUCLEAN, "resize2fs %s %s exited with %d", device, size_arg, r);
+        }
+        return 0;
+}
+
+int ade_fs_grow(const char *device, char **ret_output) {
+        _cleanup_free_ char *out = NULL;
+        char *argv[] = { (char *) "resize2fs", (char *) device, NULL };
+        int r;
+
+        r = ade_fs_run(argv, &out);
+        if (r < 0)
+                return r;
+        if (r != 0) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EUCLEAN, "resize2fs %s exited with %d", device, r);
+        }
+        return 0;
+}
+
+int ade_fs_make(const char *device, const char *type, const char *label, const char *uuid, char **ret_output) {
+        _cleanup_free_ char *out = NULL, *prog = NULL;
+        char *argv[10];
+        size_t n = 0;
+        int r;
+
+        assert(device);
+        assert(type);
+
+        if (ade_fs_is_ext(type)) {
+                if (asprintf(&prog, "mkfs.%s", type) < 0)
+                        return -ENOMEM;
+                argv[n++] = prog;
+                argv[n++] = (char *) "-q";
+                argv[n++] = (char *) "-F";
+                if (label) {
+                        argv[n++] = (char *) "-L";
+                        argv[n++] = (char *) label;
+                }
+                if (uuid) {
+                        argv[n++] = (char *) "-U";
+                        argv[n++] = (char *) uuid;
+                }
+        } else if (streq(type, "xfs")) {
+                argv[n++] = (char *) "mkfs.xfs";
+                argv[n++] = (char *) "-q";
+                argv[n++] = (char *) "-f";
+                if (label) {
+                        argv[n++] = (char *) "-L";
+                        argv[n++] = (char *) label;
+                }
+                if (uuid) {
+                        argv[n++] = (char *) "-m";
+                        if (asprintf(&prog, "uuid=%s", uuid) < 0)
+                                return -ENOMEM;
+                        argv[n++] = prog;
+                }
+        } else
+                return ade_log_debug_errno(EOPNOTSUPP, "Cannot make a %s filesystem", type);
+        argv[n++] = (char *) device;
+        argv[n] = NULL;
+
+        r = ade_fs_run(argv, &out);
+        if (r < 0)
+                return r;
+        if (r != 0) {
+                if (ret_output)
+                        *ret_output = TAKE_PTR(out);
+                return ade_log_debug_errno(EIO, "mkfs.%s %s exited with %d", type, device, r);
+        }
+        return 0;
+}
+
+int ade_fs_wipe_signatures(const char *device) {
+        _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        assert(device);
+
+        fd = open(device, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return ade_log_debug_errno(errno, "Cannot open %s for writing: %m", device);
+        pr = blkid_new_probe();
+        if (!pr)
+                return -ENOMEM;
+        if (blkid_probe_set_device(pr, fd, 0, 0) < 0)
+                return ade_log_debug_errno(EIO, "Cannot probe %s", device);
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_MAGIC | BLKID_SUBLKS_BADCSUM);
+        blkid_probe_enable_partitions(pr, 1);
+        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+
+        while (blkid_do_probe(pr) == 0)
+                if (blkid_do_wipe(pr, /* dryrun= */ 0) < 0)
+                        return ade_log_debug_errno(EIO, "Cannot erase a signature on %s", device);
+        if (fsync(fd) < 0)
+                return ade_log_debug_errno(errno, "Cannot sync %s: %m", device);
+        return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ade-util.h"
+
+/* Filesystems on a block device: probing with libblkid, and the one place where ade runs programs
+ * (e2fsck, resize2fs, mkfs.*). Programs get a fixed argv (no shell), their stdout+stderr are
+ * captured and returned through *ret_output when they fail, so that a person sees why.
+ *
+ * Every function takes a block device (a loop device in tests), never an image file: resize2fs
+ * on a file truncates it to the new size. */
+
+typedef struct AdeFsInfo {
+        char *type;  /* "ext4", "xfs", "swap", "crypto_LUKS", ...; NULL when nothing is found */
+        char *uuid;
+        char *label;
+        char *usage; /* "filesystem", "crypto", "raid", "other"; NULL when nothing is found */
+} AdeFsInfo;
+
+void ade_fs_info_done(AdeFsInfo *i);
+
+/* Probes @device with libblkid (superblocks, no cache). Nothing found is success with all NULL.
+ * Two signatures that contradict each other are -EUCLEAN. */
+int ade_fs_probe(const char *device, AdeFsInfo *ret);
+
+/* True for ext2, ext3 and ext4: the filesystems resize2fs can shrink. */
+bool ade_fs_is_ext(const char *type);
+
+/* Runs "e2fsck -fn": read-only check, no journal replay. 0 when clean, -EUCLEAN when it found
+ * errors (output in *ret_output). */
+int ade_fs_check_readonly(const char *device, char **ret_output);
+
+/* Runs "resize2fs -P" and returns the minimum size of the filesystem in bytes, and its current size
+ * (from the superblock block count) in *ret_size. Read-only. */
+int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, char **ret_output);
+
+/* Runs "e2fsck -f -p" (repairs what is safe; a filesystem needing more is -EUCLEAN) then
+ * "resize2fs @device <new_size>K" (never -f). @new_size must be a multiple of 1 KiB. */
+int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output);
+
+/* Runs "resize2fs @device" to grow the filesystem to the whole device (undo of a shrink). */
+int ade_fs_grow(const char *device, char **ret_output);
+
+/* Makes a new filesystem of @type ("ext2/3/4" or "xfs") on @device with @label (may be NULL) and
+ * @uuid (may be NULL: a new one). -EOPNOTSUPP for other types. */
+int ade_fs_make(const char *device, const char *type, const char *label, const char *uuid, char **ret_output);
+
+/* Runs @argv[0] (an absolute path, or looked up in /usr/sbin:/sbin:/usr/bin:/bin) with @argv,
+ * stdin from /dev/null, stdout and stderr captured together. Returns the exit status (>= 0), or a
+ * negative errno when it could not be run or was killed. *ret_output (optional) always gets the
+ * output on success of the call. */
+int ade_fs_run(char *const argv[], char **ret_output);
+
+/* Erases every signature libblkid finds on @device (LUKS headers, filesystem magic), as
+ * "wipefs -a" would, leaving all other bytes alone. Used once a header was exported, so that the
+ * device stops looking like LUKS while its data moves. */
+int ade_fs_wipe_signatures(const char *device);

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The whole key path on a real volume: a key file escrowed in the Azure emulator (with and without a
+ * KEK), a volume encrypted by the engine with the token, and the key resolver's answer, read back
+ * from that token, accepted by stock "cryptsetup open --test-passphrase --key-file".
+ * Root and loop devices: skips (77) otherwise. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "../unit/ade-test.h"
+#include "ade-envelope.h"
+#include "ade-imds.h"
+#include "ade-keyfile.h"
+#include "ade-luks.h"
+#include "ade-volume.h"
+#include "emu-harness.h"
+
+/* Made by main(), inherited by the forked tests; whatever a failed test leaves attached under it is
+ * detached there afterwards. */
+static char work_dir[32];
+
+typedef struct Ctx {
+        AdeEmulator *emu;
+        AdeImds *imds;
+        AdeCredential *cred;
+        AdeKeyVault *kv;
+        char dir[64];
+        char loop[64];
+} Ctx;
+
+static int sh(const char *fmt, ...) _printf_(1, 2);
+static int sh(const char *fmt, ...) {
+        _cleanup_free_ char *cmd = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&cmd, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -1; /* no ck_assert here: main() runs this outside any test too */
+        r = system(cmd);
+        return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+static void ctx_start(Ctx *c) {
+        AdeHttpOptions o;
+        FILE *p;
+
+        *c = (Ctx) {};
+        ck_assert_int_eq(ade_emulator_start(NULL, &c->emu), 0);
+        ade_http_options_init(&o);
+        o.ca_file = c->emu->ca_file;
+        ck_assert_int_eq(ade_imds_new(c->emu->imds_url, &o, &c->imds), 0);
+        ck_assert_int_eq(ade_imds_credential_new(c->imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c->cred), 0);
+        ck_assert_int_eq(ade_keyvault_new(c->emu->vault_url, c->cred, NULL, &o, &c->kv), 0);
+
+        snprintf(c->dir, sizeof(c->dir), "%s/t.XXXXXX", work_dir);
+        ck_assert_ptr_nonnull(mkdtemp(c->dir));
+        ck_assert_int_eq(sh("truncate -s 200M %s/vol.img && mkfs.ext4 -q -F %s/vol.img", c->dir, c->dir), 0);
+        {
+                _cleanup_free_ char *cmd = NULL;
+                ck_assert_int_ge(asprintf(&cmd, "losetup -f --show %s/vol.img", c->dir), 0);
+                p = popen(cmd, "r");
+                ck_assert_ptr_nonnull(p);
+                ck_assert_ptr_nonnull(fgets(c->loop, sizeof(c->loop), p));
+                pclose(p);
+                c->loop[strcspn(c->loop, "\n")] = 0;
+        }
+}
+
+static void ctx_done(Ctx *c) {
+        if (c->loop[0])
+                (void) sh("losetup -d %s", c->loop);
+        if (c->dir[0])
+                (void) sh("rm -rf %s", c->dir);
+        ade_keyvault_free(c->kv);
+        ade_credential_free(c->cred);
+        ade_imds_free(c->imds);
+        ade_emulator_stop(c->emu);
+}
+
+/* Escrows, encrypts, resolves from the token, and asks stock cryptsetup. */
+static void round_trip(bool with_kek) {
+        Ctx c;
+        _cleanup_secret_ AdeSecret *key = NULL, *resolved = NULL;
+        _cleanup_free_ char *secret_url = NULL, *wrapped = NULL, *hdir = NULL, *keypath = NULL;
+        _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
+        _cleanup_(ade_token_freep) AdeToken *back = NULL;
+        AdeEnvelopeParams ep = { .key_file_name = "LinuxPassPhraseFileName_0_0" };
+        AdeToken t = { .version = (char *) ADE_LUKS_TOKEN_VERSION, .volume_type = (char *) "Data" };
+        AdeLuksOptions o = { .escrow_confirmed = true };
+        int fd;
+
+        ctx_start(&c);
+        ck_assert_int_eq(ade_keyfile_generate(&key), 0);
+        if (with_kek) {
+                ep.kek_url = c.emu->kek_url;
+                ep.kek_algorithm = "RSA-OAEP";
+        }
+        ck_assert_int_eq(ade_envelope_escrow(c.kv, NULL, key, &ep, &secret_url, &wrapped, NULL), 0);
+
+        t.key_vault_url = c.emu->vault_url;
+        t.key_vault_resource_id = c.emu->vault_resource_id;
+        t.secret_url = secret_url;
+        if (with_kek) {
+                t.kek_url = c.emu->kek_url;
+                t.kek_vault_resource_id = c.emu->vault_resource_id;
+                t.kek_algorithm = (char *) "RSA-OAEP";
+                t.passphrase = wrapped;
+        }
+        ck_assert_int_ge(asprintf(&hdir, "%s/headers", c.dir), 0);
+        o.header_dir = hdir;
+        o.run_dir = c.dir;
+        ck_assert_int_eq(ade_volume_probe(c.loop, ADE_VOLUME_DATA, false, &v), 0);
+        ck_assert_int_eq(ade_luks_encrypt(v, &t, key, &o, NULL, NULL), 0);
+
+        /* The resolver needs nothing but the token. */
+        ck_assert_int_eq(ade_luks_read_token(c.loop, NULL, &back), 0);
+        ck_assert_int_eq(ade_envelope_resolve(c.kv, NULL, back->secret_url, back->kek_url, back->kek_algorithm,
+                                              back->passphrase, &resolved, NULL), 0);
+        ck_assert(ade_secret_equal(resolved, key));
+
+        ck_assert_int_ge(asprintf(&keypath, "%s/resolved.key", c.dir), 0);
+        fd = open(keypath, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, resolved->data, resolved->size), (ssize_t) resolved->size);
+        close(fd);
+        ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
+        ctx_done(&c);
+}
+
+START_TEST(test_resolved_key_opens_volume_with_kek) {
+        round_trip(true);
+}
+END_TEST
+
+START_TEST(test_resolved_key_opens_volume_without_kek) {
+        round_trip(false);
+}
+END_TEST
+
+int main(void) {
+        Suite *s;
+        TCase *tc;
+        int r;
+        const char *heavy = getenv("ADE_HEAVY_TESTS");
+
+        if ((heavy && strcmp(heavy, "no") == 0) || geteuid() != 0 || access("/dev/loop-control", F_OK) < 0) {
+                printf("SKIP: needs root, loop devices and ADE_HEAVY_TESTS\n");
+                return 77;
+        }
+        snprintf(work_dir, sizeof(work_dir), "/tmp/ade-engine-emu.XXXXXX");
+        if (!mkdtemp(work_dir))
+                return EXIT_FAILURE;
+        s = suite_create("engine-emu");
+        tc = ade_test_case("resolver");
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_resolved_key_opens_volume_with_kek);
+        tcase_add_test(tc, test_resolved_key_opens_volume_without_kek);
+        suite_add_tcase(s, tc);
+        r = ade_test_run(s);
+        (void) sh("losetup -a | grep -F '(%s/' | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf %s", work_dir, work_dir);
+        return r;
+}
