@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
 #include "ade-config.h"
 #include "ade-log.h"
+#include "aded.h"
 
 /* The daemon's log sink: the journal when started by systemd, stderr on a terminal. */
 static void log_to_journal_or_stderr(int level, const char *message, void *userdata) {
@@ -12,6 +17,66 @@ static void log_to_journal_or_stderr(int level, const char *message, void *userd
                 sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=aded", NULL);
         else
                 fprintf(stderr, "aded: %s\n", message);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s;
+        (void)si;
+        manager_stop(userdata);
+        return 0;
+}
+
+static Manager *manager_freep_helper(Manager *m) {
+        return manager_free(m);
+}
+
+static void manager_freep(Manager **m) {
+        manager_freep_helper(*m);
+}
+
+static int run(AdeConfig *config) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        /* Files we create (state, headers) are ours alone. */
+        umask(0077);
+
+        /* Reencryption buffers are megabytes: with a fixed mmap threshold they are mapped and unmapped
+         * each time, instead of glibc raising the threshold and keeping them in a worker's arena for
+         * good (an idle aded stayed ~20 MiB larger after one job). */
+        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGPIPE);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return 1;
+
+        r = manager_new(config, &m);
+        if (r < 0) {
+                ade_log_error_errno(r, "cannot start: %m");
+                return 1;
+        }
+        if (sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m) < 0 ||
+                sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m) < 0)
+                return 1;
+        /* Pings the watchdog from the loop when WATCHDOG_USEC is set: a stuck loop gets restarted. */
+        (void)sd_event_set_watchdog(m->event, true);
+
+        r = manager_start(m);
+        if (r < 0) {
+                (void)sd_notifyf(false, "STATUS=Failed to start: %s", strerror(-r));
+                return 1;
+        }
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                ade_log_error_errno(r, "event loop failed: %m");
+                return 1;
+        }
+        ade_log_info("stopped");
+        return 0;
 }
 
 static void help(void) {
@@ -26,14 +91,10 @@ static void help(void) {
 
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LOG_LEVEL };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "config", required_argument, NULL, 'c' },
-                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                {}
-        };
+        static const struct option options[] = {{"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION}, {"config", required_argument, NULL, 'c'},
+                {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+                {"log-level", required_argument, NULL, ARG_LOG_LEVEL}, {}};
         _cleanup_(ade_config_freep) AdeConfig *config = NULL;
         _cleanup_free_ char *error = NULL;
         const char *config_path = NULL;
@@ -82,6 +143,5 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
 
-        ade_log_error("the service loop is not built yet (see README: the daemon issue); only --check-config works");
-        return 1;
+        return run(config);
 }

@@ -17,6 +17,8 @@ packages=(
         varlink-go golang-github-varlink-go-dev systemd
         # tests: Microsoft's offline-unlock procedure (tests/integration/offline-unlock.sh) reads JSON with jq
         jq
+        # tests: raw varlink clients (hostile and concurrent) against aded, tests/daemon/varlink-clients.py
+        python3
 )
 
 missing=()

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ade-json.h"
+#include "ade-log.h"
+#include "ade-state.h"
+
+static const char *const job_kind_table[_ADE_JOB_KIND_MAX] = {
+        [ADE_JOB_ENCRYPT] = "encrypt",
+        [ADE_JOB_DECRYPT] = "decrypt",
+};
+
+static const char *const job_step_table[_ADE_JOB_STEP_MAX] = {
+        [ADE_STEP_NONE] = "none",
+        [ADE_STEP_PRECONDITIONS] = "preconditions",
+        [ADE_STEP_KEYFILE] = "keyfile",
+        [ADE_STEP_WRAP] = "wrap",
+        [ADE_STEP_ESCROW] = "escrow",
+        [ADE_STEP_SHRINK] = "shrink",
+        [ADE_STEP_HEADER] = "header",
+        [ADE_STEP_REENCRYPT] = "reencrypt",
+        [ADE_STEP_DONE] = "done",
+};
+
+const char *ade_job_kind_to_string(AdeJobKind k) {
+        return k >= 0 && k < _ADE_JOB_KIND_MAX ? job_kind_table[k] : NULL;
+}
+
+AdeJobKind ade_job_kind_from_string(const char *s) {
+        for (int i = 0; s && i < _ADE_JOB_KIND_MAX; i++)
+                if (streq(job_kind_table[i], s))
+                        return i;
+        return _ADE_JOB_KIND_INVALID;
+}
+
+const char *ade_job_step_to_string(AdeJobStep s) {
+        return s >= 0 && s < _ADE_JOB_STEP_MAX ? job_step_table[s] : NULL;
+}
+
+AdeJobStep ade_job_step_from_string(const char *s) {
+        for (int i = 0; s && i < _ADE_JOB_STEP_MAX; i++)
+                if (streq(job_step_table[i], s))
+                        return i;
+        return _ADE_JOB_STEP_INVALID;
+}
+
+static AdeStateVolume *volume_free(AdeStateVolume *v) {
+        if (!v)
+                return NULL;
+        free(v->device);
+        free(v->device_id);
+        free(v->volume_type);
+        free(v->keyvault_url);
+        free(v->keyvault_resource_id);
+        free(v->kek_url);
+        free(v->kek_vault_resource_id);
+        free(v->kek_algorithm);
+        free(v->secret_url);
+        free(v->uuid);
+        free(v->header_path);
+        free(v->error);
+        free(v);
+        return NULL;
+}
+
+AdeState *ade_state_free(AdeState *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_volumes; i++)
+                volume_free(s->volumes[i]);
+        free(s->volumes);
+        free(s->dir);
+        free(s);
+        return NULL;
+}
+
+int ade_state_new(const char *dir, AdeState **ret) {
+        AdeState *s;
+
+        if (isempty(dir) || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->dir = strdup(dir);
+        if (!s->dir)
+                return ade_state_free(s), -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int ade_state_set_string(char **field, const char *value) {
+        char *copy = NULL;
+
+        if (value) {
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
+}
+
+void ade_state_volume_set_step(AdeStateVolume *v, AdeJobStep step) {
+        v->step = step;
+        v->updated_usec = now_usec();
+}
+
+AdeStateVolume *ade_state_find(AdeState *s, const char *device) {
+        for (size_t i = 0; s && device && i < s->n_volumes; i++)
+                if (streq(s->volumes[i]->device, device))
+                        return s->volumes[i];
+        return NULL;
+}
+
+int ade_state_remove(AdeState *s, const char *device) {
+        for (size_t i = 0; s && device && i < s->n_volumes; i++)
+                if (streq(s->volumes[i]->device, device)) {
+                        volume_free(s->volumes[i]);
+                        memmove(s->volumes + i, s->volumes + i + 1, (s->n_volumes - i - 1) * sizeof(*s->volumes));
+                        s->n_volumes--;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+static int append(AdeState *s, AdeStateVolume *v) {
+        AdeStateVolume **n;
+
+        n = realloc(s->volumes, (s->n_volumes + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        s->volumes = n;
+        s->volumes[s->n_volumes++] = v;
+        return 0;
+}
+
+int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolume **ret) {
+        AdeStateVolume *v;
+        int r;
+
+        if (!s || isempty(device) || kind < 0 || kind >= _ADE_JOB_KIND_MAX)
+                return -EINVAL;
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v->device = strdup(device);
+        if (!v->device)
+                return volume_free(v), -ENOMEM;
+        v->kind = kind;
+        ade_state_volume_set_step(v, ADE_STEP_NONE);
+
+        (void)ade_state_remove(s, device);
+        r = append(s, v);
+        if (r < 0)
+                return volume_free(v), r;
+        if (ret)
+                *ret = v;
+        return 0;
+}
+
+/* The string fields, by JSON name, for both directions. */
+#define STRING_FIELDS(v)                                                                                               \
+        {                                                                                                              \
+                {"device", &(v)->device}, {"deviceId", &(v)->device_id}, {"volumeType", &(v)->volume_type},            \
+                        {"keyVaultUrl", &(v)->keyvault_url}, {"keyVaultResourceId", &(v)->keyvault_resource_id},       \
+                        {"kekUrl", &(v)->kek_url}, {"kekVaultResourceId", &(v)->kek_vault_resource_id},                \
+                        {"kekAlgorithm", &(v)->kek_algorithm}, {"secretUrl", &(v)->secret_url}, {"uuid", &(v)->uuid},  \
+                        {"headerPath", &(v)->header_path}, {"error", &(v)->error},                                     \
+        }
+
+typedef struct StringField {
+        const char *name;
+        char **field;
+} StringField;
+
+static int volume_to_json(AdeStateVolume *v, json_object **ret) {
+        _cleanup_json_ json_object *o = NULL;
+        const StringField fields[] = STRING_FIELDS(v);
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (ade_json_add_string(o, fields[i].name, *fields[i].field) < 0)
+                        return -ENOMEM;
+        if (json_object_object_add(o, "job", json_object_new_string(ade_job_kind_to_string(v->kind))) < 0 ||
+                json_object_object_add(o, "step", json_object_new_string(ade_job_step_to_string(v->step))) < 0 ||
+                json_object_object_add(o, "detached", json_object_new_boolean(v->detached)) < 0 ||
+                json_object_object_add(o, "skipSnapshotCheck", json_object_new_boolean(v->skip_snapshot_check)) < 0 ||
+                json_object_object_add(o, "updatedUsec", json_object_new_int64((int64_t)v->updated_usec)) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int volume_from_json(json_object *o, AdeStateVolume **ret) {
+        AdeStateVolume *v;
+        const char *s;
+        int64_t n;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+
+        const StringField fields[] = STRING_FIELDS(v);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                r = ade_json_get_string(o, fields[i].name, &s);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0 || (r = ade_state_set_string(fields[i].field, s)) < 0)
+                        goto fail;
+        }
+        r = -EBADMSG;
+        if (isempty(v->device))
+                goto fail;
+        if (ade_json_get_string(o, "job", &s) < 0 || (v->kind = ade_job_kind_from_string(s)) < 0)
+                goto fail;
+        if (ade_json_get_string(o, "step", &s) < 0 || (v->step = ade_job_step_from_string(s)) < 0)
+                goto fail;
+        r = ade_json_get_bool(o, "detached", &v->detached);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        r = ade_json_get_bool(o, "skipSnapshotCheck", &v->skip_snapshot_check);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        r = ade_json_get_int64(o, "updatedUsec", &n);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        v->updated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
+        *ret = v;
+        return 0;
+
+fail:
+        volume_free(v);
+        return r;
+}
+
+static int fail_msg(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
+static int fail_msg(char **ret_error, int r, const char *format, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, format);
+                if (vasprintf(ret_error, format, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+                ade_log_debug("%s", *ret_error ?: "state file error");
+        }
+        return r;
+}
+
+int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
+        _cleanup_(ade_state_freep) AdeState *s = NULL;
+        _cleanup_json_ json_object *root = NULL;
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        json_object *volumes;
+        size_t size = 0;
+        int64_t version;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        if (isempty(dir) || !ret)
+                return -EINVAL;
+
+        r = ade_state_new(dir, &s);
+        if (r < 0)
+                return r;
+        if (asprintf(&path, "%s/%s", dir, ADE_STATE_FILE_NAME) < 0)
+                return -ENOMEM;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                if (errno == ENOENT) {
+                        *ret = TAKE_PTR(s);
+                        return 0;
+                }
+                r = -errno;
+                return fail_msg(ret_error, r, "%s: cannot read the state file: %s", path, strerror(-r));
+        }
+
+        buf = malloc(ADE_STATE_SIZE_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + size, ADE_STATE_SIZE_MAX + 1 - size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        return fail_msg(ret_error, r, "%s: read failed: %s", path, strerror(-r));
+                }
+                if (n == 0)
+                        break;
+                size += (size_t)n;
+                if (size > ADE_STATE_SIZE_MAX)
+                        return fail_msg(ret_error, -EFBIG,
+                                "%s: the state file is larger than %u bytes; it is not aded's", path,
+                                ADE_STATE_SIZE_MAX);
+        }
+
+        if (ade_json_parse(buf, size, &root) < 0 || !json_object_is_type(root, json_type_object))
+                return fail_msg(ret_error, -EBADMSG,
+                        "%s: the state file is corrupt (not a JSON object); aded will not guess where its jobs "
+                        "stood: inspect the volumes with 'cryptsetup luksDump', then move the file away and restart",
+                        path);
+
+        r = ade_json_get_int64(root, "version", &version);
+        if (r < 0)
+                return fail_msg(ret_error, -EBADMSG,
+                        "%s: the state file has no numeric 'version'; move it away and restart", path);
+        if (version != ADE_STATE_VERSION)
+                return fail_msg(ret_error, -EPROTONOSUPPORT,
+                        "%s: state file version %" PRIi64 " is not supported (this aded knows version %d); "
+                        "use the aded that wrote it, or move the file away",
+                        path, version, ADE_STATE_VERSION);
+
+        r = ade_json_get_array(root, "volumes", &volumes);
+        if (r == -ENOENT)
+                volumes = NULL;
+        else if (r < 0)
+                return fail_msg(ret_error, -EBADMSG, "%s: 'volumes' is not an array; the state file is corrupt", path);
+
+        for (size_t i = 0; volumes && i < json_object_array_length(volumes); i++) {
+                AdeStateVolume *v;
+
+                r = volume_from_json(json_object_array_get_idx(volumes, i), &v);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail_msg(ret_error, -EBADMSG,
+                                "%s: volume record %zu is malformed (needs device, job and step); the state file "
+                                "is corrupt",
+                                path, i);
+                r = append(s, v);
+                if (r < 0)
+                        return volume_free(v), r;
+        }
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+int ade_state_save(AdeState *s) {
+        _cleanup_json_ json_object *root = NULL;
+        _cleanup_free_ char *text = NULL, *path = NULL, *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        json_object *volumes;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+
+        root = json_object_new_object();
+        volumes = json_object_new_array();
+        if (!root || !volumes || json_object_object_add(root, "volumes", volumes) < 0) {
+                json_object_put(volumes);
+                return -ENOMEM;
+        }
+        if (json_object_object_add(root, "version", json_object_new_int(ADE_STATE_VERSION)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_volumes; i++) {
+                json_object *v;
+
+                r = volume_to_json(s->volumes[i], &v);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(volumes, v) < 0) {
+                        json_object_put(v);
+                        return -ENOMEM;
+                }
+        }
+        text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (!text)
+                return -ENOMEM;
+
+        if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
+                return ade_log_debug_errno(-errno, "cannot create state folder %s: %m", s->dir);
+        if (asprintf(&path, "%s/%s", s->dir, ADE_STATE_FILE_NAME) < 0 ||
+                asprintf(&tmp, "%s/.%s.XXXXXX", s->dir, ADE_STATE_FILE_NAME) < 0)
+                return -ENOMEM;
+
+        dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return ade_log_debug_errno(-errno, "cannot open state folder %s: %m", s->dir);
+
+        /* mkostemp creates the file 0600, which is what a file naming secrets' URLs deserves. */
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return ade_log_debug_errno(-errno, "cannot create a temporary file in %s: %m", s->dir);
+
+        r = write_all(fd, text, strlen(text));
+        if (r >= 0)
+                r = write_all(fd, "\n", 1);
+        if (r >= 0 && fchmod(fd, 0600) < 0)
+                r = -errno;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlink(tmp);
+                return ade_log_debug_errno(r, "cannot write state file %s: %m", path);
+        }
+        /* The rename is durable only once the folder's entry is. */
+        if (fsync(dfd) < 0)
+                return ade_log_debug_errno(-errno, "cannot fsync state folder %s: %m", s->dir);
+        return 0;
+}

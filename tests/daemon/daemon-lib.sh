@@ -1,0 +1,236 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the daemon's end-to-end tests: a temporary folder, loop devices (only those we attach),
+# the Azure emulator, and aded with a config pointing at both; everything is undone on exit.
+#
+#   . "$top_srcdir/tests/daemon/daemon-lib.sh"
+#   daemon_require_root            # exit 77 unless root with loop devices and ADE_HEAVY_TESTS != no
+#   make_volume 256 ext4           # sets VOLUME (a loop device) with sample files; MANIFEST lists them
+#   start_emulator; write_config; start_aded
+#   adectl show --json | jq ...
+set -uo pipefail
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir/build}
+ADED=$top_builddir/daemon/aded
+ADECTL=$top_builddir/tools/adectl
+RESOLVE=$top_builddir/tools/ade-resolve-key
+EMULATOR=${ADE_EMULATOR:-$top_builddir/tests/emulator/ade-emulator}
+TEST_NAME=$(basename "$0" .sh)
+
+WORK=""
+LOOPS=()
+EMU_PID=""
+ADED_PID=""
+CLEANUPS=()
+
+daemon_cleanup() {
+        local rc=$?
+        trap - EXIT
+        for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null || true; done
+        if [ -n "$ADED_PID" ] && kill -TERM "$ADED_PID" 2>/dev/null; then
+                # A job stops at its next hotzone boundary; do not wait forever for it.
+                for _ in $(seq 1 100); do kill -0 "$ADED_PID" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$ADED_PID" 2>/dev/null
+                wait "$ADED_PID" 2>/dev/null
+        fi
+        [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
+        for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+        if [ $rc != 0 ] && [ $rc != 77 ] && [ -n "$WORK" ]; then
+                echo "--- aded log"; grep -v "^aded: varlink: call\b" "$WORK/aded.log" 2>/dev/null | tail -n 60
+        fi
+        [ -n "$WORK" ] && rm -rf "$WORK"
+        exit $rc
+}
+
+skip() {
+        echo "SKIP: $TEST_NAME: $*"
+        exit 77
+}
+
+fail() {
+        echo "FAIL: $TEST_NAME: $*"
+        exit 1
+}
+
+pass() {
+        echo "PASS: $TEST_NAME${1:+: $1}"
+}
+
+daemon_require_root() {
+        [ "${ADE_HEAVY_TESTS:-yes}" = no ] && skip "ADE_HEAVY_TESTS=no"
+        [ "$(id -u)" = 0 ] || skip "needs root for loop devices"
+        command -v losetup >/dev/null || skip "no losetup"
+        command -v jq >/dev/null || skip "no jq"
+        [ -x "$ADED" ] && [ -x "$ADECTL" ] || skip "aded/adectl not built in $top_builddir"
+        [ -x "$EMULATOR" ] || skip "the emulator is not built ($EMULATOR)"
+        daemon_workdir
+}
+
+daemon_workdir() {
+        [ -n "$WORK" ] && return 0
+        WORK=$(mktemp -d "/tmp/ade-daemon-test.XXXXXX")
+        trap daemon_cleanup EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+}
+
+# make_volume SIZE_MIB [FSTYPE]: an image with sample files, attached; sets VOLUME, IMAGE, MANIFEST.
+make_volume() {
+        local size=$1 fstype=${2:-ext4} name=vol$((${#LOOPS[@]}))
+        mkdir -p "$WORK/$name.sample/sub"
+        head -c 5000000 /dev/urandom >"$WORK/$name.sample/a.bin"
+        head -c 1234567 /dev/urandom >"$WORK/$name.sample/sub/b.bin"
+        echo "hello from $name" >"$WORK/$name.sample/sub/hello.txt"
+        (cd "$WORK/$name.sample" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$WORK/$name.manifest"
+        truncate -s "${size}M" "$WORK/$name.img"
+        mkfs."$fstype" -q -d "$WORK/$name.sample" "$WORK/$name.img" >/dev/null 2>&1 || fail "mkfs.$fstype failed"
+        VOLUME=$(losetup -f --show "$WORK/$name.img") || fail "losetup failed"
+        LOOPS+=("$VOLUME")
+        IMAGE=$WORK/$name.img
+        MANIFEST=$WORK/$name.manifest
+}
+
+# check_files_on_plain DEVICE MANIFEST: the files read back (debugfs, no mount) match.
+check_files_on_plain() {
+        local dev=$1 manifest=$2 out
+        out=$(mktemp -d "$WORK/back.XXXXXX")
+        e2fsck -fn "$dev" >/dev/null 2>&1 || fail "e2fsck -fn finds errors on $dev"
+        debugfs -R "rdump / $out" "$dev" >/dev/null 2>&1 || fail "debugfs cannot read $dev"
+        (cd "$out" && sha256sum --quiet -c "$manifest") || fail "files differ on $dev"
+}
+
+# check_files_encrypted DEVICE MANIFEST: with stock cryptsetup and the key the resolver recovers,
+# a copy of the encrypted device decrypts to the original files.
+check_files_encrypted() {
+        local dev=$1 manifest=$2 key copy loop
+        key=$(mktemp -u "$WORK/key.XXXXXX")
+        "$RESOLVE" --config "$WORK/ade.conf" --output "$key" "$dev" 2>/dev/null || fail "ade-resolve-key failed on $dev"
+        cryptsetup open --test-passphrase --key-file "$key" "$dev" || fail "the resolved key does not open $dev"
+        copy=$(mktemp "$WORK/copy.XXXXXX")
+        cp --sparse=always "$(losetup -nO BACK-FILE "$dev")" "$copy"
+        loop=$(losetup -f --show "$copy")
+        LOOPS+=("$loop")
+        cryptsetup reencrypt -q --decrypt --header "$copy.header" --key-file "$key" "$loop" >/dev/null 2>&1 ||
+                fail "stock cryptsetup cannot decrypt a copy of $dev"
+        check_files_on_plain "$loop" "$manifest"
+}
+
+# start_emulator [OVERLAY_JSON]: the default scenario, with OVERLAY_JSON merged over it.
+start_emulator() {
+        local config=()
+        if [ -n "${1:-}" ]; then
+                printf '%s' "$1" >"$WORK/emulator-overlay.json"
+                config=(--config "$WORK/emulator-overlay.json")
+        fi
+        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" "${config[@]}" >"$WORK/emulator.log" 2>&1 &
+        EMU_PID=$!
+        for _ in $(seq 1 300); do
+                [ -s "$WORK/emu/ready.json" ] && break
+                kill -0 "$EMU_PID" 2>/dev/null || { cat "$WORK/emulator.log"; fail "the emulator exited"; }
+                sleep 0.1
+        done
+        [ -s "$WORK/emu/ready.json" ] || fail "the emulator did not get ready"
+        HTTPS_PORT=$(jq -r .https_port "$WORK/emu/ready.json")
+        HTTP_PORT=$(jq -r .http_port "$WORK/emu/ready.json")
+}
+
+emulator_state() {
+        curl -sf "http://127.0.0.1:$HTTP_PORT/_emulator/state"
+}
+
+emulator_fault() {
+        curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "http://127.0.0.1:$HTTP_PORT/_emulator/faults" >/dev/null
+}
+
+# write_config [EXTRA_DAEMON_LINES]: ade.conf for the emulator, [volumes] data = every loop made.
+write_config() {
+        local group=${1:-root}
+        printf 'ade~emulator.Secret-0123456789' >"$WORK/app-secret"
+        chmod 600 "$WORK/app-secret"
+        mkdir -p "$WORK/headers"
+        cat >"$WORK/ade.conf" <<EOF
+[keyvault]
+url = https://localhost:$HTTPS_PORT
+resource-id = /subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/ade-rg/providers/Microsoft.KeyVault/vaults/contoso
+
+[identity]
+type = client-secret
+client-id = 5f6a7b8c-3333-4d5e-9f0a-1b2c3d4e5f03
+tenant-id = 72f988bf-86f1-41af-91ab-2d7cd011db47
+client-secret-file = $WORK/app-secret
+
+[azure]
+imds = http://127.0.0.1:$HTTP_PORT
+arm = https://localhost:$HTTPS_PORT
+authority = https://localhost:$HTTPS_PORT
+ca-file = $WORK/emu/ca.pem
+
+[volumes]
+data = ${LOOPS[*]}
+header-dir = $WORK/headers
+
+[daemon]
+socket = $WORK/run/io.ade.DiskEncryption
+group = $group
+state-dir = $WORK/state
+EOF
+        SOCKET=$WORK/run/io.ade.DiskEncryption
+        export ADE_SOCKET=$SOCKET
+}
+
+start_aded() {
+        rm -f "$SOCKET"
+        "$ADED" --config "$WORK/ade.conf" ${ADED_LOG_LEVEL:+--log-level $ADED_LOG_LEVEL} >>"$WORK/aded.log" 2>&1 &
+        ADED_PID=$!
+        for _ in $(seq 1 200); do
+                [ -S "$SOCKET" ] && "$ADECTL" show >/dev/null 2>&1 && return 0
+                kill -0 "$ADED_PID" 2>/dev/null || { cat "$WORK/aded.log"; fail "aded exited"; }
+                sleep 0.05
+        done
+        fail "aded did not answer on $SOCKET"
+}
+
+stop_aded() {
+        [ -n "$ADED_PID" ] || return 0
+        kill -TERM "$ADED_PID" 2>/dev/null
+        wait "$ADED_PID"
+        local rc=$?
+        ADED_PID=""
+        return $rc
+}
+
+adectl() {
+        "$ADECTL" "$@"
+}
+
+# volume_field DEVICE FIELD: a field of the device's volume object in "adectl show --json".
+volume_field() {
+        "$ADECTL" show --json | jq -r --arg d "$1" ".volumes[] | select(.device == \$d) | .$2"
+}
+
+# wait_for_progress DEVICE: until a job on DEVICE has done some bytes but not all.
+wait_for_progress() {
+        local i done total
+        for i in $(seq 1 600); do
+                read -r done total < <("$ADECTL" show --json | jq -r --arg d "$1" \
+                        '.volumes[] | select(.device == $d) | "\(.bytesDone) \(.bytesTotal)"')
+                [ "${done:-0}" -gt 0 ] && [ "$done" -lt "$total" ] && return 0
+                sleep 0.02
+        done
+        fail "no progress on $1"
+}
+
+# wait_for_state DEVICE STATE [SECONDS]
+wait_for_state() {
+        local i
+        for i in $(seq 1 $((${3:-60} * 10))); do
+                [ "$(volume_field "$1" state)" = "$2" ] && return 0
+                sleep 0.1
+        done
+        fail "$1 did not reach $2 (now $(volume_field "$1" state))"
+}
+
+secrets_count() {
+        emulator_state | jq '[.secrets[].name] | unique | length'
+}

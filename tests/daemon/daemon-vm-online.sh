@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# aded's online encryption where device-mapper exists: in a QEMU guest (tests/vm's harness), a mounted
+# ext4 data disk is encrypted through "adectl enable" while files are written to it
+# (guest/aded-online.sh). Skips (77) like the other VM tests: no root, no qemu, ADE_HEAVY_TESTS=no,
+# or no kernel package.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/vm/vm-lib.sh"
+vm_require
+for p in daemon/aded tools/adectl tests/emulator/ade-emulator; do
+        [ -x "${top_builddir:-$top_srcdir}/$p" ] || vm_skip "$p is not built"
+done
+vm_prepare || exit 1
+vm_new_run || exit 1
+vm_make_tree || exit 1
+img=$(vm_ext4_image data 300M) || exit 1
+vm_run "$(dirname "$0")/guest/aded-online.sh" "$img:data" >"$VM_RUN/result"
+rc=$?
+cat "$VM_RUN/result"
+echo "# figure vm-seconds $VM_SECONDS s"
+if [ $rc -eq 0 ]; then
+        if cryptsetup isLuks --type luks2 "$img"; then
+                echo "ok - host: stock cryptsetup finds the LUKS2 header the guest's aded wrote" | tee -a "$VM_RUN/result"
+        else
+                echo "not ok - host: the image carries no LUKS2 header" | tee -a "$VM_RUN/result"
+                rc=1
+        fi
+fi
+# A Check-style line, so that tests/summarize.sh counts the guest's checks one by one.
+ok=$(grep -c '^ok ' "$VM_RUN/result")
+bad=$(grep -c '^not ok ' "$VM_RUN/result")
+[ $rc -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+echo "$((ok * 100 / (ok + bad)))%: Checks: $((ok + bad)), Failures: $bad, Errors: 0"
+exit $rc

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "ade-state.h"
+#include "ade-test.h"
+
+static char *make_dir(void) {
+        char *d = strdup("/tmp/ade-test-state-XXXXXX");
+        ck_assert_ptr_nonnull(d);
+        ck_assert_ptr_nonnull(mkdtemp(d));
+        return d;
+}
+
+static void remove_dir(char *d) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+        ck_assert_int_eq(system(cmd), 0);
+        free(d);
+}
+
+static void write_state(const char *dir, const char *text) {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME, dir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_missing_file_is_empty_state) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+
+        ck_assert_int_eq(ade_state_load(dir, &s, NULL), 0);
+        ck_assert_uint_eq(s->n_volumes, 0);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_round_trip) {
+        char *dir = make_dir();
+        AdeState *s = NULL, *back = NULL;
+        AdeStateVolume *v;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->secret_url, "https://localhost:8443/secrets/abc/0123"), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->device_id, "/dev/disk/azure/scsi1/lun0"), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->header_path, "/var/lib/ade/headers/x.hdr"), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->volume_type, "Data"), 0);
+        v->detached = true;
+        v->skip_snapshot_check = true;
+        ade_state_volume_set_step(v, ADE_STEP_ESCROW);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", ADE_JOB_DECRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        ck_assert_uint_eq(back->n_volumes, 2);
+        v = ade_state_find(back, "/dev/loop7");
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(v->kind, ADE_JOB_ENCRYPT);
+        ck_assert_int_eq(v->step, ADE_STEP_ESCROW);
+        ck_assert_str_eq(v->secret_url, "https://localhost:8443/secrets/abc/0123");
+        ck_assert_str_eq(v->device_id, "/dev/disk/azure/scsi1/lun0");
+        ck_assert_str_eq(v->header_path, "/var/lib/ade/headers/x.hdr");
+        ck_assert_str_eq(v->volume_type, "Data");
+        ck_assert(v->detached);
+        ck_assert(v->skip_snapshot_check);
+        ck_assert_ptr_null(v->kek_url);
+        ck_assert_int_eq(ade_state_find(back, "/dev/loop8")->kind, ADE_JOB_DECRYPT);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_file_mode_is_0600) {
+        char *dir = make_dir(), path[512];
+        AdeState *s = NULL;
+        struct stat st;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+        snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME, dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_atomic_replace_leaves_no_temporary) {
+        char *dir = make_dir(), path[512];
+        AdeState *s = NULL, *back = NULL;
+        AdeStateVolume *v;
+        struct stat before, after;
+        int n = 0;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+        snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME, dir);
+        ck_assert_int_eq(stat(path, &before), 0);
+
+        ade_state_volume_set_step(v, ADE_STEP_HEADER);
+        ck_assert_int_eq(ade_state_save(s), 0);
+        ck_assert_int_eq(stat(path, &after), 0);
+        /* A rename puts a new inode in place; an in-place rewrite would keep the old one. */
+        ck_assert_uint_ne(before.st_ino, after.st_ino);
+
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        ck_assert_int_eq(ade_state_find(back, "/dev/loop1")->step, ADE_STEP_HEADER);
+
+        /* Only state.json is left in the folder. */
+        FILE *ls;
+        char cmd[600], line[256];
+        snprintf(cmd, sizeof(cmd), "ls -A '%s'", dir);
+        ls = popen(cmd, "r");
+        while (fgets(line, sizeof(line), ls))
+                n++;
+        pclose(ls);
+        ck_assert_int_eq(n, 1);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_remove_record) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop2", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_remove(s, "/dev/loop1"), 0);
+        ck_assert_ptr_null(ade_state_find(s, "/dev/loop1"));
+        ck_assert_ptr_nonnull(ade_state_find(s, "/dev/loop2"));
+        ck_assert_int_eq(ade_state_remove(s, "/dev/loop1"), -ENOENT);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_add_replaces_existing_record) {
+        AdeState *s = NULL;
+        AdeStateVolume *v;
+
+        ck_assert_int_eq(ade_state_new("/nonexistent", &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
+        ade_state_volume_set_step(v, ADE_STEP_DONE);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_DECRYPT, &v), 0);
+        ck_assert_uint_eq(s->n_volumes, 1);
+        ck_assert_int_eq(v->step, ADE_STEP_NONE);
+        ade_state_free(s);
+}
+END_TEST
+
+static void assert_refused(const char *text, int expected, const char *needle) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+        char *err = NULL;
+
+        write_state(dir, text);
+        ck_assert_int_eq(ade_state_load(dir, &s, &err), expected);
+        ck_assert_ptr_null(s);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_msg(strstr(err, dir) != NULL, "message does not name the file: %s", err);
+        ck_assert_msg(strstr(err, needle) != NULL, "message lacks '%s': %s", needle, err);
+        free(err);
+        remove_dir(dir);
+}
+
+START_TEST(test_corrupt_file_refused) {
+        assert_refused("{\"version\": 1, \"volumes\": [", -EBADMSG, "corrupt");
+}
+END_TEST
+
+START_TEST(test_not_an_object_refused) {
+        assert_refused("[1,2,3]", -EBADMSG, "corrupt");
+}
+END_TEST
+
+START_TEST(test_unknown_version_refused) {
+        assert_refused("{\"version\": 99, \"volumes\": []}", -EPROTONOSUPPORT, "version 99");
+}
+END_TEST
+
+START_TEST(test_missing_version_refused) {
+        assert_refused("{\"volumes\": []}", -EBADMSG, "version");
+}
+END_TEST
+
+START_TEST(test_unknown_step_refused) {
+        assert_refused(
+                "{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"teleport\"}]}",
+                -EBADMSG, "record 0");
+}
+END_TEST
+
+START_TEST(test_record_without_device_refused) {
+        assert_refused(
+                "{\"version\": 1, \"volumes\": [{\"job\":\"encrypt\",\"step\":\"done\"}]}", -EBADMSG, "record 0");
+}
+END_TEST
+
+START_TEST(test_wrong_field_type_refused) {
+        assert_refused("{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\","
+                       "\"secretUrl\": 5}]}",
+                -EBADMSG, "record 0");
+}
+END_TEST
+
+START_TEST(test_step_names_round_trip) {
+        for (int i = 0; i < _ADE_JOB_STEP_MAX; i++)
+                ck_assert_int_eq(ade_job_step_from_string(ade_job_step_to_string(i)), i);
+        ck_assert_int_eq(ade_job_step_from_string("Done"), -EINVAL);
+        ck_assert_ptr_null(ade_job_step_to_string(_ADE_JOB_STEP_MAX));
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("state");
+        TCase *tc = ade_test_case("state");
+
+        tcase_add_test(tc, test_missing_file_is_empty_state);
+        tcase_add_test(tc, test_round_trip);
+        tcase_add_test(tc, test_file_mode_is_0600);
+        tcase_add_test(tc, test_atomic_replace_leaves_no_temporary);
+        tcase_add_test(tc, test_remove_record);
+        tcase_add_test(tc, test_add_replaces_existing_record);
+        tcase_add_test(tc, test_corrupt_file_refused);
+        tcase_add_test(tc, test_not_an_object_refused);
+        tcase_add_test(tc, test_unknown_version_refused);
+        tcase_add_test(tc, test_missing_version_refused);
+        tcase_add_test(tc, test_unknown_step_refused);
+        tcase_add_test(tc, test_record_without_device_refused);
+        tcase_add_test(tc, test_wrong_field_type_refused);
+        tcase_add_test(tc, test_step_names_round_trip);
+        suite_add_tcase(s, tc);
+        return ade_test_run(s);
+}

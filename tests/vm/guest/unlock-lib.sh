@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by guest/unlock-*.sh: the daemon suite's helpers (tests/daemon/daemon-lib.sh: write_config,
+# start_aded, stop_aded, volume_field) with their folder on the persistent disk /dev/vda, the data
+# disks /dev/vdb (ext4) and /dev/vdc (XFS) as [volumes] data, and the emulator on fixed ports so
+# that the URLs in the tokens still hold after a reboot.
+. "$top_srcdir/tests/vm/guest/guest-lib.sh"
+. "$top_srcdir/tests/vm/guest/online-lib.sh"
+. "$top_srcdir/tests/daemon/daemon-lib.sh"
+set +o pipefail
+
+WORK=/mnt/persist
+LOOPS=(/dev/vdb /dev/vdc)
+HTTPS_PORT=8443
+HTTP_PORT=8080
+# aded with debug messages in $WORK/aded.log, which the state disk keeps for a post-mortem.
+printf '#!/bin/sh\nexec %s --log-level debug "$@"\n' "$ADED" >/tmp/aded-debug
+chmod +x /tmp/aded-debug
+ADED=/tmp/aded-debug
+
+# The emulator reuses its CA and reloads its vault from the state file when they exist.
+start_emulator_fixed() {
+        rm -f "$WORK/emu/ready.json"
+        mkdir -p "$WORK/emu"
+        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" \
+                --https-port $HTTPS_PORT --http-port $HTTP_PORT >>"$WORK/emulator.log" 2>&1 &
+        EMU_PID=$!
+        local i
+        for i in $(seq 1 1200); do
+                [ -s "$WORK/emu/ready.json" ] && return 0
+                kill -0 "$EMU_PID" 2>/dev/null || { sed 's/^/#   /' "$WORK/emulator.log"; return 1; }
+                sleep 0.1
+        done
+        return 1
+}
+
+stop_all() {
+        stop_aded
+        [ -z "$EMU_PID" ] || { kill "$EMU_PID"; wait "$EMU_PID"; }
+        EMU_PID=
+        cd /
+        sync
+        umount "$WORK"
+}

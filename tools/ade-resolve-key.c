@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "ade-config.h"
+#include "ade-envelope.h"
+#include "ade-keyvault.h"
+#include "ade-log.h"
+#include "ade-luks.h"
+
+/* ade-resolve-key: the key resolver (DESIGN §3) on its own, for recovery and for the demo: reads the
+ * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
+ * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
+ * cryptsetup takes with --key-file. It never opens the volume itself. */
+
+static void log_to_stderr(int level, const char *message, void *userdata) {
+        (void)level;
+        (void)userdata;
+        fprintf(stderr, "ade-resolve-key: %s\n", message);
+}
+
+static void help(void) {
+        printf("ade-resolve-key [OPTIONS] DEVICE\n\n"
+               "Recovers the key file of an ade-encrypted volume from Key Vault, through its LUKS2 token.\n\n"
+               "  -h --help           Show this help\n"
+               "  -c --config FILE    Identity and endpoints from FILE (default " ADE_CONFIG_PATH_DEFAULT ")\n"
+               "     --header FILE    The volume's detached LUKS2 header\n"
+               "  -o --output FILE    Write the key file to FILE (created, mode 0600; must not exist)\n");
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_HEADER = 0x100 };
+        static const struct option options[] = {{"help", no_argument, NULL, 'h'},
+                {"config", required_argument, NULL, 'c'}, {"header", required_argument, NULL, ARG_HEADER},
+                {"output", required_argument, NULL, 'o'}, {}};
+        _cleanup_(ade_config_freep) AdeConfig *config = NULL;
+        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_credential_freep) AdeCredential *cred = NULL;
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL, *kek_kv = NULL;
+        _cleanup_secret_ AdeSecret *keyfile = NULL;
+        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
+        _cleanup_free_ char *error = NULL, *origin = NULL, *kek_origin = NULL, *text = NULL;
+        const char *config_path = NULL, *header = NULL, *output = NULL, *device;
+        AdeHttpOptions opts;
+        int c, r, fd;
+
+        ade_log_set_callback(log_to_stderr, NULL);
+        while ((c = getopt_long(argc, argv, "hc:o:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case ARG_HEADER:
+                        header = optarg;
+                        break;
+                case 'o':
+                        output = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind + 1 != argc || !output) {
+                fprintf(stderr, "ade-resolve-key: needs one DEVICE and --output FILE; see --help\n");
+                return 2;
+        }
+        device = argv[optind];
+
+        r = ade_config_load(config_path, &config, &error);
+        if (r < 0) {
+                fprintf(stderr, "ade-resolve-key: %s\n", error ?: "cannot load the configuration");
+                return 1;
+        }
+        r = ade_luks_read_token(device, header, &token);
+        if (r < 0) {
+                fprintf(stderr, "ade-resolve-key: %s has no readable Azure_Disk_Encryption token: %s\n", device,
+                        strerror(-r));
+                return 1;
+        }
+
+        ade_http_options_init(&opts);
+        opts.ca_file = config->azure.ca_file;
+        r = ade_credential_new_from_config(config, &opts, &cred);
+        if (r >= 0)
+                r = ade_keyvault_parse_object_url(token->secret_url, "secrets", false, &origin, NULL, NULL);
+        if (r >= 0)
+                r = ade_keyvault_new(origin, cred, config->azure.keyvault_resource, &opts, &kv);
+        if (r >= 0 && token->kek_url) {
+                r = ade_keyvault_parse_object_url(token->kek_url, "keys", false, &kek_origin, NULL, NULL);
+                if (r >= 0 && !strcaseeq(kek_origin, origin))
+                        r = ade_keyvault_new(kek_origin, cred, config->azure.keyvault_resource, &opts, &kek_kv);
+        }
+        if (r < 0) {
+                fprintf(stderr, "ade-resolve-key: cannot set up a Key Vault client for %s: %s\n", token->secret_url,
+                        strerror(-r));
+                return 1;
+        }
+        r = ade_envelope_resolve(kv, kek_kv, token->secret_url, token->kek_url, token->kek_algorithm, token->passphrase,
+                &keyfile, &cerr);
+        if (r < 0) {
+                text = ade_cloud_error_to_string(&cerr, "Key Vault");
+                fprintf(stderr, "ade-resolve-key: cannot recover the key of %s from %s: %s\n", device,
+                        token->secret_url, text ?: strerror(-r));
+                return 1;
+        }
+
+        fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                fprintf(stderr, "ade-resolve-key: cannot create %s: %m\n", output);
+                return 1;
+        }
+        if (write(fd, keyfile->data, keyfile->size) != (ssize_t)keyfile->size || fsync(fd) < 0) {
+                fprintf(stderr, "ade-resolve-key: cannot write %s: %m\n", output);
+                close(fd);
+                (void)unlink(output);
+                return 1;
+        }
+        close(fd);
+        fprintf(stderr, "ade-resolve-key: key file of %s (secret %s) written to %s\n", device, token->secret_url,
+                output);
+        return 0;
+}
