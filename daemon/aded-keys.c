@@ -49,6 +49,33 @@ static int kek_client(
         return keyvault_open(m, b, ret_cred, ret_kv);
 }
 
+/* ADE's file-name tag: "LinuxPassPhraseFileName" for the OS volume; "_1_<lun>" for an Azure data
+ * disk (SCSI controller 1, /dev/disk/azure/scsi1/lunN); a [volumes] device without a LUN is
+ * "_0_<index>", its place in the data list, so that two such devices never share a name. */
+static int key_file_controller(Manager *m, const AdeVolume *v) {
+        return v->type != ADE_VOLUME_OS && v->lun < 0 ? 0 : 1;
+}
+
+static int key_file_lun(Manager *m, const AdeVolume *v) {
+        char **data = m->config ? m->config->volumes.data : NULL;
+
+        if (v->type == ADE_VOLUME_OS)
+                return -1;
+        if (v->lun >= 0)
+                return v->lun;
+        for (size_t i = 0; data && data[i]; i++) {
+                _cleanup_free_ char *canonical = realpath(data[i], NULL);
+
+                if (streq_ptr(data[i], v->device) || streq_ptr(canonical, v->device))
+                        return (int) i;
+        }
+        return 0;
+}
+
+int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret) {
+        return ade_envelope_key_file_name(key_file_controller(m, v), key_file_lun(m, v), ret);
+}
+
 int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
         AdeToken **ret_token, AdeCloudError *ret_error) {
         _cleanup_(ade_credential_freep) AdeCredential *cred = NULL, *kek_cred = NULL;
@@ -67,8 +94,7 @@ int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, 
         if (r < 0)
                 return r;
 
-        /* Data disks are on SCSI controller 1 in ADE's naming; the OS volume has its own name. */
-        r = ade_envelope_key_file_name(1, v->type == ADE_VOLUME_OS ? -1 : (v->lun >= 0 ? v->lun : 0), &file_name);
+        r = aded_keys_file_name(m, v, &file_name);
         if (r < 0)
                 return r;
         AdeEnvelopeParams ep = {

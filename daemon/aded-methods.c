@@ -267,6 +267,28 @@ static void plan_add_step(json_object *steps, const char *what, const char *devi
                 json_object_array_add(steps, json_object_new_string(s));
 }
 
+/* What Enable would write to Key Vault for @v, spelled out for the dry run. */
+static void plan_add_escrow_step(Manager *m, json_object *steps, const AdedEnableParams *p, const AdeVolume *v) {
+        _cleanup_free_ char *file_name = NULL, *what = NULL;
+        int r;
+
+        (void) aded_keys_file_name(m, v, &file_name);
+        if (p->kek_url)
+                r = asprintf(&what,
+                        "wrap the key file with %s (%s) and write a new secret (a GUID) to %s: contentType "
+                        "'Wrapped BEK', tags DiskEncryptionKeyFileName=%s, DiskEncryptionKeyEncryptionAlgorithm=%s, "
+                        "DiskEncryptionKeyEncryptionKeyURL=%s, MachineName; read it back before any write to the disk",
+                        p->kek_url, p->kek_algorithm ?: "RSA-OAEP", strna(p->keyvault_url), strna(file_name),
+                        p->kek_algorithm ?: "RSA-OAEP", p->kek_url);
+        else
+                r = asprintf(&what,
+                        "write a new secret (a GUID) to %s holding the key file in base64: contentType 'BEK', tags "
+                        "DiskEncryptionKeyFileName=%s, DiskEncryptionKeyEncryptionAlgorithm=RSA-OAEP, MachineName; "
+                        "read it back before any write to the disk",
+                        strna(p->keyvault_url), strna(file_name));
+        plan_add_step(steps, r >= 0 ? what : "escrow the key file in Key Vault", v->device);
+}
+
 /* Starts one job per volume; on failure stops those already started. */
 static int start_jobs(Manager *m, AdedJobType type, AdeVolume **vols, size_t n, const AdedEnableParams *params,
         const char *rotate_kek_url, Job ***ret_jobs) {
@@ -481,7 +503,7 @@ static void *prep_thread(void *userdata) {
                         plan_add_check(checks, "volume-eligible", v->device, true, true,
                                 "mounted: encrypted online (unmounted, header written, mounted again from "
                                 "/dev/mapper, then encrypted underneath)");
-                        plan_add_step(steps, "escrow the key file in Key Vault", v->device);
+                        plan_add_escrow_step(m, steps, p, v);
                         plan_add_step(steps, "unmount, write the LUKS2 header with the token, activate", v->device);
                         plan_add_step(steps, "mount again from /dev/mapper and encrypt in the background", v->device);
                         e->todo[e->n_todo++] = v;
@@ -511,10 +533,7 @@ static void *prep_thread(void *userdata) {
                 }
                 plan_add_check(checks, "volume-eligible", v->device, true, true, lp.reason);
                 plan_add_step(steps, "generate a key file", v->device);
-                plan_add_step(steps,
-                        p->kek_url ? "wrap the key file with the KEK and escrow the secret in Key Vault"
-                                   : "escrow the key file as a secret in Key Vault",
-                        v->device);
+                plan_add_escrow_step(m, steps, p, v);
                 if (lp.shrink)
                         plan_add_step(steps, "shrink the filesystem by 32 MiB", v->device);
                 plan_add_step(steps,

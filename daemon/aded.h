@@ -186,6 +186,9 @@ uint64_t aded_now_usec(void);
 /* Wraps @keyfile with the KEK when @p names one and sets the escrow secret (then reads it back to
  * confirm it). Fills a token (KeyVaultURL, SecretURL versioned, KEK fields, Passphrase with a KEK,
  * VolumeType, DeviceId) for @v. */
+/* The secret's DiskEncryptionKeyFileName tag for @v (ADE's LinuxPassPhraseFileName[_<c>_<lun>]). */
+int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
+
 int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
         AdeToken **ret_token, AdeCloudError *ret_error);
 /* The key file of a volume from its token (read from the device or header, or rebuilt from the state

@@ -18,6 +18,11 @@ adectl enable --volume-type DATA >"$WORK/enable.out" 2>&1 || { cat "$WORK/enable
 url=$(volume_field "$VOLUME" secretUrl)
 case "$url" in https://localhost:$HTTPS_PORT/secrets/*/*) ;; *) fail "secretUrl '$url' is not a versioned secret URL" ;; esac
 [ "$(secrets_count)" = 1 ] || fail "expected exactly one escrowed secret, found $(secrets_count)"
+# ADE's secret: contentType BEK without a KEK, and the file-name tag of the first [volumes] device
+# without an Azure LUN.
+emulator_state | jq -e '.secrets[0].contentType == "BEK" and
+        .secrets[0].tags.DiskEncryptionKeyFileName == "LinuxPassPhraseFileName_0_0"' >/dev/null ||
+        fail "the secret is not ADE's: $(emulator_state | jq -c '.secrets[0] | {contentType, tags}')"
 cryptsetup isLuks --type luks2 "$VOLUME" || fail "no LUKS2 header on $VOLUME"
 [ "$(stat -c %a "$WORK/state/state.json")" = 600 ] || fail "state file mode is not 0600"
 [ "$(jq -r '.volumes[0].step' "$WORK/state/state.json")" = done ] || fail "state file step is not done"
