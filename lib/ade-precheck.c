@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 
+#include "ade-arm.h"
 #include "ade-precheck.h"
 
 static const char *const verdict_names[_ADE_VERDICT_MAX] = {
@@ -31,16 +32,6 @@ bool ade_region_equal(const char *a, const char *b) {
                 a++;
                 b++;
         }
-}
-
-bool ade_resource_id_equal(const char *a, const char *b) {
-        if (!a || !b)
-                return false;
-        while (*a == '/')
-                a++;
-        while (*b == '/')
-                b++;
-        return strcaseeq(a, b);
 }
 
 char *ade_resource_id_subscription(const char *id) {
@@ -151,7 +142,7 @@ static bool strv_contains(const char **l, const char *s) {
         if (!l)
                 return false;
         for (; *l; l++)
-                if (ade_resource_id_equal(*l, s))
+                if (ade_arm_resource_id_equal(*l, s))
                         return true;
         return false;
 }
@@ -319,7 +310,7 @@ static int evaluate_snapshot_disk(const AdePrecheckFacts *f, const AdePrecheckDi
         for (size_t i = 0; i < f->n_snapshots; i++) {
                 const AdePrecheckSnapshot *s = &f->snapshots[i];
 
-                if (!ade_resource_id_equal(s->source_id, d->id))
+                if (!ade_arm_resource_id_equal(s->source_id, d->id))
                         continue;
                 if (!s->state || !strcaseeq(s->state, "Succeeded")) {
                         near_miss = "a snapshot exists but its provisioningState is not Succeeded";
@@ -339,7 +330,7 @@ static int evaluate_snapshot_disk(const AdePrecheckFacts *f, const AdePrecheckDi
         for (size_t i = 0; i < f->n_restore_points; i++) {
                 const AdePrecheckRestorePoint *rp = &f->restore_points[i];
 
-                if (!ade_resource_id_equal(rp->vm_id, f->vm_resource_id) || !restore_point_covers(rp, d))
+                if (!ade_arm_resource_id_equal(rp->vm_id, f->vm_resource_id) || !restore_point_covers(rp, d))
                         continue;
                 if (!rp->state || !strcaseeq(rp->state, "Succeeded"))
                         continue;

@@ -136,9 +136,6 @@ void ade_check_list_done(AdeCheckList *list);
 /* "East US" and "eastus" are the same region: compared ignoring case and white space. */
 bool ade_region_equal(const char *a, const char *b);
 
-/* ARM ids compared ignoring case and a leading '/' (ARM writes both forms). */
-bool ade_resource_id_equal(const char *a, const char *b);
-
 /* The subscription GUID of an ARM id ("/subscriptions/<sub>/..."), allocated; NULL when absent. */
 char *ade_resource_id_subscription(const char *id);
 

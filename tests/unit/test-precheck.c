@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ade-arm.h"
 #include "ade-precheck.h"
 #include "ade-test.h"
 
@@ -251,8 +252,8 @@ START_TEST(test_resource_id_helpers) {
         _cleanup_free_ char *s = ade_resource_id_subscription("subscriptions/abc/resourceGroups/x");
         ck_assert_str_eq(s, "abc");
         ck_assert_ptr_null(ade_resource_id_subscription("/resourceGroups/x"));
-        ck_assert(ade_resource_id_equal("/Subscriptions/A/x", "subscriptions/a/X"));
-        ck_assert(!ade_resource_id_equal("/subscriptions/a/x", "/subscriptions/a/y"));
+        ck_assert(ade_arm_resource_id_equal("/Subscriptions/A/x", "subscriptions/a/X"));
+        ck_assert(!ade_arm_resource_id_equal("/subscriptions/a/x", "/subscriptions/a/y"));
 }
 END_TEST
 
