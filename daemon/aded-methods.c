@@ -366,8 +366,8 @@ struct EnablePrep {
 
         /* Written by the worker before it sets finished. */
         json_object *plan;
-        AdeVolume **todo; /* borrowed from @volumes */
-        size_t n_todo;
+        AdeVolume **eligible; /* borrowed from @volumes */
+        size_t n_eligible;
         char *error_name;
         json_object *error_parameters;
         int result;
@@ -382,7 +382,7 @@ static void enable_prep_free(struct EnablePrep *e) {
         aded_enable_params_done(&e->params);
         ade_volume_free_many(e->volumes);
         json_object_put(e->plan);
-        free(e->todo);
+        free(e->eligible);
         free(e->error_name);
         json_object_put(e->error_parameters);
         free(e);
@@ -455,8 +455,8 @@ static void *prep_thread(void *userdata) {
         json_object_object_add(e->plan, "steps", steps);
         while (e->volumes[n])
                 n++;
-        e->todo = calloc(n + 1, sizeof(AdeVolume *));
-        if (!e->todo) {
+        e->eligible = calloc(n + 1, sizeof(AdeVolume *));
+        if (!e->eligible) {
                 e->result = -ENOMEM;
                 goto finish;
         }
@@ -493,7 +493,7 @@ static void *prep_thread(void *userdata) {
                                 plan_add_check(checks, "volume-eligible", v->device, true, true,
                                         "an interrupted encryption by ade; it is resumed");
                                 plan_add_step(steps, "resume the interrupted encryption", v->device);
-                                e->todo[e->n_todo++] = v;
+                                e->eligible[e->n_eligible++] = v;
                                 continue;
                         }
                 }
@@ -506,7 +506,7 @@ static void *prep_thread(void *userdata) {
                         plan_add_escrow_step(m, steps, p, v);
                         plan_add_step(steps, "unmount, write the LUKS2 header with the token, activate", v->device);
                         plan_add_step(steps, "mount again from /dev/mapper and encrypt in the background", v->device);
-                        e->todo[e->n_todo++] = v;
+                        e->eligible[e->n_eligible++] = v;
                         continue;
                 }
                 if (v->mountpoint && !m->dm) {
@@ -542,11 +542,11 @@ static void *prep_thread(void *userdata) {
                         v->device);
                 plan_add_step(steps, "encrypt in place", v->device);
                 ade_luks_plan_done(&lp);
-                e->todo[e->n_todo++] = v;
+                e->eligible[e->n_eligible++] = v;
         }
 
         /* The cloud is asked only when there is something to do: a vault and eligible volumes. */
-        if (p->keyvault_url && e->n_todo > 0)
+        if (p->keyvault_url && e->n_eligible > 0)
                 prep_cloud_checks(e, checks);
 
 finish:
@@ -573,7 +573,7 @@ static int enable_finish(Manager *m, struct EnablePrep *e) {
         if (m->stopping)
                 return error_stopping(call);
 
-        if (e->dry_run || e->n_todo == 0) {
+        if (e->dry_run || e->n_eligible == 0) {
                 json_object *volumes = json_object_new_array();
 
                 reply = json_object_new_object();
@@ -591,13 +591,13 @@ static int enable_finish(Manager *m, struct EnablePrep *e) {
                 return ade_varlink_reply(call, reply);
         }
 
-        r = start_jobs(m, ADED_JOB_ENCRYPT, e->todo, e->n_todo, &e->params, NULL, &jobs);
+        r = start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, NULL, &jobs);
         if (r < 0)
                 return ade_varlink_error(call, ADE_VARLINK_ERROR_SYSTEM, NULL);
         if (e->flags & ADE_VARLINK_METHOD_MORE) {
                 struct Waiter *w;
 
-                r = waiter_add(m, call, false, jobs, e->n_todo, e->plan, &w);
+                r = waiter_add(m, call, false, jobs, e->n_eligible, e->plan, &w);
                 if (r < 0)
                         return r;
                 r = waiter_volumes(m, w, false, &reply);
@@ -607,7 +607,7 @@ static int enable_finish(Manager *m, struct EnablePrep *e) {
         }
 
         /* Without "more" the caller asked not to wait: the jobs are running. */
-        struct Waiter tmp = {.jobs = jobs, .n_jobs = e->n_todo, .plan = e->plan};
+        struct Waiter tmp = {.jobs = jobs, .n_jobs = e->n_eligible, .plan = e->plan};
         r = waiter_volumes(m, &tmp, true, &reply);
         if (r < 0)
                 return r;
@@ -642,7 +642,7 @@ bool enable_preps_dispatch(Manager *m) {
                 aded_enable_params_done(&e->params);
                 ade_volume_free_many(e->volumes);
                 json_object_put(e->plan);
-                free(e->todo);
+                free(e->eligible);
                 free(e->error_name);
                 json_object_put(e->error_parameters);
                 free(e);
@@ -737,7 +737,7 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
 static int luks_volumes(Manager *m, const char *device, bool (*want)(Manager *m, const AdeVolume *v),
         AdeVolume ***ret_all, AdeVolume ***ret_todo, size_t *ret_n) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **l = NULL;
-        _cleanup_free_ AdeVolume **todo = NULL;
+        _cleanup_free_ AdeVolume **eligible = NULL;
         size_t n = 0, k = 0;
         int r;
 
@@ -746,17 +746,17 @@ static int luks_volumes(Manager *m, const char *device, bool (*want)(Manager *m,
                 return r;
         while (l[n])
                 n++;
-        todo = calloc(n + 1, sizeof(AdeVolume *));
-        if (!todo)
+        eligible = calloc(n + 1, sizeof(AdeVolume *));
+        if (!eligible)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 if (device && !streq(l[i]->device, device) && !streq_ptr(l[i]->stable_id, device))
                         continue;
                 if (want(m, l[i]))
-                        todo[k++] = l[i];
+                        eligible[k++] = l[i];
         }
         *ret_all = TAKE_PTR(l);
-        *ret_todo = TAKE_PTR(todo);
+        *ret_todo = TAKE_PTR(eligible);
         *ret_n = k;
         return 0;
 }
@@ -797,8 +797,8 @@ static bool want_locked(Manager *m, const AdeVolume *v) {
         return want_finished(m, v) && ade_dm_find_crypt(v->device, NULL) == 0;
 }
 
-/* Runs @type on @todo and answers when done (with "more": progress meanwhile). */
-static int run_and_answer(Manager *m, AdeVarlinkCall *call, unsigned flags, AdedJobType type, AdeVolume **todo,
+/* Runs @type on @eligible and answers when done (with "more": progress meanwhile). */
+static int run_and_answer(Manager *m, AdeVarlinkCall *call, unsigned flags, AdedJobType type, AdeVolume **eligible,
         size_t n, const char *rotate_kek_url, const AdedEnableParams *params) {
         _cleanup_free_ Job **jobs = NULL;
         _cleanup_json_ json_object *reply = NULL;
@@ -812,7 +812,7 @@ static int run_and_answer(Manager *m, AdeVarlinkCall *call, unsigned flags, Aded
                 json_object_object_add(reply, "volumes", json_object_new_array());
                 return ade_varlink_reply(call, reply);
         }
-        r = start_jobs(m, type, todo, n, params, rotate_kek_url, &jobs);
+        r = start_jobs(m, type, eligible, n, params, rotate_kek_url, &jobs);
         if (r < 0)
                 return r;
         r = waiter_add(m, call, false, jobs, n, NULL, &w);
@@ -829,7 +829,7 @@ static int run_and_answer(Manager *m, AdeVarlinkCall *call, unsigned flags, Aded
 
 static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        _cleanup_free_ AdeVolume **todo = NULL;
+        _cleanup_free_ AdeVolume **eligible = NULL;
         Manager *m = userdata;
         const char *type;
         size_t n;
@@ -845,15 +845,15 @@ static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned fl
                 return error_stopping(call);
         if (manager_has_running_jobs(m))
                 return aded_error_in_progress(call);
-        r = luks_volumes(m, NULL, want_encrypted, &all, &todo, &n);
+        r = luks_volumes(m, NULL, want_encrypted, &all, &eligible, &n);
         if (r < 0)
                 return r;
-        return run_and_answer(m, call, flags, ADED_JOB_DECRYPT, todo, n, NULL, NULL);
+        return run_and_answer(m, call, flags, ADED_JOB_DECRYPT, eligible, n, NULL, NULL);
 }
 
 static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        _cleanup_free_ AdeVolume **todo = NULL;
+        _cleanup_free_ AdeVolume **eligible = NULL;
         Manager *m = userdata;
         const char *kek;
         size_t n;
@@ -864,19 +864,19 @@ static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned fla
                 return error_stopping(call);
         if (manager_has_running_jobs(m))
                 return aded_error_in_progress(call);
-        r = luks_volumes(m, NULL, want_finished, &all, &todo, &n);
+        r = luks_volumes(m, NULL, want_finished, &all, &eligible, &n);
         if (r < 0)
                 return r;
         AdedEnableParams p = {
                 .kek_vault_resource_id = m->config->keyvault.kek_vault_resource_id,
                 .kek_algorithm = kek ? m->config->keyvault.kek_algorithm : NULL,
         };
-        return run_and_answer(m, call, flags, ADED_JOB_ROTATE, todo, n, kek, &p);
+        return run_and_answer(m, call, flags, ADED_JOB_ROTATE, eligible, n, kek, &p);
 }
 
 static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        _cleanup_free_ AdeVolume **todo = NULL;
+        _cleanup_free_ AdeVolume **eligible = NULL;
         Manager *m = userdata;
         const char *device;
         size_t n;
@@ -904,10 +904,10 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                         "encrypted volumes cannot be opened here; load the dm-crypt module");
         if (manager_find_job(m, device ?: ""))
                 return aded_error_in_progress(call);
-        r = luks_volumes(m, device, want_locked, &all, &todo, &n);
+        r = luks_volumes(m, device, want_locked, &all, &eligible, &n);
         if (r < 0)
                 return r;
-        return run_and_answer(m, call, flags, ADED_JOB_UNLOCK, todo, n, NULL, NULL);
+        return run_and_answer(m, call, flags, ADED_JOB_UNLOCK, eligible, n, NULL, NULL);
 }
 
 int methods_bind(Manager *m) {

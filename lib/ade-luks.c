@@ -801,6 +801,30 @@ static int start_and_run(struct crypt_device *cd, int slot, const AdeSecret *key
         return run_reencrypt(cd, o);
 }
 
+/* Both header kinds end the same way once the header is on disk: tell the hook, activate for
+ * online use, and (unless only initialising) run the reencryption. */
+static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, int slot, const AdeSecret *keyfile,
+                                   const AdeLuksOptions *o, const struct crypt_params_reencrypt *params) {
+        int r;
+
+        r = hook(o, ADE_LUKS_STEP_HEADER_WRITTEN);
+        if (r != 0)
+                return r < 0 ? r : -ECANCELED;
+
+        if (o->active_name) {
+                r = crypt_activate_by_passphrase(cd, o->active_name, slot, (const char *) keyfile->data,
+                                                 keyfile->size, 0);
+                if (r < 0)
+                        return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, o->active_name);
+                r = hook(o, ADE_LUKS_STEP_ACTIVATED);
+                if (r != 0)
+                        return r < 0 ? r : -ECANCELED;
+        }
+        if (o->init_only)
+                return 0;
+        return start_and_run(cd, slot, keyfile, o, params);
+}
+
 static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
                             const AdeSecret *keyfile, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
@@ -878,22 +902,7 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         r = make_durable(hdr);
         if (r < 0)
                 return r; /* the header is complete: keep it, resume can continue */
-        r = hook(o, ADE_LUKS_STEP_HEADER_WRITTEN);
-        if (r != 0)
-                return r < 0 ? r : -ECANCELED;
-
-        if (o->active_name) {
-                r = crypt_activate_by_passphrase(cd, o->active_name, slot, (const char *) keyfile->data,
-                                                 keyfile->size, 0);
-                if (r < 0)
-                        return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, o->active_name);
-                r = hook(o, ADE_LUKS_STEP_ACTIVATED);
-                if (r != 0)
-                        return r < 0 ? r : -ECANCELED;
-        }
-        if (o->init_only)
-                return 0;
-        return start_and_run(cd, slot, keyfile, o, &params);
+        return header_written_then_run(cd, v, slot, keyfile, o, &params);
 
 fail:
         /* Nothing reached the data device yet: drop the half-made header. */
@@ -1001,22 +1010,7 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         tmp = mfree(tmp);
         shrunk = false; /* from here on the header is the truth; resume continues */
 
-        r = hook(o, ADE_LUKS_STEP_HEADER_WRITTEN);
-        if (r != 0)
-                return r < 0 ? r : -ECANCELED;
-
-        if (o->active_name) {
-                r = crypt_activate_by_passphrase(cd, o->active_name, slot, (const char *) keyfile->data,
-                                                 keyfile->size, 0);
-                if (r < 0)
-                        return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, o->active_name);
-                r = hook(o, ADE_LUKS_STEP_ACTIVATED);
-                if (r != 0)
-                        return r < 0 ? r : -ECANCELED;
-        }
-        if (o->init_only)
-                return 0;
-        return start_and_run(cd, slot, keyfile, o, &params);
+        return header_written_then_run(cd, v, slot, keyfile, o, &params);
 
 fail:
         crypt_free(TAKE_PTR(cd));
