@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,19 @@ void aded_enable_params_done(AdedEnableParams *p) {
         free(p->kek_vault_resource_id);
         free(p->kek_algorithm);
         *p = (AdedEnableParams){};
+}
+
+/* libdevmapper keeps process-wide state (udev cookies, caches) and is not safe to enter from two
+ * threads at once: every device-mapper query or activation in aded takes this lock. */
+pthread_mutex_t aded_dm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int aded_dm_find_crypt(const char *device, char **ret_name) {
+        int r;
+
+        pthread_mutex_lock(&aded_dm_lock);
+        r = ade_dm_find_crypt(device, ret_name);
+        pthread_mutex_unlock(&aded_dm_lock);
+        return r;
 }
 
 static int params_copy(const AdedEnableParams *from, AdedEnableParams *to) {
@@ -491,7 +505,7 @@ static int job_run_encrypt(Job *j) {
         r = ade_luks_status(j->device, header, &st);
         if (r >= 0 && (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)) {
                 /* Still active from before a restart of aded: continue online under that name. */
-                if (m->dm && ade_dm_find_crypt(j->device, &active) > 0)
+                if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
                         o.active_name = active;
                 r = ade_luks_resume(j->device, header, keyfile, &o);
         } else if (r >= 0 && st.state == ADE_LUKS_STATE_FINISHED)
@@ -599,7 +613,7 @@ static int job_run_decrypt(Job *j) {
                 return job_fail_cloud(j, r, &cerr, "fetching the key file");
 
         /* An active mapping (the volume is open, maybe mounted) is decrypted online, underneath it. */
-        if (m->dm && ade_dm_find_crypt(j->device, &active) > 0)
+        if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
                 o.active_name = active;
 
         job_set_phase(j, "decrypting");
@@ -718,7 +732,10 @@ static int job_run_unlock(Job *j) {
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : j->device) < 0)
                 return -ENOMEM;
         job_set_phase(j, "opening");
+        /* Two unlock jobs activating at once crashed aded in the VM: see aded_dm_lock. */
+        pthread_mutex_lock(&aded_dm_lock);
         r = ade_luks_open(j->device, header, name, keyfile);
+        pthread_mutex_unlock(&aded_dm_lock);
         if (r == -EEXIST)
                 r = 0;
         if (r < 0)

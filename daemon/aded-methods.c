@@ -794,7 +794,7 @@ static bool want_finished(Manager *m, const AdeVolume *v) {
 }
 
 static bool want_locked(Manager *m, const AdeVolume *v) {
-        return want_finished(m, v) && ade_dm_find_crypt(v->device, NULL) == 0;
+        return want_finished(m, v) && aded_dm_find_crypt(v->device, NULL) == 0;
 }
 
 /* Runs @type on @eligible and answers when done (with "more": progress meanwhile). */
