@@ -735,7 +735,7 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
 
 /* Disable, RotateKey and Unlock: volumes that carry our header, filtered by @want. */
 static int luks_volumes(Manager *m, const char *device, bool (*want)(Manager *m, const AdeVolume *v),
-        AdeVolume ***ret_all, AdeVolume ***ret_todo, size_t *ret_n) {
+        AdeVolume ***ret_all, AdeVolume ***ret_eligible, size_t *ret_n) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **l = NULL;
         _cleanup_free_ AdeVolume **eligible = NULL;
         size_t n = 0, k = 0;
@@ -756,7 +756,7 @@ static int luks_volumes(Manager *m, const char *device, bool (*want)(Manager *m,
                         eligible[k++] = l[i];
         }
         *ret_all = TAKE_PTR(l);
-        *ret_todo = TAKE_PTR(eligible);
+        *ret_eligible = TAKE_PTR(eligible);
         *ret_n = k;
         return 0;
 }
