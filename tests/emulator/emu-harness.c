@@ -102,20 +102,33 @@ static int read_ready(const char *path, json_object **ret) {
         return ade_json_parse(buf, n, ret);
 }
 
+char *ade_emulator_binary(void) {
+        const char *env = getenv("ADE_EMULATOR"), *builddir = getenv("top_builddir");
+        char *binary;
+
+        if (env)
+                return strdup(env);
+        if (asprintf(&binary, "%s/tests/emulator/ade-emulator", builddir ?: ".") < 0)
+                return NULL;
+        return binary;
+}
+
+bool ade_emulator_available(void) {
+        _cleanup_free_ char *binary = ade_emulator_binary();
+
+        return binary && access(binary, X_OK) == 0;
+}
+
 static int start(const char *dir, bool owned, const char *overlay_json, AdeEmulator **ret) {
         _cleanup_free_ char *binary = NULL, *ready = NULL, *overlay = NULL, *state = NULL, *https = NULL,
                             *cfg_url = NULL;
         _cleanup_json_ json_object *info = NULL, *config = NULL, *vault_state = NULL;
-        const char *env = getenv("ADE_EMULATOR"), *builddir = getenv("top_builddir");
         AdeEmulator *e;
         struct timespec start_ts, now, pause = {0, 10 * 1000000L};
         int64_t port;
         int r;
 
-        if (env)
-                binary = strdup(env);
-        else if (asprintf(&binary, "%s/tests/emulator/ade-emulator", builddir ?: ".") < 0)
-                binary = NULL;
+        binary = ade_emulator_binary();
         if (!binary || asprintf(&ready, "%s/ready.json", dir) < 0 || asprintf(&state, "%s/state.json", dir) < 0)
                 return -ENOMEM;
         (void)unlink(ready);

@@ -13,6 +13,13 @@
 #include <sys/types.h>
 #include <json-c/json.h>
 
+#include <stdbool.h>
+
+/* The emulator binary's path ($ADE_EMULATOR, else under $top_builddir), allocated; NULL on ENOMEM. */
+char *ade_emulator_binary(void);
+/* Whether that binary exists: it is built only with libmicrohttpd, and suites skip (77) without it. */
+bool ade_emulator_available(void);
+
 typedef struct AdeEmulator {
         pid_t pid;
         char *dir; /* temporary folder, removed on stop */

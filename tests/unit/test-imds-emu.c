@@ -299,12 +299,8 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("imds-emu");
         TCase *tc = ade_test_case("imds-emu");
-        const char *builddir = getenv("top_builddir");
-        _cleanup_free_ char *bin = NULL;
 
-        if (asprintf(&bin, "%s/tests/emulator/ade-emulator", builddir ?: ".") < 0)
-                return EXIT_FAILURE;
-        if (!getenv("ADE_EMULATOR") && access(bin, X_OK) < 0)
+        if (!ade_emulator_available())
                 return 77;
         curl_global_init(CURL_GLOBAL_DEFAULT);
 

@@ -679,13 +679,9 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("keyvault-emu");
         TCase *tc = ade_test_case("keyvault-emu");
-        const char *builddir = getenv("top_builddir");
-        _cleanup_free_ char *bin = NULL;
 
-        if (asprintf(&bin, "%s/tests/emulator/ade-emulator", builddir ?: ".") < 0)
-                return EXIT_FAILURE;
-        if (!getenv("ADE_EMULATOR") && access(bin, X_OK) < 0) {
-                fprintf(stderr, "No emulator at %s (built only with libmicrohttpd): skipping.\n", bin);
+        if (!ade_emulator_available()) {
+                fprintf(stderr, "No emulator binary (built only with libmicrohttpd): skipping.\n");
                 return 77;
         }
         curl_global_init(CURL_GLOBAL_DEFAULT);
