@@ -26,7 +26,8 @@
 
 static uint64_t arg_cancel_at = 0;  /* percent; 0 = never */
 static uint64_t arg_pause_at = 0;   /* percent: print "paused" and wait to be killed */
-static uint64_t arg_crash_at = 0;   /* percent: SIGKILL ourselves shortly after, inside the next hotzone */
+static uint64_t arg_crash_at = 0;   /* percent: SIGKILL ourselves shortly after, inside the next hotzone;
+                                       * 100: during libcryptsetup's finishing metadata updates */
 static AdeLuksStep arg_hook_exit = _ADE_LUKS_STEP_INVALID;
 static AdeLuksStep arg_hook_fail = _ADE_LUKS_STEP_INVALID;
 static bool arg_quiet_progress = false;
@@ -39,8 +40,11 @@ static void log_to_stderr(int level, const char *message, void *userdata) {
 
 /* Sleeps a little, so that libcryptsetup has marked the next hotzone in progress and is moving its
  * data, then dies as abruptly as a power cut allows in a test. */
+/* ADE_TEST_CRASH_DELAY_US moves the kill around inside the hotzone (stress runs sweep it). */
 static void *crash_soon(void *p) {
-        struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
+        const char *e = getenv("ADE_TEST_CRASH_DELAY_US");
+        unsigned long us = e ? strtoul(e, NULL, 10) : 20000;
+        struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
 
         (void) p;
         nanosleep(&ts, NULL);
@@ -62,7 +66,7 @@ static int progress(uint64_t done, uint64_t total, void *userdata) {
                 for (;;)
                         pause();
         }
-        if (arg_crash_at && pct >= arg_crash_at && done < total) {
+        if (arg_crash_at && pct >= arg_crash_at && (done < total || arg_crash_at >= 100)) {
                 static bool armed = false;
                 pthread_t t;
 
