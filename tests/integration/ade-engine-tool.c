@@ -40,14 +40,45 @@ static void log_to_stderr(int level, const char *message, void *userdata) {
 
 /* Sleeps a little, so that libcryptsetup has marked the next hotzone in progress and is moving its
  * data, then dies as abruptly as a power cut allows in a test. */
-/* ADE_TEST_CRASH_DELAY_US moves the kill around inside the hotzone (stress runs sweep it). */
+static bool arg_crash_mid_hotzone = false;
+static const char *crash_watch = NULL; /* the metadata to watch: the header file, else the device */
+
+/* True while the LUKS2 metadata marks a segment in reencryption: data of the hotzone is being
+ * written, the window in which a kill leaves libcryptsetup's CRASH state. Only the primary header
+ * (the first 16 KiB) counts: the secondary copy lags it by one write. Read with O_DIRECT so that a
+ * device's page cache cannot hide libcryptsetup's direct writes. */
+static bool hotzone_in_flight(void) {
+        _cleanup_close_ int fd = -EBADF;
+        void *buf = NULL;
+        bool found = false;
+        ssize_t n;
+
+        fd = open(crash_watch, O_RDONLY | O_DIRECT | O_CLOEXEC);
+        if (fd < 0)
+                fd = open(crash_watch, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || posix_memalign(&buf, 4096, 16384) != 0)
+                return false;
+        n = pread(fd, buf, 16384, 0);
+        if (n > 0)
+                found = memmem(buf, n, "in-reencryption", strlen("in-reencryption")) != NULL;
+        free(buf);
+        return found;
+}
+
+/* ADE_TEST_CRASH_DELAY_US moves the kill around inside the hotzone (stress runs sweep it);
+ * --crash-mid-hotzone waits (up to 20 s) until the metadata says a hotzone is being written. */
 static void *crash_soon(void *p) {
         const char *e = getenv("ADE_TEST_CRASH_DELAY_US");
         unsigned long us = e ? strtoul(e, NULL, 10) : 20000;
         struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
 
         (void) p;
-        nanosleep(&ts, NULL);
+        if (arg_crash_mid_hotzone) {
+                struct timespec tick = { .tv_nsec = 200 * 1000 };
+                for (unsigned i = 0; i < 100000 && !hotzone_in_flight(); i++)
+                        nanosleep(&tick, NULL);
+        } else
+                nanosleep(&ts, NULL);
         kill(getpid(), SIGKILL);
         return NULL;
 }
@@ -149,7 +180,7 @@ static int finish(int r, const char *what, const char *device, const char *outpu
 int main(int argc, char *argv[]) {
         enum { ARG_HEADER = 0x100, ARG_HEADER_DIR, ARG_RUN_DIR, ARG_HOTZONE, ARG_RESILIENCE, ARG_DETACHED,
                ARG_CANCEL_AT, ARG_PAUSE_AT, ARG_CRASH_AT, ARG_HOOK_FAIL, ARG_ACTIVE_NAME, ARG_INIT_ONLY, ARG_HOOK_EXIT, ARG_SECRET_URL, ARG_NO_ESCROW, ARG_FORMAT_ALL, ARG_YES,
-               ARG_KEK_URL, ARG_DEBUG, ARG_QUIET };
+               ARG_KEK_URL, ARG_DEBUG, ARG_QUIET, ARG_CRASH_MID_HOTZONE };
         static const struct option options[] = {
                 { "header", required_argument, NULL, ARG_HEADER },
                 { "header-dir", required_argument, NULL, ARG_HEADER_DIR },
@@ -160,6 +191,7 @@ int main(int argc, char *argv[]) {
                 { "cancel-at", required_argument, NULL, ARG_CANCEL_AT },
                 { "pause-at", required_argument, NULL, ARG_PAUSE_AT },
                 { "crash-at", required_argument, NULL, ARG_CRASH_AT },
+                { "crash-mid-hotzone", no_argument, NULL, ARG_CRASH_MID_HOTZONE },
                 { "hook-exit", required_argument, NULL, ARG_HOOK_EXIT },
                 { "hook-fail", required_argument, NULL, ARG_HOOK_FAIL },
                 { "active-name", required_argument, NULL, ARG_ACTIVE_NAME },
@@ -260,6 +292,9 @@ int main(int argc, char *argv[]) {
                 case ARG_QUIET:
                         arg_quiet_progress = true;
                         break;
+                case ARG_CRASH_MID_HOTZONE:
+                        arg_crash_mid_hotzone = true;
+                        break;
                 default:
                         return 2;
                 }
@@ -270,6 +305,7 @@ int main(int argc, char *argv[]) {
         }
         cmd = argv[optind];
         device = argv[optind + 1];
+        crash_watch = header ?: device;
         if (argc - optind >= 3) {
                 r = read_key(argv[optind + 2], &key);
                 if (r < 0) {
