@@ -5,7 +5,9 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "ade-fs.h"
@@ -186,18 +188,19 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         return WEXITSTATUS(status);
 }
 
-int ade_fs_check_readonly(const char *device, char **ret_output) {
+int ade_fs_check(const char *device, bool repair, char **ret_output) {
         _cleanup_free_ char *out = NULL;
-        char *argv[] = { (char *) "e2fsck", (char *) "-fn", (char *) device, NULL };
+        char *argv[] = { (char *) "e2fsck", (char *) "-f", (char *) (repair ? "-p" : "-n"), (char *) device, NULL };
         int r;
 
         r = ade_fs_run(argv, &out);
         if (r < 0)
                 return r;
-        if (r != 0) {
+        /* With -p, exit 1 means it fixed something harmless: clean now. */
+        if (r > (repair ? 1 : 0)) {
                 if (ret_output)
                         *ret_output = TAKE_PTR(out);
-                return ade_log_debug_errno(EUCLEAN, "e2fsck -fn %s exited with %d", device, r);
+                return ade_log_debug_errno(EUCLEAN, "e2fsck -f %s %s exited with %d", repair ? "-p" : "-n", device, r);
         }
         return 0;
 }
@@ -251,22 +254,10 @@ int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, c
 
 int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
         _cleanup_free_ char *out = NULL, *size_arg = NULL;
-        char *fsck[] = { (char *) "e2fsck", (char *) "-f", (char *) "-p", (char *) device, NULL };
         int r;
 
         if (new_size == 0 || new_size % 1024 != 0)
                 return -EINVAL;
-
-        /* e2fsck -p exits 1 when it fixed something harmless: that is fine for a shrink. */
-        r = ade_fs_run(fsck, &out);
-        if (r < 0)
-                return r;
-        if (r > 1) {
-                if (ret_output)
-                        *ret_output = TAKE_PTR(out);
-                return ade_log_debug_errno(EUCLEAN, "e2fsck -f -p %s exited with %d", device, r);
-        }
-        out = mfree(out);
 
         if (asprintf(&size_arg, "%" PRIu64 "K", new_size / 1024) < 0)
                 return -ENOMEM;
@@ -376,4 +367,187 @@ int ade_fs_wipe_signatures(const char *device) {
         if (fsync(fd) < 0)
                 return ade_log_debug_errno(errno, "Cannot sync %s: %m", device);
         return 0;
+}
+
+static const struct {
+        const char *name;
+        unsigned long flag;
+        bool clear; /* the option turns @flag off ("rw", "suid", ...) */
+} mount_flags[] = {
+        {"ro", MS_RDONLY, false},         {"rw", MS_RDONLY, true},
+        {"nosuid", MS_NOSUID, false},     {"suid", MS_NOSUID, true},
+        {"nodev", MS_NODEV, false},       {"dev", MS_NODEV, true},
+        {"noexec", MS_NOEXEC, false},     {"exec", MS_NOEXEC, true},
+        {"sync", MS_SYNCHRONOUS, false},  {"async", MS_SYNCHRONOUS, true},
+        {"dirsync", MS_DIRSYNC, false},   {"noatime", MS_NOATIME, false},
+        {"atime", MS_NOATIME, true},      {"nodiratime", MS_NODIRATIME, false},
+        {"diratime", MS_NODIRATIME, true}, {"relatime", MS_RELATIME, false},
+        {"norelatime", MS_RELATIME, true}, {"strictatime", MS_STRICTATIME, false},
+        {"lazytime", MS_LAZYTIME, false}, {"nolazytime", MS_LAZYTIME, true},
+        {"silent", MS_SILENT, false},     {"loud", MS_SILENT, true},
+};
+
+/* Options that mean something to mount(8), systemd or fstab's readers, never to the kernel. */
+static bool mount_option_userspace(const char *o) {
+        static const char *const names[] = {
+                "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "owner", "group"};
+
+        if (startswith(o, "x-") || startswith(o, "X-") || startswith(o, "comment="))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(o, names[i]))
+                        return true;
+        return false;
+}
+
+int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options) {
+        _cleanup_free_ char *copy = NULL, *data = NULL;
+        unsigned long flags = 0;
+        size_t n = 0;
+        char *state = NULL;
+
+        assert(device);
+        assert(path);
+
+        if (!isempty(options)) {
+                copy = strdup(options);
+                data = calloc(1, strlen(options) + 1);
+                if (!copy || !data)
+                        return -ENOMEM;
+                for (char *o = strtok_r(copy, ",", &state); o; o = strtok_r(NULL, ",", &state)) {
+                        bool known = false;
+
+                        for (size_t i = 0; i < ELEMENTSOF(mount_flags) && !known; i++)
+                                if (streq(o, mount_flags[i].name)) {
+                                        if (mount_flags[i].clear)
+                                                flags &= ~mount_flags[i].flag;
+                                        else
+                                                flags |= mount_flags[i].flag;
+                                        known = true;
+                                }
+                        if (known || mount_option_userspace(o))
+                                continue;
+                        n += (size_t)sprintf(data + n, "%s%s", n > 0 ? "," : "", o);
+                }
+        }
+        if (mount(device, path, fstype, flags, n > 0 ? data : NULL) < 0)
+                return ade_log_debug_errno(-errno, "mounting %s on %s (%s, %s) failed: %m", device, path,
+                        strna(fstype), isempty(options) ? "defaults" : options);
+        return 0;
+}
+
+/* mountinfo writes space, tab, newline and backslash in paths as \ooo. */
+static void unescape_octal(char *s) {
+        char *w = s;
+
+        for (char *p = s; *p; p++) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+                        p[3] <= '7') {
+                        *w++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                        p += 3;
+                } else
+                        *w++ = *p;
+        }
+        *w = '\0';
+}
+
+/* Calls @f on each line of mountinfo with its device, mount point and per-mount options; stops when
+ * @f returns non-zero and returns that. */
+static int mountinfo_foreach(int (*f)(dev_t devnum, const char *path, const char *options, void *userdata),
+        void *userdata) {
+        _cleanup_fclose_ FILE *mi = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        int r;
+
+        mi = fopen("/proc/self/mountinfo", "re");
+        if (!mi)
+                return -errno;
+        while (getline(&line, &size, mi) > 0) {
+                unsigned maj, min;
+                int path_at = 0, path_end = 0, opts_at = 0, opts_end = 0;
+
+                /* id parent major:minor root mount-point options ... */
+                if (sscanf(line, "%*u %*u %u:%u %*s %n%*s%n %n%*s%n", &maj, &min, &path_at, &path_end, &opts_at,
+                            &opts_end) < 2 ||
+                        opts_end == 0)
+                        continue;
+                line[path_end] = '\0';
+                line[opts_end] = '\0';
+                unescape_octal(line + path_at);
+                r = f(makedev(maj, min), line + path_at, line + opts_at, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+typedef struct MountQuery {
+        dev_t devnum;
+        const char *path;
+        char *found_path, *found_options;
+        bool found;
+} MountQuery;
+
+static int match_devnum(dev_t devnum, const char *path, const char *options, void *userdata) {
+        MountQuery *q = userdata;
+
+        if (devnum != q->devnum)
+                return 0;
+        q->found_path = strdup(path);
+        q->found_options = strdup(options);
+        return q->found_path && q->found_options ? 1 : -ENOMEM;
+}
+
+int ade_fs_mount_of(dev_t devnum, char **ret_path, char **ret_options) {
+        MountQuery q = {.devnum = devnum};
+        int r;
+
+        r = mountinfo_foreach(match_devnum, &q);
+        if (r <= 0) {
+                free(q.found_path);
+                free(q.found_options);
+                if (r == 0) {
+                        if (ret_path)
+                                *ret_path = NULL;
+                        if (ret_options)
+                                *ret_options = NULL;
+                }
+                return r;
+        }
+        if (ret_path)
+                *ret_path = q.found_path;
+        else
+                free(q.found_path);
+        if (ret_options)
+                *ret_options = q.found_options;
+        else
+                free(q.found_options);
+        return 1;
+}
+
+static int match_path(dev_t devnum, const char *path, const char *options, void *userdata) {
+        MountQuery *q = userdata;
+
+        (void)options;
+        /* Later lines are mounted later: the last match is the one on top. */
+        if (streq(path, q->path)) {
+                q->found = true;
+                q->devnum = devnum;
+        }
+        return 0;
+}
+
+int ade_fs_mounted_on(const char *path, dev_t *ret_devnum) {
+        MountQuery q = {.path = path};
+        int r;
+
+        assert(path);
+
+        r = mountinfo_foreach(match_path, &q);
+        if (r < 0)
+                return r;
+        if (q.found && ret_devnum)
+                *ret_devnum = q.devnum;
+        return q.found;
 }

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ade-util.h"
 
@@ -29,16 +30,19 @@ int ade_fs_probe(const char *device, AdeFsInfo *ret);
 /* True for ext2, ext3 and ext4: the filesystems resize2fs can shrink. */
 bool ade_fs_is_ext(const char *type);
 
-/* Runs "e2fsck -fn": read-only check, no journal replay. 0 when clean, -EUCLEAN when it found
- * errors (output in *ret_output). */
-int ade_fs_check_readonly(const char *device, char **ret_output);
+/* Checks an ext filesystem with e2fsck -f. @repair false: "-n", read-only, no journal replay (for
+ * plans and dry runs). @repair true: "-p", fixes what is safe, as resize2fs requires before a
+ * shrink (the writing path, once writing is allowed). 0 when the filesystem is (now) clean,
+ * -EUCLEAN when it has errors e2fsck will not fix unattended (its output in *ret_output). */
+int ade_fs_check(const char *device, bool repair, char **ret_output);
 
 /* Runs "resize2fs -P" and returns the minimum size of the filesystem in bytes, and its current size
  * (from the superblock block count) in *ret_size. Read-only. */
 int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, char **ret_output);
 
-/* Runs "e2fsck -f -p" (repairs what is safe; a filesystem needing more is -EUCLEAN) then
- * "resize2fs @device <new_size>K" (never -f). @new_size must be a multiple of 1 KiB. */
+/* Runs "resize2fs @device <new_size>K" (never -f). The filesystem must have been checked with
+ * ade_fs_check(repair=true) since it was last mounted, or resize2fs refuses. @new_size must be a
+ * multiple of 1 KiB. */
 int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output);
 
 /* Runs "resize2fs @device" to grow the filesystem to the whole device (undo of a shrink). */
@@ -58,3 +62,18 @@ int ade_fs_run(char *const argv[], char **ret_output);
  * "wipefs -a" would, leaving all other bytes alone. Used once a header was exported, so that the
  * device stops looking like LUKS while its data moves. */
 int ade_fs_wipe_signatures(const char *device);
+
+/* Mounts @device on @path as @fstype, with @options written as in fstab ("rw,noatime,errors=remount-ro";
+ * NULL or "" for the defaults): the VFS options (ro, nosuid, nodev, noexec, noatime, relatime, ...)
+ * become mount(2) flags, those only mount(8) reads (defaults, auto, noauto, nofail, _netdev, user,
+ * x-*, comment=...) are dropped, and the rest goes to the filesystem. Returns 0 or the negative
+ * errno of mount(2). */
+int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options);
+
+/* From /proc/self/mountinfo. ade_fs_mount_of: where the block device @devnum is mounted (its first
+ * mount) and that mount's VFS options ("rw,nosuid,relatime"); 1 with both strings, 0 when it is not
+ * mounted. ade_fs_mounted_on: whether anything is mounted exactly on @path (canonical, as mountinfo
+ * writes it); 1 with the device number of the topmost mount there in *ret_devnum (optional), 0 when
+ * nothing is. */
+int ade_fs_mount_of(dev_t devnum, char **ret_path, char **ret_options);
+int ade_fs_mounted_on(const char *path, dev_t *ret_devnum);

@@ -665,7 +665,10 @@ static int detached_header_path(const AdeVolume *v, const char *header_dir, char
         return asprintf(ret, "%s/%s", header_dir, name) < 0 ? -ENOMEM : 0;
 }
 
-int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret, char **ret_error) {
+/* @writing: the plan of ade_luks_encrypt(). It skips the read-only e2fsck: the shrink runs the
+ * "e2fsck -f -p" that resize2fs needs anyway, and a detached header moves no data, so a second full
+ * pass would only add to the downtime of a volume taken offline for online encryption. */
+static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing, AdeLuksPlan *ret, char **ret_error) {
         _cleanup_(ade_luks_plan_done) AdeLuksPlan p = {};
         _cleanup_free_ char *out = NULL;
         uint64_t min = 0, fs_size = 0;
@@ -716,7 +719,7 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
                 r = asprintf(&p.reason, "%s is %s, which cannot shrink: detached header, no data moved", v->device,
                              v->fstype);
         else {
-                r = ade_fs_check_readonly(v->device, &out);
+                r = writing ? 0 : ade_fs_check(v->device, false, &out);
                 if (r < 0) {
                         if (ret_error)
                                 *ret_error = TAKE_PTR(out);
@@ -755,6 +758,10 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
         *ret = p;
         p = (AdeLuksPlan) {};
         return 0;
+}
+
+int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret, char **ret_error) {
+        return plan_volume(v, o, false, ret, ret_error);
 }
 
 /* ---- encryption ------------------------------------------------------------------------------ */
@@ -937,7 +944,9 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                 /* The last 32 MiB become free; 4 KiB alignment keeps resize2fs happy with any block size. */
                 uint64_t target = (v->size - ADE_LUKS_SHRINK_SIZE) & ~4095ULL;
 
-                r = ade_fs_shrink(v->device, target, &out);
+                r = ade_fs_check(v->device, true, &out);
+                if (r >= 0)
+                        r = ade_fs_shrink(v->device, target, &out);
                 if (r < 0) {
                         if (ret_error)
                                 *ret_error = TAKE_PTR(out);
@@ -1114,7 +1123,7 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret 
                 goto done;
         }
 
-        r = ade_luks_plan(v, o, &plan, ret_error);
+        r = plan_volume(v, o, true, &plan, ret_error);
         if (r < 0)
                 return r;
         ade_log_debug("Encrypting %s: %s", v->device, plan.reason);

@@ -162,7 +162,9 @@ typedef struct AdeLuksOptions {
 int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret, char **ret_error);
 
 /* Encrypts @v with @keyfile (ADE's 172-character key file) and binds @token to its keyslot.
- * Plans as ade_luks_plan() does, then: header-dir checks, (shrink), header with keyslot and token,
+ * Plans as ade_luks_plan() does but without its read-only e2fsck (an ext filesystem that is shrunk
+ * gets "e2fsck -f -p" right before resize2fs; a detached header moves no data), then: header-dir
+ * checks, (check and shrink), header with keyslot and token,
  * reencryption with progress. If @v already carries our reencryption (after a stop or a crash), it
  * resumes instead; -EBUSY while a decryption of it is unfinished. Returns 0 when the whole volume is
  * encrypted (or, with init_only, once the header is in place), -ECANCELED when the progress

@@ -8,9 +8,9 @@
  *
  * encrypt: DEVICE is a filesystem the caller has just unmounted. ade_luks_encrypt() with the active
  * name NAME shrinks it (ext*), writes the header, activates /dev/mapper/NAME and reencrypts. With
- * --mount DIR the mapper is mounted on DIR (type --fstype) as soon as the engine reports its first
- * progress, that is once it is active and before the data is moved, and "mounted" is printed: the
- * rest of the encryption runs under a mounted filesystem.
+ * --mount DIR the mapper is mounted on DIR (type --fstype) as soon as the engine has activated it
+ * (its ACTIVATED step, before any data is moved), and "mounted" is printed: the rest of the
+ * encryption runs under a mounted filesystem.
  * decrypt: /dev/mapper/NAME is active (and mounted); ade_luks_decrypt() online.
  * resume: continues an interrupted encryption or decryption of the active NAME.
  *
@@ -51,24 +51,28 @@ static void log_to_stderr(int level, const char *message, void *userdata) {
         fprintf(stderr, "[%5lld.%03ld] %s\n", (long long) ts.tv_sec, ts.tv_nsec / 1000000, message);
 }
 
+/* The engine calls this once /dev/mapper/NAME is active, before any data is moved: mount it now,
+ * as aded does between the header and the reencryption, so that the downtime ends there. */
+static int hook(AdeLuksStep step, void *userdata) {
+        char node[256];
+
+        (void) userdata;
+        if (step != ADE_LUKS_STEP_ACTIVATED || !arg_mount || mounted)
+                return 0;
+        snprintf(node, sizeof(node), "/dev/mapper/%s", arg_name);
+        if (mount(node, arg_mount, arg_fstype, 0, NULL) < 0) {
+                mount_error = errno;
+                fprintf(stderr, "Cannot mount %s on %s: %s\n", node, arg_mount, strerror(errno));
+                return 1; /* stop before the reencryption starts; the volume stays resumable */
+        }
+        mounted = true;
+        printf("mounted\n");
+        fflush(stdout);
+        return 0;
+}
+
 static int progress(uint64_t done, uint64_t total, void *userdata) {
         (void) userdata;
-
-        /* The first report comes once the engine has activated the mapper: mount it now, so that
-         * the downtime ends before the bulk of the data is reencrypted. */
-        if (arg_mount && !mounted && !mount_error) {
-                char node[256];
-
-                snprintf(node, sizeof(node), "/dev/mapper/%s", arg_name);
-                if (mount(node, arg_mount, arg_fstype, 0, NULL) < 0) {
-                        mount_error = errno;
-                        fprintf(stderr, "Cannot mount %s on %s: %s\n", node, arg_mount, strerror(errno));
-                        return 1; /* stop cleanly; the volume stays resumable */
-                }
-                mounted = true;
-                printf("mounted\n");
-                fflush(stdout);
-        }
         if (!arg_quiet) {
                 printf("progress %" PRIu64 " %" PRIu64 "\n", done, total);
                 fflush(stdout);
@@ -126,7 +130,8 @@ int main(int argc, char *argv[]) {
         _cleanup_secret_ AdeSecret *key = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
         _cleanup_free_ char *output = NULL, *header_out = NULL;
-        AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers", .progress = progress, .escrow_confirmed = true };
+        AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook,
+                             .escrow_confirmed = true };
         /* A token of the shape the daemon writes; the VM tests resolve no key through it. */
         AdeToken token = { .version = (char *) ADE_LUKS_TOKEN_VERSION,
                            .key_vault_url = (char *) "https://contoso.vault.azure.net",
@@ -197,7 +202,7 @@ int main(int argc, char *argv[]) {
                         printf("header_path=%s\n", p.header_path);
                 ade_luks_plan_done(&p);
                 if (r >= 0 && arg_mount && !mounted)
-                        r = mount_error ? -mount_error : -EIO; /* never reported progress: never mounted */
+                        r = mount_error ? -mount_error : -EIO; /* never activated: never mounted */
                 return finish(r, "Encryption", device, output);
         }
         if (streq(cmd, "decrypt")) {
