@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <mntent.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "ade-dm.h"
+#include "ade-fs.h"
 #include "ade-json.h"
 #include "ade-keyfile.h"
 #include "ade-log.h"
@@ -118,6 +123,7 @@ Job *job_free(Job *j) {
         aded_enable_params_done(&j->params);
         free(j->device);
         free(j->rotate_kek_url);
+        free(j->mounted_on);
         free(j->phase);
         free(j->error_name);
         free(j->message);
@@ -261,8 +267,15 @@ static int record_failure(Job *j, int r) {
         return r;
 }
 
+/* A fresh record: what Enable asked for, and where the volume's filesystem belongs. */
+typedef struct NewRecord {
+        const Job *job;
+        const char *mount_point, *mount_options;
+} NewRecord;
+
 static void fill_new_record(AdeStateVolume *v, void *userdata) {
-        const Job *j = userdata;
+        const NewRecord *n = userdata;
+        const Job *j = n->job;
 
         (void)ade_state_set_string(&v->device_id, j->volume->stable_id);
         (void)ade_state_set_string(&v->volume_type, ade_volume_type_to_string(j->volume->type));
@@ -273,6 +286,82 @@ static void fill_new_record(AdeStateVolume *v, void *userdata) {
         (void)ade_state_set_string(&v->kek_algorithm, j->params.kek_url ? j->params.kek_algorithm : NULL);
         v->skip_snapshot_check = j->params.skip_snapshot_check;
         (void)ade_state_set_string(&v->error, NULL);
+        (void)ade_state_set_string(&v->mount_point, n->mount_point);
+        (void)ade_state_set_string(&v->mount_options, n->mount_options);
+}
+
+static void endmntentp(FILE **f) {
+        if (*f)
+                endmntent(*f);
+}
+
+/* Whether the fstab entry @me names the filesystem of @v (block device @devnum). */
+static bool fstab_names_volume(const struct mntent *me, const AdeVolume *v, dev_t devnum) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        const char *p;
+
+        if ((p = startswith(me->mnt_fsname, "UUID=")))
+                return v->fs_uuid && strcaseeq(p, v->fs_uuid);
+        if ((p = startswith(me->mnt_fsname, "LABEL=")))
+                return streq_ptr(p, v->label);
+        if ((p = startswith(me->mnt_fsname, "PARTUUID=")) && asprintf(&path, "/dev/disk/by-partuuid/%s", p) < 0)
+                return false;
+        if ((p = startswith(me->mnt_fsname, "PARTLABEL=")) && asprintf(&path, "/dev/disk/by-partlabel/%s", p) < 0)
+                return false;
+        if (me->mnt_fsname[0] == '/' && !(path = strdup(me->mnt_fsname)))
+                return false;
+        return path && stat(path, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == devnum;
+}
+
+/* Where @v's filesystem belongs, so that Unlock can put it back after a reboot: where it is mounted
+ * now, with that mount's options (fstab's when fstab puts it there), else where fstab mounts it at
+ * boot (not a "noauto" entry: nobody wants that one mounted unasked). Nothing found is not an error. */
+static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_options) {
+        _cleanup_free_ char *path = NULL, *options = NULL;
+        _cleanup_(endmntentp) FILE *fstab = NULL;
+        struct mntent *me;
+        struct stat st;
+        int r;
+
+        *ret_path = *ret_options = NULL;
+        if (stat(v->device, &st) < 0 || !S_ISBLK(st.st_mode))
+                return 0;
+        r = ade_fs_mount_of(st.st_rdev, &path, &options);
+        if (r < 0)
+                return r;
+
+        fstab = setmntent("/etc/fstab", "re");
+        while (fstab && (me = getmntent(fstab))) {
+                if (me->mnt_dir[0] != '/' || streq(me->mnt_dir, "/") || streq(me->mnt_type, "swap") ||
+                        !fstab_names_volume(me, v, st.st_rdev))
+                        continue;
+                if (path && !streq(path, me->mnt_dir))
+                        continue; /* mounted elsewhere today: where it is wins */
+                if (!path && hasmntopt(me, "noauto"))
+                        continue;
+                if (ade_state_set_string(&path, me->mnt_dir) < 0 || ade_state_set_string(&options, me->mnt_opts) < 0)
+                        return -ENOMEM;
+                break;
+        }
+        *ret_path = TAKE_PTR(path);
+        *ret_options = TAKE_PTR(options);
+        return 0;
+}
+
+/* The mount point and options the state file keeps for @j's device (NULLs when none). */
+static void record_mount(Job *j, char **ret_path, char **ret_options) {
+        Manager *m = j->manager;
+        AdeStateVolume *v;
+
+        *ret_path = *ret_options = NULL;
+        pthread_mutex_lock(&m->state_lock);
+        v = ade_state_find(m->state, j->device);
+        if (v && v->mount_point) {
+                *ret_path = strdup(v->mount_point);
+                *ret_options = v->mount_options ? strdup(v->mount_options) : NULL;
+        }
+        pthread_mutex_unlock(&m->state_lock);
 }
 
 static void set_secret_url(AdeStateVolume *v, void *userdata) {
@@ -377,9 +466,14 @@ static AdeJobStep record_step_now(Job *j, char **ret_header) {
 static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfile, AdeLuksOptions *o, AdeLuksPlan *plan,
         char **engine_error) {
         _cleanup_free_ char *mountpoint = NULL, *fstype = NULL, *name = NULL, *mapper = NULL;
+        _cleanup_free_ char *recorded = NULL, *options = NULL;
         const char *base = strrchr(j->device, '/');
         int r;
 
+        /* The filesystem comes back with the options it had (ro, noexec, ...), not with defaults. */
+        record_mount(j, &recorded, &options);
+        if (!streq_ptr(recorded, j->volume->mountpoint))
+                options = mfree(options);
         mountpoint = strdup(j->volume->mountpoint);
         fstype = j->volume->fstype ? strdup(j->volume->fstype) : NULL;
         if (!mountpoint || !fstype)
@@ -406,14 +500,15 @@ static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfil
         o->init_only = false;
         if (r < 0) {
                 /* Nothing was encrypted: give the operator the filesystem back where it was. */
-                if (mount(j->device, mountpoint, fstype, 0, NULL) < 0)
+                if (ade_fs_mount(j->device, mountpoint, fstype, options) < 0 &&
+                        mount(j->device, mountpoint, fstype, 0, NULL) < 0)
                         ade_log_error("%s: could not mount %s on %s again after a failed online start: %m", j->device,
                                 j->device, mountpoint);
                 return r;
         }
 
         job_set_phase(j, "mounting from the mapper");
-        if (mount(mapper, mountpoint, fstype, 0, NULL) < 0)
+        if (ade_fs_mount(mapper, mountpoint, fstype, options) < 0 && mount(mapper, mountpoint, fstype, 0, NULL) < 0)
                 ade_log_error("%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand", j->device,
                         mapper, mountpoint);
         (void)ade_state_set_string(&j->volume->mountpoint, mountpoint);
@@ -440,13 +535,20 @@ static int job_run_encrypt(Job *j) {
         step = record_step_now(j, &header);
 
         if (step < ADE_STEP_ESCROW) {
+                _cleanup_free_ char *mount_point = NULL, *mount_options = NULL;
+
+                r = volume_mount_target(j->volume, &mount_point, &mount_options);
+                if (r < 0)
+                        return job_fail(j, r, NULL, NULL, "cannot find where %s is mounted: %s", j->device,
+                                strerror(-r));
                 /* Nothing has touched the disk nor Key Vault that we would need: start afresh. */
                 pthread_mutex_lock(&m->state_lock);
                 r = ade_state_add(m->state, j->device, ADE_JOB_ENCRYPT, NULL);
                 pthread_mutex_unlock(&m->state_lock);
                 if (r < 0)
                         return r;
-                r = record_step(j, ADE_STEP_NONE, fill_new_record, j);
+                r = record_step(j, ADE_STEP_NONE, fill_new_record,
+                        &(NewRecord){.job = j, .mount_point = mount_point, .mount_options = mount_options});
                 if (r < 0)
                         return r;
 
@@ -706,6 +808,120 @@ static int job_run_rotate(Job *j) {
         return 0;
 }
 
+int aded_mount_check(const char *mapper, const char *mount_point, char **ret_why) {
+        _cleanup_free_ char *canon = NULL, *where = NULL;
+        struct stat st;
+        dev_t on_top;
+        int r;
+
+        assert(mapper);
+        assert(mount_point);
+        assert(ret_why);
+
+        *ret_why = NULL;
+        if (stat(mapper, &st) < 0 || !S_ISBLK(st.st_mode))
+                return -ENODEV;
+        canon = realpath(mount_point, NULL);
+        r = ade_fs_mount_of(st.st_rdev, &where, NULL);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                if (streq(where, canon ?: mount_point))
+                        return 1;
+                if (asprintf(ret_why, "%s is mounted on %s, not on %s where it was at enable; aded leaves it there",
+                            mapper, where, mount_point) < 0)
+                        return -ENOMEM;
+                return -EALREADY;
+        }
+        if (!canon || stat(canon, &st) < 0) {
+                if (asprintf(ret_why,
+                            "%s is open but not mounted: its mount point %s does not exist; create it and run "
+                            "'adectl unlock' again",
+                            mapper, mount_point) < 0)
+                        return -ENOMEM;
+                return -ENOENT;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                if (asprintf(ret_why,
+                            "%s is open but not mounted: its mount point %s is not a directory; make it one and "
+                            "run 'adectl unlock' again",
+                            mapper, mount_point) < 0)
+                        return -ENOMEM;
+                return -ENOTDIR;
+        }
+        r = ade_fs_mounted_on(canon, &on_top);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                if (asprintf(ret_why,
+                            "%s is open but not mounted: %s is busy (device %u:%u is mounted there); unmount it "
+                            "and run 'adectl unlock' again",
+                            mapper, mount_point, major(on_top), minor(on_top)) < 0)
+                        return -ENOMEM;
+                return -EBUSY;
+        }
+        return 0;
+}
+
+/* Why an unlocked volume stays unmounted: for the Unlock reply and the log. The volume is open and
+ * usable, so the job still succeeds. */
+static void job_note(Job *j, const char *why) {
+        ade_log_warning("%s: %s", j->device, why);
+        pthread_mutex_lock(&j->lock);
+        free(j->message);
+        j->message = strdup(why);
+        pthread_mutex_unlock(&j->lock);
+}
+
+/* Mounts the opened volume where the state file says its filesystem was at enable, and only there:
+ * a volume without a recorded mount point stays unmounted (aded never guesses one), as does one
+ * whose mount point is missing or busy. */
+static void job_unlock_mount(Job *j, const char *name) {
+        _cleanup_free_ char *mount_point = NULL, *options = NULL, *mapper = NULL, *why = NULL;
+        _cleanup_(ade_fs_info_done) AdeFsInfo fs = {};
+        int r;
+
+        record_mount(j, &mount_point, &options);
+        if (!mount_point)
+                return;
+        if (asprintf(&mapper, "/dev/mapper/%s", name) < 0) {
+                job_note(j, "out of memory");
+                return;
+        }
+
+        r = aded_mount_check(mapper, mount_point, &why);
+        if (r < 0) {
+                job_note(j, why ?: strerror(-r));
+                return;
+        }
+        if (r == 0) {
+                job_set_phase(j, "mounting");
+                r = ade_fs_probe(mapper, &fs);
+                if (r < 0 || !fs.type || !streq_ptr(fs.usage, "filesystem")) {
+                        if (asprintf(&why, "%s is open but not mounted on %s: no filesystem found on it%s%s", mapper,
+                                    mount_point, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "") < 0)
+                                why = NULL;
+                        job_note(j, why ?: "no filesystem found");
+                        return;
+                }
+                r = ade_fs_mount(mapper, mount_point, fs.type, options);
+                if (r < 0) {
+                        if (asprintf(&why,
+                                    "%s is open but mounting it on %s (%s, options %s) failed: %s; mount it by "
+                                    "hand, or fix the cause and run 'adectl unlock' again",
+                                    mapper, mount_point, fs.type, options ?: "defaults", strerror(-r)) < 0)
+                                why = NULL;
+                        job_note(j, why ?: strerror(-r));
+                        return;
+                }
+                ade_log_info("%s: mounted %s on %s", j->device, mapper, mount_point);
+        }
+        pthread_mutex_lock(&j->lock);
+        free(j->mounted_on);
+        j->mounted_on = TAKE_PTR(mount_point);
+        pthread_mutex_unlock(&j->lock);
+}
+
 static int job_run_unlock(Job *j) {
         Manager *m = j->manager;
         _cleanup_(ade_token_freep) AdeToken *token = NULL;
@@ -714,6 +930,14 @@ static int job_run_unlock(Job *j) {
         _cleanup_free_ char *header = NULL, *name = NULL;
         AdeLuksStatus st;
         int r;
+
+        /* Open already (crypttab, or an earlier Unlock whose mount point was missing): only the mount
+         * is left to do, under the name it has. */
+        if (aded_dm_find_crypt(j->device, &name) > 0) {
+                job_unlock_mount(j, name);
+                return 0;
+        }
+        name = mfree(name);
 
         (void)job_header(j, &header);
         r = ade_luks_status(j->device, header, &st);
@@ -741,6 +965,7 @@ static int job_run_unlock(Job *j) {
         if (r < 0)
                 return job_fail(
                         j, r, NULL, NULL, "opening %s as /dev/mapper/%s failed: %s", j->device, name, strerror(-r));
+        job_unlock_mount(j, name);
         return 0;
 }
 

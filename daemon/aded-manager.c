@@ -169,7 +169,7 @@ typedef struct RecordView {
         bool exists;
         AdeJobKind kind;
         AdeJobStep step;
-        char *secret_url, *kek_url, *header_path, *error;
+        char *secret_url, *kek_url, *header_path, *error, *mount_point;
         bool detached;
 } RecordView;
 
@@ -178,6 +178,7 @@ static void record_view_done(RecordView *r) {
         free(r->kek_url);
         free(r->header_path);
         free(r->error);
+        free(r->mount_point);
 }
 
 static void record_view(Manager *m, const char *device, RecordView *ret) {
@@ -195,6 +196,7 @@ static void record_view(Manager *m, const char *device, RecordView *ret) {
                 ret->kek_url = v->kek_url ? strdup(v->kek_url) : NULL;
                 ret->header_path = v->header_path ? strdup(v->header_path) : NULL;
                 ret->error = v->error ? strdup(v->error) : NULL;
+                ret->mount_point = v->mount_point ? strdup(v->mount_point) : NULL;
         }
         pthread_mutex_unlock(&m->state_lock);
 }
@@ -203,7 +205,7 @@ int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
         _cleanup_(record_view_done) RecordView rec = {};
         _cleanup_(ade_token_freep) AdeToken *token = NULL;
-        _cleanup_free_ char *mapper = NULL, *mapper_path = NULL;
+        _cleanup_free_ char *mapper = NULL, *mapper_path = NULL, *why = NULL;
         AdedVolumeState state = ADED_NOT_ENCRYPTED;
         AdeLuksStatus st = {};
         uint64_t done = 0, total = 0;
@@ -300,6 +302,18 @@ int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
         json_set_progress(o, done, total);
         json_object_object_add(o, "unlocked", json_object_new_boolean(mapper_path != NULL));
         add_str(o, "mapper", mapper_path);
+        /* An open volume lives on its mapper: report where that is mounted, and why it is not on the
+         * mount point recorded at enable (Unlock puts it there). */
+        if (mapper_path && rec.mount_point) {
+                r = aded_mount_check(mapper_path, rec.mount_point, &why);
+                if (r > 0 && !v->mountpoint)
+                        add_str(o, "mountpoint", rec.mount_point);
+                else if (r == 0 && asprintf(&why, "%s is open but not mounted on %s; 'adectl unlock' mounts it",
+                                           mapper_path, rec.mount_point) < 0)
+                        why = NULL;
+                if (!message && state == ADED_ENCRYPTED)
+                        message = why;
+        }
         if (rec.error && state == ADED_FAILED)
                 message = rec.error;
         else if (!message && v->skip != ADE_VOLUME_ELIGIBLE && state == ADED_NOT_ENCRYPTED)

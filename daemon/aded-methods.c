@@ -102,6 +102,18 @@ static int waiter_add(Manager *m, AdeVarlinkCall *call, bool watch, Job **jobs, 
         return 0;
 }
 
+/* An Unlock job that succeeded says where it mounted the volume, or why it left it unmounted. */
+static void unlock_reply_fields(Job *j, json_object *v) {
+        pthread_mutex_lock(&j->lock);
+        if (j->finished && j->result == 0) {
+                if (j->mounted_on)
+                        json_object_object_add(v, "mountpoint", json_object_new_string(j->mounted_on));
+                if (j->message)
+                        json_object_object_add(v, "message", json_object_new_string(j->message));
+        }
+        pthread_mutex_unlock(&j->lock);
+}
+
 /* {"volumes": [...]} for the devices of @w's jobs, from their progress. */
 static int waiter_volumes(Manager *m, struct Waiter *w, bool final, json_object **ret) {
         _cleanup_json_ json_object *o = json_object_new_object();
@@ -121,6 +133,8 @@ static int waiter_volumes(Manager *m, struct Waiter *w, bool final, json_object 
                 r = manager_volume_json(m, w->jobs[i]->volume, &v);
                 if (r < 0)
                         return r;
+                if (w->jobs[i]->type == ADED_JOB_UNLOCK)
+                        unlock_reply_fields(w->jobs[i], v);
                 json_object_array_add(volumes, v);
         }
         *ret = TAKE_PTR(o);
@@ -793,8 +807,28 @@ static bool want_finished(Manager *m, const AdeVolume *v) {
         return ade_luks_status(v->device, h, &st) >= 0 && st.state == ADE_LUKS_STATE_FINISHED && st.has_token;
 }
 
-static bool want_locked(Manager *m, const AdeVolume *v) {
-        return want_finished(m, v) && aded_dm_find_crypt(v->device, NULL) == 0;
+/* Unlock takes locked volumes, and open ones whose recorded mount point does not hold them yet (the
+ * mount point was missing or busy at the last Unlock); one mounted elsewhere is left alone. */
+static bool want_unlock(Manager *m, const AdeVolume *v) {
+        _cleanup_free_ char *name = NULL, *mapper = NULL, *mount_point = NULL, *why = NULL;
+        AdeStateVolume *rec;
+        int r;
+
+        if (!want_finished(m, v))
+                return false;
+        r = aded_dm_find_crypt(v->device, &name);
+        if (r == 0)
+                return true;
+        if (r < 0)
+                return false;
+        pthread_mutex_lock(&m->state_lock);
+        rec = ade_state_find(m->state, v->device);
+        mount_point = rec && rec->mount_point ? strdup(rec->mount_point) : NULL;
+        pthread_mutex_unlock(&m->state_lock);
+        if (!mount_point || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
+                return false;
+        r = aded_mount_check(mapper, mount_point, &why);
+        return r == 0 || r == -ENOENT || r == -ENOTDIR || r == -EBUSY;
 }
 
 /* Runs @type on @eligible and answers when done (with "more": progress meanwhile). */
@@ -904,7 +938,7 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                         "encrypted volumes cannot be opened here; load the dm-crypt module");
         if (manager_find_job(m, device ?: ""))
                 return aded_error_in_progress(call);
-        r = luks_volumes(m, device, want_locked, &all, &eligible, &n);
+        r = luks_volumes(m, device, want_unlock, &all, &eligible, &n);
         if (r < 0)
                 return r;
         return run_and_answer(m, call, flags, ADED_JOB_UNLOCK, eligible, n, NULL, NULL);

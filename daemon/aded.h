@@ -85,7 +85,9 @@ typedef struct Job {
         int result;       /* 0 or negative errno, once finished */
         char *error_name; /* varlink error to send, or NULL for a System error from result */
         json_object *error_parameters;
-        char *message; /* what a person reads when it failed */
+        char *message; /* what a person reads when it failed, or (Unlock, result 0) why it left a volume
+                        * open but unmounted */
+        char *mounted_on; /* Unlock: where the volume's filesystem is mounted now, or NULL */
         uint64_t last_signal_usec;
         uint64_t start_usec;
         uint64_t start_done; /* bytes already done when this run began (resume), for the rate */
@@ -171,6 +173,13 @@ int job_start(Job *j);
 void job_snapshot(
         Job *j, uint64_t *ret_done, uint64_t *ret_total, bool *ret_finished, int *ret_result, char **ret_phase);
 int job_error_reply(Job *j, AdeVarlinkCall *call);
+
+/* Whether the opened volume at @mapper (/dev/mapper/NAME) can be mounted on @mount_point, the place
+ * the state file recorded for it at enable: 1 when it is mounted there already, 0 when it can be
+ * mounted now. Otherwise a negative errno and, in *ret_why, a sentence for a person naming the device
+ * and the path: -EALREADY (the mapper is mounted elsewhere: left there), -ENOENT or -ENOTDIR (no
+ * directory at @mount_point), -EBUSY (something else is mounted on it). */
+int aded_mount_check(const char *mapper, const char *mount_point, char **ret_why);
 
 /* Varlink errors with DESIGN §7 parameters. */
 int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char *reason);

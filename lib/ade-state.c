@@ -63,6 +63,8 @@ static AdeStateVolume *volume_free(AdeStateVolume *v) {
         free(v->uuid);
         free(v->header_path);
         free(v->error);
+        free(v->mount_point);
+        free(v->mount_options);
         free(v);
         return NULL;
 }
@@ -180,6 +182,7 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
                         {"kekUrl", &(v)->kek_url}, {"kekVaultResourceId", &(v)->kek_vault_resource_id},                \
                         {"kekAlgorithm", &(v)->kek_algorithm}, {"secretUrl", &(v)->secret_url}, {"uuid", &(v)->uuid},  \
                         {"headerPath", &(v)->header_path}, {"error", &(v)->error},                                     \
+                        {"mountPoint", &(v)->mount_point}, {"mountOptions", &(v)->mount_options},                      \
         }
 
 typedef struct StringField {

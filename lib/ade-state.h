@@ -67,6 +67,9 @@ typedef struct AdeStateVolume {
         bool detached;    /* header in header_path rather than on the device */
         char *header_path;
         bool skip_snapshot_check; /* the operator's override, kept so a resume does not re-ask */
+        char *mount_point;        /* where its filesystem was mounted (or fstab put it) when enable began:
+                                   * Unlock mounts the opened mapper there, and nowhere else; NULL: never */
+        char *mount_options;      /* that mount's options as fstab writes them; NULL for the defaults */
         char *error;              /* last failure, for Show; NULL when none */
         uint64_t updated_usec;    /* CLOCK_REALTIME of the last change */
 } AdeStateVolume;
@@ -80,7 +83,8 @@ typedef struct AdeState {
 /* Reads <dir>/state.json. A missing file is an empty state. Returns -EBADMSG for a file that is not
  * JSON or not the expected shape, -EPROTONOSUPPORT for an unknown version, -EFBIG when larger than
  * ADE_STATE_SIZE_MAX, -errno when unreadable; with @ret_error a message that names the file and says
- * what to do. Unknown fields inside a record are ignored (a newer aded may add them). */
+ * what to do. Unknown fields inside a record are ignored (a newer aded may add them), and fields
+ * added since version 1 (mountPoint, mountOptions) may be missing (an older aded wrote the file). */
 int ade_state_load(const char *dir, AdeState **ret, char **ret_error);
 
 /* An empty state for @dir (nothing is written). */

@@ -78,6 +78,73 @@ START_TEST(test_round_trip) {
 }
 END_TEST
 
+START_TEST(test_mount_point_round_trip) {
+        char *dir = make_dir();
+        AdeState *s = NULL, *back = NULL;
+        AdeStateVolume *v;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->mount_point, "/srv/data dir"), 0);
+        ck_assert_int_eq(ade_state_set_string(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        v = ade_state_find(back, "/dev/loop7");
+        ck_assert_ptr_nonnull(v);
+        ck_assert_str_eq(v->mount_point, "/srv/data dir");
+        ck_assert_str_eq(v->mount_options, "rw,noatime,errors=remount-ro");
+        /* A volume that was not mounted has no mount point: Unlock must not invent one. */
+        v = ade_state_find(back, "/dev/loop8");
+        ck_assert_ptr_null(v->mount_point);
+        ck_assert_ptr_null(v->mount_options);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
+/* A state file written by an aded that knew no mount points still loads, and says none. */
+START_TEST(test_old_record_without_mount_point_loads) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+        AdeStateVolume *v;
+        char *err = NULL;
+
+        write_state(dir, "{\"version\": 1, \"volumes\": [{\"device\": \"/dev/loop3\", \"job\": \"encrypt\", "
+                         "\"step\": \"done\", \"uuid\": \"0b4e1a5c-1111-4222-8333-944455556666\", "
+                         "\"detached\": false, \"skipSnapshotCheck\": false, \"updatedUsec\": 1700000000000000}]}");
+        ck_assert_int_eq(ade_state_load(dir, &s, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_uint_eq(s->n_volumes, 1);
+        v = ade_state_find(s, "/dev/loop3");
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(v->step, ADE_STEP_DONE);
+        ck_assert_str_eq(v->uuid, "0b4e1a5c-1111-4222-8333-944455556666");
+        ck_assert_ptr_null(v->mount_point);
+        ck_assert_ptr_null(v->mount_options);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_mount_point_wrong_type_refused) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+        char *err = NULL;
+
+        write_state(dir, "{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\","
+                         "\"step\":\"done\",\"mountPoint\": [\"/data\"]}]}");
+        ck_assert_int_eq(ade_state_load(dir, &s, &err), -EBADMSG);
+        ck_assert_ptr_null(s);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_msg(strstr(err, "record 0") != NULL, "message does not name the record: %s", err);
+        free(err);
+        remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_file_mode_is_0600) {
         char *dir = make_dir(), path[512];
         AdeState *s = NULL;
@@ -230,6 +297,9 @@ int main(void) {
 
         tcase_add_test(tc, test_missing_file_is_empty_state);
         tcase_add_test(tc, test_round_trip);
+        tcase_add_test(tc, test_mount_point_round_trip);
+        tcase_add_test(tc, test_old_record_without_mount_point_loads);
+        tcase_add_test(tc, test_mount_point_wrong_type_refused);
         tcase_add_test(tc, test_file_mode_is_0600);
         tcase_add_test(tc, test_atomic_replace_leaves_no_temporary);
         tcase_add_test(tc, test_remove_record);

@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Unlock after a fresh boot (issue 7), two boots of the VM with a persistent state disk:
 #  1. the emulator (in the guest, on loopback, fixed ports, vault kept in a state file) and aded
-#     encrypt an ext4 disk (header attached) and an XFS disk (header detached, in header-dir);
+#     encrypt an ext4 disk (header attached; mounted, so online, and its mount point is recorded in
+#     the state file) and an XFS disk (header detached, in header-dir; not mounted, so offline); a
+#     file is written through the ext4 disk's mapper;
 #  2. a fresh boot: the emulator reloads its vault, aded starts, "adectl unlock" opens both through
-#     their tokens, and every file reads back identical.
+#     their tokens and mounts the ext4 one where it was, with its options (the XFS one nowhere);
+#     every file reads back identical, the one written before the reboot too. With the mount point
+#     missing, then busy, Unlock leaves the volume open and says why; freed, it mounts it.
 # guest/unlock-1.sh and guest/unlock-2.sh; the persistent disk holds ade.conf, aded's state folder,
 # header-dir and the emulator's folder.
 set -u

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by guest/unlock-*.sh: the daemon suite's helpers (tests/daemon/daemon-lib.sh: write_config,
 # start_aded, stop_aded, volume_field) with their folder on the persistent disk /dev/vda, the data
-# disks /dev/vdb (ext4) and /dev/vdc (XFS) as [volumes] data, and the emulator on fixed ports so
-# that the URLs in the tokens still hold after a reboot.
+# disks /dev/vdb (ext4, mounted on $EXT4_MNT, a folder of the persistent disk, so that its mount
+# point outlives the reboot) and /dev/vdc (XFS, never mounted by the test before the reboot) as
+# [volumes] data, and the emulator on fixed ports so that the URLs in the tokens still hold after a
+# reboot.
 . "$top_srcdir/tests/vm/guest/guest-lib.sh"
 . "$top_srcdir/tests/vm/guest/online-lib.sh"
 . "$top_srcdir/tests/daemon/daemon-lib.sh"
@@ -12,6 +14,7 @@ WORK=/mnt/persist
 LOOPS=(/dev/vdb /dev/vdc)
 HTTPS_PORT=8443
 HTTP_PORT=8080
+EXT4_MNT=$WORK/data-ext4
 # aded with debug messages in $WORK/aded.log, which the state disk keeps for a post-mortem.
 printf '#!/bin/sh\nexec %s --log-level debug "$@"\n' "$ADED" >/tmp/aded-debug
 chmod +x /tmp/aded-debug
@@ -31,6 +34,20 @@ start_emulator_fixed() {
                 sleep 0.1
         done
         return 1
+}
+
+# mounted_nowhere DEV: no mount in this namespace has DEV (any name of it) as its device.
+mounted_nowhere() {
+        local dev
+        dev=$(printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")") || return 1
+        ! awk -v d="$dev" '$3 == d { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# mounted_from MOUNT DEV: MOUNT is a mount point whose device is DEV.
+mounted_from() {
+        local dev
+        dev=$(printf '%d:%d' "0x$(stat -L -c %t "$2")" "0x$(stat -L -c %T "$2")") || return 1
+        awk -v d="$dev" -v m="$1" '$3 == d && $5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
 stop_all() {
