@@ -18,6 +18,7 @@
 #include "ade-keyfile.h"
 #include "ade-log.h"
 #include "aded.h"
+#include "aded-worker.h"
 
 /* Progress reaches the loop at most this often per job; the last update always does. */
 #define PROGRESS_INTERVAL_USEC (100U * 1000U)
@@ -514,7 +515,7 @@ static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfil
         (void)ade_state_set_string(&j->volume->mountpoint, mountpoint);
 
         job_set_phase(j, "encrypting");
-        r = ade_luks_resume(j->device, plan->header_path, keyfile, o);
+        r = aded_worker_resume(j->device, plan->header_path, keyfile, o);
         o->active_name = NULL;
         return r;
 }
@@ -609,7 +610,7 @@ static int job_run_encrypt(Job *j) {
                 /* Still active from before a restart of aded: continue online under that name. */
                 if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
                         o.active_name = active;
-                r = ade_luks_resume(j->device, header, keyfile, &o);
+                r = aded_worker_resume(j->device, header, keyfile, &o);
         } else if (r >= 0 && st.state == ADE_LUKS_STATE_FINISHED)
                 r = 0;
         else if (m->dm && j->volume->mountpoint)
@@ -727,9 +728,9 @@ static int job_run_decrypt(Job *j) {
                         "at start, or run enable), then disable",
                         j->device);
         if (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)
-                r = ade_luks_resume(j->device, header, keyfile, &o);
+                r = aded_worker_resume(j->device, header, keyfile, &o);
         else
-                r = ade_luks_decrypt(j->device, header, keyfile, &o, &exported);
+                r = aded_worker_decrypt(j->device, header, keyfile, &o, &exported);
         if (exported)
                 (void)record_step(j, ADE_STEP_HEADER, set_header_path, exported);
         if (r == -ECANCELED)

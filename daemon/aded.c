@@ -10,6 +10,7 @@
 #include "ade-config.h"
 #include "ade-log.h"
 #include "aded.h"
+#include "aded-worker.h"
 
 /* The daemon's log sink: the journal when started by systemd, stderr on a terminal. */
 static void log_to_journal_or_stderr(int level, const char *message, void *userdata) {
@@ -100,6 +101,10 @@ int main(int argc, char *argv[]) {
         const char *config_path = NULL;
         bool check_only = false;
         int c, r;
+
+        /* Online reencryption runs in a child started from this binary (aded-worker.h). */
+        if (argc > 1 && streq(argv[1], ADED_WORKER_ARG))
+                return aded_worker_main(argc, argv);
 
         ade_log_set_callback(log_to_journal_or_stderr, NULL);
 

@@ -124,6 +124,8 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         _cleanup_free_ char *path = NULL, *out = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
         posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t mask;
         size_t n = 0;
         pid_t pid;
         int pipefd[2], status, r;
@@ -151,8 +153,23 @@ int ade_fs_run(char *const argv[], char **ret_output) {
                 r = posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
         if (r == 0)
                 r = posix_spawn_file_actions_adddup2(&fa, wfd, STDERR_FILENO);
+        /* A resize2fs or e2fsck stopped half-way can leave a filesystem worse than it found it: the
+         * signals that stop a service (systemd sends SIGTERM to the whole unit) stay blocked in the
+         * child, which finishes; only SIGKILL ends it early. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         if (r == 0)
-                r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+                r = posix_spawnattr_init(&attr);
+        if (r == 0) {
+                r = posix_spawnattr_setsigmask(&attr, &mask);
+                if (r == 0)
+                        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+                if (r == 0)
+                        r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+                posix_spawnattr_destroy(&attr);
+        }
         posix_spawn_file_actions_destroy(&fa);
         if (r != 0)
                 return ade_log_debug_errno(r, "Cannot run %s: %m", path);

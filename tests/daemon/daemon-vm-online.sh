@@ -15,7 +15,8 @@ vm_prepare || exit 1
 vm_new_run || exit 1
 vm_make_tree || exit 1
 img=$(vm_ext4_image data 300M) || exit 1
-vm_run "$(dirname "$0")/guest/aded-online.sh" "$img:data" >"$VM_RUN/result"
+# daemon-vm-kill9.sh runs this with another guest script.
+vm_run "$(dirname "$0")/guest/${ADE_VM_GUEST:-aded-online.sh}" "$img:data" >"$VM_RUN/result"
 rc=$?
 cat "$VM_RUN/result"
 echo "# figure vm-seconds $VM_SECONDS s"

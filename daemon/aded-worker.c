@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ade-log.h"
+#include "ade-util.h"
+#include "aded-worker.h"
+
+/* The pipes' ends in the worker. */
+#define WORKER_KEY_FD 3
+#define WORKER_ANSWER_FD 4
+
+extern char **environ;
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* ---- the caller's side ---------------------------------------------------------------------- */
+
+static int write_all(int fd, const void *p, size_t n) {
+        const char *c = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, c, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                c += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* Runs "aded --reencrypt-worker OP DEVICE ..." and relays its lines to @o's callbacks. */
+static int worker_run(const char *op, const char *device, const char *header, const AdeSecret *keyfile,
+                      const AdeLuksOptions *o, char **ret_header) {
+        _cleanup_close_ int key_w = -EBADF, out_r = -EBADF, answer_w = -EBADF;
+        _cleanup_fclose_ FILE *out = NULL;
+        _cleanup_free_ char *line = NULL, *hotzone = NULL, *exported = NULL;
+        int key_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, answer_pipe[2] = { -1, -1 };
+        posix_spawn_file_actions_t fa;
+        bool terminated = false, have_result = false;
+        int result = -EIO, status, r;
+        size_t size = 0;
+        pid_t pid;
+
+        r = aded_worker_wait_orphans(device);
+        if (r > 0)
+                ade_log_info("%s: the worker of an earlier aded finished; continuing", device);
+
+        if (asprintf(&hotzone, "%" PRIu64, o->hotzone_size) < 0)
+                return -ENOMEM;
+        char *argv[] = {
+                (char *) "aded", (char *) ADED_WORKER_ARG, (char *) op, (char *) device, (char *) (header ?: "-"),
+                (char *) o->active_name, (char *) (o->header_dir ?: "-"), (char *) (o->run_dir ?: "-"), hotzone,
+                (char *) (o->resilience ?: "-"), NULL,
+        };
+
+        if (pipe2(key_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(answer_pipe, O_CLOEXEC) < 0) {
+                r = -errno;
+                goto fail_pipes;
+        }
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0) {
+                r = -r;
+                goto fail_pipes;
+        }
+        /* dup2 clears O_CLOEXEC on the copies; the originals close at exec. */
+        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, out_pipe[1], STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, key_pipe[0], WORKER_KEY_FD);
+        posix_spawn_file_actions_adddup2(&fa, answer_pipe[0], WORKER_ANSWER_FD);
+        r = -posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(key_pipe[0]);
+        close(out_pipe[1]);
+        close(answer_pipe[0]);
+        key_w = key_pipe[1];
+        out_r = out_pipe[0];
+        answer_w = answer_pipe[1];
+        if (r < 0)
+                return ade_log_error_errno(r, "%s: cannot start the reencryption worker: %m", device);
+
+        /* A key file is 172 bytes: far below a pipe's buffer, so this never blocks. */
+        r = write_all(key_w, keyfile->data, keyfile->size);
+        close(TAKE_FD(key_w));
+        if (r < 0)
+                kill(pid, SIGTERM);
+
+        out = fdopen(TAKE_FD(out_r), "r");
+        if (!out) {
+                r = -errno;
+                kill(pid, SIGTERM);
+        }
+        while (out && getline(&line, &size, out) >= 0) {
+                uint64_t done, total;
+                int step, value;
+
+                if (sscanf(line, "progress %" SCNu64 " %" SCNu64, &done, &total) == 2) {
+                        if (o->progress && o->progress(done, total, o->userdata) && !terminated) {
+                                /* Cancel: the worker stops at the next hotzone boundary. */
+                                kill(pid, SIGTERM);
+                                terminated = true;
+                        }
+                } else if (sscanf(line, "step %d", &step) == 1) {
+                        char answer[32];
+                        value = o->hook ? o->hook((AdeLuksStep) step, o->hook_userdata) : 0;
+                        snprintf(answer, sizeof(answer), "%d\n", value);
+                        (void) write_all(answer_w, answer, strlen(answer));
+                } else if (startswith(line, "header ")) {
+                        free(exported);
+                        exported = strndup(line + 7, strcspn(line + 7, "\n"));
+                } else if (sscanf(line, "result %d", &value) == 1) {
+                        result = value;
+                        have_result = true;
+                }
+        }
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (r < 0)
+                return r;
+        if (!have_result)
+                return ade_log_error_errno(EIO, "%s: the reencryption worker (pid %d) died (%s %d) without a result",
+                                           device, (int) pid, WIFSIGNALED(status) ? "signal" : "exit",
+                                           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        if (ret_header && exported)
+                *ret_header = TAKE_PTR(exported);
+        return result;
+
+fail_pipes:
+        for (int i = 0; i < 2; i++) {
+                if (key_pipe[i] >= 0)
+                        close(key_pipe[i]);
+                if (out_pipe[i] >= 0)
+                        close(out_pipe[i]);
+                if (answer_pipe[i] >= 0)
+                        close(answer_pipe[i]);
+        }
+        return r;
+}
+
+int aded_worker_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o) {
+        if (!o->active_name)
+                return ade_luks_resume(device, header, keyfile, o);
+        return worker_run("resume", device, header, keyfile, o, NULL);
+}
+
+int aded_worker_decrypt(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o,
+                        char **ret_header) {
+        if (!o->active_name)
+                return ade_luks_decrypt(device, header, keyfile, o, ret_header);
+        return worker_run("decrypt", device, header, keyfile, o, ret_header);
+}
+
+/* A worker's pid whose third argument is @device, other than us; 0 when there is none. */
+static pid_t find_worker(const char *device) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                char path[64], buf[4096];
+                _cleanup_close_ int fd = -EBADF;
+                ssize_t n;
+                pid_t pid;
+                const char *a[4] = {};
+                size_t i = 0, off = 0;
+
+                pid = (pid_t) strtol(de->d_name, NULL, 10);
+                if (pid <= 0 || pid == getpid())
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                n = read(fd, buf, sizeof(buf) - 1);
+                if (n <= 0)
+                        continue;
+                buf[n] = 0;
+                while (i < 4 && off < (size_t) n) {
+                        a[i++] = buf + off;
+                        off += strlen(buf + off) + 1;
+                }
+                if (i == 4 && streq(a[1], ADED_WORKER_ARG) && streq(a[3], device))
+                        return pid;
+        }
+        return 0;
+}
+
+int aded_worker_wait_orphans(const char *device) {
+        const struct timespec tick = { .tv_nsec = 200 * 1000 * 1000 };
+        int n = 0;
+        pid_t pid, last = 0;
+
+        while ((pid = find_worker(device)) > 0) {
+                if (pid != last) {
+                        ade_log_info("%s: a reencryption worker of an earlier aded (pid %d) is still at work; "
+                                     "waiting for it to finish or stop", device, (int) pid);
+                        last = pid;
+                        n++;
+                }
+                nanosleep(&tick, NULL);
+        }
+        return n;
+}
+
+/* ---- the worker's side -------------------------------------------------------------------- */
+
+static volatile sig_atomic_t worker_stop = 0;
+
+static void worker_on_signal(int sig) {
+        (void) sig;
+        worker_stop = 1;
+}
+
+static void worker_log(int level, const char *message, void *userdata) {
+        (void) userdata;
+        if (level <= LOG_INFO)
+                fprintf(stderr, "aded-worker: %s\n", message);
+}
+
+/* Writes to aded; once aded is gone (EPIPE, SIGPIPE ignored) the work goes on regardless. */
+static void worker_say(const char *format, ...) _printf_(1, 2);
+static void worker_say(const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vprintf(format, ap);
+        va_end(ap);
+        fflush(stdout);
+}
+
+static int worker_progress(uint64_t done, uint64_t total, void *userdata) {
+        (void) userdata;
+        worker_say("progress %" PRIu64 " %" PRIu64 "\n", done, total);
+        return worker_stop ? 1 : 0;
+}
+
+static int worker_hook(AdeLuksStep step, void *userdata) {
+        char buf[32];
+        size_t n = 0;
+
+        (void) userdata;
+        worker_say("step %d\n", (int) step);
+        /* aded answers with its hook's value; without aded (EOF) carry on. */
+        while (n < sizeof(buf) - 1) {
+                ssize_t k = read(WORKER_ANSWER_FD, buf + n, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return worker_stop ? 1 : 0;
+                if (buf[n] == '\n')
+                        break;
+                n++;
+        }
+        buf[n] = 0;
+        return worker_stop ? 1 : atoi(buf);
+}
+
+static const char *arg_or_null(const char *a) {
+        return streq(a, "-") ? NULL : a;
+}
+
+int aded_worker_main(int argc, char *argv[]) {
+        _cleanup_secret_ AdeSecret *key = NULL;
+        _cleanup_free_ char *exported = NULL;
+        struct sigaction sa = { .sa_handler = worker_on_signal };
+        AdeLuksOptions o = {};
+        const char *op, *device, *header;
+        ssize_t n;
+        int r;
+
+        /* aded --reencrypt-worker OP DEVICE HEADER NAME HEADER_DIR RUN_DIR HOTZONE RESILIENCE */
+        if (argc != 10)
+                return 2;
+        op = argv[2];
+        device = argv[3];
+        header = arg_or_null(argv[4]);
+        o.active_name = argv[5];
+        o.header_dir = arg_or_null(argv[6]);
+        o.run_dir = arg_or_null(argv[7]);
+        o.hotzone_size = strtoull(argv[8], NULL, 10);
+        o.resilience = arg_or_null(argv[9]);
+        o.escrow_confirmed = true;
+        o.progress = worker_progress;
+        o.hook = worker_hook;
+
+        /* Its own session: a Ctrl-C or hang-up meant for aded's terminal must not kill it mid-step.
+         * aded blocks the signals sd-event handles, and a spawned child inherits that mask. */
+        (void) setsid();
+        /* Nothing of aded's (its varlink sockets, the journal) stays open in here. */
+        (void) close_range(WORKER_ANSWER_FD + 1, ~0U, 0);
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
+        ade_log_set_callback(worker_log, NULL);
+
+        r = ade_secret_new(4096, &key);
+        if (r < 0)
+                return 1;
+        n = read(WORKER_KEY_FD, key->data, key->size);
+        close(WORKER_KEY_FD);
+        if (n <= 0 || ade_secret_truncate(key, (size_t) n) < 0) {
+                worker_say("result %d\n", -EINVAL);
+                return 1;
+        }
+
+        if (streq(op, "resume"))
+                r = ade_luks_resume(device, header, key, &o);
+        else if (streq(op, "decrypt"))
+                r = ade_luks_decrypt(device, header, key, &o, &exported);
+        else
+                r = -EINVAL;
+        if (exported)
+                worker_say("header %s\n", exported);
+        worker_say("result %d\n", r);
+        return r < 0 && r != -ECANCELED ? 1 : 0;
+}
