@@ -34,6 +34,9 @@
 /* Space taken from the end of an ext2/3/4 filesystem for the header in front (datashift); half of it
  * holds the LUKS2 header, half is the moving hotzone. */
 #define ADE_LUKS_SHRINK_SIZE (32ULL * 1024ULL * 1024ULL)
+/* The hotzone of an online run when AdeLuksOptions.hotzone_size is 0: the longest the mounted
+ * filesystem waits on a suspended mapping is one hotzone's reencryption. */
+#define ADE_LUKS_ONLINE_HOTZONE (16ULL * 1024ULL * 1024ULL)
 #define ADE_LUKS_TOKEN_TYPE "Azure_Disk_Encryption"
 #define ADE_LUKS_TOKEN_VERSION "1.0"
 /* Where temporary headers live while a datashift encryption is being initialised. */
@@ -142,10 +145,11 @@ typedef struct AdeLuksOptions {
         bool format_all;          /* destroy the data and make the filesystem anew ... */
         bool format_all_confirmed; /* ... only with this explicit confirmation too */
         bool force_detached;      /* take the detached path even when the filesystem could shrink */
-        uint64_t hotzone_size;    /* bytes; 0 for libcryptsetup's default, which for checksum
+        uint64_t hotzone_size;    /* bytes; 0: offline, libcryptsetup's default, which for checksum
                                    * resilience is already as large as the keyslot area allows (about
-                                   * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB).
-                                   * Datashift: fixed by the 16 MiB shift. */
+                                   * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
+                                   * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
+                                   * by the 16 MiB shift. */
         const char *resilience;   /* detached header only: "checksum" (default) or "journal";
                                    * "none" is refused (-EINVAL): a crash must be recoverable */
         AdeLuksProgress progress;
