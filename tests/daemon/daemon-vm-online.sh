@@ -8,9 +8,7 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/vm/vm-lib.sh"
 vm_require
-for p in daemon/aded tools/adectl tests/emulator/ade-emulator; do
-        [ -x "${top_builddir:-$top_srcdir}/$p" ] || vm_skip "$p is not built"
-done
+vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
 vm_prepare || exit 1
 vm_new_run || exit 1
 vm_make_tree || exit 1
@@ -28,9 +26,5 @@ if [ $rc -eq 0 ]; then
                 rc=1
         fi
 fi
-# A Check-style line, so that tests/summarize.sh counts the guest's checks one by one.
-ok=$(grep -c '^ok ' "$VM_RUN/result")
-bad=$(grep -c '^not ok ' "$VM_RUN/result")
-[ $rc -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
-echo "$((ok * 100 / (ok + bad)))%: Checks: $((ok + bad)), Failures: $bad, Errors: 0"
+vm_check_summary "$VM_RUN/result" $rc
 exit $rc

@@ -43,6 +43,24 @@ vm_skip() {
         exit 77
 }
 
+# vm_require_built PATH...: skip unless these are built under top_builddir (the daemon's VM tests).
+vm_require_built() {
+        local p
+        for p in "$@"; do
+                [ -x "${top_builddir:-${top_srcdir:-$vm_top}}/$p" ] || vm_skip "$p is not built"
+        done
+}
+
+# vm_check_summary RESULT RC: a Check-style line from the guest's ok/not ok lines in RESULT, so that
+# tests/summarize.sh counts them one by one (a failed run with no "not ok" still counts one failure).
+vm_check_summary() {
+        local ok bad
+        ok=$(grep -c '^ok ' "$1")
+        bad=$(grep -c '^not ok ' "$1")
+        [ "$2" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+        echo "$((ok * 100 / (ok + bad)))%: Checks: $((ok + bad)), Failures: $bad, Errors: 0"
+}
+
 vm_require() {
         [ "${ADE_HEAVY_TESTS:-yes}" != no ] || vm_skip "heavy tests are disabled (ADE_HEAVY_TESTS=no)"
         [ "$(id -u)" -eq 0 ] || vm_skip "VM tests need root (the guest chroots into / over 9p as root)"
