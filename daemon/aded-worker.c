@@ -284,7 +284,6 @@ int aded_worker_main(int argc, char *argv[]) {
         struct sigaction sa = { .sa_handler = worker_on_signal };
         AdeLuksOptions o = {};
         const char *op, *device, *header;
-        ssize_t n;
         int r;
 
         /* aded --reencrypt-worker OP DEVICE HEADER NAME HEADER_DIR RUN_DIR HOTZONE RESILIENCE */
@@ -315,13 +314,10 @@ int aded_worker_main(int argc, char *argv[]) {
         sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
         ade_log_set_callback(worker_log, NULL);
 
-        r = ade_secret_new(4096, &key);
-        if (r < 0)
-                return 1;
-        n = read(WORKER_KEY_FD, key->data, key->size);
+        r = ade_secret_read_fd(WORKER_KEY_FD, 4096, &key);
         close(WORKER_KEY_FD);
-        if (n <= 0 || ade_secret_truncate(key, (size_t) n) < 0) {
-                worker_say("result %d\n", -EINVAL);
+        if (r < 0) {
+                worker_say("result %d\n", r);
                 return 1;
         }
 

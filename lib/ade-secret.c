@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "ade-log.h"
 #include "ade-secret.h"
@@ -95,6 +97,37 @@ int ade_secret_new_random(size_t size, AdeSecret **ret) {
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int ade_secret_read_fd(int fd, size_t max, AdeSecret **ret) {
+        AdeSecret *s = NULL;
+        size_t n = 0;
+        int r;
+
+        /* One byte more than allowed tells a file that is too large from one that fits exactly. */
+        r = ade_secret_new(max + 1, &s);
+        if (r < 0)
+                return r;
+        while (n < s->size) {
+                ssize_t k = read(fd, s->data + n, s->size - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        r = n > max ? -EFBIG : n == 0 ? -EINVAL : ade_secret_truncate(s, n);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        ade_secret_free(s);
+        return r;
 }
 
 int ade_secret_truncate(AdeSecret *s, size_t size) {

@@ -37,6 +37,10 @@ int ade_secret_new_random(size_t size, AdeSecret **ret);
 /* Shrinks the counted size to @size, wiping the bytes dropped. -EINVAL when @size grows it. */
 int ade_secret_truncate(AdeSecret *s, size_t size);
 
+/* Reads @fd to its end into a new secret: a key file, a client secret, a key handed over a pipe.
+ * Never more than @max bytes (-EFBIG when there is more), never empty (-EINVAL). */
+int ade_secret_read_fd(int fd, size_t max, AdeSecret **ret);
+
 /* Constant-time comparison of sizes and contents. */
 bool ade_secret_equal(const AdeSecret *a, const AdeSecret *b);
 

@@ -187,20 +187,20 @@ int ade_token_scope_to_resource(const char *scope, char **ret) {
 static int read_secret_file(const char *path, AdeSecret **ret) {
         _cleanup_secret_ AdeSecret *s = NULL;
         _cleanup_close_ int fd = -EBADF;
-        ssize_t n;
+        size_t n;
         int r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return ade_log_debug_errno(-errno, "Cannot open %s: %m", path);
-        r = ade_secret_new(4096, &s);
+        r = ade_secret_read_fd(fd, 4095, &s);
+        if (r == -EFBIG)
+                return ade_log_debug_errno(r, "%s is too large for a client secret", path);
+        if (r == -EINVAL)
+                return ade_log_debug_errno(r, "%s is empty", path);
         if (r < 0)
                 return r;
-        n = read(fd, s->data, s->size);
-        if (n < 0)
-                return -errno;
-        if ((size_t)n >= s->size)
-                return ade_log_debug_errno(-EFBIG, "%s is too large for a client secret", path);
+        n = s->size;
         /* The secret is the file's first line; editors add a newline. */
         while (n > 0 && (s->data[n - 1] == '\n' || s->data[n - 1] == '\r'))
                 n--;

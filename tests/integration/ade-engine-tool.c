@@ -126,25 +126,9 @@ static int hook(AdeLuksStep step, void *userdata) {
 }
 
 static int read_key(const char *path, AdeSecret **ret) {
-        _cleanup_secret_ AdeSecret *s = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        ssize_t n;
-        int r;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = ade_secret_new(4096, &s);
-        if (r < 0)
-                return r;
-        n = read(fd, s->data, 4096);
-        if (n <= 0)
-                return n < 0 ? -errno : -EINVAL;
-        r = ade_secret_truncate(s, (size_t) n);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return fd < 0 ? -errno : ade_secret_read_fd(fd, 4096, ret);
 }
 
 static void print_volume(const AdeVolume *v) {

@@ -104,6 +104,35 @@ START_TEST(test_truncate_cannot_grow) {
 }
 END_TEST
 
+START_TEST(test_read_fd) {
+        _cleanup_secret_ AdeSecret *s = NULL;
+        int p[2];
+
+        /* Up to the limit: read whole, across short reads of a pipe. */
+        ck_assert_int_eq(pipe(p), 0);
+        ck_assert_int_eq(write(p[1], "0123456789", 10), 10);
+        close(p[1]);
+        ck_assert_int_eq(ade_secret_read_fd(p[0], 10, &s), 0);
+        close(p[0]);
+        ck_assert_uint_eq(s->size, 10);
+        ck_assert_int_eq(memcmp(s->data, "0123456789", 10), 0);
+        s = ade_secret_free(s);
+
+        /* One byte over the limit, and nothing at all, are refused. */
+        ck_assert_int_eq(pipe(p), 0);
+        ck_assert_int_eq(write(p[1], "0123456789", 10), 10);
+        close(p[1]);
+        ck_assert_int_eq(ade_secret_read_fd(p[0], 9, &s), -EFBIG);
+        close(p[0]);
+        ck_assert_ptr_null(s);
+        ck_assert_int_eq(pipe(p), 0);
+        close(p[1]);
+        ck_assert_int_eq(ade_secret_read_fd(p[0], 9, &s), -EINVAL);
+        close(p[0]);
+        ck_assert_int_eq(ade_secret_read_fd(-1, 9, &s), -EBADF);
+}
+END_TEST
+
 START_TEST(test_free_null_is_noop) {
         ck_assert_ptr_null(ade_secret_free(NULL));
         ck_assert_ptr_null(ade_erase_and_free(NULL));
@@ -125,6 +154,7 @@ int main(void) {
         tcase_add_test(tc, test_bad_sizes_refused);
         tcase_add_test(tc, test_truncate_cannot_grow);
         tcase_add_test(tc, test_free_null_is_noop);
+        tcase_add_test(tc, test_read_fd);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
