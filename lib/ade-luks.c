@@ -928,11 +928,73 @@ fail:
         return r;
 }
 
+/* The header that goes in front of the data, built in a small file under @run_dir (libcryptsetup's
+ * recipe): LUKS2 with a 16 MiB data offset, the key file's keyslot and our token. It touches no
+ * device, so for an online encryption it can be made while the volume is still mounted. Returns
+ * the keyslot; *ret_path gets the file, *ret_cd the context on it. */
+static int make_front_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const char *run_dir,
+                             char **ret_path, struct crypt_device **ret_cd) {
+        _cleanup_crypt_ struct crypt_device *cd = NULL;
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const struct crypt_params_luks2 luks2 = { .data_device = v->device, .sector_size = SECTOR };
+        int slot, r;
+
+        r = ensure_dir(run_dir);
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s/LUKS2-temp-XXXXXX", run_dir) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return ade_log_debug_errno(errno, "Cannot create a temporary header in %s: %m", run_dir);
+        r = -posix_fallocate(fd, 0, 4096);
+        close(TAKE_FD(fd));
+        if (r >= 0)
+                r = luks_init(tmp, NULL, &cd);
+        if (r >= 0)
+                r = crypt_set_data_offset(cd, DATASHIFT_BYTES / SECTOR);
+        /* Before the format: the volume key's digest then takes the same fast PBKDF2 (the key is
+         * random, 512 bits) instead of a benchmarked one, as cryptsetup's --pbkdf-force-iterations. */
+        if (r >= 0)
+                r = set_keyfile_pbkdf(cd);
+        if (r >= 0) {
+                r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL,
+                                 ADE_LUKS_KEY_BYTES, (struct crypt_params_luks2 *) &luks2);
+                if (r < 0)
+                        ade_log_debug_errno(r, "Cannot format a LUKS2 header for %s: %m", v->device);
+        }
+        if (r >= 0)
+                r = slot = add_keyslot_and_token(cd, token, keyfile);
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
+        *ret_path = TAKE_PTR(tmp);
+        *ret_cd = TAKE_PTR(cd);
+        return slot;
+}
+
+int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
+                            const AdeLuksOptions *o, char **ret_path) {
+        _cleanup_crypt_ struct crypt_device *cd = NULL;
+        int r;
+
+        assert(v);
+        assert(o);
+        assert(ret_path);
+
+        r = check_write_allowed(token, keyfile, o);
+        if (r < 0)
+                return r;
+        r = make_front_header(v, token, keyfile, o->run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT, ret_path, &cd);
+        return r < 0 ? r : 0;
+}
+
 static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
                             const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_error) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL, *out = NULL;
-        _cleanup_close_ int fd = -EBADF;
         const char *run_dir = o->run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT;
         const struct crypt_params_luks2 luks2 = { .data_device = v->device, .sector_size = SECTOR };
         struct crypt_params_reencrypt params = {
@@ -945,10 +1007,6 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         };
         bool shrunk = false;
         int slot, r;
-
-        r = ensure_dir(run_dir);
-        if (r < 0)
-                return r;
 
         if (plan->shrink) {
                 /* The last 32 MiB become free; 4 KiB alignment keeps resize2fs happy with any block size. */
@@ -970,45 +1028,26 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                 }
         }
 
-        /* libcryptsetup's recipe: build the header in a small file, initialise the reencryption (this
-         * copies the first 16 MiB of data into the freed tail), then place the header at the head. */
-        if (asprintf(&tmp, "%s/LUKS2-temp-XXXXXX", run_dir) < 0) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = ade_log_debug_errno(errno, "Cannot create a temporary header in %s: %m", run_dir);
-                tmp = mfree(tmp);
-                goto fail;
-        }
-        r = posix_fallocate(fd, 0, 4096);
-        close(TAKE_FD(fd));
-        if (r != 0) {
-                r = -r;
-                goto fail;
-        }
-
-        r = luks_init(tmp, NULL, &cd);
+        if (o->prepared_header) {
+                /* Made before the volume went offline (ade_luks_prepare_header()). */
+                tmp = strdup(o->prepared_header);
+                if (!tmp) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = luks_load(v->device, tmp, &cd);
+                /* The reencryption's own digest is made with the context's PBKDF: a loaded context
+                 * would benchmark one (seconds of CPU) where a formatted one had ours set. */
+                if (r >= 0)
+                        r = set_keyfile_pbkdf(cd);
+                if (r >= 0)
+                        r = slot = keyslot_by_key(cd, keyfile);
+        } else
+                r = slot = make_front_header(v, token, keyfile, run_dir, &tmp, &cd);
         if (r < 0)
                 goto fail;
-        r = crypt_set_data_offset(cd, DATASHIFT_BYTES / SECTOR);
-        if (r < 0)
-                goto fail;
-        /* Before the format: the volume key's digest then takes the same fast PBKDF2 (the key is
-         * random, 512 bits) instead of a benchmarked one, as cryptsetup's --pbkdf-force-iterations. */
-        r = set_keyfile_pbkdf(cd);
-        if (r < 0)
-                goto fail;
-        r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL, ADE_LUKS_KEY_BYTES,
-                         (struct crypt_params_luks2 *) &luks2);
-        if (r < 0) {
-                ade_log_debug_errno(r, "Cannot format a LUKS2 header for %s: %m", v->device);
-                goto fail;
-        }
-        r = slot = add_keyslot_and_token(cd, token, keyfile);
-        if (r < 0)
-                goto fail;
+        /* Initialising copies the first 16 MiB of data into the freed tail; then the header goes to
+         * the head of the device. */
         r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *) keyfile->data, keyfile->size,
                                                CRYPT_ANY_SLOT, slot, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, &params);
         if (r < 0) {
@@ -1595,8 +1634,11 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
                 }
         }
 
-        r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *) keyfile->data, keyfile->size, slot,
-                                               CRYPT_ANY_SLOT, NULL, NULL, &params);
+        /* The reencryption's digest takes the context's PBKDF: a loaded context would benchmark one. */
+        r = set_keyfile_pbkdf(cd);
+        if (r >= 0)
+                r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *) keyfile->data,
+                                                       keyfile->size, slot, CRYPT_ANY_SLOT, NULL, NULL, &params);
         if (r < 0) {
                 ade_log_debug_errno(r, "Cannot initialise the decryption of %s: %m", device);
                 if (exported && crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE) {

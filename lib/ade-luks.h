@@ -134,6 +134,9 @@ typedef int (*AdeLuksHook)(AdeLuksStep step, void *userdata);
 typedef struct AdeLuksOptions {
         const char *header_dir;   /* required for anything that writes: backups, detached headers */
         const char *run_dir;      /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
+        const char *prepared_header; /* encrypt: a header file from ade_luks_prepare_header() for this
+                                   * volume, used (and removed) when the header goes in front;
+                                   * left alone when the plan is a detached header */
         const char *active_name;  /* online: the dm name the volume is (or gets) active under;
                                    * NULL offline. Needs device-mapper. The flow (ADE's): unmount,
                                    * encrypt with active_name and init_only (shrink, header,
@@ -164,6 +167,15 @@ typedef struct AdeLuksOptions {
  * first and passes active_name),
  * or the error of e2fsck -fn (-EUCLEAN: the filesystem needs repair; *ret_error has its output). */
 int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret, char **ret_error);
+
+/* Builds, in a temporary file under o->run_dir, the LUKS2 header that an in-place encryption with
+ * the header in front puts on @v: keyslot for @keyfile, @token bound to it. It writes to no device,
+ * so an online encryption makes it while the volume is still mounted and passes it as
+ * o->prepared_header once the volume is unmounted: its random-filled keyslot area and keyslot are
+ * then no longer part of the downtime. Same refusals as ade_luks_encrypt() (-EPERM without a
+ * confirmed escrow). The caller removes *ret_path if the encryption does not use it. */
+int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
+                            const AdeLuksOptions *o, char **ret_path);
 
 /* Encrypts @v with @keyfile (ADE's 172-character key file) and binds @token to its keyslot.
  * Plans as ade_luks_plan() does but without its read-only e2fsck (an ext filesystem that is shrunk

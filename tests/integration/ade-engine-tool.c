@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Drives the volume engine from the command line, for the integration tests and the benchmark:
  *
- *   ade-engine-tool [options] probe|plan|encrypt|resume|decrypt|status|token|test-key DEVICE [KEYFILE]
+ *   ade-engine-tool [options] probe|plan|prepare|encrypt|resume|decrypt|status|token|test-key DEVICE [KEYFILE]
  *   ade-engine-tool [options] rotate DEVICE OLDKEYFILE NEWKEYFILE
  *   ade-engine-tool [options] open DEVICE KEYFILE      (with --active-name; needs device-mapper)
  *   ade-engine-tool close NAME
  *   ade-engine-tool [--format-all] discover ADE.CONF|-
  *
  * Online encryption (in the VM): encrypt --active-name N --init-only, mount /dev/mapper/N,
- * then resume --active-name N.
+ * then resume --active-name N. prepare prints "prepared=FILE", a header for encrypt
+ * --prepared-header FILE (ade_luks_prepare_header()).
  * Progress goes to stdout as "progress DONE TOTAL PERCENT" lines, flushed, so that a test can
  * kill the process at a chosen point. Exit codes: 0 done, 1 failed, 2 usage, 3 stopped (cancel). */
 #include <assert.h>
@@ -164,7 +165,7 @@ static int finish(int r, const char *what, const char *device, const char *outpu
 int main(int argc, char *argv[]) {
         enum { ARG_HEADER = 0x100, ARG_HEADER_DIR, ARG_RUN_DIR, ARG_HOTZONE, ARG_RESILIENCE, ARG_DETACHED,
                ARG_CANCEL_AT, ARG_PAUSE_AT, ARG_CRASH_AT, ARG_HOOK_FAIL, ARG_ACTIVE_NAME, ARG_INIT_ONLY, ARG_HOOK_EXIT, ARG_SECRET_URL, ARG_NO_ESCROW, ARG_FORMAT_ALL, ARG_YES,
-               ARG_KEK_URL, ARG_DEBUG, ARG_QUIET, ARG_CRASH_MID_HOTZONE };
+               ARG_KEK_URL, ARG_DEBUG, ARG_QUIET, ARG_CRASH_MID_HOTZONE, ARG_PREPARED_HEADER };
         static const struct option options[] = {
                 { "header", required_argument, NULL, ARG_HEADER },
                 { "header-dir", required_argument, NULL, ARG_HEADER_DIR },
@@ -176,6 +177,7 @@ int main(int argc, char *argv[]) {
                 { "pause-at", required_argument, NULL, ARG_PAUSE_AT },
                 { "crash-at", required_argument, NULL, ARG_CRASH_AT },
                 { "crash-mid-hotzone", no_argument, NULL, ARG_CRASH_MID_HOTZONE },
+                { "prepared-header", required_argument, NULL, ARG_PREPARED_HEADER },
                 { "hook-exit", required_argument, NULL, ARG_HOOK_EXIT },
                 { "hook-fail", required_argument, NULL, ARG_HOOK_FAIL },
                 { "active-name", required_argument, NULL, ARG_ACTIVE_NAME },
@@ -276,6 +278,9 @@ int main(int argc, char *argv[]) {
                 case ARG_QUIET:
                         arg_quiet_progress = true;
                         break;
+                case ARG_PREPARED_HEADER:
+                        o.prepared_header = optarg;
+                        break;
                 case ARG_CRASH_MID_HOTZONE:
                         arg_crash_mid_hotzone = true;
                         break;
@@ -328,7 +333,7 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
 
-        if (streq(cmd, "probe") || streq(cmd, "plan") || streq(cmd, "encrypt")) {
+        if (streq(cmd, "probe") || streq(cmd, "plan") || streq(cmd, "prepare") || streq(cmd, "encrypt")) {
                 r = ade_volume_probe(device, ADE_VOLUME_DATA, o.format_all, &v);
                 if (r < 0)
                         return finish(r, "Probing", device, NULL);
@@ -338,6 +343,14 @@ int main(int argc, char *argv[]) {
                 }
         }
 
+        if (streq(cmd, "prepare")) {
+                if (!key)
+                        return 2;
+                r = ade_luks_prepare_header(v, &token, key, &o, &header_out);
+                if (r >= 0)
+                        printf("prepared=%s\n", header_out);
+                return finish(r, "Preparing a header", device, NULL);
+        }
         if (streq(cmd, "plan")) {
                 AdeLuksPlan p = {};
                 r = ade_luks_plan(v, &o, &p, &output);

@@ -14,7 +14,8 @@
  * decrypt: /dev/mapper/NAME is active (and mounted); ade_luks_decrypt() online.
  * resume: continues an interrupted encryption or decryption of the active NAME.
  *
- * --start-on FILE: probe the volume (it may still be mounted), print "ready", and go on only when
+ * --start-on FILE: probe the volume (it may still be mounted), build the header for the front of an
+ * ext filesystem (ade_luks_prepare_header()), print "ready", and go on only when
  * FILE exists (the caller has unmounted it by then). aded is a running daemon that has discovered
  * the volume when an operator asks for an encryption: this keeps the program's own start (loading
  * its libraries, slow under TCG) and the probe out of the measured downtime, as they are out of
@@ -35,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ade-fs.h"
 #include "ade-log.h"
 #include "ade-luks.h"
 #include "ade-secret.h"
@@ -125,7 +127,7 @@ int main(int argc, char *argv[]) {
         };
         _cleanup_secret_ AdeSecret *key = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
-        _cleanup_free_ char *output = NULL, *header_out = NULL;
+        _cleanup_free_ char *output = NULL, *header_out = NULL, *prepared = NULL;
         AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook,
                              .escrow_confirmed = true };
         /* A token of the shape the daemon writes; the VM tests resolve no key through it. */
@@ -196,6 +198,10 @@ int main(int argc, char *argv[]) {
                 r = ade_volume_probe(device, ADE_VOLUME_DATA, false, &v);
                 if (r < 0)
                         return finish(r, "Probing", device, NULL);
+                /* As aded: the header for the front is built before the volume goes offline. */
+                if (arg_start_on && ade_fs_is_ext(v->fstype) &&
+                    ade_luks_prepare_header(v, &token, key, &o, &prepared) >= 0)
+                        o.prepared_header = prepared;
         }
         if (arg_start_on) {
                 const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
@@ -213,6 +219,8 @@ int main(int argc, char *argv[]) {
                 AdeLuksPlan p = {};
 
                 r = ade_luks_encrypt(v, &token, key, &o, &p, &output);
+                if (prepared)
+                        (void) unlink(prepared); /* used and gone already, or unused */
                 if (p.header_path)
                         printf("header_path=%s\n", p.header_path);
                 ade_luks_plan_done(&p);
