@@ -61,9 +61,13 @@ kill -9 "$aded_pid"
 wait "$aded_pid" 2>/dev/null
 worker=$(worker_pid)
 check "the worker of the second aded outlives it too" test -n "$worker"
+# Frozen meanwhile, so that it is certainly still at work when the next aded looks (on a loaded
+# host it could otherwise finish first); the mounted filesystem just waits.
+kill -STOP "$worker"
 start_aded
 check "the next aded waits for the worker it finds at work" \
-        sh -c "for _ in \$(seq 1 100); do grep -q 'still at work' '$w/aded.log' && exit 0; sleep 0.1; done; exit 1"
+        sh -c "for _ in \$(seq 1 600); do grep -q 'still at work' '$w/aded.log' && exit 0; sleep 0.1; done; exit 1"
+kill -CONT "$worker"
 
 for _ in $(seq 1 1800); do [ "$(field state)" = Encrypted ] && break; sleep 0.2; done
 check "Show: Encrypted in the end" test "$(field state)" = Encrypted
