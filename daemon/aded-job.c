@@ -649,6 +649,26 @@ static int job_run_encrypt(Job *j) {
         return record_step(j, ADE_STEP_DONE, clear_error, NULL);
 }
 
+/* The key file of a volume ade encrypted: its token, then Key Vault (and the KEK). @what names the
+ * key in the job's phase and in the error a person reads. */
+static int job_fetch_key(Job *j, const char *header, const char *what, AdeToken **ret_token, AdeSecret **ret_keyfile) {
+        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
+        _cleanup_free_ char *phase = NULL;
+        int r;
+
+        if (asprintf(&phase, "fetching %s", what) < 0)
+                return -ENOMEM;
+        job_set_phase(j, phase);
+        r = ade_luks_read_token(j->device, header, ret_token);
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "%s carries no Azure_Disk_Encryption token: ade did not encrypt it",
+                        j->device);
+        r = aded_keys_resolve(j->manager, *ret_token, ret_keyfile, &cerr);
+        if (r < 0)
+                return job_fail_cloud(j, r, &cerr, phase);
+        return 0;
+}
+
 /* The header of a volume: the detached file the state knows, or the device itself (NULL). */
 static int job_header(Job *j, char **ret) {
         Manager *m = j->manager;
@@ -671,7 +691,6 @@ static int job_run_decrypt(Job *j) {
         Manager *m = j->manager;
         _cleanup_(ade_token_freep) AdeToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
-        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
         _cleanup_free_ char *header = NULL, *exported = NULL, *active = NULL;
         AdeLuksOptions o;
         AdeLuksStatus st;
@@ -723,14 +742,9 @@ static int job_run_decrypt(Job *j) {
         if (r < 0)
                 return r;
 
-        job_set_phase(j, "fetching the key");
-        r = ade_luks_read_token(j->device, header, &token);
+        r = job_fetch_key(j, header, "the key file", &token, &keyfile);
         if (r < 0)
-                return job_fail(j, r, NULL, NULL, "%s carries no Azure_Disk_Encryption token: ade did not encrypt it",
-                        j->device);
-        r = aded_keys_resolve(m, token, &keyfile, &cerr);
-        if (r < 0)
-                return job_fail_cloud(j, r, &cerr, "fetching the key file");
+                return r;
 
         /* An active mapping (the volume is open, maybe mounted) is decrypted online, underneath it. */
         if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
@@ -776,14 +790,9 @@ static int job_run_rotate(Job *j) {
         o.hook = NULL;
         (void)job_header(j, &header);
 
-        job_set_phase(j, "fetching the current key");
-        r = ade_luks_read_token(j->device, header, &token);
+        r = job_fetch_key(j, header, "the current key file", &token, &keyfile);
         if (r < 0)
-                return job_fail(j, r, NULL, NULL, "%s carries no Azure_Disk_Encryption token: ade did not encrypt it",
-                        j->device);
-        r = aded_keys_resolve(m, token, &keyfile, &cerr);
-        if (r < 0)
-                return job_fail_cloud(j, r, &cerr, "fetching the current key file");
+                return r;
 
         /* The new secret goes to the same vault; a new KEK when asked, else the same KEK (if any). */
         p = (AdedEnableParams){
@@ -941,10 +950,8 @@ static void job_unlock_mount(Job *j, const char *name) {
 }
 
 static int job_run_unlock(Job *j) {
-        Manager *m = j->manager;
         _cleanup_(ade_token_freep) AdeToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
-        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
         _cleanup_free_ char *header = NULL, *name = NULL;
         AdeLuksStatus st;
         int r;
@@ -961,14 +968,9 @@ static int job_run_unlock(Job *j) {
         r = ade_luks_status(j->device, header, &st);
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "cannot read the LUKS header of %s: %s", j->device, strerror(-r));
-        job_set_phase(j, "fetching the key");
-        r = ade_luks_read_token(j->device, header, &token);
+        r = job_fetch_key(j, header, "the key file", &token, &keyfile);
         if (r < 0)
-                return job_fail(j, r, NULL, NULL, "%s carries no Azure_Disk_Encryption token: ade did not encrypt it",
-                        j->device);
-        r = aded_keys_resolve(m, token, &keyfile, &cerr);
-        if (r < 0)
-                return job_fail_cloud(j, r, &cerr, "fetching the key file");
+                return r;
         /* The name crypttab uses too (DESIGN §9), so a later boot finds the same mapping. */
         const char *base = strrchr(j->device, '/');
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : j->device) < 0)
