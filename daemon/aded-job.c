@@ -557,8 +557,8 @@ static int job_run_encrypt(Job *j) {
 
                 r = volume_mount_target(j->volume, &mount_point, &mount_options);
                 if (r < 0)
-                        return job_fail(j, r, NULL, NULL, "cannot find where %s is mounted: %s", j->device,
-                                strerror(-r));
+                        return job_fail(
+                                j, r, NULL, NULL, "cannot find where %s is mounted: %s", j->device, strerror(-r));
                 /* Nothing has touched the disk nor Key Vault that we would need: start afresh. */
                 pthread_mutex_lock(&m->state_lock);
                 r = ade_state_add(m->state, j->device, ADE_JOB_ENCRYPT, NULL);

@@ -67,7 +67,7 @@ static int key_file_lun(Manager *m, const AdeVolume *v) {
                 _cleanup_free_ char *canonical = realpath(data[i], NULL);
 
                 if (streq_ptr(data[i], v->device) || streq_ptr(canonical, v->device))
-                        return (int) i;
+                        return (int)i;
         }
         return 0;
 }

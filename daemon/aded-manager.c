@@ -226,7 +226,7 @@ int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
 
                 job_snapshot(j, &done, &total, &finished, NULL, &phase);
                 /* Rotating a key or unlocking leaves the data as it is: still Encrypted. */
-                state = j->type == ADED_JOB_DECRYPT                               ? ADED_DECRYPTION_IN_PROGRESS
+                state = j->type == ADED_JOB_DECRYPT                                ? ADED_DECRYPTION_IN_PROGRESS
                         : j->type == ADED_JOB_ROTATE || j->type == ADED_JOB_UNLOCK ? ADED_ENCRYPTED
                                                                                    : ADED_ENCRYPTION_IN_PROGRESS;
                 json_object_object_add(o, "state", json_object_new_string(aded_volume_state_to_string(state)));

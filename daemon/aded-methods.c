@@ -286,7 +286,7 @@ static void plan_add_escrow_step(Manager *m, json_object *steps, const AdedEnabl
         _cleanup_free_ char *file_name = NULL, *what = NULL;
         int r;
 
-        (void) aded_keys_file_name(m, v, &file_name);
+        (void)aded_keys_file_name(m, v, &file_name);
         if (p->kek_url)
                 r = asprintf(&what,
                         "wrap the key file with %s (%s) and write a new secret (a GUID) to %s: contentType "

@@ -40,18 +40,18 @@ static int write_all(int fd, const void *p, size_t n) {
                 if (k < 0)
                         return -errno;
                 c += k;
-                n -= (size_t) k;
+                n -= (size_t)k;
         }
         return 0;
 }
 
 /* Runs "aded --reencrypt-worker OP DEVICE ..." and relays its lines to @o's callbacks. */
 static int worker_run(const char *op, const char *device, const char *header, const AdeSecret *keyfile,
-                      const AdeLuksOptions *o, char **ret_header) {
+        const AdeLuksOptions *o, char **ret_header) {
         _cleanup_close_ int key_w = -EBADF, out_r = -EBADF, answer_w = -EBADF;
         _cleanup_fclose_ FILE *out = NULL;
         _cleanup_free_ char *line = NULL, *hotzone = NULL, *exported = NULL;
-        int key_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, answer_pipe[2] = { -1, -1 };
+        int key_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, answer_pipe[2] = {-1, -1};
         posix_spawn_file_actions_t fa;
         bool terminated = false, have_result = false;
         int result = -EIO, status, r;
@@ -65,9 +65,17 @@ static int worker_run(const char *op, const char *device, const char *header, co
         if (asprintf(&hotzone, "%" PRIu64, o->hotzone_size) < 0)
                 return -ENOMEM;
         char *argv[] = {
-                (char *) "aded", (char *) ADED_WORKER_ARG, (char *) op, (char *) device, (char *) (header ?: "-"),
-                (char *) o->active_name, (char *) (o->header_dir ?: "-"), (char *) (o->run_dir ?: "-"), hotzone,
-                (char *) (o->resilience ?: "-"), NULL,
+                (char *)"aded",
+                (char *)ADED_WORKER_ARG,
+                (char *)op,
+                (char *)device,
+                (char *)(header ?: "-"),
+                (char *)o->active_name,
+                (char *)(o->header_dir ?: "-"),
+                (char *)(o->run_dir ?: "-"),
+                hotzone,
+                (char *)(o->resilience ?: "-"),
+                NULL,
         };
 
         if (pipe2(key_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(answer_pipe, O_CLOEXEC) < 0) {
@@ -118,9 +126,9 @@ static int worker_run(const char *op, const char *device, const char *header, co
                         }
                 } else if (sscanf(line, "step %d", &step) == 1) {
                         char answer[32];
-                        value = o->hook ? o->hook((AdeLuksStep) step, o->hook_userdata) : 0;
+                        value = o->hook ? o->hook((AdeLuksStep)step, o->hook_userdata) : 0;
                         snprintf(answer, sizeof(answer), "%d\n", value);
-                        (void) write_all(answer_w, answer, strlen(answer));
+                        (void)write_all(answer_w, answer, strlen(answer));
                 } else if (startswith(line, "header ")) {
                         free(exported);
                         exported = strndup(line + 7, strcspn(line + 7, "\n"));
@@ -137,8 +145,8 @@ static int worker_run(const char *op, const char *device, const char *header, co
                 return r;
         if (!have_result)
                 return ade_log_error_errno(EIO, "%s: the reencryption worker (pid %d) died (%s %d) without a result",
-                                           device, (int) pid, WIFSIGNALED(status) ? "signal" : "exit",
-                                           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                        device, (int)pid, WIFSIGNALED(status) ? "signal" : "exit",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         if (ret_header && exported)
                 *ret_header = TAKE_PTR(exported);
         return result;
@@ -161,8 +169,8 @@ int aded_worker_resume(const char *device, const char *header, const AdeSecret *
         return worker_run("resume", device, header, keyfile, o, NULL);
 }
 
-int aded_worker_decrypt(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o,
-                        char **ret_header) {
+int aded_worker_decrypt(
+        const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header) {
         if (!o->active_name)
                 return ade_luks_decrypt(device, header, keyfile, o, ret_header);
         return worker_run("decrypt", device, header, keyfile, o, ret_header);
@@ -183,10 +191,10 @@ static pid_t find_worker(const char *device) {
                 const char *a[4] = {};
                 size_t i = 0, off = 0;
 
-                pid = (pid_t) strtol(de->d_name, NULL, 10);
+                pid = (pid_t)strtol(de->d_name, NULL, 10);
                 if (pid <= 0 || pid == getpid())
                         continue;
-                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
+                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         continue;
@@ -194,7 +202,7 @@ static pid_t find_worker(const char *device) {
                 if (n <= 0)
                         continue;
                 buf[n] = 0;
-                while (i < 4 && off < (size_t) n) {
+                while (i < 4 && off < (size_t)n) {
                         a[i++] = buf + off;
                         off += strlen(buf + off) + 1;
                 }
@@ -205,14 +213,15 @@ static pid_t find_worker(const char *device) {
 }
 
 int aded_worker_wait_orphans(const char *device) {
-        const struct timespec tick = { .tv_nsec = 200 * 1000 * 1000 };
+        const struct timespec tick = {.tv_nsec = 200 * 1000 * 1000};
         int n = 0;
         pid_t pid, last = 0;
 
         while ((pid = find_worker(device)) > 0) {
                 if (pid != last) {
                         ade_log_info("%s: a reencryption worker of an earlier aded (pid %d) is still at work; "
-                                     "waiting for it to finish or stop", device, (int) pid);
+                                     "waiting for it to finish or stop",
+                                device, (int)pid);
                         last = pid;
                         n++;
                 }
@@ -226,12 +235,12 @@ int aded_worker_wait_orphans(const char *device) {
 static volatile sig_atomic_t worker_stop = 0;
 
 static void worker_on_signal(int sig) {
-        (void) sig;
+        (void)sig;
         worker_stop = 1;
 }
 
 static void worker_log(int level, const char *message, void *userdata) {
-        (void) userdata;
+        (void)userdata;
         if (level <= LOG_INFO)
                 fprintf(stderr, "aded-worker: %s\n", message);
 }
@@ -248,7 +257,7 @@ static void worker_say(const char *format, ...) {
 }
 
 static int worker_progress(uint64_t done, uint64_t total, void *userdata) {
-        (void) userdata;
+        (void)userdata;
         worker_say("progress %" PRIu64 " %" PRIu64 "\n", done, total);
         return worker_stop ? 1 : 0;
 }
@@ -257,8 +266,8 @@ static int worker_hook(AdeLuksStep step, void *userdata) {
         char buf[32];
         size_t n = 0;
 
-        (void) userdata;
-        worker_say("step %d\n", (int) step);
+        (void)userdata;
+        worker_say("step %d\n", (int)step);
         /* aded answers with its hook's value; without aded (EOF) carry on. */
         while (n < sizeof(buf) - 1) {
                 ssize_t k = read(WORKER_ANSWER_FD, buf + n, 1);
@@ -281,7 +290,7 @@ static const char *arg_or_null(const char *a) {
 int aded_worker_main(int argc, char *argv[]) {
         _cleanup_secret_ AdeSecret *key = NULL;
         _cleanup_free_ char *exported = NULL;
-        struct sigaction sa = { .sa_handler = worker_on_signal };
+        struct sigaction sa = {.sa_handler = worker_on_signal};
         AdeLuksOptions o = {};
         const char *op, *device, *header;
         int r;
@@ -303,9 +312,9 @@ int aded_worker_main(int argc, char *argv[]) {
 
         /* Its own session: a Ctrl-C or hang-up meant for aded's terminal must not kill it mid-step.
          * aded blocks the signals sd-event handles, and a spawned child inherits that mask. */
-        (void) setsid();
+        (void)setsid();
         /* Nothing of aded's (its varlink sockets, the journal) stays open in here. */
-        (void) close_range(WORKER_ANSWER_FD + 1, ~0U, 0);
+        (void)close_range(WORKER_ANSWER_FD + 1, ~0U, 0);
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);

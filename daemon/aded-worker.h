@@ -24,8 +24,8 @@
 int aded_worker_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o);
 
 /* As ade_luks_decrypt(), in a worker when @o->active_name is set. */
-int aded_worker_decrypt(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o,
-                        char **ret_header);
+int aded_worker_decrypt(
+        const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header);
 
 /* Waits (polling) until no worker left by an earlier aded works on @device any more. Returns the
  * number of workers waited for. */

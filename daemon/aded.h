@@ -85,8 +85,8 @@ typedef struct Job {
         int result;       /* 0 or negative errno, once finished */
         char *error_name; /* varlink error to send, or NULL for a System error from result */
         json_object *error_parameters;
-        char *message; /* what a person reads when it failed, or (Unlock, result 0) why it left a volume
-                        * open but unmounted */
+        char *message;    /* what a person reads when it failed, or (Unlock, result 0) why it left a volume
+                           * open but unmounted */
         char *mounted_on; /* Unlock: where the volume's filesystem is mounted now, or NULL */
         uint64_t last_signal_usec;
         uint64_t start_usec;

@@ -11,12 +11,12 @@ static char *encode(const void *data, size_t size, bool url) {
         char *out;
         size_t n;
 
-        if (size > (size_t) INT32_MAX / 2)
+        if (size > (size_t)INT32_MAX / 2)
                 return NULL;
         out = malloc(encoded_size(size) + 1);
         if (!out)
                 return NULL;
-        n = (size_t) EVP_EncodeBlock((unsigned char *) out, data, (int) size);
+        n = (size_t)EVP_EncodeBlock((unsigned char *)out, data, (int)size);
         out[n] = '\0';
         if (url) {
                 for (size_t i = 0; i < n; i++)
@@ -60,8 +60,8 @@ static int normalize(const char *s, size_t len, char *buf, size_t *ret_pad) {
                         c = '+';
                 else if (c == '_')
                         c = '/';
-                else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                           c == '+' || c == '/'))
+                else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                                 c == '/'))
                         return -EINVAL;
                 buf[i] = c;
         }
@@ -72,7 +72,7 @@ static int normalize(const char *s, size_t len, char *buf, size_t *ret_pad) {
         *ret_pad = pad;
         if (n + pad > INT32_MAX)
                 return -EINVAL;
-        return (int) (n + pad);
+        return (int)(n + pad);
 }
 
 static int decode_into(const char *s, size_t len, char *norm, unsigned char *out, size_t *ret_size) {
@@ -86,10 +86,10 @@ static int decode_into(const char *s, size_t len, char *norm, unsigned char *out
                 *ret_size = 0;
                 return 0;
         }
-        m = EVP_DecodeBlock(out, (unsigned char *) norm, n);
-        if (m < 0 || (size_t) m < pad)
+        m = EVP_DecodeBlock(out, (unsigned char *)norm, n);
+        if (m < 0 || (size_t)m < pad)
                 return -EINVAL;
-        *ret_size = (size_t) m - pad;
+        *ret_size = (size_t)m - pad;
         return 0;
 }
 
@@ -124,7 +124,7 @@ int ade_base64_encode_secret(const AdeSecret *in, bool url, AdeSecret **ret) {
         r = ade_secret_new(encoded_size(in->size) + 1, &out);
         if (r < 0)
                 return r;
-        n = (size_t) EVP_EncodeBlock(out->data, in->data, (int) in->size);
+        n = (size_t)EVP_EncodeBlock(out->data, in->data, (int)in->size);
         if (url) {
                 for (size_t i = 0; i < n; i++)
                         if (out->data[i] == '+')
@@ -154,7 +154,7 @@ int ade_base64_decode_secret(const char *s, size_t len, AdeSecret **ret) {
         r = ade_secret_new(len + 4, &out);
         if (r < 0)
                 return r;
-        r = decode_into(s, len, (char *) norm->data, out->data, &size);
+        r = decode_into(s, len, (char *)norm->data, out->data, &size);
         if (r < 0)
                 return r;
         if (size == 0)

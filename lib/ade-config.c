@@ -26,7 +26,7 @@ AdeIdentityType ade_identity_type_from_string(const char *s) {
                 return _ADE_IDENTITY_INVALID;
         for (int i = 0; i < _ADE_IDENTITY_MAX; i++)
                 if (streq(s, identity_type_names[i]))
-                        return (AdeIdentityType) i;
+                        return (AdeIdentityType)i;
         return _ADE_IDENTITY_INVALID;
 }
 
@@ -35,8 +35,8 @@ bool ade_kek_algorithm_is_valid(const char *alg) {
 }
 
 int ade_parse_boolean(const char *s) {
-        static const char *const yes[] = { "yes", "true", "on", "1" };
-        static const char *const no[] = { "no", "false", "off", "0" };
+        static const char *const yes[] = {"yes", "true", "on", "1"};
+        static const char *const no[] = {"no", "false", "off", "0"};
 
         if (!s)
                 return -EINVAL;
@@ -55,10 +55,19 @@ int ade_parse_duration_sec(const char *s, uint64_t *ret) {
                 uint64_t mult;
         } units[] = {
                 /* longest first, so "min" is not read as "m" followed by "in" */
-                { "weeks", 604800 }, { "week", 604800 }, { "days", 86400 }, { "day", 86400 },
-                { "hours", 3600 },   { "hour", 3600 },   { "min", 60 },     { "sec", 1 },
-                { "w", 604800 },     { "d", 86400 },     { "h", 3600 },     { "m", 60 },
-                { "s", 1 },
+                {"weeks", 604800},
+                {"week", 604800},
+                {"days", 86400},
+                {"day", 86400},
+                {"hours", 3600},
+                {"hour", 3600},
+                {"min", 60},
+                {"sec", 1},
+                {"w", 604800},
+                {"d", 86400},
+                {"h", 3600},
+                {"m", 60},
+                {"s", 1},
         };
         uint64_t total = 0;
         const char *p = s;
@@ -76,9 +85,9 @@ int ade_parse_duration_sec(const char *s, uint64_t *ret) {
                 if (!*p)
                         break;
                 while (*p >= '0' && *p <= '9') {
-                        if (v > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+                        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
                                 return -ERANGE;
-                        v = v * 10 + (uint64_t) (*p - '0');
+                        v = v * 10 + (uint64_t)(*p - '0');
                         p++;
                         digits = true;
                 }
@@ -95,7 +104,7 @@ int ade_parse_duration_sec(const char *s, uint64_t *ret) {
                 } else {
                         for (size_t i = 0; i < ELEMENTSOF(units); i++) {
                                 const char *rest = startswith(p, units[i].suffix);
-                                if (rest && !isalpha((unsigned char) *rest)) {
+                                if (rest && !isalpha((unsigned char)*rest)) {
                                         mult = units[i].mult;
                                         p = rest;
                                         break;
@@ -123,7 +132,7 @@ static bool segment_ok(const char *s, size_t n, const char *extra) {
         if (n == 0)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char) s[i]) && !strchr(extra, s[i]))
+                if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i]))
                         return false;
         return true;
 }
@@ -230,7 +239,7 @@ static int set_string(void *field, const char *value) {
 
 static int parse_string(ParseContext *ctx, const char *value, void *field) {
         for (const char *p = value; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
                         return fail(ctx, "value contains a control character");
         return set_string(field, value);
 }
@@ -262,11 +271,11 @@ static int parse_url_common(ParseContext *ctx, const char *value, void *field, b
                 r = fail(ctx, "'%s' is not a valid URL", value);
                 goto out;
         }
-        (void) curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        (void) curl_url_get(u, CURLUPART_HOST, &host, 0);
-        (void) curl_url_get(u, CURLUPART_USER, &user, 0);
-        (void) curl_url_get(u, CURLUPART_QUERY, &query, 0);
-        (void) curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
+        (void)curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+        (void)curl_url_get(u, CURLUPART_HOST, &host, 0);
+        (void)curl_url_get(u, CURLUPART_USER, &user, 0);
+        (void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+        (void)curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
 
         if (!scheme || (!strcaseeq(scheme, "https") && !(allow_http && strcaseeq(scheme, "http"))))
                 r = fail(ctx, "'%s' must be an %s URL", value, allow_http ? "http:// or https://" : "https://");
@@ -328,9 +337,10 @@ static int parse_kek_url(ParseContext *ctx, const char *value, void *field) {
 
 static int parse_vault_id(ParseContext *ctx, const char *value, void *field) {
         if (ade_parse_vault_resource_id(value, NULL, NULL) < 0)
-                return fail(ctx, "'%s' is not a Key Vault resource id "
-                            "(/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<name>)",
-                            value);
+                return fail(ctx,
+                        "'%s' is not a Key Vault resource id "
+                        "(/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<name>)",
+                        value);
         return set_string(field, value);
 }
 
@@ -344,7 +354,7 @@ static int parse_identity_type(ParseContext *ctx, const char *value, void *field
         AdeIdentityType t = ade_identity_type_from_string(value);
         if (t < 0)
                 return fail(ctx, "'%s' is not one of managed, client-secret, client-certificate", value);
-        *(AdeIdentityType *) field = t;
+        *(AdeIdentityType *)field = t;
         return 0;
 }
 
@@ -359,14 +369,14 @@ static int parse_bool(ParseContext *ctx, const char *value, void *field) {
         int r = ade_parse_boolean(value);
         if (r < 0)
                 return fail(ctx, "'%s' is not a boolean (yes or no)", value);
-        *(bool *) field = r;
+        *(bool *)field = r;
         return 0;
 }
 
 static int parse_group(ParseContext *ctx, const char *value, void *field) {
         /* the rules of useradd/groupadd's default NAME_REGEX, without the trailing '$' */
-        if (!(islower((unsigned char) value[0]) || value[0] == '_') || strlen(value) > 32 ||
-            !segment_ok(value, strlen(value), "-_"))
+        if (!(islower((unsigned char)value[0]) || value[0] == '_') || strlen(value) > 32 ||
+                !segment_ok(value, strlen(value), "-_"))
                 return fail(ctx, "'%s' is not a valid group name", value);
         return set_string(field, value);
 }
@@ -387,12 +397,12 @@ static int parse_device_list(ParseContext *ctx, const char *value, void *field) 
                         break;
                 if (p[0] != '/') {
                         strv_free(n);
-                        return fail(ctx, "'%.*s' is not an absolute device path", (int) len, p);
+                        return fail(ctx, "'%.*s' is not an absolute device path", (int)len, p);
                 }
                 for (size_t i = 0; i < k; i++)
                         if (strlen(n[i]) == len && strncmp(n[i], p, len) == 0) {
                                 strv_free(n);
-                                return fail(ctx, "'%.*s' is listed twice", (int) len, p);
+                                return fail(ctx, "'%.*s' is listed twice", (int)len, p);
                         }
                 t = realloc(n, (k + 2) * sizeof(char *));
                 if (!t) {
@@ -421,7 +431,8 @@ typedef struct ConfigKey {
         size_t offset;
 } ConfigKey;
 
-#define KEY(sec, name, parser, member) { sec, name, parser, offsetof(AdeConfig, member) }
+#define KEY(sec, name, parser, member)                                                                                 \
+        { sec, name, parser, offsetof(AdeConfig, member) }
 
 static const ConfigKey config_keys[] = {
         KEY("keyvault", "url", parse_https_url, keyvault.url),
@@ -451,7 +462,7 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "state-dir", parse_path, daemon.state_dir),
 };
 
-static const char *const sections[] = { "keyvault", "identity", "azure", "preconditions", "volumes", "daemon" };
+static const char *const sections[] = {"keyvault", "identity", "azure", "preconditions", "volumes", "daemon"};
 
 AdeConfig *ade_config_free(AdeConfig *c) {
         if (!c)
@@ -489,17 +500,17 @@ int ade_config_new_default(AdeConfig **ret) {
                 size_t offset;
                 const char *value;
         } defaults[] = {
-                { offsetof(AdeConfig, keyvault.kek_algorithm), "RSA-OAEP" },
-                { offsetof(AdeConfig, azure.imds), "http://169.254.169.254" },
-                { offsetof(AdeConfig, azure.arm), "https://management.azure.com" },
-                { offsetof(AdeConfig, azure.authority), "https://login.microsoftonline.com" },
-                { offsetof(AdeConfig, azure.keyvault_resource), "https://vault.azure.net" },
-                { offsetof(AdeConfig, azure.arm_resource), "https://management.azure.com/" },
-                { offsetof(AdeConfig, volumes.header_dir), "/var/lib/ade/headers" },
-                { offsetof(AdeConfig, daemon.socket), "/run/ade/io.ade.DiskEncryption" },
-                { offsetof(AdeConfig, daemon.group), "ade" },
-                { offsetof(AdeConfig, daemon.key_socket), "/run/ade/key.socket" },
-                { offsetof(AdeConfig, daemon.state_dir), "/var/lib/ade" },
+                {offsetof(AdeConfig, keyvault.kek_algorithm), "RSA-OAEP"},
+                {offsetof(AdeConfig, azure.imds), "http://169.254.169.254"},
+                {offsetof(AdeConfig, azure.arm), "https://management.azure.com"},
+                {offsetof(AdeConfig, azure.authority), "https://login.microsoftonline.com"},
+                {offsetof(AdeConfig, azure.keyvault_resource), "https://vault.azure.net"},
+                {offsetof(AdeConfig, azure.arm_resource), "https://management.azure.com/"},
+                {offsetof(AdeConfig, volumes.header_dir), "/var/lib/ade/headers"},
+                {offsetof(AdeConfig, daemon.socket), "/run/ade/io.ade.DiskEncryption"},
+                {offsetof(AdeConfig, daemon.group), "ade"},
+                {offsetof(AdeConfig, daemon.key_socket), "/run/ade/key.socket"},
+                {offsetof(AdeConfig, daemon.state_dir), "/var/lib/ade"},
         };
 
         c = calloc(1, sizeof(*c));
@@ -509,7 +520,7 @@ int ade_config_new_default(AdeConfig **ret) {
         c->preconditions.snapshot_max_age_sec = 24 * 3600;
         c->preconditions.require_same_region = true;
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
-                if (set_string((uint8_t *) c + defaults[i].offset, defaults[i].value) < 0)
+                if (set_string((uint8_t *)c + defaults[i].offset, defaults[i].value) < 0)
                         return -ENOMEM;
 
         *ret = TAKE_PTR(c);
@@ -583,7 +594,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
         unsigned lines[ELEMENTSOF(config_keys)] = {};
         char section[64] = "";
         char buf[ADE_CONFIG_LINE_MAX + 2];
-        ParseContext ctx = { .name = name ?: "ade.conf" };
+        ParseContext ctx = {.name = name ?: "ade.conf"};
         const char *p = text, *end = text + len;
         int r;
 
@@ -600,8 +611,8 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
         }
 
         while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t l = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
                 char *line, *eq, *key, *value;
                 const ConfigKey *k = NULL;
                 size_t idx = 0;
@@ -641,8 +652,10 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                                 if (streq(sname, sections[i]))
                                         known = true;
                         if (!known) {
-                                r = fail(&ctx, "unknown section [%s] (known: keyvault, identity, azure, preconditions, volumes, daemon)",
-                                         sname);
+                                r = fail(&ctx,
+                                        "unknown section [%s] (known: keyvault, identity, azure, preconditions, "
+                                        "volumes, daemon)",
+                                        sname);
                                 goto finish;
                         }
                         snprintf(section, sizeof(section), "%s", sname);
@@ -688,7 +701,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                 if (!*value)
                         continue;
 
-                r = k->parse(&ctx, value, (uint8_t *) c + k->offset);
+                r = k->parse(&ctx, value, (uint8_t *)c + k->offset);
                 if (r < 0)
                         goto finish;
         }
@@ -752,7 +765,7 @@ int ade_config_load(const char *path, AdeConfig **ret, char **ret_error) {
                 }
                 if (n == 0)
                         break;
-                size += (size_t) n;
+                size += (size_t)n;
                 if (size > ADE_CONFIG_SIZE_MAX)
                         break;
         }

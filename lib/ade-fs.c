@@ -58,8 +58,8 @@ int ade_fs_probe(const char *device, AdeFsInfo *ret) {
                 return ade_log_debug_errno(errno > 0 ? errno : EIO, "Cannot open %s for probing: %m", device);
 
         blkid_probe_enable_superblocks(pr, 1);
-        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL |
-                                                      BLKID_SUBLKS_USAGE);
+        blkid_probe_set_superblocks_flags(
+                pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_USAGE);
         blkid_probe_enable_partitions(pr, 1);
         blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
 
@@ -74,7 +74,7 @@ int ade_fs_probe(const char *device, AdeFsInfo *ret) {
         }
 
         if (probe_dup(pr, "TYPE", &info.type) < 0 || probe_dup(pr, "UUID", &info.uuid) < 0 ||
-            probe_dup(pr, "LABEL", &info.label) < 0 || probe_dup(pr, "USAGE", &info.usage) < 0) {
+                probe_dup(pr, "LABEL", &info.label) < 0 || probe_dup(pr, "USAGE", &info.usage) < 0) {
                 ade_fs_info_done(&info);
                 return -ENOMEM;
         }
@@ -101,7 +101,7 @@ bool ade_fs_is_ext(const char *type) {
 }
 
 static int find_program(const char *name, char **ret) {
-        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+        static const char *const dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
 
         if (strchr(name, '/')) {
                 *ret = strdup(name);
@@ -184,7 +184,7 @@ int ade_fs_run(char *const argv[], char **ret_output) {
                 if (k <= 0)
                         break;
                 if (n < ADE_FS_OUTPUT_MAX) {
-                        size_t m = (size_t) k < ADE_FS_OUTPUT_MAX - n ? (size_t) k : ADE_FS_OUTPUT_MAX - n;
+                        size_t m = (size_t)k < ADE_FS_OUTPUT_MAX - n ? (size_t)k : ADE_FS_OUTPUT_MAX - n;
                         memcpy(out + n, buf, m);
                         n += m;
                 }
@@ -200,14 +200,14 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         if (ret_output)
                 *ret_output = TAKE_PTR(out);
         if (!WIFEXITED(status))
-                return ade_log_debug_errno(EIO, "%s was killed by signal %d", path,
-                                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                return ade_log_debug_errno(
+                        EIO, "%s was killed by signal %d", path, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
         return WEXITSTATUS(status);
 }
 
 int ade_fs_check(const char *device, bool repair, char **ret_output) {
         _cleanup_free_ char *out = NULL;
-        char *argv[] = { (char *) "e2fsck", (char *) "-f", (char *) (repair ? "-p" : "-n"), (char *) device, NULL };
+        char *argv[] = {(char *)"e2fsck", (char *)"-f", (char *)(repair ? "-p" : "-n"), (char *)device, NULL};
         int r;
 
         r = ade_fs_run(argv, &out);
@@ -231,20 +231,21 @@ static uint64_t ext_blocks(const char *device) {
         uint64_t blocks;
 
         fd = open(device, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || pread(fd, sb, sizeof(sb), 1024) != (ssize_t) sizeof(sb))
+        if (fd < 0 || pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb))
                 return 0;
         if (sb[0x38] != 0x53 || sb[0x39] != 0xEF) /* s_magic */
                 return 0;
-        blocks = (uint64_t) sb[0x04] | (uint64_t) sb[0x05] << 8 | (uint64_t) sb[0x06] << 16 | (uint64_t) sb[0x07] << 24;
+        blocks = (uint64_t)sb[0x04] | (uint64_t)sb[0x05] << 8 | (uint64_t)sb[0x06] << 16 | (uint64_t)sb[0x07] << 24;
         if (sb[0x60] & 0x80) /* INCOMPAT_64BIT: s_blocks_count_hi */
-                blocks |= ((uint64_t) sb[0x150] | (uint64_t) sb[0x151] << 8 | (uint64_t) sb[0x152] << 16 |
-                           (uint64_t) sb[0x153] << 24) << 32;
+                blocks |= ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 | (uint64_t)sb[0x152] << 16 |
+                                  (uint64_t)sb[0x153] << 24)
+                          << 32;
         return blocks;
 }
 
 int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, char **ret_output) {
         _cleanup_free_ char *out = NULL;
-        char *argv[] = { (char *) "resize2fs", (char *) "-P", (char *) device, NULL };
+        char *argv[] = {(char *)"resize2fs", (char *)"-P", (char *)device, NULL};
         _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
         uint64_t blocks = 0, bsize = 0, size = 0;
         const char *p, *v;
@@ -267,9 +268,9 @@ int ade_fs_min_size(const char *device, uint64_t *ret_min, uint64_t *ret_size, c
         blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
         /* libblkid reports the ext block size as BLOCK_SIZE (FSBLOCKSIZE in newer releases). */
         if (blkid_do_safeprobe(pr) != 0 ||
-            (blkid_probe_lookup_value(pr, "FSBLOCKSIZE", &v, NULL) < 0 &&
-             blkid_probe_lookup_value(pr, "BLOCK_SIZE", &v, NULL) < 0) ||
-            sscanf(v, "%" SCNu64, &bsize) != 1 || bsize == 0)
+                (blkid_probe_lookup_value(pr, "FSBLOCKSIZE", &v, NULL) < 0 &&
+                        blkid_probe_lookup_value(pr, "BLOCK_SIZE", &v, NULL) < 0) ||
+                sscanf(v, "%" SCNu64, &bsize) != 1 || bsize == 0)
                 return ade_log_debug_errno(EIO, "Cannot read the block size of the filesystem on %s", device);
         /* FSSIZE (bytes) exists in newer libblkid only; otherwise the superblock's block count. */
         if (blkid_probe_lookup_value(pr, "FSSIZE", &v, NULL) < 0 || sscanf(v, "%" SCNu64, &size) != 1)
@@ -290,7 +291,7 @@ int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
 
         if (asprintf(&size_arg, "%" PRIu64 "K", new_size / 1024) < 0)
                 return -ENOMEM;
-        char *resize[] = { (char *) "resize2fs", (char *) device, size_arg, NULL };
+        char *resize[] = {(char *)"resize2fs", (char *)device, size_arg, NULL};
         r = ade_fs_run(resize, &out);
         if (r < 0)
                 return r;
@@ -304,7 +305,7 @@ int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
 
 int ade_fs_grow(const char *device, char **ret_output) {
         _cleanup_free_ char *out = NULL;
-        char *argv[] = { (char *) "resize2fs", (char *) device, NULL };
+        char *argv[] = {(char *)"resize2fs", (char *)device, NULL};
         int r;
 
         r = ade_fs_run(argv, &out);
@@ -331,33 +332,33 @@ int ade_fs_make(const char *device, const char *type, const char *label, const c
                 if (asprintf(&prog, "mkfs.%s", type) < 0)
                         return -ENOMEM;
                 argv[n++] = prog;
-                argv[n++] = (char *) "-q";
-                argv[n++] = (char *) "-F";
+                argv[n++] = (char *)"-q";
+                argv[n++] = (char *)"-F";
                 if (label) {
-                        argv[n++] = (char *) "-L";
-                        argv[n++] = (char *) label;
+                        argv[n++] = (char *)"-L";
+                        argv[n++] = (char *)label;
                 }
                 if (uuid) {
-                        argv[n++] = (char *) "-U";
-                        argv[n++] = (char *) uuid;
+                        argv[n++] = (char *)"-U";
+                        argv[n++] = (char *)uuid;
                 }
         } else if (streq(type, "xfs")) {
-                argv[n++] = (char *) "mkfs.xfs";
-                argv[n++] = (char *) "-q";
-                argv[n++] = (char *) "-f";
+                argv[n++] = (char *)"mkfs.xfs";
+                argv[n++] = (char *)"-q";
+                argv[n++] = (char *)"-f";
                 if (label) {
-                        argv[n++] = (char *) "-L";
-                        argv[n++] = (char *) label;
+                        argv[n++] = (char *)"-L";
+                        argv[n++] = (char *)label;
                 }
                 if (uuid) {
-                        argv[n++] = (char *) "-m";
+                        argv[n++] = (char *)"-m";
                         if (asprintf(&prog, "uuid=%s", uuid) < 0)
                                 return -ENOMEM;
                         argv[n++] = prog;
                 }
         } else
                 return ade_log_debug_errno(EOPNOTSUPP, "Cannot make a %s filesystem", type);
-        argv[n++] = (char *) device;
+        argv[n++] = (char *)device;
         argv[n] = NULL;
 
         r = ade_fs_run(argv, &out);
@@ -403,17 +404,28 @@ static const struct {
         unsigned long flag;
         bool clear; /* the option turns @flag off ("rw", "suid", ...) */
 } mount_flags[] = {
-        {"ro", MS_RDONLY, false},         {"rw", MS_RDONLY, true},
-        {"nosuid", MS_NOSUID, false},     {"suid", MS_NOSUID, true},
-        {"nodev", MS_NODEV, false},       {"dev", MS_NODEV, true},
-        {"noexec", MS_NOEXEC, false},     {"exec", MS_NOEXEC, true},
-        {"sync", MS_SYNCHRONOUS, false},  {"async", MS_SYNCHRONOUS, true},
-        {"dirsync", MS_DIRSYNC, false},   {"noatime", MS_NOATIME, false},
-        {"atime", MS_NOATIME, true},      {"nodiratime", MS_NODIRATIME, false},
-        {"diratime", MS_NODIRATIME, true}, {"relatime", MS_RELATIME, false},
-        {"norelatime", MS_RELATIME, true}, {"strictatime", MS_STRICTATIME, false},
-        {"lazytime", MS_LAZYTIME, false}, {"nolazytime", MS_LAZYTIME, true},
-        {"silent", MS_SILENT, false},     {"loud", MS_SILENT, true},
+        {"ro", MS_RDONLY, false},
+        {"rw", MS_RDONLY, true},
+        {"nosuid", MS_NOSUID, false},
+        {"suid", MS_NOSUID, true},
+        {"nodev", MS_NODEV, false},
+        {"dev", MS_NODEV, true},
+        {"noexec", MS_NOEXEC, false},
+        {"exec", MS_NOEXEC, true},
+        {"sync", MS_SYNCHRONOUS, false},
+        {"async", MS_SYNCHRONOUS, true},
+        {"dirsync", MS_DIRSYNC, false},
+        {"noatime", MS_NOATIME, false},
+        {"atime", MS_NOATIME, true},
+        {"nodiratime", MS_NODIRATIME, false},
+        {"diratime", MS_NODIRATIME, true},
+        {"relatime", MS_RELATIME, false},
+        {"norelatime", MS_RELATIME, true},
+        {"strictatime", MS_STRICTATIME, false},
+        {"lazytime", MS_LAZYTIME, false},
+        {"nolazytime", MS_LAZYTIME, true},
+        {"silent", MS_SILENT, false},
+        {"loud", MS_SILENT, true},
 };
 
 /* Options that mean something to mount(8), systemd or fstab's readers, never to the kernel. */
@@ -460,8 +472,8 @@ int ade_fs_mount(const char *device, const char *path, const char *fstype, const
                 }
         }
         if (mount(device, path, fstype, flags, n > 0 ? data : NULL) < 0)
-                return ade_log_debug_errno(-errno, "mounting %s on %s (%s, %s) failed: %m", device, path,
-                        strna(fstype), isempty(options) ? "defaults" : options);
+                return ade_log_debug_errno(-errno, "mounting %s on %s (%s, %s) failed: %m", device, path, strna(fstype),
+                        isempty(options) ? "defaults" : options);
         return 0;
 }
 
@@ -482,8 +494,8 @@ static void unescape_octal(char *s) {
 
 /* Calls @f on each line of mountinfo with its device, mount point and per-mount options; stops when
  * @f returns non-zero and returns that. */
-static int mountinfo_foreach(int (*f)(dev_t devnum, const char *path, const char *options, void *userdata),
-        void *userdata) {
+static int mountinfo_foreach(
+        int (*f)(dev_t devnum, const char *path, const char *options, void *userdata), void *userdata) {
         _cleanup_fclose_ FILE *mi = NULL;
         _cleanup_free_ char *line = NULL;
         size_t size = 0;

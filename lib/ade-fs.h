@@ -15,7 +15,7 @@
  * on a file truncates it to the new size. */
 
 typedef struct AdeFsInfo {
-        char *type;  /* "ext4", "xfs", "swap", "crypto_LUKS", ...; NULL when nothing is found */
+        char *type; /* "ext4", "xfs", "swap", "crypto_LUKS", ...; NULL when nothing is found */
         char *uuid;
         char *label;
         char *usage; /* "filesystem", "crypto", "raid", "other"; NULL when nothing is found */

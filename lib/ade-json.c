@@ -18,10 +18,9 @@ int ade_json_parse(const char *buf, size_t len, json_object **ret) {
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 
-        o = json_tokener_parse_ex(tok, buf, (int) len);
+        o = json_tokener_parse_ex(tok, buf, (int)len);
         /* json_tokener_continue means the input ended inside a value: a truncated document. */
-        if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != len) {
+        if (!o || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
                 bool only_space = false;
 
                 if (o && json_tokener_get_error(tok) == json_tokener_success) {

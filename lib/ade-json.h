@@ -33,8 +33,7 @@ int ade_json_get_int64_lenient(json_object *obj, const char *key, int64_t *ret);
 int ade_json_get_bool_lenient(json_object *obj, const char *key, bool *ret);
 
 /* Walks nested objects: ade_json_get_path_string(o, &s, "compute", "location", NULL). */
-int ade_json_get_path_string(json_object *obj, const char **ret, const char *first, ...)
-        __attribute__((sentinel));
+int ade_json_get_path_string(json_object *obj, const char **ret, const char *first, ...) __attribute__((sentinel));
 
 /* Compact serialization without escaped slashes (URLs stay readable). Returns a new string or NULL. */
 char *ade_json_to_string(json_object *obj);

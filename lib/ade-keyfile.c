@@ -20,7 +20,7 @@ bool ade_keyfile_is_valid(const AdeSecret *s) {
         for (size_t i = 0; i < s->size; i++)
                 if (s->data[i] == '-' || s->data[i] == '_')
                         return false;
-        if (ade_base64_decode_secret((const char *) s->data, s->size, &raw) < 0)
+        if (ade_base64_decode_secret((const char *)s->data, s->size, &raw) < 0)
                 return false;
         return raw->size == ADE_KEYFILE_RAW_SIZE;
 }

@@ -30,12 +30,18 @@ int ade_log_get_max_level(void) {
 }
 
 static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
-        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+        [LOG_EMERG] = "emerg",
+        [LOG_ALERT] = "alert",
+        [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning",
+        [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",
+        [LOG_DEBUG] = "debug",
 };
 
 const char *ade_log_level_to_string(int level) {
-        if (level < 0 || (size_t) level >= ELEMENTSOF(level_names))
+        if (level < 0 || (size_t)level >= ELEMENTSOF(level_names))
                 return NULL;
         return level_names[level];
 }
@@ -45,7 +51,7 @@ int ade_log_level_from_string(const char *s) {
                 return -EINVAL;
         for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
                 if (strcaseeq(s, level_names[i]))
-                        return (int) i;
+                        return (int)i;
         if (strcaseeq(s, "error"))
                 return LOG_ERR;
         if (strcaseeq(s, "warn"))
@@ -55,8 +61,7 @@ int ade_log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
-int ade_log_internal(int level, int error, const char *file, int line, const char *func,
-                     const char *format, ...) {
+int ade_log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
         char buf[2048];
         va_list ap;
         int saved_errno = errno;
@@ -70,7 +75,7 @@ int ade_log_internal(int level, int error, const char *file, int line, const cha
         /* "%m" must show the error we were handed, not whatever errno happens to hold. */
         errno = error;
         va_start(ap, format);
-        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        (void)vsnprintf(buf, sizeof(buf), format, ap);
         va_end(ap);
 
         pthread_mutex_lock(&log_lock);
@@ -78,9 +83,9 @@ int ade_log_internal(int level, int error, const char *file, int line, const cha
                 log_func(level, buf, log_userdata);
         pthread_mutex_unlock(&log_lock);
 
-        (void) file;
-        (void) line;
-        (void) func;
+        (void)file;
+        (void)line;
+        (void)func;
         errno = saved_errno;
         return -error;
 }

@@ -25,17 +25,17 @@ const char *ade_log_level_to_string(int level);
 
 /* Formats and delivers a message. When @error is non-zero, "%m" expands to strerror(|error|).
  * Returns -|error| so that callers can write "return ade_log_debug_errno(r, ...)". */
-int ade_log_internal(int level, int error, const char *file, int line, const char *func,
-                     const char *format, ...) _printf_(6, 7);
+int ade_log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
+        _printf_(6, 7);
 
-#define ade_log_full_errno(level, error, ...) \
+#define ade_log_full_errno(level, error, ...)                                                                          \
         ade_log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
-#define ade_log_debug(...) (void) ade_log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
-#define ade_log_info(...) (void) ade_log_full_errno(LOG_INFO, 0, __VA_ARGS__)
-#define ade_log_notice(...) (void) ade_log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
-#define ade_log_warning(...) (void) ade_log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
-#define ade_log_error(...) (void) ade_log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define ade_log_debug(...) (void)ade_log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define ade_log_info(...) (void)ade_log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define ade_log_notice(...) (void)ade_log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define ade_log_warning(...) (void)ade_log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define ade_log_error(...) (void)ade_log_full_errno(LOG_ERR, 0, __VA_ARGS__)
 
 #define ade_log_debug_errno(error, ...) ade_log_full_errno(LOG_DEBUG, (error), __VA_ARGS__)
 #define ade_log_info_errno(error, ...) ade_log_full_errno(LOG_INFO, (error), __VA_ARGS__)

@@ -40,8 +40,10 @@ static const char *const header_table[_ADE_LUKS_HEADER_MAX] = {
         [ADE_LUKS_HEADER_DETACHED] = "Detached",
 };
 static const char *const state_table[_ADE_LUKS_STATE_MAX] = {
-        [ADE_LUKS_STATE_NONE] = "none",   [ADE_LUKS_STATE_FINISHED] = "finished",
-        [ADE_LUKS_STATE_CLEAN] = "clean", [ADE_LUKS_STATE_CRASH] = "crash",
+        [ADE_LUKS_STATE_NONE] = "none",
+        [ADE_LUKS_STATE_FINISHED] = "finished",
+        [ADE_LUKS_STATE_CLEAN] = "clean",
+        [ADE_LUKS_STATE_CRASH] = "crash",
         [ADE_LUKS_STATE_INVALID] = "invalid",
 };
 static const char *const step_table[_ADE_LUKS_STEP_MAX] = {
@@ -72,7 +74,7 @@ AdeLuksStep ade_luks_step_from_string(const char *s) {
         if (s)
                 for (int i = 0; i < _ADE_LUKS_STEP_MAX; i++)
                         if (streq(s, step_table[i]))
-                                return (AdeLuksStep) i;
+                                return (AdeLuksStep)i;
         return _ADE_LUKS_STEP_INVALID;
 }
 
@@ -96,16 +98,16 @@ AdeToken *ade_token_free(AdeToken *t) {
 }
 
 /* The JSON names of DESIGN §3, in the order they are written, with the field each maps to. */
-#define TOKEN_FIELDS(X)                                      \
-        X("version", version)                                \
-        X("KeyVaultURL", key_vault_url)                      \
-        X("KeyVaultResourceId", key_vault_resource_id)       \
-        X("SecretURL", secret_url)                           \
-        X("KeyEncryptionKeyURL", kek_url)                    \
-        X("KekVaultResourceId", kek_vault_resource_id)       \
-        X("KeyEncryptionAlgorithm", kek_algorithm)           \
-        X("VolumeType", volume_type)                         \
-        X("Passphrase", passphrase)                          \
+#define TOKEN_FIELDS(X)                                                                                                \
+        X("version", version)                                                                                          \
+        X("KeyVaultURL", key_vault_url)                                                                                \
+        X("KeyVaultResourceId", key_vault_resource_id)                                                                 \
+        X("SecretURL", secret_url)                                                                                     \
+        X("KeyEncryptionKeyURL", kek_url)                                                                              \
+        X("KekVaultResourceId", kek_vault_resource_id)                                                                 \
+        X("KeyEncryptionAlgorithm", kek_algorithm)                                                                     \
+        X("VolumeType", volume_type)                                                                                   \
+        X("Passphrase", passphrase)                                                                                    \
         X("DeviceId", device_id)
 
 int ade_token_copy(const AdeToken *t, AdeToken **ret) {
@@ -116,8 +118,8 @@ int ade_token_copy(const AdeToken *t, AdeToken **ret) {
         if (!c)
                 return -ENOMEM;
         c->keyslot = t->keyslot;
-#define COPY(name, field)                                      \
-        if (t->field && !(c->field = strdup(t->field)))        \
+#define COPY(name, field)                                                                                              \
+        if (t->field && !(c->field = strdup(t->field)))                                                                \
                 return -ENOMEM;
         TOKEN_FIELDS(COPY)
 #undef COPY
@@ -148,8 +150,8 @@ int ade_token_to_json(const AdeToken *t, int keyslot, char **ret) {
                 return -ENOMEM;
         if (ade_json_add_string(o, "version", t->version ?: ADE_LUKS_TOKEN_VERSION) < 0)
                 return -ENOMEM;
-#define ADD(name, field)                                                                       \
-        if (!streq(name, "version") && !isempty(t->field) && ade_json_add_string(o, name, t->field) < 0) \
+#define ADD(name, field)                                                                                               \
+        if (!streq(name, "version") && !isempty(t->field) && ade_json_add_string(o, name, t->field) < 0)               \
                 return -ENOMEM;
         TOKEN_FIELDS(ADD)
 #undef ADD
@@ -180,11 +182,11 @@ int ade_token_from_json(const char *json, AdeToken **ret) {
         if (!t)
                 return -ENOMEM;
         t->keyslot = -1;
-#define GET(name, field)                                                    \
-        r = ade_json_get_string(o, name, &v);                               \
-        if (r == -EBADMSG)                                                  \
-                return r;                                                   \
-        if (r >= 0 && !isempty(v) && !(t->field = strdup(v)))               \
+#define GET(name, field)                                                                                               \
+        r = ade_json_get_string(o, name, &v);                                                                          \
+        if (r == -EBADMSG)                                                                                             \
+                return r;                                                                                              \
+        if (r >= 0 && !isempty(v) && !(t->field = strdup(v)))                                                          \
                 return -ENOMEM;
         TOKEN_FIELDS(GET)
 #undef GET
@@ -203,7 +205,7 @@ int ade_token_from_json(const char *json, AdeToken **ret) {
                 k = strtol(s, &end, 10);
                 if (errno || *end || k < 0 || k > 31)
                         return -EBADMSG;
-                t->keyslot = (int) k;
+                t->keyslot = (int)k;
         }
 
         *ret = TAKE_PTR(t);
@@ -311,7 +313,7 @@ static int device_size(const char *device, uint64_t *ret) {
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISREG(st.st_mode)) {
-                *ret = (uint64_t) st.st_size;
+                *ret = (uint64_t)st.st_size;
                 return 0;
         }
         if (!S_ISBLK(st.st_mode))
@@ -327,10 +329,10 @@ static int device_size(const char *device, uint64_t *ret) {
 static void cryptsetup_log(int level, const char *msg, void *usrptr) {
         size_t n = strlen(msg);
 
-        (void) usrptr;
-        (void) level;
+        (void)usrptr;
+        (void)level;
         /* libcryptsetup ends its lines with a newline; our log adds its own. */
-        ade_log_debug("libcryptsetup: %.*s", (int) (n > 0 && msg[n - 1] == '\n' ? n - 1 : n), msg);
+        ade_log_debug("libcryptsetup: %.*s", (int)(n > 0 && msg[n - 1] == '\n' ? n - 1 : n), msg);
 }
 
 static int luks_init(const char *device, const char *header, struct crypt_device **ret) {
@@ -381,7 +383,7 @@ static int set_keyfile_pbkdf(struct crypt_device *cd) {
 static int keyslot_by_key(struct crypt_device *cd, const AdeSecret *key) {
         int r;
 
-        r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0);
+        r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)key->data, key->size, 0);
         if (r == -EPERM)
                 return -ENOKEY;
         return r;
@@ -451,7 +453,7 @@ static int hook(const AdeLuksOptions *o, AdeLuksStep step) {
 }
 
 static int run_reencrypt(struct crypt_device *cd, const AdeLuksOptions *o) {
-        ProgressBridge b = { .o = o };
+        ProgressBridge b = {.o = o};
         int r;
 
         r = crypt_reencrypt_run(cd, progress_bridge, &b);
@@ -557,7 +559,7 @@ static int backup_header_cd(struct crypt_device *cd, const char *header_dir, cha
         for (unsigned n = 0;; n++) {
                 path = mfree(path);
                 if (asprintf(&path, "%s/%s.%lld%s%.0u.backup", header_dir, strna(crypt_get_uuid(cd)),
-                             (long long) time(NULL), n ? "-" : "", n) < 0)
+                            (long long)time(NULL), n ? "-" : "", n) < 0)
                         return -ENOMEM;
                 if (access(path, F_OK) < 0)
                         break;
@@ -592,12 +594,12 @@ static void prune_backups(const char *header_dir, const char *uuid, const char *
                 size_t n = strlen(de->d_name);
 
                 if (!startswith(de->d_name, prefix) || n < 7 || !streq(de->d_name + n - 7, ".backup") ||
-                    streq_ptr(de->d_name, keep_name))
+                        streq_ptr(de->d_name, keep_name))
                         continue;
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0)
                         ade_log_debug_errno(errno, "Cannot remove old header backup %s/%s: %m", header_dir, de->d_name);
         }
-        (void) fsync_path(header_dir, true);
+        (void)fsync_path(header_dir, true);
 }
 
 int ade_luks_backup_header(const char *device, const char *header, const char *header_dir, char **ret_path) {
@@ -693,12 +695,11 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
         if (isempty(o->header_dir))
                 return ade_log_debug_errno(EINVAL, "No header-dir given");
         if (!resilience_ok(o->resilience))
-                return ade_log_debug_errno(EINVAL, "Resilience '%s' is not crash-safe; use checksum or journal",
-                                           o->resilience);
+                return ade_log_debug_errno(
+                        EINVAL, "Resilience '%s' is not crash-safe; use checksum or journal", o->resilience);
         if (v->mountpoint)
                 return ade_log_debug_errno(EBUSY, "%s is mounted on %s; encryption needs it unmounted first%s",
-                                           v->device, v->mountpoint,
-                                           o->active_name ? "" : " (or device-mapper for online encryption)");
+                        v->device, v->mountpoint, o->active_name ? "" : " (or device-mapper for online encryption)");
 
         p.device_size = v->size;
         p.online = o->active_name != NULL;
@@ -709,11 +710,12 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
                 p.mode = ADE_LUKS_MODE_FORMAT_ALL;
                 p.header = ADE_LUKS_HEADER_ATTACHED;
                 p.data_size = v->size > 16ULL * 1024 * 1024 ? v->size - 16ULL * 1024 * 1024 : 0;
-                if (asprintf(&p.reason, "format-all: %s gets a new LUKS2 volume and a new %s filesystem; its data is lost",
-                             v->device, v->fstype ?: "ext4") < 0)
+                if (asprintf(&p.reason,
+                            "format-all: %s gets a new LUKS2 volume and a new %s filesystem; its data is lost",
+                            v->device, v->fstype ?: "ext4") < 0)
                         return -ENOMEM;
                 *ret = p;
-                p = (AdeLuksPlan) {};
+                p = (AdeLuksPlan){};
                 return 0;
         }
 
@@ -727,7 +729,7 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
                 r = asprintf(&p.reason, "%s has no filesystem: detached header, no data moved", v->device);
         else if (!ade_fs_is_ext(v->fstype))
                 r = asprintf(&p.reason, "%s is %s, which cannot shrink: detached header, no data moved", v->device,
-                             v->fstype);
+                        v->fstype);
         else {
                 r = writing ? 0 : ade_fs_check(v->device, false, &out);
                 if (r < 0) {
@@ -748,13 +750,14 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
                         p.header = ADE_LUKS_HEADER_ATTACHED;
                         p.shrink = fs_size > v->size - ADE_LUKS_SHRINK_SIZE;
                         p.data_size = v->size - DATASHIFT_BYTES;
-                        r = asprintf(&p.reason, "%s (%s) can lose 32 MiB (minimum %" PRIu64
-                                     " MiB): header at the start, data shifted",
-                                     v->device, v->fstype, min >> 20);
+                        r = asprintf(&p.reason,
+                                "%s (%s) can lose 32 MiB (minimum %" PRIu64 " MiB): header at the start, data shifted",
+                                v->device, v->fstype, min >> 20);
                 } else
-                        r = asprintf(&p.reason, "resize2fs cannot shrink %s by 32 MiB (minimum %" PRIu64
-                                     " MiB of %" PRIu64 " MiB): detached header, no data moved",
-                                     v->device, min >> 20, fs_size >> 20);
+                        r = asprintf(&p.reason,
+                                "resize2fs cannot shrink %s by 32 MiB (minimum %" PRIu64 " MiB of %" PRIu64
+                                " MiB): detached header, no data moved",
+                                v->device, min >> 20, fs_size >> 20);
         }
         if (r < 0)
                 return -ENOMEM;
@@ -766,7 +769,7 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
         }
 
         *ret = p;
-        p = (AdeLuksPlan) {};
+        p = (AdeLuksPlan){};
         return 0;
 }
 
@@ -782,8 +785,9 @@ static int check_write_allowed(const AdeToken *token, const AdeSecret *keyfile, 
         if (!o->escrow_confirmed)
                 return ade_log_debug_errno(EPERM, "The key file is not confirmed escrowed; nothing written");
         if (!ade_secret_url_is_versioned(token->secret_url))
-                return ade_log_debug_errno(EPERM, "SecretURL '%s' is not a versioned Key Vault secret URL; nothing written",
-                                           strna(token->secret_url));
+                return ade_log_debug_errno(EPERM,
+                        "SecretURL '%s' is not a versioned Key Vault secret URL; nothing written",
+                        strna(token->secret_url));
         return 0;
 }
 
@@ -794,8 +798,7 @@ static int add_keyslot_and_token(struct crypt_device *cd, const AdeToken *token,
         r = set_keyfile_pbkdf(cd);
         if (r < 0)
                 return r;
-        slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) keyfile->data,
-                                               keyfile->size);
+        slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)keyfile->data, keyfile->size);
         if (slot < 0)
                 return ade_log_debug_errno(slot, "Cannot add the keyslot: %m");
         r = token_store(cd, token, slot);
@@ -805,14 +808,14 @@ static int add_keyslot_and_token(struct crypt_device *cd, const AdeToken *token,
 }
 
 static int start_and_run(struct crypt_device *cd, int slot, const AdeSecret *keyfile, const AdeLuksOptions *o,
-                         const struct crypt_params_reencrypt *init) {
+        const struct crypt_params_reencrypt *init) {
         struct crypt_params_reencrypt params = *init;
         int r;
 
         params.flags &= ~CRYPT_REENCRYPT_INITIALIZE_ONLY;
         params.flags |= CRYPT_REENCRYPT_RESUME_ONLY;
-        r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *) keyfile->data, keyfile->size,
-                                               slot, slot, NULL, NULL, &params);
+        r = crypt_reencrypt_init_by_passphrase(
+                cd, o->active_name, (const char *)keyfile->data, keyfile->size, slot, slot, NULL, NULL, &params);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot load the reencryption of %s: %m", crypt_get_device_name(cd));
         return run_reencrypt(cd, o);
@@ -821,7 +824,7 @@ static int start_and_run(struct crypt_device *cd, int slot, const AdeSecret *key
 /* Both header kinds end the same way once the header is on disk: tell the hook, activate for
  * online use, and (unless only initialising) run the reencryption. */
 static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, int slot, const AdeSecret *keyfile,
-                                   const AdeLuksOptions *o, const struct crypt_params_reencrypt *params) {
+        const AdeLuksOptions *o, const struct crypt_params_reencrypt *params) {
         int r;
 
         r = hook(o, ADE_LUKS_STEP_HEADER_WRITTEN);
@@ -829,8 +832,8 @@ static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, 
                 return r < 0 ? r : -ECANCELED;
 
         if (o->active_name) {
-                r = crypt_activate_by_passphrase(cd, o->active_name, slot, (const char *) keyfile->data,
-                                                 keyfile->size, 0);
+                r = crypt_activate_by_passphrase(
+                        cd, o->active_name, slot, (const char *)keyfile->data, keyfile->size, 0);
                 if (r < 0)
                         return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, o->active_name);
                 r = hook(o, ADE_LUKS_STEP_ACTIVATED);
@@ -843,11 +846,11 @@ static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, 
 }
 
 static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
-                            const AdeSecret *keyfile, const AdeLuksOptions *o) {
+        const AdeSecret *keyfile, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_(ade_token_freep) AdeToken *t = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const struct crypt_params_luks2 luks2 = { .sector_size = SECTOR };
+        const struct crypt_params_luks2 luks2 = {.sector_size = SECTOR};
         struct crypt_params_reencrypt params = {
                 .mode = CRYPT_REENCRYPT_ENCRYPT,
                 .direction = CRYPT_REENCRYPT_FORWARD,
@@ -902,7 +905,7 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         if (r < 0)
                 goto fail;
         r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL, ADE_LUKS_KEY_BYTES,
-                         (struct crypt_params_luks2 *) &luks2);
+                (struct crypt_params_luks2 *)&luks2);
         if (r < 0) {
                 ade_log_debug_errno(r, "Cannot format LUKS2 header %s for %s: %m", hdr, v->device);
                 goto fail;
@@ -910,8 +913,8 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         r = slot = add_keyslot_and_token(cd, t, keyfile);
         if (r < 0)
                 goto fail;
-        r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *) keyfile->data, keyfile->size,
-                                               CRYPT_ANY_SLOT, slot, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, &params);
+        r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)keyfile->data, keyfile->size, CRYPT_ANY_SLOT,
+                slot, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, &params);
         if (r < 0) {
                 ade_log_debug_errno(r, "Cannot initialise the encryption of %s: %m", v->device);
                 goto fail;
@@ -924,7 +927,7 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
 fail:
         /* Nothing reached the data device yet: drop the half-made header. */
         cd = NULL;
-        (void) unlink(hdr);
+        (void)unlink(hdr);
         return r;
 }
 
@@ -933,11 +936,11 @@ fail:
  * device, so for an online encryption it can be made while the volume is still mounted. Returns
  * the keyslot; *ret_path gets the file, *ret_cd the context on it. */
 static int make_front_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const char *run_dir,
-                             char **ret_path, struct crypt_device **ret_cd) {
+        char **ret_path, struct crypt_device **ret_cd) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const struct crypt_params_luks2 luks2 = { .data_device = v->device, .sector_size = SECTOR };
+        const struct crypt_params_luks2 luks2 = {.data_device = v->device, .sector_size = SECTOR};
         int slot, r;
 
         r = ensure_dir(run_dir);
@@ -959,15 +962,15 @@ static int make_front_header(const AdeVolume *v, const AdeToken *token, const Ad
         if (r >= 0)
                 r = set_keyfile_pbkdf(cd);
         if (r >= 0) {
-                r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL,
-                                 ADE_LUKS_KEY_BYTES, (struct crypt_params_luks2 *) &luks2);
+                r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL, ADE_LUKS_KEY_BYTES,
+                        (struct crypt_params_luks2 *)&luks2);
                 if (r < 0)
                         ade_log_debug_errno(r, "Cannot format a LUKS2 header for %s: %m", v->device);
         }
         if (r >= 0)
                 r = slot = add_keyslot_and_token(cd, token, keyfile);
         if (r < 0) {
-                (void) unlink(tmp);
+                (void)unlink(tmp);
                 return r;
         }
         *ret_path = TAKE_PTR(tmp);
@@ -975,8 +978,8 @@ static int make_front_header(const AdeVolume *v, const AdeToken *token, const Ad
         return slot;
 }
 
-int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
-                            const AdeLuksOptions *o, char **ret_path) {
+int ade_luks_prepare_header(
+        const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_path) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         int r;
 
@@ -992,11 +995,11 @@ int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const Ade
 }
 
 static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
-                            const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_error) {
+        const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_error) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL, *out = NULL;
         const char *run_dir = o->run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT;
-        const struct crypt_params_luks2 luks2 = { .data_device = v->device, .sector_size = SECTOR };
+        const struct crypt_params_luks2 luks2 = {.data_device = v->device, .sector_size = SECTOR};
         struct crypt_params_reencrypt params = {
                 .mode = CRYPT_REENCRYPT_ENCRYPT,
                 .direction = CRYPT_REENCRYPT_BACKWARD,
@@ -1048,8 +1051,8 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                 goto fail;
         /* Initialising copies the first 16 MiB of data into the freed tail; then the header goes to
          * the head of the device. */
-        r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *) keyfile->data, keyfile->size,
-                                               CRYPT_ANY_SLOT, slot, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, &params);
+        r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)keyfile->data, keyfile->size, CRYPT_ANY_SLOT,
+                slot, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, &params);
         if (r < 0) {
                 ade_log_debug_errno(r, "Cannot initialise the encryption of %s: %m", v->device);
                 goto fail;
@@ -1064,7 +1067,7 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                 ade_log_debug_errno(r, "Cannot place the LUKS2 header at the head of %s: %m", v->device);
                 goto fail;
         }
-        (void) unlink(tmp);
+        (void)unlink(tmp);
         tmp = mfree(tmp);
         shrunk = false; /* from here on the header is the truth; resume continues */
 
@@ -1073,7 +1076,7 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
 fail:
         crypt_free(TAKE_PTR(cd));
         if (tmp)
-                (void) unlink(tmp);
+                (void)unlink(tmp);
         if (shrunk) {
                 /* The header never reached the device: give the filesystem its space back. */
                 _cleanup_free_ char *grow_out = NULL;
@@ -1085,7 +1088,7 @@ fail:
 }
 
 static int format_all(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
-                      char **ret_error) {
+        char **ret_error) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *name = NULL, *node = NULL;
         const char *fstype = v->fstype && (ade_fs_is_ext(v->fstype) || streq(v->fstype, "xfs")) ? v->fstype : "ext4";
@@ -1118,7 +1121,7 @@ static int format_all(const AdeVolume *v, const AdeToken *token, const AdeSecret
                 r = asprintf(&name, "ade-format-%s", crypt_get_uuid(cd));
         if (!name || r < 0)
                 return -ENOMEM;
-        r = crypt_activate_by_passphrase(cd, name, slot, (const char *) keyfile->data, keyfile->size, 0);
+        r = crypt_activate_by_passphrase(cd, name, slot, (const char *)keyfile->data, keyfile->size, 0);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, name);
         if (asprintf(&node, "%s/%s", crypt_get_dir(), name) < 0)
@@ -1126,12 +1129,12 @@ static int format_all(const AdeVolume *v, const AdeToken *token, const AdeSecret
         else
                 r = ade_fs_make(node, fstype, v->label, v->fs_uuid, ret_error);
         if (!o->active_name)
-                (void) crypt_deactivate(cd, name);
+                (void)crypt_deactivate(cd, name);
         return r;
 }
 
-int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
-                     const AdeLuksOptions *o, AdeLuksPlan *ret_plan, char **ret_error) {
+int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+        AdeLuksPlan *ret_plan, char **ret_error) {
         _cleanup_(ade_luks_plan_done) AdeLuksPlan plan = {};
         _cleanup_free_ char *found = NULL;
         AdeLuksStatus st;
@@ -1162,8 +1165,8 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret 
         /* A detached header of ours for this device? */
         if (ade_luks_find_header(o->header_dir, v->stable_id ?: v->device, &found) >= 0) {
                 if (ade_luks_status(v->device, found, &st) >= 0 && st.operation == ADE_LUKS_OP_DECRYPT)
-                        return ade_log_debug_errno(EBUSY, "%s is being decrypted (header %s); finish that first",
-                                                   v->device, found);
+                        return ade_log_debug_errno(
+                                EBUSY, "%s is being decrypted (header %s); finish that first", v->device, found);
                 plan.mode = ADE_LUKS_MODE_IN_PLACE;
                 plan.header = ADE_LUKS_HEADER_DETACHED;
                 plan.device_size = plan.data_size = v->size;
@@ -1190,7 +1193,7 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret 
 done:
         if ((r >= 0 || r == -ECANCELED) && ret_plan) {
                 *ret_plan = plan;
-                plan = (AdeLuksPlan) {};
+                plan = (AdeLuksPlan){};
         }
         return r;
 }
@@ -1198,7 +1201,7 @@ done:
 /* ---- resume ------------------------------------------------------------------------------- */
 
 static int recover_if_crashed(struct crypt_device **cd, const char *device, const char *header,
-                              const AdeSecret *keyfile, const AdeLuksOptions *o) {
+        const AdeSecret *keyfile, const AdeLuksOptions *o) {
         struct crypt_params_reencrypt p = {};
         crypt_reencrypt_info ri;
         int r;
@@ -1209,9 +1212,9 @@ static int recover_if_crashed(struct crypt_device **cd, const char *device, cons
 
         if (p.flags & CRYPT_REENCRYPT_REPAIR_NEEDED) {
                 /* Metadata written by libcryptsetup < 2.4.3 lacks its digest (CVE-2021-4122). */
-                struct crypt_params_reencrypt rp = { .flags = CRYPT_REENCRYPT_REPAIR_NEEDED };
-                r = crypt_reencrypt_init_by_passphrase(*cd, NULL, (const char *) keyfile->data, keyfile->size,
-                                                       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
+                struct crypt_params_reencrypt rp = {.flags = CRYPT_REENCRYPT_REPAIR_NEEDED};
+                r = crypt_reencrypt_init_by_passphrase(*cd, NULL, (const char *)keyfile->data, keyfile->size,
+                        CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
                 if (r < 0)
                         return ade_log_debug_errno(r, "Cannot repair the reencryption metadata of %s: %m", device);
         }
@@ -1222,14 +1225,14 @@ static int recover_if_crashed(struct crypt_device **cd, const char *device, cons
         ade_log_debug("Recovering the interrupted reencryption of %s", device);
         if (o->active_name)
                 /* Activation recovers the hotzone, then maps the device in reencryption state. */
-                r = crypt_activate_by_passphrase(*cd, o->active_name, CRYPT_ANY_SLOT, (const char *) keyfile->data,
-                                                 keyfile->size, CRYPT_ACTIVATE_SHARED);
+                r = crypt_activate_by_passphrase(*cd, o->active_name, CRYPT_ANY_SLOT, (const char *)keyfile->data,
+                        keyfile->size, CRYPT_ACTIVATE_SHARED);
         else {
-                struct crypt_params_reencrypt rp = { .flags = CRYPT_REENCRYPT_RECOVERY };
+                struct crypt_params_reencrypt rp = {.flags = CRYPT_REENCRYPT_RECOVERY};
                 r = keyslot_by_key(*cd, keyfile);
                 if (r >= 0)
-                        r = crypt_reencrypt_init_by_passphrase(*cd, NULL, (const char *) keyfile->data, keyfile->size,
-                                                               CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
+                        r = crypt_reencrypt_init_by_passphrase(*cd, NULL, (const char *)keyfile->data, keyfile->size,
+                                CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rp);
         }
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot recover the reencryption of %s: %m", device);
@@ -1247,8 +1250,8 @@ static int recover_if_crashed(struct crypt_device **cd, const char *device, cons
  * covering the whole device, not in reencryption. Returns 1 with *ret_plain (linear: decrypted) and
  * the backup-moved-segment's place (the plaintext copy a datashift encryption leaves at the end,
  * length 0 when none), 0 when work remains. */
-static int reencrypt_data_done(struct crypt_device *cd, bool *ret_plain, uint64_t *ret_moved_offset,
-                               uint64_t *ret_moved_length) {
+static int reencrypt_data_done(
+        struct crypt_device *cd, bool *ret_plain, uint64_t *ret_moved_offset, uint64_t *ret_moved_length) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         json_object *segments = NULL, *only = NULL;
         const char *dump = NULL, *size = NULL, *type = NULL;
@@ -1268,7 +1271,7 @@ static int reencrypt_data_done(struct crypt_device *cd, bool *ret_plain, uint64_
                 json_object *flags = NULL;
                 bool backup = false;
 
-                (void) key;
+                (void)key;
                 if (json_object_object_get_ex(seg, "flags", &flags) && json_object_is_type(flags, json_type_array))
                         for (size_t i = 0; i < json_object_array_length(flags); i++) {
                                 const char *f = json_object_get_string(json_object_array_get_idx(flags, i));
@@ -1279,9 +1282,9 @@ static int reencrypt_data_done(struct crypt_device *cd, bool *ret_plain, uint64_
                                 if (f && streq(f, "backup-moved-segment")) {
                                         const char *off = NULL, *len = NULL;
                                         if (ade_json_get_string(seg, "offset", &off) < 0 ||
-                                            ade_json_get_string(seg, "size", &len) < 0 ||
-                                            sscanf(off, "%" SCNu64, &moved_offset) != 1 ||
-                                            sscanf(len, "%" SCNu64, &moved_length) != 1)
+                                                ade_json_get_string(seg, "size", &len) < 0 ||
+                                                sscanf(off, "%" SCNu64, &moved_offset) != 1 ||
+                                                sscanf(len, "%" SCNu64, &moved_length) != 1)
                                                 return -EUCLEAN;
                                 }
                         }
@@ -1291,7 +1294,7 @@ static int reencrypt_data_done(struct crypt_device *cd, bool *ret_plain, uint64_
                 }
         }
         if (n != 1 || ade_json_get_string(only, "size", &size) < 0 || !streq(size, "dynamic") ||
-            ade_json_get_string(only, "type", &type) < 0)
+                ade_json_get_string(only, "type", &type) < 0)
                 return 0;
         *ret_plain = streq(type, "linear");
         *ret_moved_offset = moved_offset;
@@ -1318,8 +1321,8 @@ static void finished_header_done(FinishedHeader *h) {
         ade_token_free(h->token);
 }
 
-static int finished_header_read(struct crypt_device *cd, const char *device, const AdeSecret *keyfile,
-                                FinishedHeader *h) {
+static int finished_header_read(
+        struct crypt_device *cd, const char *device, const AdeSecret *keyfile, FinishedHeader *h) {
         size_t vk_size;
         int r;
 
@@ -1333,8 +1336,8 @@ static int finished_header_read(struct crypt_device *cd, const char *device, con
         if (r < 0)
                 return r;
         vk_size = h->volume_key->size;
-        r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *) h->volume_key->data, &vk_size,
-                                 (const char *) keyfile->data, keyfile->size);
+        r = crypt_volume_key_get(
+                cd, CRYPT_ANY_SLOT, (char *)h->volume_key->data, &vk_size, (const char *)keyfile->data, keyfile->size);
         if (r < 0)
                 return ade_log_debug_errno(r, "The key file opens no keyslot of %s: %m", device);
         r = ade_secret_truncate(h->volume_key, vk_size);
@@ -1352,8 +1355,8 @@ static int finished_header_read(struct crypt_device *cd, const char *device, con
         return crypt_get_metadata_size(cd, &h->metadata_size, &h->keyslots_size);
 }
 
-static int finished_header_write(const FinishedHeader *h, const char *device, const char *header,
-                                 const AdeSecret *keyfile) {
+static int finished_header_write(
+        const FinishedHeader *h, const char *device, const char *header, const AdeSecret *keyfile) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         struct crypt_params_luks2 luks2 = {
                 .sector_size = h->sector_size,
@@ -1372,8 +1375,8 @@ static int finished_header_write(const FinishedHeader *h, const char *device, co
                 r = set_keyfile_pbkdf(cd);
         if (r < 0)
                 return r;
-        r = crypt_format(cd, CRYPT_LUKS2, h->cipher, h->mode, h->uuid, (const char *) h->volume_key->data,
-                         h->volume_key->size, &luks2);
+        r = crypt_format(cd, CRYPT_LUKS2, h->cipher, h->mode, h->uuid, (const char *)h->volume_key->data,
+                h->volume_key->size, &luks2);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot write the finished LUKS2 header of %s: %m", device);
         r = add_keyslot_and_token(cd, h->token, keyfile);
@@ -1386,8 +1389,7 @@ static int finished_header_write(const FinishedHeader *h, const char *device, co
  * would have, put random over the plaintext copy of the first hotzone that a data shift leaves near
  * the end. The old header is backed up first; a detached one is replaced by a rename. */
 static int finish_encryption_metadata(struct crypt_device **cd, const char *device, const char *header,
-                                      const AdeSecret *keyfile, const AdeLuksOptions *o, uint64_t moved_offset,
-                                      uint64_t moved_length) {
+        const AdeSecret *keyfile, const AdeLuksOptions *o, uint64_t moved_offset, uint64_t moved_length) {
         _cleanup_(finished_header_done) FinishedHeader h = {};
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -1404,8 +1406,8 @@ static int finish_encryption_metadata(struct crypt_device **cd, const char *devi
         if (moved_length > 0) {
                 r = crypt_wipe(*cd, device, CRYPT_WIPE_RANDOM, moved_offset, moved_length, 1024 * 1024, 0, NULL, NULL);
                 if (r < 0)
-                        return ade_log_debug_errno(r, "Cannot wipe the plaintext copy at %" PRIu64 " on %s: %m",
-                                                   moved_offset, device);
+                        return ade_log_debug_errno(
+                                r, "Cannot wipe the plaintext copy at %" PRIu64 " on %s: %m", moved_offset, device);
         }
         crypt_free(TAKE_PTR(*cd));
 
@@ -1426,7 +1428,7 @@ static int finish_encryption_metadata(struct crypt_device **cd, const char *devi
         if (r >= 0 && rename(tmp, header) < 0)
                 r = ade_log_debug_errno(errno, "Cannot replace %s: %m", header);
         if (r < 0) {
-                (void) unlink(tmp);
+                (void)unlink(tmp);
                 return r;
         }
         return fsync_parent(header);
@@ -1490,8 +1492,8 @@ int ade_luks_resume(const char *device, const char *header, const AdeSecret *key
         p.device_size = 0;
         p.luks2 = NULL;
         p.flags = CRYPT_REENCRYPT_RESUME_ONLY;
-        r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *) keyfile->data, keyfile->size,
-                                               CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &p);
+        r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *)keyfile->data, keyfile->size,
+                CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &p);
         if (r == -EPERM)
                 return ade_log_debug_errno(ENOKEY, "The key file opens no keyslot of %s", header ?: device);
         if (r < 0)
@@ -1507,15 +1509,15 @@ decrypted:
                 crypt_free(TAKE_PTR(cd));
                 if (unlink(header) < 0 && errno != ENOENT)
                         return ade_log_debug_errno(errno, "Cannot remove %s: %m", header);
-                (void) fsync_parent(header);
+                (void)fsync_parent(header);
         }
         return 0;
 }
 
 /* ---- decryption ------------------------------------------------------------------------------ */
 
-int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o,
-                     char **ret_header) {
+int ade_luks_decrypt(
+        const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *exported = NULL, *found = NULL;
         struct crypt_params_reencrypt params = {
@@ -1538,8 +1540,7 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
         r = ade_luks_status(device, header, &st);
         if (r < 0)
                 return r;
-        if (st.state == ADE_LUKS_STATE_NONE && !header &&
-            ade_luks_find_header(o->header_dir, device, &found) >= 0) {
+        if (st.state == ADE_LUKS_STATE_NONE && !header && ade_luks_find_header(o->header_dir, device, &found) >= 0) {
                 /* Detached, or exported by an interrupted decryption: the header names the device. */
                 header = found;
                 r = ade_luks_status(device, header, &st);
@@ -1547,8 +1548,8 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
                         return r;
         }
         if (st.state == ADE_LUKS_STATE_NONE)
-                return ade_log_debug_errno(ENOENT, "%s has no LUKS2 header%s%s", device, header ? " in " : "",
-                                           header ?: "");
+                return ade_log_debug_errno(
+                        ENOENT, "%s has no LUKS2 header%s%s", device, header ? " in " : "", header ?: "");
         if (st.state != ADE_LUKS_STATE_FINISHED) {
                 if (st.operation != ADE_LUKS_OP_DECRYPT)
                         return ade_log_debug_errno(EBUSY, "%s is being encrypted; finish that first", device);
@@ -1595,8 +1596,8 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
                         return r < 0 ? r : -ECANCELED;
 
                 params.direction = CRYPT_REENCRYPT_FORWARD;
-                params.resilience = o->resilience && streq(o->resilience, "journal") ? "datashift-journal"
-                                                                                       : "datashift-checksum";
+                params.resilience =
+                        o->resilience && streq(o->resilience, "journal") ? "datashift-journal" : "datashift-checksum";
                 params.data_shift = crypt_get_data_offset(cd);
                 params.flags = CRYPT_REENCRYPT_MOVE_FIRST_SEGMENT;
 
@@ -1629,7 +1630,7 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
                 if (r < 0) {
                         _cleanup_crypt_ struct crypt_device *rc = NULL;
                         if (luks_init(device, NULL, &rc) >= 0 && crypt_header_restore(rc, CRYPT_LUKS2, exported) >= 0)
-                                (void) unlink(exported);
+                                (void)unlink(exported);
                         return r;
                 }
         }
@@ -1637,14 +1638,14 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
         /* The reencryption's digest takes the context's PBKDF: a loaded context would benchmark one. */
         r = set_keyfile_pbkdf(cd);
         if (r >= 0)
-                r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *) keyfile->data,
-                                                       keyfile->size, slot, CRYPT_ANY_SLOT, NULL, NULL, &params);
+                r = crypt_reencrypt_init_by_passphrase(cd, o->active_name, (const char *)keyfile->data, keyfile->size,
+                        slot, CRYPT_ANY_SLOT, NULL, NULL, &params);
         if (r < 0) {
                 ade_log_debug_errno(r, "Cannot initialise the decryption of %s: %m", device);
                 if (exported && crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE) {
                         _cleanup_crypt_ struct crypt_device *rc = NULL;
                         if (luks_init(device, NULL, &rc) >= 0 && crypt_header_restore(rc, CRYPT_LUKS2, exported) >= 0)
-                                (void) unlink(exported);
+                                (void)unlink(exported);
                 }
                 return r;
         }
@@ -1660,15 +1661,15 @@ int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *ke
                 const char *done = exported ?: header;
                 if (unlink(done) < 0 && errno != ENOENT)
                         return ade_log_debug_errno(errno, "Cannot remove %s: %m", done);
-                (void) fsync_parent(done);
+                (void)fsync_parent(done);
         }
         return 0;
 }
 
 /* ---- keys and tokens ---------------------------------------------------------------------- */
 
-int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile,
-                    const AdeSecret *new_keyfile, const AdeToken *new_token, const AdeLuksOptions *o) {
+int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile, const AdeSecret *new_keyfile,
+        const AdeToken *new_token, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_(ade_token_freep) AdeToken *cur = NULL, *t = NULL;
         _cleanup_free_ char *backup = NULL;
@@ -1698,7 +1699,7 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
                 return new_slot;
         if (old_slot < 0 && new_slot < 0)
                 return ade_log_debug_errno(ENOKEY, "Neither key file opens a keyslot of %s", header ?: device);
-        (void) token_find(cd, &cur);
+        (void)token_find(cd, &cur);
 
         /* Keep the DeviceId of a detached header across the rotation. */
         r = ade_token_copy(new_token, &t);
@@ -1718,19 +1719,18 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
                 r = set_keyfile_pbkdf(cd);
                 if (r < 0)
                         return r;
-                new_slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) old_keyfile->data,
-                                                           old_keyfile->size, (const char *) new_keyfile->data,
-                                                           new_keyfile->size);
+                new_slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *)old_keyfile->data,
+                        old_keyfile->size, (const char *)new_keyfile->data, new_keyfile->size);
                 if (new_slot < 0)
-                        return ade_log_debug_errno(new_slot, "Cannot add a keyslot for the new key file to %s: %m",
-                                                   device);
+                        return ade_log_debug_errno(
+                                new_slot, "Cannot add a keyslot for the new key file to %s: %m", device);
         }
         r = hook(o, ADE_LUKS_STEP_ROTATE_KEYSLOT_ADDED);
         if (r != 0)
                 return r < 0 ? r : -ECANCELED;
 
         if (!cur || cur->keyslot != new_slot || !streq_ptr(cur->secret_url, t->secret_url) ||
-            !streq_ptr(cur->passphrase, t->passphrase) || !streq_ptr(cur->kek_url, t->kek_url)) {
+                !streq_ptr(cur->passphrase, t->passphrase) || !streq_ptr(cur->kek_url, t->kek_url)) {
                 r = token_store(cd, t, new_slot);
                 if (r < 0)
                         return r;
@@ -1752,7 +1752,7 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
 }
 
 int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeToken *token,
-                          const AdeLuksOptions *o) {
+        const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_(ade_token_freep) AdeToken *cur = NULL, *t = NULL;
         _cleanup_free_ char *backup = NULL;
@@ -1772,7 +1772,7 @@ int ade_luks_update_token(const char *device, const char *header, const AdeSecre
         r = slot = keyslot_by_key(cd, keyfile);
         if (r < 0)
                 return r;
-        (void) token_find(cd, &cur);
+        (void)token_find(cd, &cur);
         r = ade_token_copy(token, &t);
         if (r < 0)
                 return r;
@@ -1817,7 +1817,7 @@ int ade_luks_open(const char *device, const char *header, const char *name, cons
         r = luks_load(device, header, &cd);
         if (r < 0)
                 return r;
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) keyfile->data, keyfile->size, 0);
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)keyfile->data, keyfile->size, 0);
         if (r == -EPERM)
                 return ade_log_debug_errno(ENOKEY, "The key file opens no keyslot of %s", header ?: device);
         if (r < 0)

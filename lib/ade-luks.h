@@ -113,14 +113,14 @@ typedef int (*AdeLuksProgress)(uint64_t done, uint64_t total, void *userdata);
  * that returns non-zero makes the operation return that error at once; one that calls _exit()
  * simulates a crash). Production callers pass no hook. */
 typedef enum AdeLuksStep {
-        ADE_LUKS_STEP_HEADER_BACKED_UP,   /* any operation: the header backup is on disk */
-        ADE_LUKS_STEP_PLANNED,            /* encrypt: read-only checks done, nothing written yet */
-        ADE_LUKS_STEP_SHRUNK,             /* encrypt: the filesystem is smaller, no header yet */
-        ADE_LUKS_STEP_HEADER_WRITTEN,     /* encrypt: header + token + reencrypt metadata written */
-        ADE_LUKS_STEP_ACTIVATED,          /* encrypt online: active as /dev/mapper/<active_name> */
-        ADE_LUKS_STEP_ROTATE_KEYSLOT_ADDED, /* rotate: the new key file opens a new keyslot */
-        ADE_LUKS_STEP_ROTATE_TOKEN_SWAPPED, /* rotate: the token names the new secret and keyslot */
-        ADE_LUKS_STEP_ROTATE_OLD_REMOVED,   /* rotate: the old keyslot is gone */
+        ADE_LUKS_STEP_HEADER_BACKED_UP,        /* any operation: the header backup is on disk */
+        ADE_LUKS_STEP_PLANNED,                 /* encrypt: read-only checks done, nothing written yet */
+        ADE_LUKS_STEP_SHRUNK,                  /* encrypt: the filesystem is smaller, no header yet */
+        ADE_LUKS_STEP_HEADER_WRITTEN,          /* encrypt: header + token + reencrypt metadata written */
+        ADE_LUKS_STEP_ACTIVATED,               /* encrypt online: active as /dev/mapper/<active_name> */
+        ADE_LUKS_STEP_ROTATE_KEYSLOT_ADDED,    /* rotate: the new key file opens a new keyslot */
+        ADE_LUKS_STEP_ROTATE_TOKEN_SWAPPED,    /* rotate: the token names the new secret and keyslot */
+        ADE_LUKS_STEP_ROTATE_OLD_REMOVED,      /* rotate: the old keyslot is gone */
         ADE_LUKS_STEP_DECRYPT_HEADER_EXPORTED, /* decrypt (attached): the header file is in header_dir */
         _ADE_LUKS_STEP_MAX,
         _ADE_LUKS_STEP_INVALID = -EINVAL,
@@ -132,29 +132,29 @@ AdeLuksStep ade_luks_step_from_string(const char *s);
 typedef int (*AdeLuksHook)(AdeLuksStep step, void *userdata);
 
 typedef struct AdeLuksOptions {
-        const char *header_dir;   /* required for anything that writes: backups, detached headers */
-        const char *run_dir;      /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
+        const char *header_dir;      /* required for anything that writes: backups, detached headers */
+        const char *run_dir;         /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
         const char *prepared_header; /* encrypt: a header file from ade_luks_prepare_header() for this
-                                   * volume, used (and removed) when the header goes in front;
-                                   * left alone when the plan is a detached header */
-        const char *active_name;  /* online: the dm name the volume is (or gets) active under;
-                                   * NULL offline. Needs device-mapper. The flow (ADE's): unmount,
-                                   * encrypt with active_name and init_only (shrink, header,
-                                   * activation), mount /dev/mapper/<active_name>, then
-                                   * ade_luks_resume() with the same active_name in the background. */
-        bool init_only;           /* encrypt: stop once the header is written (and the volume active,
-                                   * online), before any data is encrypted; state is then CLEAN */
-        bool escrow_confirmed;    /* the token's SecretURL exists in Key Vault; without it nothing is written */
-        bool format_all;          /* destroy the data and make the filesystem anew ... */
-        bool format_all_confirmed; /* ... only with this explicit confirmation too */
-        bool force_detached;      /* take the detached path even when the filesystem could shrink */
-        uint64_t hotzone_size;    /* bytes; 0: offline, libcryptsetup's default, which for checksum
-                                   * resilience is already as large as the keyslot area allows (about
-                                   * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
-                                   * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
-                                   * by the 16 MiB shift. */
-        const char *resilience;   /* detached header only: "checksum" (default) or "journal";
-                                   * "none" is refused (-EINVAL): a crash must be recoverable */
+                                      * volume, used (and removed) when the header goes in front;
+                                      * left alone when the plan is a detached header */
+        const char *active_name;     /* online: the dm name the volume is (or gets) active under;
+                                      * NULL offline. Needs device-mapper. The flow (ADE's): unmount,
+                                      * encrypt with active_name and init_only (shrink, header,
+                                      * activation), mount /dev/mapper/<active_name>, then
+                                      * ade_luks_resume() with the same active_name in the background. */
+        bool init_only;              /* encrypt: stop once the header is written (and the volume active,
+                                      * online), before any data is encrypted; state is then CLEAN */
+        bool escrow_confirmed;       /* the token's SecretURL exists in Key Vault; without it nothing is written */
+        bool format_all;             /* destroy the data and make the filesystem anew ... */
+        bool format_all_confirmed;   /* ... only with this explicit confirmation too */
+        bool force_detached;         /* take the detached path even when the filesystem could shrink */
+        uint64_t hotzone_size;       /* bytes; 0: offline, libcryptsetup's default, which for checksum
+                                      * resilience is already as large as the keyslot area allows (about
+                                      * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
+                                      * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
+                                      * by the 16 MiB shift. */
+        const char *resilience;      /* detached header only: "checksum" (default) or "journal";
+                                      * "none" is refused (-EINVAL): a crash must be recoverable */
         AdeLuksProgress progress;
         void *userdata;
         AdeLuksHook hook;
@@ -174,8 +174,8 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
  * o->prepared_header once the volume is unmounted: its random-filled keyslot area and keyslot are
  * then no longer part of the downtime. Same refusals as ade_luks_encrypt() (-EPERM without a
  * confirmed escrow). The caller removes *ret_path if the encryption does not use it. */
-int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
-                            const AdeLuksOptions *o, char **ret_path);
+int ade_luks_prepare_header(
+        const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_path);
 
 /* Encrypts @v with @keyfile (ADE's 172-character key file) and binds @token to its keyslot.
  * Plans as ade_luks_plan() does but without its read-only e2fsck (an ext filesystem that is shrunk
@@ -188,8 +188,8 @@ int ade_luks_prepare_header(const AdeVolume *v, const AdeToken *token, const Ade
  * versioned, or another negative errno; *ret_error (optional) then gets the output of a failed
  * e2fsck/resize2fs. The plan taken is returned in *ret_plan when given (on success and on
  * -ECANCELED): the daemon records header_path in its state. */
-int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile,
-                     const AdeLuksOptions *o, AdeLuksPlan *ret_plan, char **ret_error);
+int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+        AdeLuksPlan *ret_plan, char **ret_error);
 
 /* Continues an interrupted encryption or decryption of @device (header file @header for a detached
  * or exported header, or NULL: then the device's own header, or else the header in
@@ -198,8 +198,7 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret 
  * except after a crash, where activation itself recovers. Returns 0 when done (also when there
  * was nothing to resume), -ECANCELED when stopped again. A finished decryption removes its header
  * file. */
-int ade_luks_resume(const char *device, const char *header, const AdeSecret *keyfile,
-                    const AdeLuksOptions *o);
+int ade_luks_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o);
 
 /* Decrypts @device (its header attached, or in @header) back to plaintext, offline or online
  * (o->active_name). An attached header is first exported to header_dir/<uuid>.decrypt-header
@@ -208,28 +207,28 @@ int ade_luks_resume(const char *device, const char *header, const AdeSecret *key
  * *ret_header (optional) returns its path for the state file. On success the header file (the
  * exported one, or the detached one given) is removed: the volume is plaintext again.
  * Returns 0, -ECANCELED, -ENOKEY when @keyfile opens no keyslot, or another negative errno. */
-int ade_luks_decrypt(const char *device, const char *header, const AdeSecret *keyfile,
-                     const AdeLuksOptions *o, char **ret_header);
+int ade_luks_decrypt(
+        const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header);
 
 /* Replaces the key file: @new_keyfile must already be escrowed (@new_token->SecretURL confirmed
  * with o->escrow_confirmed). Adds a keyslot for the new key file, swaps the token in one metadata
  * write, then removes the old keyslot. A crash at any step leaves a volume that opens with the old
  * key file or the new one; calling rotate again with the same arguments finishes the job. Refused
  * (-EBUSY) while a reencryption is in progress. -ENOKEY when neither key file opens a keyslot. */
-int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile,
-                    const AdeSecret *new_keyfile, const AdeToken *new_token, const AdeLuksOptions *o);
+int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile, const AdeSecret *new_keyfile,
+        const AdeToken *new_token, const AdeLuksOptions *o);
 
 /* Replaces the token alone (a new KEK re-wrapped the same key file into a new secret). The token
  * stays bound to the keyslot @keyfile opens. */
-int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile,
-                          const AdeToken *token, const AdeLuksOptions *o);
+int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeToken *token,
+        const AdeLuksOptions *o);
 
 typedef enum AdeLuksState {
-        ADE_LUKS_STATE_NONE,        /* no LUKS header: plaintext (or not ours to know) */
-        ADE_LUKS_STATE_FINISHED,    /* LUKS2, no reencryption in progress: fully encrypted */
-        ADE_LUKS_STATE_CLEAN,       /* a reencryption stopped cleanly; resume continues it */
-        ADE_LUKS_STATE_CRASH,       /* interrupted mid-hotzone; resume recovers it first */
-        ADE_LUKS_STATE_INVALID,     /* metadata libcryptsetup refuses to handle */
+        ADE_LUKS_STATE_NONE,     /* no LUKS header: plaintext (or not ours to know) */
+        ADE_LUKS_STATE_FINISHED, /* LUKS2, no reencryption in progress: fully encrypted */
+        ADE_LUKS_STATE_CLEAN,    /* a reencryption stopped cleanly; resume continues it */
+        ADE_LUKS_STATE_CRASH,    /* interrupted mid-hotzone; resume recovers it first */
+        ADE_LUKS_STATE_INVALID,  /* metadata libcryptsetup refuses to handle */
         _ADE_LUKS_STATE_MAX,
         _ADE_LUKS_STATE_INVALID = -EINVAL,
 } AdeLuksState;
@@ -267,8 +266,7 @@ int ade_luks_read_token(const char *device, const char *header, AdeToken **ret);
  * fsynced with its folder. Returns the path in *ret_path (optional). Rotate and update_token take
  * one themselves before they change anything and, once they succeed, remove that volume's older
  * backups (a backup is kept until the next successful operation). */
-int ade_luks_backup_header(const char *device, const char *header, const char *header_dir,
-                           char **ret_path);
+int ade_luks_backup_header(const char *device, const char *header, const char *header_dir, char **ret_path);
 
 /* Finds the detached header in @header_dir whose token's DeviceId is @device_id (or whose token
  * DeviceId resolves to the same block device as @device_id). -ENOENT when none. */

@@ -63,11 +63,11 @@ static int gather_vm(const AdePrecheckRequest *req, const AdeHttpOptions *opts, 
         if (!g->disks)
                 return -ENOMEM;
         if (req->scope_os)
-                g->disks[n++] = (AdePrecheckDisk) { g->instance->os_disk.name, g->instance->os_disk.managed_disk_id, -1 };
+                g->disks[n++] = (AdePrecheckDisk){g->instance->os_disk.name, g->instance->os_disk.managed_disk_id, -1};
         if (req->scope_data)
                 for (size_t i = 0; i < g->instance->n_data_disks; i++) {
                         const AdeImdsDisk *d = &g->instance->data_disks[i];
-                        g->disks[n++] = (AdePrecheckDisk) { d->name, d->managed_disk_id, d->lun };
+                        g->disks[n++] = (AdePrecheckDisk){d->name, d->managed_disk_id, d->lun};
                 }
         f->disks = g->disks;
         f->n_disks = n;
@@ -95,7 +95,7 @@ static int gather_vault(const AdePrecheckRequest *req, AdeArm *arm, Gathered *g,
 }
 
 static int gather_kek(const AdePrecheckRequest *req, AdeCredential *cred, const AdeHttpOptions *opts, Gathered *g,
-                      AdePrecheckFacts *f) {
+        AdePrecheckFacts *f) {
         _cleanup_cloud_error_ AdeCloudError err = ADE_CLOUD_ERROR_NULL;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
         _cleanup_free_ char *origin = NULL, *name = NULL, *version = NULL;
@@ -121,7 +121,7 @@ static int gather_kek(const AdePrecheckRequest *req, AdeCredential *cred, const 
         f->kek_enabled = g->kek->enabled;
         f->kek_not_before = g->kek->nbf;
         f->kek_expires = g->kek->exp;
-        f->kek_ops = (const char **) g->kek->key_ops;
+        f->kek_ops = (const char **)g->kek->key_ops;
         return 0;
 }
 
@@ -147,14 +147,15 @@ static int gather_snapshots(const AdePrecheckRequest *req, AdeArm *arm, Gathered
                 return -ENOMEM;
         for (size_t i = 0; i < g->snapshots->n; i++) {
                 const AdeArmSnapshot *s = &g->snapshots->items[i];
-                g->snaps[i] = (AdePrecheckSnapshot) { s->name, s->source_resource_id, s->provisioning_state, s->time_created };
+                g->snaps[i] =
+                        (AdePrecheckSnapshot){s->name, s->source_resource_id, s->provisioning_state, s->time_created};
         }
         f->snapshots = g->snaps;
         f->n_snapshots = g->snapshots->n;
 
         ade_cloud_error_done(&err);
-        r = ade_arm_list_restore_point_collections(arm, g->instance->subscription_id, g->instance->resource_group,
-                                                   &g->rpcs, &err);
+        r = ade_arm_list_restore_point_collections(
+                arm, g->instance->subscription_id, g->instance->resource_group, &g->rpcs, &err);
         if (r < 0) {
                 /* Restore points are the second way to pass; without them the snapshots still count. */
                 ade_log_debug_errno(r, "Cannot list restore point collections, judging by snapshots alone: %m");
@@ -170,9 +171,13 @@ static int gather_snapshots(const AdePrecheckRequest *req, AdeArm *arm, Gathered
                 const AdeArmRestorePointCollection *c = &g->rpcs->items[i];
                 for (size_t j = 0; j < c->n_points; j++) {
                         const AdeArmRestorePoint *p = &c->points[j];
-                        g->rps[n++] = (AdePrecheckRestorePoint) {
-                                p->name, c->source_id, p->provisioning_state, p->time_created,
-                                (const char **) p->disk_ids, NULL,
+                        g->rps[n++] = (AdePrecheckRestorePoint){
+                                p->name,
+                                c->source_id,
+                                p->provisioning_state,
+                                p->time_created,
+                                (const char **)p->disk_ids,
+                                NULL,
                         };
                 }
         }
@@ -199,7 +204,7 @@ int ade_precheck_run(const AdePrecheckRequest *req, AdeCheckList *list, AdeImdsI
                 ade_http_options_init(&opts);
         opts.ca_file = req->config->azure.ca_file;
 
-        f.now = req->now > 0 ? req->now : (int64_t) time(NULL);
+        f.now = req->now > 0 ? req->now : (int64_t)time(NULL);
         f.vault_url = req->vault_url;
         f.vault_resource_id = req->vault_resource_id;
         f.kek_url = req->kek_url;

@@ -61,10 +61,10 @@ typedef struct AdePrecheckSnapshot {
 
 typedef struct AdePrecheckRestorePoint {
         const char *name;
-        const char *vm_id;    /* the collection's source.id: the VM's ARM id */
-        const char *state;    /* provisioningState of the restore point */
+        const char *vm_id; /* the collection's source.id: the VM's ARM id */
+        const char *state; /* provisioningState of the restore point */
         int64_t created;
-        const char **disk_ids; /* disks captured (os + data), NULL-terminated; NULL = all of the VM */
+        const char **disk_ids;          /* disks captured (os + data), NULL-terminated; NULL = all of the VM */
         const char **excluded_disk_ids; /* excludeDisks[].id, NULL-terminated, or NULL */
 } AdePrecheckRestorePoint;
 
@@ -126,7 +126,7 @@ int ade_precheck_evaluate(const AdePrecheckFacts *facts, AdeCheckList *list);
 /* Adds one check; @reason is formatted. For per-device checks (volume-eligible) and for callers
  * that judge something themselves. Returns 0 or -ENOMEM. */
 int ade_check_list_add(AdeCheckList *list, const char *name, const char *target, AdeVerdict verdict,
-                       const char *reason_format, ...) _printf_(5, 6);
+        const char *reason_format, ...) _printf_(5, 6);
 
 /* The first failed check, or NULL when none failed. */
 const AdeCheck *ade_check_list_first_failure(const AdeCheckList *list);
@@ -146,17 +146,17 @@ char *ade_resource_id_subscription(const char *id);
 #include "ade-token.h"
 
 typedef struct AdePrecheckRequest {
-        const AdeConfig *config;       /* endpoints, CA file, identity, snapshot-max-age, region policy */
-        AdeCredential *credential;     /* borrowed; NULL: one is made from @config */
-        const char *vault_url;         /* the effective values: Enable's parameters over ade.conf */
+        const AdeConfig *config;   /* endpoints, CA file, identity, snapshot-max-age, region policy */
+        AdeCredential *credential; /* borrowed; NULL: one is made from @config */
+        const char *vault_url;     /* the effective values: Enable's parameters over ade.conf */
         const char *vault_resource_id;
-        const char *kek_url;           /* NULL: no KEK */
+        const char *kek_url; /* NULL: no KEK */
         const char *kek_algorithm;
-        bool scope_os;                 /* which managed disks need a snapshot */
+        bool scope_os; /* which managed disks need a snapshot */
         bool scope_data;
         bool skip_snapshot_check;
-        int64_t now;                   /* 0: the current time */
-        const AdeHttpOptions *http;    /* retries and timeouts; NULL: the defaults (the CA comes from @config) */
+        int64_t now;                /* 0: the current time */
+        const AdeHttpOptions *http; /* retries and timeouts; NULL: the defaults (the CA comes from @config) */
 } AdePrecheckRequest;
 
 /* Gathers the facts (GET only: nothing anywhere changes) and evaluates them into @list. A service

@@ -22,7 +22,7 @@ char *ade_erase_and_free(char *s) {
 
 static size_t page_round(size_t n) {
         long ps = sysconf(_SC_PAGESIZE);
-        size_t p = ps > 0 ? (size_t) ps : 4096;
+        size_t p = ps > 0 ? (size_t)ps : 4096;
         return (n + p - 1) / p * p;
 }
 
@@ -50,8 +50,8 @@ int ade_secret_new(size_t size, AdeSecret **ret) {
         s->locked = mlock(m, len) == 0;
         if (!s->locked)
                 ade_log_debug_errno(errno, "Could not lock %zu bytes of key memory: %m", len);
-        (void) madvise(m, len, MADV_DONTDUMP);
-        (void) madvise(m, len, MADV_WIPEONFORK);
+        (void)madvise(m, len, MADV_DONTDUMP);
+        (void)madvise(m, len, MADV_WIPEONFORK);
 
         s->data = m;
         s->size = size;
@@ -92,7 +92,7 @@ int ade_secret_new_random(size_t size, AdeSecret **ret) {
                                 continue;
                         return -errno;
                 }
-                done += (size_t) n;
+                done += (size_t)n;
         }
 
         *ret = TAKE_PTR(s);
@@ -118,7 +118,7 @@ int ade_secret_read_fd(int fd, size_t max, AdeSecret **ret) {
                 }
                 if (k == 0)
                         break;
-                n += (size_t) k;
+                n += (size_t)k;
         }
         r = n > max ? -EFBIG : n == 0 ? -EINVAL : ade_secret_truncate(s, n);
         if (r < 0)
@@ -163,8 +163,8 @@ AdeSecret *ade_secret_free(AdeSecret *s) {
         len = s->capacity + 1;
         ade_memzero(s->data, len);
         if (s->locked)
-                (void) munlock(s->data, len);
-        (void) munmap(s->data, len);
+                (void)munlock(s->data, len);
+        (void)munmap(s->data, len);
         ade_memzero(s, sizeof(*s));
         free(s);
         return NULL;

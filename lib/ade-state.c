@@ -181,8 +181,8 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
                         {"keyVaultUrl", &(v)->keyvault_url}, {"keyVaultResourceId", &(v)->keyvault_resource_id},       \
                         {"kekUrl", &(v)->kek_url}, {"kekVaultResourceId", &(v)->kek_vault_resource_id},                \
                         {"kekAlgorithm", &(v)->kek_algorithm}, {"secretUrl", &(v)->secret_url}, {"uuid", &(v)->uuid},  \
-                        {"headerPath", &(v)->header_path}, {"error", &(v)->error},                                     \
-                        {"mountPoint", &(v)->mount_point}, {"mountOptions", &(v)->mount_options},                      \
+                        {"headerPath", &(v)->header_path}, {"error", &(v)->error}, {"mountPoint", &(v)->mount_point},  \
+                        {"mountOptions", &(v)->mount_options},                                                         \
         }
 
 typedef struct StringField {

@@ -24,21 +24,21 @@
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 /* Hands ownership of *p to the caller and leaves NULL behind, so the cleanup of the local is a no-op. */
-#define TAKE_PTR(p)                                \
-        ({                                         \
-                __typeof__(p) _ptr_ = (p);         \
-                (p) = NULL;                        \
-                _ptr_;                             \
+#define TAKE_PTR(p)                                                                                                    \
+        ({                                                                                                             \
+                __typeof__(p) _ptr_ = (p);                                                                             \
+                (p) = NULL;                                                                                            \
+                _ptr_;                                                                                                 \
         })
-#define TAKE_FD(fd)                                \
-        ({                                         \
-                int _fd_ = (fd);                   \
-                (fd) = -EBADF;                     \
-                _fd_;                              \
+#define TAKE_FD(fd)                                                                                                    \
+        ({                                                                                                             \
+                int _fd_ = (fd);                                                                                       \
+                (fd) = -EBADF;                                                                                         \
+                _fd_;                                                                                                  \
         })
 
 static inline void freep(void *p) {
-        free(*(void **) p);
+        free(*(void **)p);
 }
 
 static inline void *mfree(void *p) {

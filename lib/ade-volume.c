@@ -25,11 +25,16 @@ static const char *const type_table[_ADE_VOLUME_TYPE_MAX] = {
 };
 
 static const char *const skip_table[_ADE_VOLUME_SKIP_MAX] = {
-        [ADE_VOLUME_ELIGIBLE] = "eligible",     [ADE_VOLUME_SKIP_NOT_BLOCK] = "not-block",
-        [ADE_VOLUME_SKIP_BEK] = "bek",          [ADE_VOLUME_SKIP_RESOURCE] = "resource",
-        [ADE_VOLUME_SKIP_SWAP] = "swap",        [ADE_VOLUME_SKIP_LUKS] = "luks",
-        [ADE_VOLUME_SKIP_TOO_SMALL] = "too-small", [ADE_VOLUME_SKIP_HOLDERS] = "holders",
-        [ADE_VOLUME_SKIP_READ_ONLY] = "read-only", [ADE_VOLUME_SKIP_UNKNOWN_FS] = "unknown-fs",
+        [ADE_VOLUME_ELIGIBLE] = "eligible",
+        [ADE_VOLUME_SKIP_NOT_BLOCK] = "not-block",
+        [ADE_VOLUME_SKIP_BEK] = "bek",
+        [ADE_VOLUME_SKIP_RESOURCE] = "resource",
+        [ADE_VOLUME_SKIP_SWAP] = "swap",
+        [ADE_VOLUME_SKIP_LUKS] = "luks",
+        [ADE_VOLUME_SKIP_TOO_SMALL] = "too-small",
+        [ADE_VOLUME_SKIP_HOLDERS] = "holders",
+        [ADE_VOLUME_SKIP_READ_ONLY] = "read-only",
+        [ADE_VOLUME_SKIP_UNKNOWN_FS] = "unknown-fs",
 };
 
 const char *ade_volume_type_to_string(AdeVolumeType t) {
@@ -40,7 +45,7 @@ AdeVolumeType ade_volume_type_from_string(const char *s) {
         if (s)
                 for (int i = 0; i < _ADE_VOLUME_TYPE_MAX; i++)
                         if (strcaseeq(s, type_table[i]))
-                                return (AdeVolumeType) i;
+                                return (AdeVolumeType)i;
         return _ADE_VOLUME_TYPE_INVALID;
 }
 
@@ -125,7 +130,7 @@ static bool is_active_swap(const char *device) {
                 if (sscanf(line, "%4095s", name) == 1 && name[0] == '/') {
                         struct stat a, b;
                         if (stat(name, &a) == 0 && stat(device, &b) == 0 && S_ISBLK(a.st_mode) &&
-                            a.st_rdev == b.st_rdev)
+                                a.st_rdev == b.st_rdev)
                                 return true;
                 }
         return false;
@@ -134,7 +139,10 @@ static bool is_active_swap(const char *device) {
 /* The first symlink under the folders below that points at @devnum, in order of preference. */
 static int stable_id_of(dev_t devnum, char **ret, int *ret_lun) {
         static const char *const patterns[] = {
-                "/dev/disk/azure/scsi1/lun*", "/dev/disk/by-id/*", "/dev/disk/by-partuuid/*", "/dev/disk/by-uuid/*",
+                "/dev/disk/azure/scsi1/lun*",
+                "/dev/disk/by-id/*",
+                "/dev/disk/by-partuuid/*",
+                "/dev/disk/by-uuid/*",
         };
 
         *ret = NULL;
@@ -165,8 +173,10 @@ static int stable_id_of(dev_t devnum, char **ret, int *ret_lun) {
 
 static bool is_azure_resource(dev_t devnum) {
         static const char *const links[] = {
-                "/dev/disk/azure/resource", "/dev/disk/azure/resource-part1",
-                "/dev/disk/cloud/azure_resource", "/dev/disk/cloud/azure_resource-part1",
+                "/dev/disk/azure/resource",
+                "/dev/disk/azure/resource-part1",
+                "/dev/disk/cloud/azure_resource",
+                "/dev/disk/cloud/azure_resource-part1",
         };
         for (size_t i = 0; i < ELEMENTSOF(links); i++) {
                 struct stat st;
@@ -194,7 +204,7 @@ int ade_volume_has_holders(const char *device) {
                 return 1;
 
         /* A whole disk is busy when one of its partitions is held or mounted. */
-        (void) sd_device_get_devtype(d, &devtype);
+        (void)sd_device_get_devtype(d, &devtype);
         if (streq_ptr(devtype, "disk")) {
                 _cleanup_(closedirp) DIR *dir = opendir(syspath);
                 const char *sysname;
@@ -210,7 +220,7 @@ int ade_volume_has_holders(const char *device) {
                         if (!startswith(de->d_name, sysname))
                                 continue;
                         if (asprintf(&p, "%s/%s/holders", syspath, de->d_name) < 0 ||
-                            asprintf(&devfile, "%s/%s/dev", syspath, de->d_name) < 0)
+                                asprintf(&devfile, "%s/%s/dev", syspath, de->d_name) < 0)
                                 return -ENOMEM;
                         if (!dir_is_empty(p))
                                 return 1;
@@ -270,15 +280,15 @@ int ade_volume_probe(const char *device, AdeVolumeType type, bool format_all, Ad
         r = stable_id_of(st.st_rdev, &v->stable_id, &v->lun);
         if (r < 0)
                 return r;
-        if (!v->stable_id && !(v->stable_id = strdup(device[0] == '/' && startswith(device, "/dev/disk/")
-                                                             ? device : v->device)))
+        if (!v->stable_id &&
+                !(v->stable_id = strdup(device[0] == '/' && startswith(device, "/dev/disk/") ? device : v->device)))
                 return -ENOMEM;
 
         r = sd_device_new_from_devnum(&d, 'b', st.st_rdev);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot find %s in sysfs: %m", v->device);
         if (sd_device_get_sysattr_value(d, "size", &sz) >= 0)
-                (void) sscanf(sz, "%" SCNu64, &sectors);
+                (void)sscanf(sz, "%" SCNu64, &sectors);
         v->size = sectors * 512;
 
         r = mountpoint_of(st.st_rdev, &v->mountpoint);
@@ -295,27 +305,27 @@ int ade_volume_probe(const char *device, AdeVolumeType type, bool format_all, Ad
         /* The skip rules, most specific first: the first that applies is the reason given. */
         if (r == -EUCLEAN)
                 r = set_skip(v, ADE_VOLUME_SKIP_UNKNOWN_FS, "%s carries contradicting signatures; check it with wipefs",
-                             v->device);
+                        v->device);
         else if (streq_ptr(v->label, BEK_LABEL))
                 r = set_skip(v, ADE_VOLUME_SKIP_BEK, "%s is the BEK volume that holds key files", v->device);
         else if ((type == ADE_VOLUME_RESOURCE || is_azure_resource(st.st_rdev)) && !format_all)
                 r = set_skip(v, ADE_VOLUME_SKIP_RESOURCE,
-                             "%s is the resource disk; only format-all encrypts it (its data is temporary)", v->device);
+                        "%s is the resource disk; only format-all encrypts it (its data is temporary)", v->device);
         else if (streq_ptr(v->fstype, "swap") || is_active_swap(v->device))
                 r = set_skip(v, ADE_VOLUME_SKIP_SWAP, "%s is swap space; it is not encrypted in place", v->device);
         else if (streq_ptr(v->fstype, "crypto_LUKS"))
                 r = set_skip(v, ADE_VOLUME_SKIP_LUKS, "%s is already LUKS-encrypted", v->device);
         else if (v->size < ADE_VOLUME_SIZE_MIN)
                 r = set_skip(v, ADE_VOLUME_SKIP_TOO_SMALL, "%s has %" PRIu64 " MiB; volumes under %llu MiB are skipped",
-                             v->device, v->size >> 20, ADE_VOLUME_SIZE_MIN >> 20);
+                        v->device, v->size >> 20, ADE_VOLUME_SIZE_MIN >> 20);
         else if (ade_volume_has_holders(v->device) > 0)
                 r = set_skip(v, ADE_VOLUME_SKIP_HOLDERS,
-                             "%s is in use by another device (device-mapper, RAID or a mounted partition)", v->device);
+                        "%s is in use by another device (device-mapper, RAID or a mounted partition)", v->device);
         else if (sd_device_get_sysattr_value(d, "ro", &ro) >= 0 && streq(ro, "1"))
                 r = set_skip(v, ADE_VOLUME_SKIP_READ_ONLY, "%s is read-only", v->device);
         else if (v->fstype && !streq_ptr(fs.usage, "filesystem") && !format_all)
                 r = set_skip(v, ADE_VOLUME_SKIP_UNKNOWN_FS, "%s holds %s, which ade does not encrypt in place",
-                             v->device, v->fstype);
+                        v->device, v->fstype);
         else
                 r = 0;
         if (r < 0)
@@ -356,7 +366,7 @@ static dev_t disk_of(dev_t devnum) {
         if (sd_device_new_from_devnum(&d, 'b', devnum) < 0)
                 return devnum;
         if (sd_device_get_parent_with_subsystem_devtype(d, "block", "disk", &parent) >= 0)
-                (void) sd_device_get_devnum(parent, &r);
+                (void)sd_device_get_devnum(parent, &r);
         return r;
 }
 
@@ -461,17 +471,17 @@ int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***r
                                 continue;
                         if (os_disk != 0 && disk_of(st.st_rdev) == os_disk)
                                 continue; /* /boot, /var on the OS disk belong to OS encryption */
-                        r = add_probe(&l, &n, dev, is_azure_resource(st.st_rdev) ? ADE_VOLUME_RESOURCE : ADE_VOLUME_DATA,
-                                      format_all);
+                        r = add_probe(&l, &n, dev,
+                                is_azure_resource(st.st_rdev) ? ADE_VOLUME_RESOURCE : ADE_VOLUME_DATA, format_all);
                         if (r < 0)
                                 return r;
                 }
         }
 
         /* The resource disk, so that it is reported (and taken with format-all). */
-        for (const char *const *p = (const char *const[]) { "/dev/disk/azure/resource-part1",
-                                                            "/dev/disk/cloud/azure_resource-part1", NULL };
-             *p; p++) {
+        for (const char *const *p = (const char *const[]){"/dev/disk/azure/resource-part1",
+                     "/dev/disk/cloud/azure_resource-part1", NULL};
+                *p; p++) {
                 r = add_probe(&l, &n, *p, ADE_VOLUME_RESOURCE, format_all);
                 if (r < 0)
                         return r;

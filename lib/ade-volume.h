@@ -29,15 +29,15 @@ AdeVolumeType ade_volume_type_from_string(const char *s);
 /* Why a volume is not eligible. ADE_VOLUME_ELIGIBLE (0) when it is. */
 typedef enum AdeVolumeSkip {
         ADE_VOLUME_ELIGIBLE,
-        ADE_VOLUME_SKIP_NOT_BLOCK,   /* not a block device, or gone */
-        ADE_VOLUME_SKIP_BEK,         /* the BEK VOLUME that holds ADE's key files */
-        ADE_VOLUME_SKIP_RESOURCE,    /* the resource disk, unless format-all */
-        ADE_VOLUME_SKIP_SWAP,        /* swap space */
-        ADE_VOLUME_SKIP_LUKS,        /* already LUKS (has a LUKS header on it) */
-        ADE_VOLUME_SKIP_TOO_SMALL,   /* under ADE_VOLUME_SIZE_MIN */
-        ADE_VOLUME_SKIP_HOLDERS,     /* something holds it (dm, md, a partition table in use) */
-        ADE_VOLUME_SKIP_READ_ONLY,   /* the block device is read-only */
-        ADE_VOLUME_SKIP_UNKNOWN_FS,  /* a signature we do not know (RAID member, LVM PV, ...) */
+        ADE_VOLUME_SKIP_NOT_BLOCK,  /* not a block device, or gone */
+        ADE_VOLUME_SKIP_BEK,        /* the BEK VOLUME that holds ADE's key files */
+        ADE_VOLUME_SKIP_RESOURCE,   /* the resource disk, unless format-all */
+        ADE_VOLUME_SKIP_SWAP,       /* swap space */
+        ADE_VOLUME_SKIP_LUKS,       /* already LUKS (has a LUKS header on it) */
+        ADE_VOLUME_SKIP_TOO_SMALL,  /* under ADE_VOLUME_SIZE_MIN */
+        ADE_VOLUME_SKIP_HOLDERS,    /* something holds it (dm, md, a partition table in use) */
+        ADE_VOLUME_SKIP_READ_ONLY,  /* the block device is read-only */
+        ADE_VOLUME_SKIP_UNKNOWN_FS, /* a signature we do not know (RAID member, LVM PV, ...) */
         _ADE_VOLUME_SKIP_MAX,
         _ADE_VOLUME_SKIP_INVALID = -EINVAL,
 } AdeVolumeSkip;

@@ -19,6 +19,8 @@ packages=(
         jq
         # tests: raw varlink clients (hostile and concurrent) against aded, tests/daemon/varlink-clients.py
         python3
+        # CI: the formatting check pins Debian 12's clang-format (.ci/check-format)
+        clang-format-14
 )
 
 missing=()

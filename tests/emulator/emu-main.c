@@ -418,7 +418,7 @@ static void delay(unsigned ms) {
 
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += ms / 1000;
-        until.tv_nsec += (long) (ms % 1000) * 1000000L;
+        until.tv_nsec += (long)(ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
@@ -438,7 +438,7 @@ static int delay_init(void) {
                 r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         if (r == 0)
                 r = pthread_cond_init(&stop_cond, &attr);
-        (void) pthread_condattr_destroy(&attr);
+        (void)pthread_condattr_destroy(&attr);
         return -r;
 }
 

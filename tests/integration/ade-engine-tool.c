@@ -25,17 +25,17 @@
 #include "ade-secret.h"
 #include "ade-volume.h"
 
-static uint64_t arg_cancel_at = 0;  /* percent; 0 = never */
-static uint64_t arg_pause_at = 0;   /* percent: print "paused" and wait to be killed */
-static uint64_t arg_crash_at = 0;   /* percent: SIGKILL ourselves shortly after, inside the next hotzone;
-                                       * 100: during libcryptsetup's finishing metadata updates */
+static uint64_t arg_cancel_at = 0; /* percent; 0 = never */
+static uint64_t arg_pause_at = 0;  /* percent: print "paused" and wait to be killed */
+static uint64_t arg_crash_at = 0;  /* percent: SIGKILL ourselves shortly after, inside the next hotzone;
+                                    * 100: during libcryptsetup's finishing metadata updates */
 static AdeLuksStep arg_hook_exit = _ADE_LUKS_STEP_INVALID;
 static AdeLuksStep arg_hook_fail = _ADE_LUKS_STEP_INVALID;
 static bool arg_quiet_progress = false;
 
 static void log_to_stderr(int level, const char *message, void *userdata) {
-        (void) level;
-        (void) userdata;
+        (void)level;
+        (void)userdata;
         fprintf(stderr, "%s\n", message);
 }
 
@@ -71,11 +71,11 @@ static bool hotzone_in_flight(void) {
 static void *crash_soon(void *p) {
         const char *e = getenv("ADE_TEST_CRASH_DELAY_US");
         unsigned long us = e ? strtoul(e, NULL, 10) : 20000;
-        struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
+        struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
 
-        (void) p;
+        (void)p;
         if (arg_crash_mid_hotzone) {
-                struct timespec tick = { .tv_nsec = 200 * 1000 };
+                struct timespec tick = {.tv_nsec = 200 * 1000};
                 for (unsigned i = 0; i < 100000 && !hotzone_in_flight(); i++)
                         nanosleep(&tick, NULL);
         } else
@@ -87,7 +87,7 @@ static void *crash_soon(void *p) {
 static int progress(uint64_t done, uint64_t total, void *userdata) {
         uint64_t pct = total ? done * 100 / total : 0;
 
-        (void) userdata;
+        (void)userdata;
         if (!arg_quiet_progress) {
                 printf("progress %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", done, total, pct);
                 fflush(stdout);
@@ -114,7 +114,7 @@ static int progress(uint64_t done, uint64_t total, void *userdata) {
 static struct timespec planned_at;
 
 static int hook(AdeLuksStep step, void *userdata) {
-        (void) userdata;
+        (void)userdata;
         if (step == ADE_LUKS_STEP_PLANNED)
                 clock_gettime(CLOCK_MONOTONIC, &planned_at);
         printf("step %s\n", ade_luks_step_to_string(step));
@@ -135,16 +135,16 @@ static int read_key(const char *path, AdeSecret **ret) {
 static void print_volume(const AdeVolume *v) {
         printf("device=%s\nstable_id=%s\nsize=%" PRIu64 "\nfstype=%s\nlabel=%s\nmountpoint=%s\nlun=%d\ntype=%s\n"
                "eligible=%s\nskip=%s\nreason=%s\n",
-               v->device, strna(v->stable_id), v->size, strna(v->fstype), strna(v->label), strna(v->mountpoint),
-               v->lun, ade_volume_type_to_string(v->type), v->skip == ADE_VOLUME_ELIGIBLE ? "yes" : "no",
-               ade_volume_skip_to_string(v->skip), strna(v->reason));
+                v->device, strna(v->stable_id), v->size, strna(v->fstype), strna(v->label), strna(v->mountpoint),
+                v->lun, ade_volume_type_to_string(v->type), v->skip == ADE_VOLUME_ELIGIBLE ? "yes" : "no",
+                ade_volume_skip_to_string(v->skip), strna(v->reason));
 }
 
 static void print_plan(const AdeLuksPlan *p) {
         printf("mode=%s\nheader=%s\nshrink=%s\nheader_path=%s\nfs_min_size=%" PRIu64 "\ndata_size=%" PRIu64
                "\nreason=%s\n",
-               ade_luks_mode_to_string(p->mode), ade_luks_header_to_string(p->header), p->shrink ? "yes" : "no",
-               p->header_path ?: "", p->fs_min_size, p->data_size, strna(p->reason));
+                ade_luks_mode_to_string(p->mode), ade_luks_header_to_string(p->header), p->shrink ? "yes" : "no",
+                p->header_path ?: "", p->fs_min_size, p->data_size, strna(p->reason));
 }
 
 static int finish(int r, const char *what, const char *device, const char *output) {
@@ -163,46 +163,59 @@ static int finish(int r, const char *what, const char *device, const char *outpu
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_HEADER = 0x100, ARG_HEADER_DIR, ARG_RUN_DIR, ARG_HOTZONE, ARG_RESILIENCE, ARG_DETACHED,
-               ARG_CANCEL_AT, ARG_PAUSE_AT, ARG_CRASH_AT, ARG_HOOK_FAIL, ARG_ACTIVE_NAME, ARG_INIT_ONLY, ARG_HOOK_EXIT, ARG_SECRET_URL, ARG_NO_ESCROW, ARG_FORMAT_ALL, ARG_YES,
-               ARG_KEK_URL, ARG_DEBUG, ARG_QUIET, ARG_CRASH_MID_HOTZONE, ARG_PREPARED_HEADER };
-        static const struct option options[] = {
-                { "header", required_argument, NULL, ARG_HEADER },
-                { "header-dir", required_argument, NULL, ARG_HEADER_DIR },
-                { "run-dir", required_argument, NULL, ARG_RUN_DIR },
-                { "hotzone", required_argument, NULL, ARG_HOTZONE },
-                { "resilience", required_argument, NULL, ARG_RESILIENCE },
-                { "detached", no_argument, NULL, ARG_DETACHED },
-                { "cancel-at", required_argument, NULL, ARG_CANCEL_AT },
-                { "pause-at", required_argument, NULL, ARG_PAUSE_AT },
-                { "crash-at", required_argument, NULL, ARG_CRASH_AT },
-                { "crash-mid-hotzone", no_argument, NULL, ARG_CRASH_MID_HOTZONE },
-                { "prepared-header", required_argument, NULL, ARG_PREPARED_HEADER },
-                { "hook-exit", required_argument, NULL, ARG_HOOK_EXIT },
-                { "hook-fail", required_argument, NULL, ARG_HOOK_FAIL },
-                { "active-name", required_argument, NULL, ARG_ACTIVE_NAME },
-                { "init-only", no_argument, NULL, ARG_INIT_ONLY },
-                { "secret-url", required_argument, NULL, ARG_SECRET_URL },
-                { "kek-url", required_argument, NULL, ARG_KEK_URL },
-                { "no-escrow", no_argument, NULL, ARG_NO_ESCROW },
-                { "format-all", no_argument, NULL, ARG_FORMAT_ALL },
-                { "yes", no_argument, NULL, ARG_YES },
-                { "debug", no_argument, NULL, ARG_DEBUG },
-                { "quiet", no_argument, NULL, ARG_QUIET },
-                {}
+        enum {
+                ARG_HEADER = 0x100,
+                ARG_HEADER_DIR,
+                ARG_RUN_DIR,
+                ARG_HOTZONE,
+                ARG_RESILIENCE,
+                ARG_DETACHED,
+                ARG_CANCEL_AT,
+                ARG_PAUSE_AT,
+                ARG_CRASH_AT,
+                ARG_HOOK_FAIL,
+                ARG_ACTIVE_NAME,
+                ARG_INIT_ONLY,
+                ARG_HOOK_EXIT,
+                ARG_SECRET_URL,
+                ARG_NO_ESCROW,
+                ARG_FORMAT_ALL,
+                ARG_YES,
+                ARG_KEK_URL,
+                ARG_DEBUG,
+                ARG_QUIET,
+                ARG_CRASH_MID_HOTZONE,
+                ARG_PREPARED_HEADER
         };
+        static const struct option options[] = {{"header", required_argument, NULL, ARG_HEADER},
+                {"header-dir", required_argument, NULL, ARG_HEADER_DIR},
+                {"run-dir", required_argument, NULL, ARG_RUN_DIR}, {"hotzone", required_argument, NULL, ARG_HOTZONE},
+                {"resilience", required_argument, NULL, ARG_RESILIENCE}, {"detached", no_argument, NULL, ARG_DETACHED},
+                {"cancel-at", required_argument, NULL, ARG_CANCEL_AT},
+                {"pause-at", required_argument, NULL, ARG_PAUSE_AT},
+                {"crash-at", required_argument, NULL, ARG_CRASH_AT},
+                {"crash-mid-hotzone", no_argument, NULL, ARG_CRASH_MID_HOTZONE},
+                {"prepared-header", required_argument, NULL, ARG_PREPARED_HEADER},
+                {"hook-exit", required_argument, NULL, ARG_HOOK_EXIT},
+                {"hook-fail", required_argument, NULL, ARG_HOOK_FAIL},
+                {"active-name", required_argument, NULL, ARG_ACTIVE_NAME},
+                {"init-only", no_argument, NULL, ARG_INIT_ONLY},
+                {"secret-url", required_argument, NULL, ARG_SECRET_URL},
+                {"kek-url", required_argument, NULL, ARG_KEK_URL}, {"no-escrow", no_argument, NULL, ARG_NO_ESCROW},
+                {"format-all", no_argument, NULL, ARG_FORMAT_ALL}, {"yes", no_argument, NULL, ARG_YES},
+                {"debug", no_argument, NULL, ARG_DEBUG}, {"quiet", no_argument, NULL, ARG_QUIET}, {}};
         _cleanup_secret_ AdeSecret *key = NULL, *newkey = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
         _cleanup_free_ char *output = NULL, *header_out = NULL;
-        AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook,
-                             .escrow_confirmed = true };
-        AdeToken token = { .version = (char *) ADE_LUKS_TOKEN_VERSION,
-                           .key_vault_url = (char *) "https://contoso.vault.azure.net",
-                           .key_vault_resource_id = (char *) "/subscriptions/00000000-0000-0000-0000-000000000000/"
-                                                             "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
-                           .secret_url = (char *) "https://contoso.vault.azure.net/secrets/"
-                                                  "3f1c8e4a-0000-4000-8000-000000000001/0123456789abcdef0123456789abcdef",
-                           .volume_type = (char *) "Data" };
+        AdeLuksOptions o = {
+                .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook, .escrow_confirmed = true};
+        AdeToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
+                .key_vault_url = (char *)"https://contoso.vault.azure.net",
+                .key_vault_resource_id = (char *)"/subscriptions/00000000-0000-0000-0000-000000000000/"
+                                                 "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
+                .secret_url = (char *)"https://contoso.vault.azure.net/secrets/"
+                                      "3f1c8e4a-0000-4000-8000-000000000001/0123456789abcdef0123456789abcdef",
+                .volume_type = (char *)"Data"};
         const char *header = NULL, *cmd, *device;
         int c, r;
 
@@ -260,7 +273,7 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_KEK_URL:
                         token.kek_url = optarg;
-                        token.kek_algorithm = (char *) "RSA-OAEP";
+                        token.kek_algorithm = (char *)"RSA-OAEP";
                         break;
                 case ARG_NO_ESCROW:
                         o.escrow_confirmed = false;
@@ -370,8 +383,8 @@ int main(int argc, char *argv[]) {
                         /* For tests/bench: the time spent writing, after the read-only checks. */
                         struct timespec now;
                         clock_gettime(CLOCK_MONOTONIC, &now);
-                        printf("seconds_after_plan=%.3f\n", (double) (now.tv_sec - planned_at.tv_sec) +
-                                                                     (now.tv_nsec - planned_at.tv_nsec) / 1e9);
+                        printf("seconds_after_plan=%.3f\n",
+                                (double)(now.tv_sec - planned_at.tv_sec) + (now.tv_nsec - planned_at.tv_nsec) / 1e9);
                 }
                 ade_luks_plan_done(&p);
                 return finish(r, "Encryption", device, output);
@@ -392,8 +405,7 @@ int main(int argc, char *argv[]) {
         if (streq(cmd, "rotate")) {
                 if (!key || !newkey)
                         return 2;
-                return finish(ade_luks_rotate(device, header, key, newkey, &token, &o), "Key rotation", device,
-                              NULL);
+                return finish(ade_luks_rotate(device, header, key, newkey, &token, &o), "Key rotation", device, NULL);
         }
         if (streq(cmd, "update-token")) {
                 if (!key)
@@ -415,7 +427,7 @@ int main(int argc, char *argv[]) {
                 if (r < 0)
                         return finish(r, "Status", device, NULL);
                 printf("state=%s\nheader=%s\ntoken=%s\nuuid=%s\n", ade_luks_state_to_string(s.state),
-                       ade_luks_header_to_string(s.header), s.has_token ? "yes" : "no", s.uuid);
+                        ade_luks_header_to_string(s.header), s.has_token ? "yes" : "no", s.uuid);
                 return 0;
         }
         if (streq(cmd, "token")) {
@@ -423,8 +435,8 @@ int main(int argc, char *argv[]) {
                 r = ade_luks_read_token(device, header, &t);
                 if (r < 0)
                         return finish(r, "Reading the token", device, NULL);
-                printf("SecretURL=%s\nKeyEncryptionKeyURL=%s\nVolumeType=%s\nDeviceId=%s\nkeyslot=%d\n",
-                       t->secret_url, strna(t->kek_url), strna(t->volume_type), strna(t->device_id), t->keyslot);
+                printf("SecretURL=%s\nKeyEncryptionKeyURL=%s\nVolumeType=%s\nDeviceId=%s\nkeyslot=%d\n", t->secret_url,
+                        strna(t->kek_url), strna(t->volume_type), strna(t->device_id), t->keyslot);
                 return 0;
         }
         if (streq(cmd, "open")) {

@@ -48,7 +48,7 @@ static void ctx_start(Ctx *c) {
         AdeHttpOptions o;
         FILE *p;
 
-        *c = (Ctx) {};
+        *c = (Ctx){};
         ck_assert_int_eq(ade_emulator_start(NULL, &c->emu), 0);
         ade_http_options_init(&o);
         o.ca_file = c->emu->ca_file;
@@ -72,9 +72,9 @@ static void ctx_start(Ctx *c) {
 
 static void ctx_done(Ctx *c) {
         if (c->loop[0])
-                (void) sh("losetup -d %s", c->loop);
+                (void)sh("losetup -d %s", c->loop);
         if (c->dir[0])
-                (void) sh("rm -rf %s", c->dir);
+                (void)sh("rm -rf %s", c->dir);
         ade_keyvault_free(c->kv);
         ade_credential_free(c->cred);
         ade_imds_free(c->imds);
@@ -88,9 +88,9 @@ static void round_trip(bool with_kek) {
         _cleanup_free_ char *secret_url = NULL, *wrapped = NULL, *hdir = NULL, *keypath = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
         _cleanup_(ade_token_freep) AdeToken *back = NULL;
-        AdeEnvelopeParams ep = { .key_file_name = "LinuxPassPhraseFileName_0_0" };
-        AdeToken t = { .version = (char *) ADE_LUKS_TOKEN_VERSION, .volume_type = (char *) "Data" };
-        AdeLuksOptions o = { .escrow_confirmed = true };
+        AdeEnvelopeParams ep = {.key_file_name = "LinuxPassPhraseFileName_0_0"};
+        AdeToken t = {.version = (char *)ADE_LUKS_TOKEN_VERSION, .volume_type = (char *)"Data"};
+        AdeLuksOptions o = {.escrow_confirmed = true};
         int fd;
 
         ctx_start(&c);
@@ -107,7 +107,7 @@ static void round_trip(bool with_kek) {
         if (with_kek) {
                 t.kek_url = c.emu->kek_url;
                 t.kek_vault_resource_id = c.emu->vault_resource_id;
-                t.kek_algorithm = (char *) "RSA-OAEP";
+                t.kek_algorithm = (char *)"RSA-OAEP";
                 t.passphrase = wrapped;
         }
         ck_assert_int_ge(asprintf(&hdir, "%s/headers", c.dir), 0);
@@ -119,13 +119,14 @@ static void round_trip(bool with_kek) {
         /* The resolver needs nothing but the token. */
         ck_assert_int_eq(ade_luks_read_token(c.loop, NULL, &back), 0);
         ck_assert_int_eq(ade_envelope_resolve(c.kv, NULL, back->secret_url, back->kek_url, back->kek_algorithm,
-                                              back->passphrase, &resolved, NULL), 0);
+                                 back->passphrase, &resolved, NULL),
+                0);
         ck_assert(ade_secret_equal(resolved, key));
 
         ck_assert_int_ge(asprintf(&keypath, "%s/resolved.key", c.dir), 0);
         fd = open(keypath, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
         ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(write(fd, resolved->data, resolved->size), (ssize_t) resolved->size);
+        ck_assert_int_eq(write(fd, resolved->data, resolved->size), (ssize_t)resolved->size);
         close(fd);
         ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
         ctx_done(&c);
@@ -161,6 +162,6 @@ int main(void) {
         tcase_add_test(tc, test_resolved_key_opens_volume_without_kek);
         suite_add_tcase(s, tc);
         r = ade_test_run(s);
-        (void) sh("losetup -a | grep -F '(%s/' | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf %s", work_dir, work_dir);
+        (void)sh("losetup -a | grep -F '(%s/' | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf %s", work_dir, work_dir);
         return r;
 }

@@ -6,17 +6,19 @@
 #define SECRET "https://contoso.vault.azure.net/secrets/3f1c8e4a/0123456789abcdef"
 
 static AdeToken sample(void) {
-        return (AdeToken) {
-                .version = (char *) "1.0",
-                .key_vault_url = (char *) "https://contoso.vault.azure.net",
-                .key_vault_resource_id = (char *) "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
-                .secret_url = (char *) SECRET,
-                .kek_url = (char *) "https://contoso.vault.azure.net/keys/kek/abc",
-                .kek_vault_resource_id = (char *) "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
-                .kek_algorithm = (char *) "RSA-OAEP",
-                .volume_type = (char *) "Data",
-                .passphrase = (char *) "d3JhcHBlZA",
-                .device_id = (char *) "/dev/disk/azure/scsi1/lun0",
+        return (AdeToken){
+                .version = (char *)"1.0",
+                .key_vault_url = (char *)"https://contoso.vault.azure.net",
+                .key_vault_resource_id =
+                        (char *)"/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
+                .secret_url = (char *)SECRET,
+                .kek_url = (char *)"https://contoso.vault.azure.net/keys/kek/abc",
+                .kek_vault_resource_id =
+                        (char *)"/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
+                .kek_algorithm = (char *)"RSA-OAEP",
+                .volume_type = (char *)"Data",
+                .passphrase = (char *)"d3JhcHBlZA",
+                .device_id = (char *)"/dev/disk/azure/scsi1/lun0",
         };
 }
 
@@ -63,7 +65,9 @@ START_TEST(test_token_other_type_refused) {
         AdeToken *t = NULL;
 
         ck_assert_int_eq(ade_token_from_json("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"0\"],\"version\":\"1.0\","
-                                             "\"SecretURL\":\"" SECRET "\"}", &t), -EBADMSG);
+                                             "\"SecretURL\":\"" SECRET "\"}",
+                                 &t),
+                -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
@@ -71,8 +75,9 @@ END_TEST
 START_TEST(test_token_without_secret_url_refused) {
         AdeToken *t = NULL;
 
-        ck_assert_int_eq(ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\"}",
-                                             &t), -EBADMSG);
+        ck_assert_int_eq(
+                ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\"}", &t),
+                -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
@@ -81,7 +86,9 @@ START_TEST(test_token_mistyped_field_refused) {
         AdeToken *t = NULL;
 
         ck_assert_int_eq(ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\","
-                                             "\"SecretURL\":42}", &t), -EBADMSG);
+                                             "\"SecretURL\":42}",
+                                 &t),
+                -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
@@ -90,7 +97,9 @@ START_TEST(test_token_bad_keyslot_refused) {
         AdeToken *t = NULL;
 
         ck_assert_int_eq(ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[\"x1\"],"
-                                             "\"version\":\"1.0\",\"SecretURL\":\"" SECRET "\"}", &t), -EBADMSG);
+                                             "\"version\":\"1.0\",\"SecretURL\":\"" SECRET "\"}",
+                                 &t),
+                -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
@@ -129,7 +138,7 @@ END_TEST
 
 START_TEST(test_step_names_round_trip) {
         for (int s = 0; s < _ADE_LUKS_STEP_MAX; s++)
-                ck_assert_int_eq(ade_luks_step_from_string(ade_luks_step_to_string((AdeLuksStep) s)), s);
+                ck_assert_int_eq(ade_luks_step_from_string(ade_luks_step_to_string((AdeLuksStep)s)), s);
         ck_assert_int_eq(ade_luks_step_from_string("no-such-step"), -EINVAL);
 }
 END_TEST
@@ -143,8 +152,8 @@ END_TEST
 
 START_TEST(test_encrypt_refused_without_escrow) {
         AdeToken t = sample();
-        AdeVolume v = { .device = (char *) "/nonexistent", .size = 1ULL << 30 };
-        AdeLuksOptions o = { .header_dir = "/nonexistent" };
+        AdeVolume v = {.device = (char *)"/nonexistent", .size = 1ULL << 30};
+        AdeLuksOptions o = {.header_dir = "/nonexistent"};
         _cleanup_secret_ AdeSecret *key = NULL;
 
         ck_assert_int_eq(ade_secret_new_from("k", 1, &key), 0);
@@ -154,19 +163,19 @@ END_TEST
 
 START_TEST(test_encrypt_refused_with_unversioned_secret) {
         AdeToken t = sample();
-        AdeVolume v = { .device = (char *) "/nonexistent", .size = 1ULL << 30 };
-        AdeLuksOptions o = { .header_dir = "/nonexistent", .escrow_confirmed = true };
+        AdeVolume v = {.device = (char *)"/nonexistent", .size = 1ULL << 30};
+        AdeLuksOptions o = {.header_dir = "/nonexistent", .escrow_confirmed = true};
         _cleanup_secret_ AdeSecret *key = NULL;
 
-        t.secret_url = (char *) "https://contoso.vault.azure.net/secrets/3f1c8e4a";
+        t.secret_url = (char *)"https://contoso.vault.azure.net/secrets/3f1c8e4a";
         ck_assert_int_eq(ade_secret_new_from("k", 1, &key), 0);
         ck_assert_int_eq(ade_luks_encrypt(&v, &t, key, &o, NULL, NULL), -EPERM);
 }
 END_TEST
 
 START_TEST(test_plan_refuses_resilience_none) {
-        AdeVolume v = { .device = (char *) "/dev/x", .size = 1ULL << 30, .fstype = (char *) "xfs" };
-        AdeLuksOptions o = { .header_dir = "/tmp", .resilience = "none" };
+        AdeVolume v = {.device = (char *)"/dev/x", .size = 1ULL << 30, .fstype = (char *)"xfs"};
+        AdeLuksOptions o = {.header_dir = "/tmp", .resilience = "none"};
         AdeLuksPlan p = {};
 
         ck_assert_int_eq(ade_luks_plan(&v, &o, &p, NULL), -EINVAL);
@@ -174,8 +183,8 @@ START_TEST(test_plan_refuses_resilience_none) {
 END_TEST
 
 START_TEST(test_plan_refuses_format_all_unconfirmed) {
-        AdeVolume v = { .device = (char *) "/dev/x", .size = 1ULL << 30, .fstype = (char *) "ext4" };
-        AdeLuksOptions o = { .header_dir = "/tmp", .format_all = true };
+        AdeVolume v = {.device = (char *)"/dev/x", .size = 1ULL << 30, .fstype = (char *)"ext4"};
+        AdeLuksOptions o = {.header_dir = "/tmp", .format_all = true};
         AdeLuksPlan p = {};
 
         ck_assert_int_eq(ade_luks_plan(&v, &o, &p, NULL), -EPERM);
@@ -183,9 +192,11 @@ START_TEST(test_plan_refuses_format_all_unconfirmed) {
 END_TEST
 
 START_TEST(test_plan_refuses_mounted_offline) {
-        AdeVolume v = { .device = (char *) "/dev/x", .size = 1ULL << 30, .fstype = (char *) "ext4",
-                        .mountpoint = (char *) "/data" };
-        AdeLuksOptions o = { .header_dir = "/tmp" };
+        AdeVolume v = {.device = (char *)"/dev/x",
+                .size = 1ULL << 30,
+                .fstype = (char *)"ext4",
+                .mountpoint = (char *)"/data"};
+        AdeLuksOptions o = {.header_dir = "/tmp"};
         AdeLuksPlan p = {};
 
         ck_assert_int_eq(ade_luks_plan(&v, &o, &p, NULL), -EBUSY);
@@ -193,9 +204,11 @@ START_TEST(test_plan_refuses_mounted_offline) {
 END_TEST
 
 START_TEST(test_plan_refuses_ineligible) {
-        AdeVolume v = { .device = (char *) "/dev/x", .size = 1ULL << 20, .skip = ADE_VOLUME_SKIP_TOO_SMALL,
-                        .reason = (char *) "small" };
-        AdeLuksOptions o = { .header_dir = "/tmp" };
+        AdeVolume v = {.device = (char *)"/dev/x",
+                .size = 1ULL << 20,
+                .skip = ADE_VOLUME_SKIP_TOO_SMALL,
+                .reason = (char *)"small"};
+        AdeLuksOptions o = {.header_dir = "/tmp"};
         AdeLuksPlan p = {};
 
         ck_assert_int_eq(ade_luks_plan(&v, &o, &p, NULL), -EINVAL);
@@ -203,9 +216,11 @@ START_TEST(test_plan_refuses_ineligible) {
 END_TEST
 
 START_TEST(test_plan_xfs_is_detached) {
-        AdeVolume v = { .device = (char *) "/dev/x", .stable_id = (char *) "/dev/disk/azure/scsi1/lun2",
-                        .size = 1ULL << 30, .fstype = (char *) "xfs" };
-        AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers" };
+        AdeVolume v = {.device = (char *)"/dev/x",
+                .stable_id = (char *)"/dev/disk/azure/scsi1/lun2",
+                .size = 1ULL << 30,
+                .fstype = (char *)"xfs"};
+        AdeLuksOptions o = {.header_dir = "/var/lib/ade/headers"};
         AdeLuksPlan p = {};
 
         ck_assert_int_eq(ade_luks_plan(&v, &o, &p, NULL), 0);

@@ -4,7 +4,7 @@
 #include "ade-test.h"
 
 START_TEST(test_encode_both_alphabets) {
-        static const unsigned char d[] = { 0xfb, 0xff, 0xbf, 0x41 };
+        static const unsigned char d[] = {0xfb, 0xff, 0xbf, 0x41};
         _cleanup_free_ char *a = ade_base64_encode(d, sizeof(d));
         _cleanup_free_ char *b = ade_base64url_encode(d, sizeof(d));
 
@@ -15,7 +15,7 @@ END_TEST
 
 START_TEST(test_decode_accepts_all_forms) {
         /* Key Vault's "My Key" example, in the four forms a client may meet */
-        static const char *const forms[] = { "TXkgS2V5", "TXkgS2V5", "+/+/QQ==", "-_-_QQ", "-_-_QQ==", "+/+/QQ" };
+        static const char *const forms[] = {"TXkgS2V5", "TXkgS2V5", "+/+/QQ==", "-_-_QQ", "-_-_QQ==", "+/+/QQ"};
         for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
                 _cleanup_free_ void *p = NULL;
                 size_t n;
@@ -26,7 +26,7 @@ START_TEST(test_decode_accepts_all_forms) {
 END_TEST
 
 START_TEST(test_decode_refuses_garbage) {
-        static const char *const bad[] = { "TXk gS2V5", "TXkg\nS2V5", "T", "TX===", "TXkgS2V5=", "T=Xk", "*abc" };
+        static const char *const bad[] = {"TXk gS2V5", "TXkg\nS2V5", "T", "TX===", "TXkgS2V5=", "T=Xk", "*abc"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 void *p = NULL;
                 size_t n;
@@ -41,10 +41,10 @@ START_TEST(test_keyfile_shape) {
 
         ck_assert_int_eq(ade_keyfile_generate(&k), 0);
         ck_assert_uint_eq(k->size, ADE_KEYFILE_SIZE);
-        ck_assert_uint_eq(strlen((char *) k->data), 172);
+        ck_assert_uint_eq(strlen((char *)k->data), 172);
         ck_assert_mem_eq(k->data + 170, "==", 2);
         ck_assert(ade_keyfile_is_valid(k));
-        ck_assert_int_eq(ade_base64_decode_secret((char *) k->data, k->size, &raw), 0);
+        ck_assert_int_eq(ade_base64_decode_secret((char *)k->data, k->size, &raw), 0);
         ck_assert_uint_eq(raw->size, 127);
 }
 END_TEST
@@ -67,7 +67,7 @@ START_TEST(test_secret_round_trip_url) {
         ck_assert_int_eq(ade_secret_new_random(200, &in), 0);
         ck_assert_int_eq(ade_base64_encode_secret(in, true, &enc), 0);
         ck_assert_ptr_null(memchr(enc->data, '=', enc->size));
-        ck_assert_int_eq(ade_base64_decode_secret((char *) enc->data, enc->size, &back), 0);
+        ck_assert_int_eq(ade_base64_decode_secret((char *)enc->data, enc->size, &back), 0);
         ck_assert(ade_secret_equal(in, back));
 }
 END_TEST

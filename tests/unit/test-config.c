@@ -60,11 +60,11 @@ static AdeConfig *parse_ok(const char *text) {
  * (file, line and key) and contains @needle. */
 static void parse_bad(const char *text, size_t len, const char *prefix, const char *needle) {
         _cleanup_free_ char *err = NULL;
-        AdeConfig *c = (AdeConfig *) 0x1;
+        AdeConfig *c = (AdeConfig *)0x1;
         int r = ade_config_parse(text, len, "test.conf", &c, &err);
 
         ck_assert_int_eq(r, -EINVAL);
-        ck_assert_ptr_eq(c, (AdeConfig *) 0x1);
+        ck_assert_ptr_eq(c, (AdeConfig *)0x1);
         ck_assert_ptr_nonnull(err);
         ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", err, prefix);
         if (needle)
@@ -77,8 +77,8 @@ START_TEST(test_design_example_parses) {
 
         ck_assert_str_eq(c->keyvault.url, "https://contoso.vault.azure.net");
         ck_assert_str_eq(c->keyvault.resource_id, VAULT_ID);
-        ck_assert_str_eq(c->keyvault.kek_url,
-                         "https://contoso.vault.azure.net/keys/kek/0123456789abcdef0123456789abcdef");
+        ck_assert_str_eq(
+                c->keyvault.kek_url, "https://contoso.vault.azure.net/keys/kek/0123456789abcdef0123456789abcdef");
         ck_assert_str_eq(c->keyvault.kek_algorithm, "RSA-OAEP");
         ck_assert_int_eq(c->identity.type, ADE_IDENTITY_MANAGED);
         ck_assert_ptr_null(c->identity.client_id);
@@ -119,13 +119,12 @@ START_TEST(test_shipped_example_parses) {
 END_TEST
 
 START_TEST(test_comments_and_hash_in_url) {
-        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok(
-                "# a comment\n"
-                "  ; another, indented\n"
-                "[azure]\t# trailing comment on a section\n"
-                "arm = https://arm.example:9443/base ;comment\n");
+        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok("# a comment\n"
+                                                            "  ; another, indented\n"
+                                                            "[azure]\t# trailing comment on a section\n"
+                                                            "arm = https://arm.example:9443/base ;comment\n");
         /* '#' without white space before it belongs to the value, and a URL fragment is refused */
-        (void) c;
+        (void)c;
 }
 END_TEST
 
@@ -135,17 +134,17 @@ START_TEST(test_hash_without_space_is_part_of_value) {
 END_TEST
 
 START_TEST(test_urls_with_ports) {
-        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok(
-                "[keyvault]\nurl = https://localhost:8443\n"
-                "[azure]\nimds = http://127.0.0.1:8080\narm = https://127.0.0.1:8443/arm\n");
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[keyvault]\nurl = https://localhost:8443\n"
+                         "[azure]\nimds = http://127.0.0.1:8080\narm = https://127.0.0.1:8443/arm\n");
         ck_assert_str_eq(c->keyvault.url, "https://localhost:8443");
         ck_assert_str_eq(c->azure.imds, "http://127.0.0.1:8080");
 }
 END_TEST
 
 START_TEST(test_durations_and_booleans) {
-        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok(
-                "[preconditions]\nsnapshot-max-age = 1h30m\nrequire-same-region = No\n");
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[preconditions]\nsnapshot-max-age = 1h30m\nrequire-same-region = No\n");
         ck_assert_uint_eq(c->preconditions.snapshot_max_age_sec, 5400);
         ck_assert(!c->preconditions.require_same_region);
 }
@@ -192,9 +191,9 @@ START_TEST(test_data_list) {
 END_TEST
 
 START_TEST(test_client_secret_identity) {
-        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok(
-                "[identity]\ntype = client-secret\nclient-id = 535fb089-9ff3-47b6-9bfb-4f1264799865\n"
-                "tenant-id = contoso.onmicrosoft.com\nclient-secret-file = /etc/ade/secret\n");
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[identity]\ntype = client-secret\nclient-id = 535fb089-9ff3-47b6-9bfb-4f1264799865\n"
+                         "tenant-id = contoso.onmicrosoft.com\nclient-secret-file = /etc/ade/secret\n");
         ck_assert_int_eq(c->identity.type, ADE_IDENTITY_CLIENT_SECRET);
         ck_assert_str_eq(c->identity.tenant_id, "contoso.onmicrosoft.com");
 }
@@ -203,13 +202,17 @@ END_TEST
 START_TEST(test_vault_resource_id_parser) {
         _cleanup_free_ char *sub = NULL, *name = NULL;
 
-        ck_assert_int_eq(ade_parse_vault_resource_id(
-                "/SUBSCRIPTIONS/abc/resourcegroups/rg/providers/microsoft.keyvault/VAULTS/v-1/", &sub, &name), 0);
+        ck_assert_int_eq(
+                ade_parse_vault_resource_id(
+                        "/SUBSCRIPTIONS/abc/resourcegroups/rg/providers/microsoft.keyvault/VAULTS/v-1/", &sub, &name),
+                0);
         ck_assert_str_eq(sub, "abc");
         ck_assert_str_eq(name, "v-1");
         ck_assert_int_eq(ade_parse_vault_resource_id("/subscriptions/abc/resourceGroups/rg", NULL, NULL), -EINVAL);
-        ck_assert_int_eq(ade_parse_vault_resource_id(
-                "/subscriptions/abc/resourceGroups/rg/providers/Microsoft.Compute/disks/d", NULL, NULL), -EINVAL);
+        ck_assert_int_eq(
+                ade_parse_vault_resource_id(
+                        "/subscriptions/abc/resourceGroups/rg/providers/Microsoft.Compute/disks/d", NULL, NULL),
+                -EINVAL);
 }
 END_TEST
 
@@ -221,7 +224,8 @@ START_TEST(test_unknown_section) {
 END_TEST
 
 START_TEST(test_unknown_key) {
-        BAD("[keyvault]\nurl = https://x.vault.azure.net\nkek = https://x\n", "test.conf:3: [keyvault] kek:", "unknown key");
+        BAD("[keyvault]\nurl = https://x.vault.azure.net\nkek = https://x\n",
+                "test.conf:3: [keyvault] kek:", "unknown key");
 }
 END_TEST
 
@@ -231,20 +235,20 @@ START_TEST(test_key_in_wrong_section) {
 END_TEST
 
 START_TEST(test_duplicate_key) {
-        BAD("[daemon]\ngroup = ade\n[keyvault]\n[daemon]\ngroup = wheel\n", "test.conf:5: [daemon] group:",
-            "first set on line 2");
+        BAD("[daemon]\ngroup = ade\n[keyvault]\n[daemon]\ngroup = wheel\n",
+                "test.conf:5: [daemon] group:", "first set on line 2");
 }
 END_TEST
 
 START_TEST(test_bad_duration) {
-        BAD("[preconditions]\nsnapshot-max-age = 1 fortnight\n", "test.conf:2: [preconditions] snapshot-max-age:",
-            "1 fortnight");
+        BAD("[preconditions]\nsnapshot-max-age = 1 fortnight\n",
+                "test.conf:2: [preconditions] snapshot-max-age:", "1 fortnight");
 }
 END_TEST
 
 START_TEST(test_bad_boolean) {
-        BAD("[preconditions]\nrequire-same-region = maybe\n", "test.conf:2: [preconditions] require-same-region:",
-            "not a boolean");
+        BAD("[preconditions]\nrequire-same-region = maybe\n",
+                "test.conf:2: [preconditions] require-same-region:", "not a boolean");
 }
 END_TEST
 
@@ -294,22 +298,22 @@ END_TEST
 
 START_TEST(test_kek_without_vault_id) {
         BAD("[keyvault]\nurl = https://c.vault.azure.net\nkek-url = https://c.vault.azure.net/keys/k/0123abcd\n",
-            "test.conf:3: [keyvault] kek-url:", "kek-vault-resource-id");
-        BAD("[keyvault]\nkek-vault-resource-id = " VAULT_ID "\n", "test.conf:2: [keyvault] kek-vault-resource-id:",
-            "kek-url is not");
+                "test.conf:3: [keyvault] kek-url:", "kek-vault-resource-id");
+        BAD("[keyvault]\nkek-vault-resource-id = " VAULT_ID "\n",
+                "test.conf:2: [keyvault] kek-vault-resource-id:", "kek-url is not");
 }
 END_TEST
 
 START_TEST(test_bad_kek) {
         BAD("[keyvault]\nkek-algorithm = RSA-PSS\n", "test.conf:2: [keyvault] kek-algorithm:", "RSA-OAEP-256");
-        BAD("[keyvault]\nkek-url = https://c.vault.azure.net/secrets/s/1\n", "test.conf:2: [keyvault] kek-url:",
-            "not a key URL");
+        BAD("[keyvault]\nkek-url = https://c.vault.azure.net/secrets/s/1\n",
+                "test.conf:2: [keyvault] kek-url:", "not a key URL");
 }
 END_TEST
 
 START_TEST(test_bad_resource_id) {
         BAD("[keyvault]\nresource-id = /subscriptions/x/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/\n",
-            "test.conf:2: [keyvault] resource-id:", "not a Key Vault resource id");
+                "test.conf:2: [keyvault] resource-id:", "not a Key Vault resource id");
 }
 END_TEST
 
@@ -321,8 +325,8 @@ START_TEST(test_relative_paths_refused) {
 END_TEST
 
 START_TEST(test_incomplete_client_identity) {
-        BAD("[identity]\ntype = client-certificate\nclient-id = abc\n", "test.conf:2: [identity] type:",
-            "client-certificate-file");
+        BAD("[identity]\ntype = client-certificate\nclient-id = abc\n",
+                "test.conf:2: [identity] type:", "client-certificate-file");
         BAD("[identity]\ntype = robot\n", "test.conf:2: [identity] type:", "managed");
 }
 END_TEST

@@ -111,7 +111,8 @@ START_TEST(test_lenient_accepts_imds_strings) {
 END_TEST
 
 START_TEST(test_lenient_refuses_garbage) {
-        _cleanup_json_ json_object *o = parse("{\"a\":\"12abc\",\"b\":\"\",\"c\":\"yes\",\"d\":[],\"e\":\"99999999999999999999\"}");
+        _cleanup_json_ json_object *o =
+                parse("{\"a\":\"12abc\",\"b\":\"\",\"c\":\"yes\",\"d\":[],\"e\":\"99999999999999999999\"}");
         int64_t v = 1;
         bool b;
 

@@ -10,7 +10,7 @@ static void capture(int level, const char *message, void *userdata) {
         snprintf(last, sizeof(last), "%s", message);
         last_level = level;
         calls++;
-        (void) userdata;
+        (void)userdata;
 }
 
 static void setup(void) {

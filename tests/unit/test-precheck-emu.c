@@ -38,13 +38,13 @@ static void run_checks(Run *r, const char *overlay, const char *extra, const cha
         AdeHttpOptions http = fast_http();
         AdePrecheckRequest req;
 
-        *r = (Run) {};
+        *r = (Run){};
         ck_assert_int_eq(ade_emulator_start(overlay, &r->emu), 0);
         ck_assert_int_ge(asprintf(&path, "%s/ade.conf", r->emu->dir), 0);
         ck_assert_int_eq(ade_emulator_write_config(r->emu, path, extra), 0);
         ck_assert_msg(ade_config_load(path, &r->config, &err) == 0, "%s", strna(err));
 
-        req = (AdePrecheckRequest) {
+        req = (AdePrecheckRequest){
                 .config = r->config,
                 .vault_url = r->emu->vault_url,
                 .vault_resource_id = r->emu->vault_resource_id,
@@ -64,8 +64,8 @@ static const AdeCheck *find(const Run *r, const char *name) {
         return NULL;
 }
 
-static void expect_failure(const char *overlay, const char *extra, const char *kek_url, const char *check,
-                           const char *needle) {
+static void expect_failure(
+        const char *overlay, const char *extra, const char *kek_url, const char *check, const char *needle) {
         _cleanup_(run_done) Run r;
         const AdeCheck *c;
 
@@ -99,9 +99,9 @@ START_TEST(test_restore_point_instead_of_snapshot_passes) {
         _cleanup_(run_done) Run r;
 
         run_checks(&r,
-                   "{\"snapshots\":[],\"restore_point_collections\":[{\"name\":\"rpc1\","
-                   "\"restore_points\":[{\"name\":\"rp1\",\"age_seconds\":3600}]}]}",
-                   NULL, NULL, false);
+                "{\"snapshots\":[],\"restore_point_collections\":[{\"name\":\"rpc1\","
+                "\"restore_points\":[{\"name\":\"rp1\",\"age_seconds\":3600}]}]}",
+                NULL, NULL, false);
         ck_assert_msg(!ade_check_list_first_failure(&r.list), "%s", ade_check_list_first_failure(&r.list)->reason);
         ck_assert_ptr_nonnull(strstr(find(&r, "snapshot")->reason, "restore point rp1"));
 }
@@ -123,7 +123,8 @@ END_TEST
 START_TEST(test_soft_delete_off_warns) {
         _cleanup_(run_done) Run r;
 
-        run_checks(&r, "{\"vault\":{\"enable_soft_delete\":false,\"enable_purge_protection\":false}}", NULL, NULL, false);
+        run_checks(
+                &r, "{\"vault\":{\"enable_soft_delete\":false,\"enable_purge_protection\":false}}", NULL, NULL, false);
         ck_assert_ptr_null(ade_check_list_first_failure(&r.list));
         ck_assert_int_eq(find(&r, "soft-delete")->verdict, ADE_VERDICT_WARNING);
 }
@@ -146,7 +147,8 @@ END_TEST
 START_TEST(test_region_mismatch_warning_when_allowed) {
         _cleanup_(run_done) Run r;
 
-        run_checks(&r, "{\"vm\":{\"location\":\"eastus\"}}", "[preconditions]\nrequire-same-region = no\n", NULL, false);
+        run_checks(
+                &r, "{\"vm\":{\"location\":\"eastus\"}}", "[preconditions]\nrequire-same-region = no\n", NULL, false);
         ck_assert_ptr_null(ade_check_list_first_failure(&r.list));
         ck_assert_int_eq(find(&r, "same-region")->verdict, ADE_VERDICT_WARNING);
 }
@@ -160,33 +162,33 @@ END_TEST
 START_TEST(test_snapshot_too_old) {
         expect_failure("{\"snapshots\":[{\"name\":\"s0\",\"disk\":\"ade-test-vm_DataDisk_0\",\"age_seconds\":172800},"
                        "{\"name\":\"s1\",\"disk\":\"ade-test-vm_DataDisk_1\"}]}",
-                       NULL, NULL, "snapshot", "older than snapshot-max-age");
+                NULL, NULL, "snapshot", "older than snapshot-max-age");
 }
 END_TEST
 
 START_TEST(test_snapshot_of_another_disk) {
         expect_failure("{\"snapshots\":[{\"name\":\"s0\",\"disk\":\"ade-test-vm_OsDisk\"},"
                        "{\"name\":\"s1\",\"disk\":\"ade-test-vm_DataDisk_1\"}]}",
-                       NULL, NULL, "snapshot", "no snapshot of disk ade-test-vm_DataDisk_0");
+                NULL, NULL, "snapshot", "no snapshot of disk ade-test-vm_DataDisk_0");
 }
 END_TEST
 
 START_TEST(test_snapshot_failed_state) {
         expect_failure("{\"snapshots\":[{\"name\":\"s0\",\"disk\":\"ade-test-vm_DataDisk_0\"},"
                        "{\"name\":\"s1\",\"disk\":\"ade-test-vm_DataDisk_1\",\"state\":\"Failed\"}]}",
-                       NULL, NULL, "snapshot", "not Succeeded");
+                NULL, NULL, "snapshot", "not Succeeded");
 }
 END_TEST
 
 START_TEST(test_vault_not_enabled_for_disk_encryption) {
         expect_failure("{\"vault\":{\"enabled_for_disk_encryption\":false}}", NULL, NULL,
-                       "vault-enabled-for-disk-encryption", "not enabled for disk encryption");
+                "vault-enabled-for-disk-encryption", "not enabled for disk encryption");
 }
 END_TEST
 
 START_TEST(test_vault_in_another_subscription) {
         expect_failure("{\"vault\":{\"subscription_id\":\"ffffffff-0000-4000-8000-00000000000f\"}}", NULL, NULL,
-                       "same-subscription", "ffffffff-0000-4000-8000-00000000000f");
+                "same-subscription", "ffffffff-0000-4000-8000-00000000000f");
 }
 END_TEST
 
@@ -203,7 +205,8 @@ START_TEST(test_kek_unversioned) {
 END_TEST
 
 START_TEST(test_kek_disabled) {
-        expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"enabled\":false}]}}", NULL, NULL, "kek-valid", "disabled");
+        expect_failure(
+                "{\"vault\":{\"keys\":[{\"name\":\"kek\",\"enabled\":false}]}}", NULL, NULL, "kek-valid", "disabled");
 }
 END_TEST
 
@@ -228,8 +231,9 @@ START_TEST(test_kek_ec_key) {
 END_TEST
 
 START_TEST(test_kek_without_wrapkey) {
-        expect_failure("{\"vault\":{\"keys\":[{\"name\":\"kek\",\"key_ops\":[\"encrypt\",\"decrypt\",\"unwrapKey\"]}]}}",
-                       NULL, NULL, "kek-valid", "wrapKey");
+        expect_failure(
+                "{\"vault\":{\"keys\":[{\"name\":\"kek\",\"key_ops\":[\"encrypt\",\"decrypt\",\"unwrapKey\"]}]}}", NULL,
+                NULL, "kek-valid", "wrapKey");
 }
 END_TEST
 
@@ -259,7 +263,8 @@ START_TEST(test_imds_unreachable) {
 END_TEST
 
 START_TEST(test_arm_403_names_reader_role) {
-        expect_failure("{\"identities\":{\"system\":{\"snapshot_reader\":false}}}", NULL, NULL, "snapshot", "Reader role");
+        expect_failure(
+                "{\"identities\":{\"system\":{\"snapshot_reader\":false}}}", NULL, NULL, "snapshot", "Reader role");
 }
 END_TEST
 

@@ -10,20 +10,20 @@
 #define DISK1 RG "Microsoft.Compute/disks/ade-test-vm_DataDisk_1"
 #define NOW 1800000000
 
-static const char *all_ops[] = { "encrypt", "decrypt", "wrapKey", "unwrapKey", NULL };
+static const char *all_ops[] = {"encrypt", "decrypt", "wrapKey", "unwrapKey", NULL};
 static const AdePrecheckDisk disks[] = {
-        { "ade-test-vm_DataDisk_0", DISK0, 0 },
-        { "ade-test-vm_DataDisk_1", DISK1, 1 },
+        {"ade-test-vm_DataDisk_0", DISK0, 0},
+        {"ade-test-vm_DataDisk_1", DISK1, 1},
 };
 static AdePrecheckSnapshot snaps[2];
 static AdePrecheckFacts f;
 static AdeCheckList list;
 
 static void setup(void) {
-        snaps[0] = (AdePrecheckSnapshot) { "snap0", DISK0, "Succeeded", NOW - 3600 };
+        snaps[0] = (AdePrecheckSnapshot){"snap0", DISK0, "Succeeded", NOW - 3600};
         /* ARM's list sometimes drops the leading slash of sourceResourceId */
-        snaps[1] = (AdePrecheckSnapshot) { "snap1", DISK1 + 1, "Succeeded", NOW - 600 };
-        f = (AdePrecheckFacts) {
+        snaps[1] = (AdePrecheckSnapshot){"snap1", DISK1 + 1, "Succeeded", NOW - 600};
+        f = (AdePrecheckFacts){
                 .now = NOW,
                 .vm_location = "westeurope",
                 .vm_subscription = SUB,
@@ -46,7 +46,7 @@ static void setup(void) {
                 .snapshot_max_age_sec = 86400,
                 .require_same_region = true,
         };
-        list = (AdeCheckList) {};
+        list = (AdeCheckList){};
 }
 
 static void teardown(void) {
@@ -96,7 +96,7 @@ START_TEST(test_region_ignores_case_and_spaces) {
 END_TEST
 
 START_TEST(test_restore_point_instead_of_snapshot) {
-        static const AdePrecheckRestorePoint rp = { "rp1", VM_ID, "Succeeded", NOW - 7200, NULL, NULL };
+        static const AdePrecheckRestorePoint rp = {"rp1", VM_ID, "Succeeded", NOW - 7200, NULL, NULL};
         f.n_snapshots = 0;
         f.restore_points = &rp;
         f.n_restore_points = 1;
@@ -173,8 +173,8 @@ START_TEST(test_snapshot_failed_state) {
 END_TEST
 
 START_TEST(test_restore_point_excluding_disk_does_not_count) {
-        static const char *excluded[] = { DISK1, NULL };
-        static const AdePrecheckRestorePoint rp = { "rp1", VM_ID, "Succeeded", NOW - 60, NULL, excluded };
+        static const char *excluded[] = {DISK1, NULL};
+        static const AdePrecheckRestorePoint rp = {"rp1", VM_ID, "Succeeded", NOW - 60, NULL, excluded};
         f.n_snapshots = 1;
         f.restore_points = &rp;
         f.n_restore_points = 1;
@@ -234,7 +234,7 @@ START_TEST(test_kek_ec_key) {
 END_TEST
 
 START_TEST(test_kek_without_wrap) {
-        static const char *ops[] = { "encrypt", "decrypt", "unwrapKey", NULL };
+        static const char *ops[] = {"encrypt", "decrypt", "unwrapKey", NULL};
         f.kek_ops = ops;
         evaluate_expect_failure("kek-valid", NULL, "wrapKey");
 }

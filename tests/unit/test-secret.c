@@ -20,7 +20,7 @@ START_TEST(test_new_from_copies) {
         ck_assert_int_eq(ade_secret_new_from("hunter2", 7, &s), 0);
         ck_assert_mem_eq(s->data, "hunter2", 7);
         /* usable as a C string */
-        ck_assert_str_eq((char *) s->data, "hunter2");
+        ck_assert_str_eq((char *)s->data, "hunter2");
 }
 END_TEST
 
@@ -84,13 +84,13 @@ START_TEST(test_not_inherited_by_fork) {
 END_TEST
 
 START_TEST(test_bad_sizes_refused) {
-        AdeSecret *s = (AdeSecret *) 0x1;
+        AdeSecret *s = (AdeSecret *)0x1;
 
         ck_assert_int_eq(ade_secret_new(0, &s), -EINVAL);
         ck_assert_int_eq(ade_secret_new(ADE_SECRET_SIZE_MAX + 1, &s), -EINVAL);
         ck_assert_int_eq(ade_secret_new_random(0, &s), -EINVAL);
         ck_assert_int_eq(ade_secret_new_from(NULL, 5, &s), -EINVAL);
-        ck_assert_ptr_eq(s, (AdeSecret *) 0x1); /* untouched on failure */
+        ck_assert_ptr_eq(s, (AdeSecret *)0x1); /* untouched on failure */
 }
 END_TEST
 

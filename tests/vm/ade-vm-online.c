@@ -54,10 +54,10 @@ static int mount_error = 0;
 static void log_to_stderr(int level, const char *message, void *userdata) {
         struct timespec ts;
 
-        (void) level;
-        (void) userdata;
+        (void)level;
+        (void)userdata;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        fprintf(stderr, "[%5lld.%03ld] %s\n", (long long) ts.tv_sec, ts.tv_nsec / 1000000, message);
+        fprintf(stderr, "[%5lld.%03ld] %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000, message);
 }
 
 /* The engine calls this once /dev/mapper/NAME is active, before any data is moved: mount it now,
@@ -66,7 +66,7 @@ static int hook(AdeLuksStep step, void *userdata) {
         struct timespec ts;
         char node[256];
 
-        (void) userdata;
+        (void)userdata;
         if (step != ADE_LUKS_STEP_ACTIVATED || !arg_mount || mounted)
                 return 0;
         snprintf(node, sizeof(node), "/dev/mapper/%s", arg_name);
@@ -79,13 +79,13 @@ static int hook(AdeLuksStep step, void *userdata) {
         /* The moment, on the clock of /proc/uptime, for the guest's downtime figure: a script
          * polling for the line would add its own latency. */
         clock_gettime(CLOCK_BOOTTIME, &ts);
-        printf("mounted\nmounted_at=%.2f\n", (double) ts.tv_sec + ts.tv_nsec / 1e9);
+        printf("mounted\nmounted_at=%.2f\n", (double)ts.tv_sec + ts.tv_nsec / 1e9);
         fflush(stdout);
         return 0;
 }
 
 static int progress(uint64_t done, uint64_t total, void *userdata) {
-        (void) userdata;
+        (void)userdata;
         if (!arg_quiet) {
                 printf("progress %" PRIu64 " %" PRIu64 "\n", done, total);
                 fflush(stdout);
@@ -111,33 +111,36 @@ static int finish(int r, const char *what, const char *device, const char *outpu
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_HEADER = 0x100, ARG_HEADER_DIR, ARG_DETACHED, ARG_MOUNT, ARG_FSTYPE, ARG_QUIET, ARG_DEBUG,
-               ARG_DEBUG_CRYPTSETUP, ARG_START_ON };
-        static const struct option options[] = {
-                { "header", required_argument, NULL, ARG_HEADER },
-                { "header-dir", required_argument, NULL, ARG_HEADER_DIR },
-                { "detached", no_argument, NULL, ARG_DETACHED },
-                { "mount", required_argument, NULL, ARG_MOUNT },
-                { "fstype", required_argument, NULL, ARG_FSTYPE },
-                { "quiet", no_argument, NULL, ARG_QUIET },
-                { "debug", no_argument, NULL, ARG_DEBUG },
-                { "debug-cryptsetup", no_argument, NULL, ARG_DEBUG_CRYPTSETUP },
-                { "start-on", required_argument, NULL, ARG_START_ON },
-                {}
+        enum {
+                ARG_HEADER = 0x100,
+                ARG_HEADER_DIR,
+                ARG_DETACHED,
+                ARG_MOUNT,
+                ARG_FSTYPE,
+                ARG_QUIET,
+                ARG_DEBUG,
+                ARG_DEBUG_CRYPTSETUP,
+                ARG_START_ON
         };
+        static const struct option options[] = {{"header", required_argument, NULL, ARG_HEADER},
+                {"header-dir", required_argument, NULL, ARG_HEADER_DIR}, {"detached", no_argument, NULL, ARG_DETACHED},
+                {"mount", required_argument, NULL, ARG_MOUNT}, {"fstype", required_argument, NULL, ARG_FSTYPE},
+                {"quiet", no_argument, NULL, ARG_QUIET}, {"debug", no_argument, NULL, ARG_DEBUG},
+                {"debug-cryptsetup", no_argument, NULL, ARG_DEBUG_CRYPTSETUP},
+                {"start-on", required_argument, NULL, ARG_START_ON}, {}};
         _cleanup_secret_ AdeSecret *key = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
         _cleanup_free_ char *output = NULL, *header_out = NULL, *prepared = NULL;
-        AdeLuksOptions o = { .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook,
-                             .escrow_confirmed = true };
+        AdeLuksOptions o = {
+                .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook, .escrow_confirmed = true};
         /* A token of the shape the daemon writes; the VM tests resolve no key through it. */
-        AdeToken token = { .version = (char *) ADE_LUKS_TOKEN_VERSION,
-                           .key_vault_url = (char *) "https://contoso.vault.azure.net",
-                           .key_vault_resource_id = (char *) "/subscriptions/00000000-0000-0000-0000-000000000000/"
-                                                             "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
-                           .secret_url = (char *) "https://contoso.vault.azure.net/secrets/"
-                                                  "3f1c8e4a-0000-4000-8000-000000000002/0123456789abcdef0123456789abcdef",
-                           .volume_type = (char *) "Data" };
+        AdeToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
+                .key_vault_url = (char *)"https://contoso.vault.azure.net",
+                .key_vault_resource_id = (char *)"/subscriptions/00000000-0000-0000-0000-000000000000/"
+                                                 "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
+                .secret_url = (char *)"https://contoso.vault.azure.net/secrets/"
+                                      "3f1c8e4a-0000-4000-8000-000000000002/0123456789abcdef0123456789abcdef",
+                .volume_type = (char *)"Data"};
         const char *header = NULL, *cmd, *device;
         int c, r;
 
@@ -200,11 +203,11 @@ int main(int argc, char *argv[]) {
                         return finish(r, "Probing", device, NULL);
                 /* As aded: the header for the front is built before the volume goes offline. */
                 if (arg_start_on && ade_fs_is_ext(v->fstype) &&
-                    ade_luks_prepare_header(v, &token, key, &o, &prepared) >= 0)
+                        ade_luks_prepare_header(v, &token, key, &o, &prepared) >= 0)
                         o.prepared_header = prepared;
         }
         if (arg_start_on) {
-                const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+                const struct timespec tick = {.tv_nsec = 10 * 1000 * 1000};
 
                 printf("ready\n");
                 fflush(stdout);
@@ -220,7 +223,7 @@ int main(int argc, char *argv[]) {
 
                 r = ade_luks_encrypt(v, &token, key, &o, &p, &output);
                 if (prepared)
-                        (void) unlink(prepared); /* used and gone already, or unused */
+                        (void)unlink(prepared); /* used and gone already, or unused */
                 if (p.header_path)
                         printf("header_path=%s\n", p.header_path);
                 ade_luks_plan_done(&p);
