@@ -23,13 +23,6 @@
 /* Progress reaches the loop at most this often per job; the last update always does. */
 #define PROGRESS_INTERVAL_USEC (100U * 1000U)
 
-uint64_t aded_now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 void aded_enable_params_done(AdedEnableParams *p) {
         free(p->keyvault_url);
         free(p->keyvault_resource_id);
@@ -54,11 +47,11 @@ int aded_dm_find_crypt(const char *device, char **ret_name) {
 
 static int params_copy(const AdedEnableParams *from, AdedEnableParams *to) {
         *to = (AdedEnableParams){.format_all = from->format_all, .skip_snapshot_check = from->skip_snapshot_check};
-        if (ade_state_set_string(&to->keyvault_url, from->keyvault_url) < 0 ||
-                ade_state_set_string(&to->keyvault_resource_id, from->keyvault_resource_id) < 0 ||
-                ade_state_set_string(&to->kek_url, from->kek_url) < 0 ||
-                ade_state_set_string(&to->kek_vault_resource_id, from->kek_vault_resource_id) < 0 ||
-                ade_state_set_string(&to->kek_algorithm, from->kek_algorithm) < 0) {
+        if (ade_strdup_to(&to->keyvault_url, from->keyvault_url) < 0 ||
+                ade_strdup_to(&to->keyvault_resource_id, from->keyvault_resource_id) < 0 ||
+                ade_strdup_to(&to->kek_url, from->kek_url) < 0 ||
+                ade_strdup_to(&to->kek_vault_resource_id, from->kek_vault_resource_id) < 0 ||
+                ade_strdup_to(&to->kek_algorithm, from->kek_algorithm) < 0) {
                 aded_enable_params_done(to);
                 return -ENOMEM;
         }
@@ -72,11 +65,10 @@ static int volume_copy(const AdeVolume *v, AdeVolume **ret) {
         if (!c)
                 return -ENOMEM;
         *c = (AdeVolume){.size = v->size, .lun = v->lun, .type = v->type, .skip = v->skip};
-        if (ade_state_set_string(&c->device, v->device) < 0 || ade_state_set_string(&c->stable_id, v->stable_id) < 0 ||
-                ade_state_set_string(&c->fstype, v->fstype) < 0 || ade_state_set_string(&c->fs_uuid, v->fs_uuid) < 0 ||
-                ade_state_set_string(&c->label, v->label) < 0 ||
-                ade_state_set_string(&c->mountpoint, v->mountpoint) < 0 ||
-                ade_state_set_string(&c->reason, v->reason) < 0) {
+        if (ade_strdup_to(&c->device, v->device) < 0 || ade_strdup_to(&c->stable_id, v->stable_id) < 0 ||
+                ade_strdup_to(&c->fstype, v->fstype) < 0 || ade_strdup_to(&c->fs_uuid, v->fs_uuid) < 0 ||
+                ade_strdup_to(&c->label, v->label) < 0 || ade_strdup_to(&c->mountpoint, v->mountpoint) < 0 ||
+                ade_strdup_to(&c->reason, v->reason) < 0) {
                 ade_volume_free(c);
                 return -ENOMEM;
         }
@@ -167,7 +159,7 @@ static void job_set_phase(Job *j, const char *phase) {
 
 static int job_progress(uint64_t done, uint64_t total, void *userdata) {
         Job *j = userdata;
-        uint64_t now = aded_now_usec();
+        uint64_t now = ade_now_monotonic_usec();
         bool signal;
 
         pthread_mutex_lock(&j->lock);
@@ -260,7 +252,7 @@ static int record_failure(Job *j, int r) {
         v = ade_state_find(m->state, j->device);
         if (v) {
                 pthread_mutex_lock(&j->lock);
-                (void)ade_state_set_string(&v->error, j->message ?: strerror(-r));
+                (void)ade_strdup_to(&v->error, j->message ?: strerror(-r));
                 pthread_mutex_unlock(&j->lock);
                 (void)ade_state_save(m->state);
         }
@@ -278,17 +270,17 @@ static void fill_new_record(AdeStateVolume *v, void *userdata) {
         const NewRecord *n = userdata;
         const Job *j = n->job;
 
-        (void)ade_state_set_string(&v->device_id, j->volume->stable_id);
-        (void)ade_state_set_string(&v->volume_type, ade_volume_type_to_string(j->volume->type));
-        (void)ade_state_set_string(&v->keyvault_url, j->params.keyvault_url);
-        (void)ade_state_set_string(&v->keyvault_resource_id, j->params.keyvault_resource_id);
-        (void)ade_state_set_string(&v->kek_url, j->params.kek_url);
-        (void)ade_state_set_string(&v->kek_vault_resource_id, j->params.kek_vault_resource_id);
-        (void)ade_state_set_string(&v->kek_algorithm, j->params.kek_url ? j->params.kek_algorithm : NULL);
+        (void)ade_strdup_to(&v->device_id, j->volume->stable_id);
+        (void)ade_strdup_to(&v->volume_type, ade_volume_type_to_string(j->volume->type));
+        (void)ade_strdup_to(&v->keyvault_url, j->params.keyvault_url);
+        (void)ade_strdup_to(&v->keyvault_resource_id, j->params.keyvault_resource_id);
+        (void)ade_strdup_to(&v->kek_url, j->params.kek_url);
+        (void)ade_strdup_to(&v->kek_vault_resource_id, j->params.kek_vault_resource_id);
+        (void)ade_strdup_to(&v->kek_algorithm, j->params.kek_url ? j->params.kek_algorithm : NULL);
         v->skip_snapshot_check = j->params.skip_snapshot_check;
-        (void)ade_state_set_string(&v->error, NULL);
-        (void)ade_state_set_string(&v->mount_point, n->mount_point);
-        (void)ade_state_set_string(&v->mount_options, n->mount_options);
+        (void)ade_strdup_to(&v->error, NULL);
+        (void)ade_strdup_to(&v->mount_point, n->mount_point);
+        (void)ade_strdup_to(&v->mount_options, n->mount_options);
 }
 
 static void endmntentp(FILE **f) {
@@ -341,7 +333,7 @@ static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_o
                         continue; /* mounted elsewhere today: where it is wins */
                 if (!path && hasmntopt(me, "noauto"))
                         continue;
-                if (ade_state_set_string(&path, me->mnt_dir) < 0 || ade_state_set_string(&options, me->mnt_opts) < 0)
+                if (ade_strdup_to(&path, me->mnt_dir) < 0 || ade_strdup_to(&options, me->mnt_opts) < 0)
                         return -ENOMEM;
                 break;
         }
@@ -366,7 +358,7 @@ static void record_mount(Job *j, char **ret_path, char **ret_options) {
 }
 
 static void set_secret_url(AdeStateVolume *v, void *userdata) {
-        (void)ade_state_set_string(&v->secret_url, userdata);
+        (void)ade_strdup_to(&v->secret_url, userdata);
 }
 
 static void clear_error(AdeStateVolume *v, void *userdata) {
@@ -375,12 +367,12 @@ static void clear_error(AdeStateVolume *v, void *userdata) {
 }
 
 static void set_uuid(AdeStateVolume *v, void *userdata) {
-        (void)ade_state_set_string(&v->uuid, userdata);
+        (void)ade_strdup_to(&v->uuid, userdata);
 }
 
 static void set_header_path(AdeStateVolume *v, void *userdata) {
         v->detached = userdata != NULL;
-        (void)ade_state_set_string(&v->header_path, userdata);
+        (void)ade_strdup_to(&v->header_path, userdata);
 }
 
 static int engine_hook(AdeLuksStep step, void *userdata) {
@@ -413,10 +405,10 @@ static void engine_options(Job *j, AdeLuksOptions *o) {
 
 /* A token from the state record, for an encryption whose secret is escrowed but whose header does
  * not exist yet (or was lost with a crash before it was written). */
-static int token_from_record(Job *j, AdeToken **ret) {
+static int token_from_record(Job *j, AdeLuksToken **ret) {
         Manager *m = j->manager;
         AdeStateVolume *v;
-        AdeToken *t;
+        AdeLuksToken *t;
         int r = 0;
 
         t = calloc(1, sizeof(*t));
@@ -426,19 +418,17 @@ static int token_from_record(Job *j, AdeToken **ret) {
         v = ade_state_find(m->state, j->device);
         if (!v || !v->secret_url)
                 r = -ENOENT;
-        else if (ade_state_set_string(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
-                 ade_state_set_string(&t->key_vault_url, v->keyvault_url) < 0 ||
-                 ade_state_set_string(&t->key_vault_resource_id, v->keyvault_resource_id) < 0 ||
-                 ade_state_set_string(&t->secret_url, v->secret_url) < 0 ||
-                 ade_state_set_string(&t->kek_url, v->kek_url) < 0 ||
-                 ade_state_set_string(&t->kek_vault_resource_id, v->kek_vault_resource_id) < 0 ||
-                 ade_state_set_string(&t->kek_algorithm, v->kek_algorithm) < 0 ||
-                 ade_state_set_string(&t->volume_type, v->volume_type) < 0 ||
-                 ade_state_set_string(&t->device_id, v->device_id) < 0)
+        else if (ade_strdup_to(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
+                 ade_strdup_to(&t->key_vault_url, v->keyvault_url) < 0 ||
+                 ade_strdup_to(&t->key_vault_resource_id, v->keyvault_resource_id) < 0 ||
+                 ade_strdup_to(&t->secret_url, v->secret_url) < 0 || ade_strdup_to(&t->kek_url, v->kek_url) < 0 ||
+                 ade_strdup_to(&t->kek_vault_resource_id, v->kek_vault_resource_id) < 0 ||
+                 ade_strdup_to(&t->kek_algorithm, v->kek_algorithm) < 0 ||
+                 ade_strdup_to(&t->volume_type, v->volume_type) < 0 || ade_strdup_to(&t->device_id, v->device_id) < 0)
                 r = -ENOMEM;
         pthread_mutex_unlock(&m->state_lock);
         if (r < 0) {
-                ade_token_free(t);
+                ade_luks_token_free(t);
                 return r;
         }
         *ret = t;
@@ -464,8 +454,8 @@ static AdeJobStep record_step_now(Job *j, char **ret_header) {
 /* Online (DESIGN §4, ADE's flow), for a mounted volume when device-mapper is there: unmount, write
  * the header and activate (init_only), mount again from /dev/mapper, then reencrypt underneath the
  * mounted filesystem. Only after the key is escrowed: a refusal before leaves the volume mounted. */
-static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfile, AdeLuksOptions *o, AdeLuksPlan *plan,
-        char **engine_error) {
+static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *keyfile, AdeLuksOptions *o,
+        AdeLuksPlan *plan, char **engine_error) {
         _cleanup_free_ char *mountpoint = NULL, *fstype = NULL, *name = NULL, *mapper = NULL;
         _cleanup_free_ char *recorded = NULL, *options = NULL, *prepared = NULL;
         const char *base = strrchr(j->device, '/');
@@ -529,7 +519,7 @@ static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfil
         if (ade_fs_mount(mapper, mountpoint, fstype, options) < 0 && mount(mapper, mountpoint, fstype, 0, NULL) < 0)
                 ade_log_error("%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand", j->device,
                         mapper, mountpoint);
-        (void)ade_state_set_string(&j->volume->mountpoint, mountpoint);
+        (void)ade_strdup_to(&j->volume->mountpoint, mountpoint);
 
         job_set_phase(j, "encrypting");
         r = aded_worker_resume(j->device, plan->header_path, keyfile, o);
@@ -539,7 +529,7 @@ static int encrypt_online(Job *j, const AdeToken *token, const AdeSecret *keyfil
 
 static int job_run_encrypt(Job *j) {
         Manager *m = j->manager;
-        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
         _cleanup_free_ char *header = NULL, *engine_error = NULL, *active = NULL;
@@ -651,7 +641,8 @@ static int job_run_encrypt(Job *j) {
 
 /* The key file of a volume ade encrypted: its token, then Key Vault (and the KEK). @what names the
  * key in the job's phase and in the error a person reads. */
-static int job_fetch_key(Job *j, const char *header, const char *what, AdeToken **ret_token, AdeSecret **ret_keyfile) {
+static int job_fetch_key(
+        Job *j, const char *header, const char *what, AdeLuksToken **ret_token, AdeSecret **ret_keyfile) {
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
         _cleanup_free_ char *phase = NULL;
         int r;
@@ -689,7 +680,7 @@ static int job_header(Job *j, char **ret) {
 
 static int job_run_decrypt(Job *j) {
         Manager *m = j->manager;
-        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_free_ char *header = NULL, *exported = NULL, *active = NULL;
         AdeLuksOptions o;
@@ -729,10 +720,10 @@ static int job_run_decrypt(Job *j) {
 
                 r = ade_state_add(m->state, j->device, ADE_JOB_DECRYPT, &v);
                 if (r >= 0) {
-                        (void)ade_state_set_string(&v->uuid, st.uuid);
-                        (void)ade_state_set_string(&v->header_path, header);
+                        (void)ade_strdup_to(&v->uuid, st.uuid);
+                        (void)ade_strdup_to(&v->header_path, header);
                         v->detached = header != NULL;
-                        (void)ade_state_set_string(&v->device_id, j->volume->stable_id);
+                        (void)ade_strdup_to(&v->device_id, j->volume->stable_id);
                         ade_state_volume_set_step(v, ADE_STEP_PRECONDITIONS);
                         r = ade_state_save(m->state);
                 }
@@ -778,7 +769,7 @@ static int job_run_decrypt(Job *j) {
 
 static int job_run_rotate(Job *j) {
         Manager *m = j->manager;
-        _cleanup_(ade_token_freep) AdeToken *token = NULL, *new_token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL, *new_token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL, *new_keyfile = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
         _cleanup_free_ char *header = NULL;
@@ -827,8 +818,8 @@ static int job_run_rotate(Job *j) {
         pthread_mutex_lock(&m->state_lock);
         AdeStateVolume *v = ade_state_find(m->state, j->device);
         if (v) {
-                (void)ade_state_set_string(&v->secret_url, new_token->secret_url);
-                (void)ade_state_set_string(&v->kek_url, new_token->kek_url);
+                (void)ade_strdup_to(&v->secret_url, new_token->secret_url);
+                (void)ade_strdup_to(&v->kek_url, new_token->kek_url);
                 (void)ade_state_save(m->state);
         }
         pthread_mutex_unlock(&m->state_lock);
@@ -950,7 +941,7 @@ static void job_unlock_mount(Job *j, const char *name) {
 }
 
 static int job_run_unlock(Job *j) {
-        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_free_ char *header = NULL, *name = NULL;
         AdeLuksStatus st;

@@ -77,10 +77,10 @@ int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret) {
 }
 
 int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
-        AdeToken **ret_token, AdeCloudError *ret_error) {
+        AdeLuksToken **ret_token, AdeCloudError *ret_error) {
         _cleanup_(ade_credential_freep) AdeCredential *cred = NULL, *kek_cred = NULL;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL, *kek_kv = NULL;
-        _cleanup_(ade_token_freep) AdeToken *t = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
         _cleanup_free_ char *secret_url = NULL, *wrapped = NULL, *file_name = NULL;
         const char *alg = p->kek_algorithm ?: ADE_KEK_ALGORITHM_DEFAULT;
         int r;
@@ -110,23 +110,21 @@ int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, 
         if (!t)
                 return -ENOMEM;
         t->keyslot = -1;
-        if (ade_state_set_string(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
-                ade_state_set_string(&t->key_vault_url, p->keyvault_url) < 0 ||
-                ade_state_set_string(&t->key_vault_resource_id, p->keyvault_resource_id) < 0 ||
-                ade_state_set_string(&t->secret_url, secret_url) < 0 ||
-                ade_state_set_string(&t->kek_url, p->kek_url) < 0 ||
-                ade_state_set_string(&t->kek_vault_resource_id,
+        if (ade_strdup_to(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
+                ade_strdup_to(&t->key_vault_url, p->keyvault_url) < 0 ||
+                ade_strdup_to(&t->key_vault_resource_id, p->keyvault_resource_id) < 0 ||
+                ade_strdup_to(&t->secret_url, secret_url) < 0 || ade_strdup_to(&t->kek_url, p->kek_url) < 0 ||
+                ade_strdup_to(&t->kek_vault_resource_id,
                         p->kek_url ? (p->kek_vault_resource_id ?: p->keyvault_resource_id) : NULL) < 0 ||
-                ade_state_set_string(&t->kek_algorithm, p->kek_url ? alg : NULL) < 0 ||
-                ade_state_set_string(&t->volume_type, ade_volume_type_to_string(v->type)) < 0 ||
-                ade_state_set_string(&t->passphrase, wrapped) < 0 ||
-                ade_state_set_string(&t->device_id, v->stable_id) < 0)
+                ade_strdup_to(&t->kek_algorithm, p->kek_url ? alg : NULL) < 0 ||
+                ade_strdup_to(&t->volume_type, ade_volume_type_to_string(v->type)) < 0 ||
+                ade_strdup_to(&t->passphrase, wrapped) < 0 || ade_strdup_to(&t->device_id, v->stable_id) < 0)
                 return -ENOMEM;
         *ret_token = TAKE_PTR(t);
         return 0;
 }
 
-int aded_keys_resolve(Manager *m, AdeToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
+int aded_keys_resolve(Manager *m, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
         _cleanup_(ade_credential_freep) AdeCredential *cred = NULL, *kek_cred = NULL;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL, *kek_kv = NULL;
         _cleanup_(ade_kv_secret_freep) AdeKvSecret *secret = NULL;
@@ -152,7 +150,7 @@ int aded_keys_resolve(Manager *m, AdeToken *token, AdeSecret **ret_keyfile, AdeC
                         return r;
                 if (!secret->value)
                         return -EBADMSG;
-                r = ade_state_set_string(&token->passphrase, (const char *)secret->value->data);
+                r = ade_strdup_to(&token->passphrase, (const char *)secret->value->data);
                 if (r < 0)
                         return r;
         }

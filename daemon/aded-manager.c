@@ -204,7 +204,7 @@ static void record_view(Manager *m, const char *device, RecordView *ret) {
 int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
         _cleanup_(record_view_done) RecordView rec = {};
-        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_free_ char *mapper = NULL, *mapper_path = NULL, *why = NULL;
         AdedVolumeState state = ADED_NOT_ENCRYPTED;
         AdeLuksStatus st = {};
@@ -356,7 +356,7 @@ static const char *state_constant(const char *s) {
 #define VOLUMES_TTL_USEC (2U * 1000U * 1000U)
 
 static int manager_volumes_cached(Manager *m, AdeVolume *const **ret) {
-        uint64_t now = aded_now_usec();
+        uint64_t now = ade_now_monotonic_usec();
         AdeVolume **l;
         int r;
 
@@ -559,7 +559,7 @@ static int manager_resume(Manager *m) {
                         if (ade_state_add(m->state, v->device,
                                     type == ADED_JOB_DECRYPT ? ADE_JOB_DECRYPT : ADE_JOB_ENCRYPT, &rec) >= 0) {
                                 ade_state_volume_set_step(rec, ADE_STEP_HEADER);
-                                (void)ade_state_set_string(&rec->uuid, st.uuid);
+                                (void)ade_strdup_to(&rec->uuid, st.uuid);
                                 (void)ade_state_save(m->state);
                         }
                         pthread_mutex_unlock(&m->state_lock);

@@ -142,7 +142,7 @@ static int waiter_volumes(Manager *m, struct Waiter *w, bool final, json_object 
 }
 
 void waiters_dispatch(Manager *m, bool jobs_changed) {
-        uint64_t now = aded_now_usec();
+        uint64_t now = ade_now_monotonic_usec();
         bool watch_due = jobs_changed || now - m->watch_last_usec >= WATCH_INTERVAL_USEC;
         _cleanup_json_ json_object *show = NULL;
         struct Waiter *w, *next;

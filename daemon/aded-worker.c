@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ade-io.h"
 #include "ade-log.h"
 #include "ade-util.h"
 #include "aded-worker.h"
@@ -29,21 +30,6 @@ static void closedirp(DIR **d) {
 }
 
 /* ---- the caller's side ---------------------------------------------------------------------- */
-
-static int write_all(int fd, const void *p, size_t n) {
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = write(fd, c, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                c += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
 
 /* Runs "aded --reencrypt-worker OP DEVICE ..." and relays its lines to @o's callbacks. */
 static int worker_run(const char *op, const char *device, const char *header, const AdeSecret *keyfile,
@@ -104,7 +90,7 @@ static int worker_run(const char *op, const char *device, const char *header, co
                 return ade_log_error_errno(r, "%s: cannot start the reencryption worker: %m", device);
 
         /* A key file is 172 bytes: far below a pipe's buffer, so this never blocks. */
-        r = write_all(key_w, keyfile->data, keyfile->size);
+        r = ade_write_all(key_w, keyfile->data, keyfile->size);
         close(TAKE_FD(key_w));
         if (r < 0)
                 kill(pid, SIGTERM);
@@ -128,7 +114,7 @@ static int worker_run(const char *op, const char *device, const char *header, co
                         char answer[32];
                         value = o->hook ? o->hook((AdeLuksStep)step, o->hook_userdata) : 0;
                         snprintf(answer, sizeof(answer), "%d\n", value);
-                        (void)write_all(answer_w, answer, strlen(answer));
+                        (void)ade_write_all(answer_w, answer, strlen(answer));
                 } else if (startswith(line, "header ")) {
                         free(exported);
                         exported = strndup(line + 7, strcspn(line + 7, "\n"));

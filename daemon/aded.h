@@ -15,6 +15,7 @@
 #include <systemd/sd-event.h>
 
 #include "ade-cloud-error.h"
+#include "ade-io.h"
 #include "ade-config.h"
 #include "ade-luks.h"
 #include "ade-state.h"
@@ -186,8 +187,6 @@ int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char 
 int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device);
 int aded_error_in_progress(AdeVarlinkCall *call);
 
-uint64_t aded_now_usec(void);
-
 /* Keys (aded-keys.c): the key file's way into and out of Key Vault, through ade-envelope. Each call
  * makes its own clients, so workers may call them concurrently. On a service failure *ret_error
  * (optional) gets what the service said. */
@@ -203,9 +202,9 @@ int aded_dm_find_crypt(const char *device, char **ret_name);
 int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
 
 int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
-        AdeToken **ret_token, AdeCloudError *ret_error);
+        AdeLuksToken **ret_token, AdeCloudError *ret_error);
 /* The key file of a volume from its token (read from the device or header, or rebuilt from the state
  * file before the header exists). With a KEK and no Passphrase in @token, the secret is fetched and
  * its (wrapped) value is stored in token->passphrase, so the token can be written as it would have
  * been. */
-int aded_keys_resolve(Manager *m, AdeToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error);
+int aded_keys_resolve(Manager *m, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error);

@@ -80,7 +80,7 @@ AdeLuksStep ade_luks_step_from_string(const char *s) {
 
 /* ---- the token ------------------------------------------------------------------------------ */
 
-AdeToken *ade_token_free(AdeToken *t) {
+AdeLuksToken *ade_luks_token_free(AdeLuksToken *t) {
         if (!t)
                 return NULL;
         free(t->version);
@@ -110,8 +110,8 @@ AdeToken *ade_token_free(AdeToken *t) {
         X("Passphrase", passphrase)                                                                                    \
         X("DeviceId", device_id)
 
-int ade_token_copy(const AdeToken *t, AdeToken **ret) {
-        _cleanup_(ade_token_freep) AdeToken *c = NULL;
+int ade_luks_token_copy(const AdeLuksToken *t, AdeLuksToken **ret) {
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *c = NULL;
 
         assert(t);
         c = calloc(1, sizeof(*c));
@@ -127,7 +127,7 @@ int ade_token_copy(const AdeToken *t, AdeToken **ret) {
         return 0;
 }
 
-int ade_token_to_json(const AdeToken *t, int keyslot, char **ret) {
+int ade_luks_token_to_json(const AdeLuksToken *t, int keyslot, char **ret) {
         _cleanup_json_ json_object *o = NULL, *slots = NULL;
         char slot[16];
         char *s;
@@ -162,8 +162,8 @@ int ade_token_to_json(const AdeToken *t, int keyslot, char **ret) {
         return 0;
 }
 
-int ade_token_from_json(const char *json, AdeToken **ret) {
-        _cleanup_(ade_token_freep) AdeToken *t = NULL;
+int ade_luks_token_from_json(const char *json, AdeLuksToken **ret) {
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
         _cleanup_json_ json_object *o = NULL;
         json_object *slots;
         const char *type, *v;
@@ -390,7 +390,7 @@ static int keyslot_by_key(struct crypt_device *cd, const AdeSecret *key) {
 }
 
 /* Finds our token: returns its id and, optionally, the parsed token. -ENOENT when absent. */
-static int token_find(struct crypt_device *cd, AdeToken **ret) {
+static int token_find(struct crypt_device *cd, AdeLuksToken **ret) {
         int max = crypt_token_max(CRYPT_LUKS2);
 
         for (int id = 0; id < max; id++) {
@@ -403,7 +403,7 @@ static int token_find(struct crypt_device *cd, AdeToken **ret) {
                         int r = crypt_token_json_get(cd, id, &json);
                         if (r < 0)
                                 return r;
-                        r = ade_token_from_json(json, ret);
+                        r = ade_luks_token_from_json(json, ret);
                         if (r < 0)
                                 return r;
                 }
@@ -414,11 +414,11 @@ static int token_find(struct crypt_device *cd, AdeToken **ret) {
 
 /* Writes @t bound to @keyslot, replacing our existing token in the same metadata write when there
  * is one: a crash sees either the old token or the new one, never none. */
-static int token_store(struct crypt_device *cd, const AdeToken *t, int keyslot) {
+static int token_store(struct crypt_device *cd, const AdeLuksToken *t, int keyslot) {
         _cleanup_free_ char *json = NULL;
         int id, r;
 
-        r = ade_token_to_json(t, keyslot, &json);
+        r = ade_luks_token_to_json(t, keyslot, &json);
         if (r < 0)
                 return r;
         id = token_find(cd, NULL);
@@ -531,9 +531,9 @@ int ade_luks_status(const char *device, const char *header, AdeLuksStatus *ret) 
         return 0;
 }
 
-int ade_luks_read_token(const char *device, const char *header, AdeToken **ret) {
+int ade_luks_read_token(const char *device, const char *header, AdeLuksToken **ret) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
         int id, r;
 
         assert(device);
@@ -640,7 +640,7 @@ int ade_luks_find_header(const char *header_dir, const char *device_id, char **r
                 return errno == ENOENT ? -ENOENT : ade_log_debug_errno(errno, "Cannot read %s: %m", header_dir);
         while ((de = readdir(d))) {
                 _cleanup_crypt_ struct crypt_device *cd = NULL;
-                _cleanup_(ade_token_freep) AdeToken *t = NULL;
+                _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
                 _cleanup_free_ char *path = NULL;
 
                 if (de->d_name[0] == '.' || strstr(de->d_name, ".backup"))
@@ -779,7 +779,7 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
 
 /* ---- encryption ------------------------------------------------------------------------------ */
 
-static int check_write_allowed(const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o) {
+static int check_write_allowed(const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o) {
         if (!token || !keyfile || keyfile->size == 0)
                 return -EINVAL;
         if (!o->escrow_confirmed)
@@ -792,7 +792,7 @@ static int check_write_allowed(const AdeToken *token, const AdeSecret *keyfile, 
 }
 
 /* Keyslot for the key file and the token bound to it, on a freshly formatted header. */
-static int add_keyslot_and_token(struct crypt_device *cd, const AdeToken *token, const AdeSecret *keyfile) {
+static int add_keyslot_and_token(struct crypt_device *cd, const AdeLuksToken *token, const AdeSecret *keyfile) {
         int slot, r;
 
         r = set_keyfile_pbkdf(cd);
@@ -845,10 +845,10 @@ static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, 
         return start_and_run(cd, slot, keyfile, o, params);
 }
 
-static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
+static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeLuksToken *token,
         const AdeSecret *keyfile, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
-        _cleanup_(ade_token_freep) AdeToken *t = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
         _cleanup_close_ int fd = -EBADF;
         const struct crypt_params_luks2 luks2 = {.sector_size = SECTOR};
         struct crypt_params_reencrypt params = {
@@ -868,7 +868,7 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                 return r;
 
         /* The token names the device, so that the header is found again after a rename. */
-        r = ade_token_copy(token, &t);
+        r = ade_luks_token_copy(token, &t);
         if (r < 0)
                 return r;
         if (!t->device_id && !(t->device_id = strdup(v->stable_id ?: v->device)))
@@ -935,8 +935,8 @@ fail:
  * recipe): LUKS2 with a 16 MiB data offset, the key file's keyslot and our token. It touches no
  * device, so for an online encryption it can be made while the volume is still mounted. Returns
  * the keyslot; *ret_path gets the file, *ret_cd the context on it. */
-static int make_front_header(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const char *run_dir,
-        char **ret_path, struct crypt_device **ret_cd) {
+static int make_front_header(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile,
+        const char *run_dir, char **ret_path, struct crypt_device **ret_cd) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -978,8 +978,8 @@ static int make_front_header(const AdeVolume *v, const AdeToken *token, const Ad
         return slot;
 }
 
-int ade_luks_prepare_header(
-        const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_path) {
+int ade_luks_prepare_header(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile,
+        const AdeLuksOptions *o, char **ret_path) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         int r;
 
@@ -994,7 +994,7 @@ int ade_luks_prepare_header(
         return r < 0 ? r : 0;
 }
 
-static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeToken *token,
+static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const AdeLuksToken *token,
         const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_error) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL, *out = NULL;
@@ -1087,7 +1087,7 @@ fail:
         return r;
 }
 
-static int format_all(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
         char **ret_error) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *name = NULL, *node = NULL;
@@ -1133,7 +1133,7 @@ static int format_all(const AdeVolume *v, const AdeToken *token, const AdeSecret
         return r;
 }
 
-int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
         AdeLuksPlan *ret_plan, char **ret_error) {
         _cleanup_(ade_luks_plan_done) AdeLuksPlan plan = {};
         _cleanup_free_ char *found = NULL;
@@ -1308,7 +1308,7 @@ typedef struct FinishedHeader {
         uint64_t metadata_size, keyslots_size, data_offset; /* data_offset in sectors */
         uint32_t sector_size;
         AdeSecret *volume_key;
-        AdeToken *token;
+        AdeLuksToken *token;
 } FinishedHeader;
 
 static void finished_header_done(FinishedHeader *h) {
@@ -1318,7 +1318,7 @@ static void finished_header_done(FinishedHeader *h) {
         free(h->label);
         free(h->subsystem);
         ade_secret_free(h->volume_key);
-        ade_token_free(h->token);
+        ade_luks_token_free(h->token);
 }
 
 static int finished_header_read(
@@ -1609,7 +1609,7 @@ int ade_luks_decrypt(
                 /* The exported header names the device in its token (the file only, not the
                  * device), so that an interrupted decryption finds it again. */
                 {
-                        _cleanup_(ade_token_freep) AdeToken *cur = NULL;
+                        _cleanup_(ade_luks_token_freep) AdeLuksToken *cur = NULL;
 
                         if (token_find(cd, &cur) >= 0 && !cur->device_id) {
                                 cur->device_id = strdup(device);
@@ -1669,9 +1669,9 @@ int ade_luks_decrypt(
 /* ---- keys and tokens ---------------------------------------------------------------------- */
 
 int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile, const AdeSecret *new_keyfile,
-        const AdeToken *new_token, const AdeLuksOptions *o) {
+        const AdeLuksToken *new_token, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
-        _cleanup_(ade_token_freep) AdeToken *cur = NULL, *t = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *cur = NULL, *t = NULL;
         _cleanup_free_ char *backup = NULL;
         int old_slot, new_slot, r;
 
@@ -1702,7 +1702,7 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
         (void)token_find(cd, &cur);
 
         /* Keep the DeviceId of a detached header across the rotation. */
-        r = ade_token_copy(new_token, &t);
+        r = ade_luks_token_copy(new_token, &t);
         if (r < 0)
                 return r;
         if (!t->device_id && cur && cur->device_id && !(t->device_id = strdup(cur->device_id)))
@@ -1751,10 +1751,10 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
         return 0;
 }
 
-int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeToken *token,
+int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksToken *token,
         const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
-        _cleanup_(ade_token_freep) AdeToken *cur = NULL, *t = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *cur = NULL, *t = NULL;
         _cleanup_free_ char *backup = NULL;
         int slot, r;
 
@@ -1773,7 +1773,7 @@ int ade_luks_update_token(const char *device, const char *header, const AdeSecre
         if (r < 0)
                 return r;
         (void)token_find(cd, &cur);
-        r = ade_token_copy(token, &t);
+        r = ade_luks_token_copy(token, &t);
         if (r < 0)
                 return r;
         if (!t->device_id && cur && cur->device_id && !(t->device_id = strdup(cur->device_id)))

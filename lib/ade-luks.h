@@ -44,7 +44,7 @@
 
 /* DESIGN §3: the token that makes a volume describe itself. Strings are NULL when absent. Only the
  * wrapped key file (KEK only) is stored; the clear key file never is. */
-typedef struct AdeToken {
+typedef struct AdeLuksToken {
         char *version;               /* "1.0" */
         char *key_vault_url;         /* KeyVaultURL */
         char *key_vault_resource_id; /* KeyVaultResourceId */
@@ -56,18 +56,18 @@ typedef struct AdeToken {
         char *passphrase;            /* Passphrase: the key file wrapped by the KEK (base64url); KEK only */
         char *device_id;             /* DeviceId: stable device identifier; set for detached headers */
         int keyslot;                 /* filled when read back: the keyslot the token is bound to */
-} AdeToken;
+} AdeLuksToken;
 
-AdeToken *ade_token_free(AdeToken *t);
-static inline void ade_token_freep(AdeToken **t) {
-        ade_token_free(*t);
+AdeLuksToken *ade_luks_token_free(AdeLuksToken *t);
+static inline void ade_luks_token_freep(AdeLuksToken **t) {
+        ade_luks_token_free(*t);
 }
 /* Deep copy. */
-int ade_token_copy(const AdeToken *t, AdeToken **ret);
+int ade_luks_token_copy(const AdeLuksToken *t, AdeLuksToken **ret);
 /* JSON text of the token as stored in LUKS2 (type, keyslots and the fields above), and back.
  * from_json returns -EBADMSG for a token that is not ours or lacks version / SecretURL. */
-int ade_token_to_json(const AdeToken *t, int keyslot, char **ret);
-int ade_token_from_json(const char *json, AdeToken **ret);
+int ade_luks_token_to_json(const AdeLuksToken *t, int keyslot, char **ret);
+int ade_luks_token_from_json(const char *json, AdeLuksToken **ret);
 /* True when @url has the shape of a versioned Key Vault secret URL (https, /secrets/<name>/<version>). */
 bool ade_secret_url_is_versioned(const char *url);
 
@@ -174,8 +174,8 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
  * o->prepared_header once the volume is unmounted: its random-filled keyslot area and keyslot are
  * then no longer part of the downtime. Same refusals as ade_luks_encrypt() (-EPERM without a
  * confirmed escrow). The caller removes *ret_path if the encryption does not use it. */
-int ade_luks_prepare_header(
-        const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_path);
+int ade_luks_prepare_header(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile,
+        const AdeLuksOptions *o, char **ret_path);
 
 /* Encrypts @v with @keyfile (ADE's 172-character key file) and binds @token to its keyslot.
  * Plans as ade_luks_plan() does but without its read-only e2fsck (an ext filesystem that is shrunk
@@ -188,7 +188,7 @@ int ade_luks_prepare_header(
  * versioned, or another negative errno; *ret_error (optional) then gets the output of a failed
  * e2fsck/resize2fs. The plan taken is returned in *ret_plan when given (on success and on
  * -ECANCELED): the daemon records header_path in its state. */
-int ade_luks_encrypt(const AdeVolume *v, const AdeToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
         AdeLuksPlan *ret_plan, char **ret_error);
 
 /* Continues an interrupted encryption or decryption of @device (header file @header for a detached
@@ -216,11 +216,11 @@ int ade_luks_decrypt(
  * key file or the new one; calling rotate again with the same arguments finishes the job. Refused
  * (-EBUSY) while a reencryption is in progress. -ENOKEY when neither key file opens a keyslot. */
 int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile, const AdeSecret *new_keyfile,
-        const AdeToken *new_token, const AdeLuksOptions *o);
+        const AdeLuksToken *new_token, const AdeLuksOptions *o);
 
 /* Replaces the token alone (a new KEK re-wrapped the same key file into a new secret). The token
  * stays bound to the keyslot @keyfile opens. */
-int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeToken *token,
+int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksToken *token,
         const AdeLuksOptions *o);
 
 typedef enum AdeLuksState {
@@ -260,7 +260,7 @@ int ade_luks_status(const char *device, const char *header, AdeLuksStatus *ret);
 
 /* Reads the Azure_Disk_Encryption token of @device (or of @header). -ENOENT when there is none.
  * For the key resolver: no key needed. */
-int ade_luks_read_token(const char *device, const char *header, AdeToken **ret);
+int ade_luks_read_token(const char *device, const char *header, AdeLuksToken **ret);
 
 /* Writes a header backup of @device (or @header) to header_dir/<uuid>.<unix time>.backup, 0600,
  * fsynced with its folder. Returns the path in *ret_path (optional). Rotate and update_token take

@@ -95,29 +95,9 @@ int ade_state_new(const char *dir, AdeState **ret) {
         return 0;
 }
 
-int ade_state_set_string(char **field, const char *value) {
-        char *copy = NULL;
-
-        if (value) {
-                copy = strdup(value);
-                if (!copy)
-                        return -ENOMEM;
-        }
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 void ade_state_volume_set_step(AdeStateVolume *v, AdeJobStep step) {
         v->step = step;
-        v->updated_usec = now_usec();
+        v->updated_usec = ade_now_realtime_usec();
 }
 
 AdeStateVolume *ade_state_find(AdeState *s, const char *device) {
@@ -227,7 +207,7 @@ static int volume_from_json(json_object *o, AdeStateVolume **ret) {
                 r = ade_json_get_string(o, fields[i].name, &s);
                 if (r == -ENOENT)
                         continue;
-                if (r < 0 || (r = ade_state_set_string(fields[i].field, s)) < 0)
+                if (r < 0 || (r = ade_strdup_to(fields[i].field, s)) < 0)
                         goto fail;
         }
         r = -EBADMSG;
@@ -362,24 +342,9 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
         return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 int ade_state_save(AdeState *s) {
         _cleanup_json_ json_object *root = NULL;
-        _cleanup_free_ char *text = NULL, *path = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        _cleanup_free_ char *text = NULL, *path = NULL;
         json_object *volumes;
         int r;
 
@@ -405,40 +370,18 @@ int ade_state_save(AdeState *s) {
                         return -ENOMEM;
                 }
         }
-        text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-        if (!text)
+        if (asprintf(&text, "%s\n",
+                    json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
                 return -ENOMEM;
 
-        if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
-                return ade_log_debug_errno(-errno, "cannot create state folder %s: %m", s->dir);
-        if (asprintf(&path, "%s/%s", s->dir, ADE_STATE_FILE_NAME) < 0 ||
-                asprintf(&tmp, "%s/.%s.XXXXXX", s->dir, ADE_STATE_FILE_NAME) < 0)
+        r = ade_mkdir_private(s->dir);
+        if (r < 0)
+                return ade_log_debug_errno(r, "cannot create state folder %s: %m", s->dir);
+        if (asprintf(&path, "%s/%s", s->dir, ADE_STATE_FILE_NAME) < 0)
                 return -ENOMEM;
-
-        dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return ade_log_debug_errno(-errno, "cannot open state folder %s: %m", s->dir);
-
-        /* mkostemp creates the file 0600, which is what a file naming secrets' URLs deserves. */
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return ade_log_debug_errno(-errno, "cannot create a temporary file in %s: %m", s->dir);
-
-        r = write_all(fd, text, strlen(text));
-        if (r >= 0)
-                r = write_all(fd, "\n", 1);
-        if (r >= 0 && fchmod(fd, 0600) < 0)
-                r = -errno;
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void)unlink(tmp);
+        /* 0600: the file names secrets' URLs. */
+        r = ade_write_file_atomic(path, text, strlen(text), 0600);
+        if (r < 0)
                 return ade_log_debug_errno(r, "cannot write state file %s: %m", path);
-        }
-        /* The rename is durable only once the folder's entry is. */
-        if (fsync(dfd) < 0)
-                return ade_log_debug_errno(-errno, "cannot fsync state folder %s: %m", s->dir);
         return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ade-io.h"
 #include "ade-util.h"
 
 /* aded's state file, <state-dir>/state.json: one record per volume that a job has touched, with the
@@ -101,9 +102,6 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
 
 /* Drops the record of @device. -ENOENT when there is none. */
 int ade_state_remove(AdeState *s, const char *device);
-
-/* Sets *field to a copy of @value (NULL clears). Returns 0 or -ENOMEM. */
-int ade_state_set_string(char **field, const char *value);
 
 /* Records @step as completed and stamps the time. Saving is the caller's move. */
 void ade_state_volume_set_step(AdeStateVolume *v, AdeJobStep step);

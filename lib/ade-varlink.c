@@ -10,6 +10,7 @@
 #include <time.h>
 #include <systemd/sd-daemon.h>
 
+#include "ade-io.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "ade-varlink-idl.h"
@@ -1256,13 +1257,6 @@ struct AdeVarlinkClient {
 
 #define CLIENT_TIMEOUT_DEFAULT (45ULL * 1000000ULL)
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 int ade_varlink_client_connect(const char *path, AdeVarlinkClient **ret) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int fd = -EBADF;
@@ -1281,13 +1275,13 @@ int ade_varlink_client_connect(const char *path, AdeVarlinkClient **ret) {
                 return -errno;
         /* A blocking connect() to a server whose backlog is full would wait forever; a non-blocking
          * one fails with EAGAIN, so retry for as long as a reply may take. */
-        deadline = now_usec() + CLIENT_TIMEOUT_DEFAULT;
+        deadline = ade_now_monotonic_usec() + CLIENT_TIMEOUT_DEFAULT;
         while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 if (errno == EINTR)
                         continue;
                 if (errno != EAGAIN)
                         return ade_log_debug_errno(errno, "varlink: cannot connect to %s: %m", path);
-                if (now_usec() >= deadline)
+                if (ade_now_monotonic_usec() >= deadline)
                         return ade_log_debug_errno(ETIMEDOUT, "varlink: %s accepts no connections", path);
                 (void)poll(NULL, 0, 10);
         }
@@ -1330,7 +1324,7 @@ static int client_wait(AdeVarlinkClient *c, short events, uint64_t deadline) {
         int ms = -1, r;
 
         if (deadline > 0) {
-                uint64_t n = now_usec();
+                uint64_t n = ade_now_monotonic_usec();
 
                 if (n >= deadline)
                         return -ETIMEDOUT;
@@ -1377,7 +1371,7 @@ static int client_send(AdeVarlinkClient *c, const char *method, json_object *par
         if (len > ADE_VARLINK_MESSAGE_MAX)
                 return -E2BIG;
 
-        deadline = c->timeout > 0 ? now_usec() + c->timeout : 0;
+        deadline = c->timeout > 0 ? ade_now_monotonic_usec() + c->timeout : 0;
         while (done < len) {
                 ssize_t n = send(c->fd, s + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
 
@@ -1403,7 +1397,7 @@ static int client_send(AdeVarlinkClient *c, const char *method, json_object *par
 
 /* Reads one reply. Returns 0 with its parts, or a negative errno (the connection is then broken). */
 static int client_receive(AdeVarlinkClient *c, json_object **ret_msg) {
-        uint64_t deadline = c->timeout > 0 ? now_usec() + c->timeout : 0;
+        uint64_t deadline = c->timeout > 0 ? ade_now_monotonic_usec() + c->timeout : 0;
         size_t scanned = c->in_start;
         int r;
 

@@ -36,7 +36,7 @@ int main(int argc, char *argv[]) {
                 {"config", required_argument, NULL, 'c'}, {"header", required_argument, NULL, ARG_HEADER},
                 {"output", required_argument, NULL, 'o'}, {}};
         _cleanup_(ade_config_freep) AdeConfig *config = NULL;
-        _cleanup_(ade_token_freep) AdeToken *token = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_(ade_credential_freep) AdeCredential *cred = NULL;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL, *kek_kv = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;

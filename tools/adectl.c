@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ade-json.h"
+#include "ade-io.h"
 #include "ade-log.h"
 #include "ade-varlink.h"
 
@@ -224,19 +225,12 @@ typedef struct Progress {
         json_object *error_params;
 } Progress;
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 static void draw_volume(Progress *pr, size_t idx, json_object *v, bool last) {
         uint64_t done = (uint64_t)jint(v, "bytesDone"), total = (uint64_t)jint(v, "bytesTotal");
         const char *state = strna(jstr(v, "state")), *device = strna(jstr(v, "device"));
         int pct = (int)floor(jdouble(v, "progress") * 100.0);
         char sdone[32], stotal[32], srate[32] = "", eta[32] = "";
-        uint64_t now = now_usec();
+        uint64_t now = ade_now_monotonic_usec();
 
         if (idx >= ELEMENTSOF(pr->last_pct))
                 return;

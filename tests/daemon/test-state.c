@@ -48,10 +48,10 @@ START_TEST(test_round_trip) {
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
         ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->secret_url, "https://localhost:8443/secrets/abc/0123"), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->device_id, "/dev/disk/azure/scsi1/lun0"), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->header_path, "/var/lib/ade/headers/x.hdr"), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->volume_type, "Data"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->secret_url, "https://localhost:8443/secrets/abc/0123"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->device_id, "/dev/disk/azure/scsi1/lun0"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->header_path, "/var/lib/ade/headers/x.hdr"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->volume_type, "Data"), 0);
         v->detached = true;
         v->skip_snapshot_check = true;
         ade_state_volume_set_step(v, ADE_STEP_ESCROW);
@@ -85,8 +85,8 @@ START_TEST(test_mount_point_round_trip) {
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
         ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->mount_point, "/srv/data dir"), 0);
-        ck_assert_int_eq(ade_state_set_string(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->mount_point, "/srv/data dir"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
         ck_assert_int_eq(ade_state_add(s, "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
 

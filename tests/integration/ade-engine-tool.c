@@ -209,7 +209,7 @@ int main(int argc, char *argv[]) {
         _cleanup_free_ char *output = NULL, *header_out = NULL;
         AdeLuksOptions o = {
                 .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook, .escrow_confirmed = true};
-        AdeToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
+        AdeLuksToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
                 .key_vault_url = (char *)"https://contoso.vault.azure.net",
                 .key_vault_resource_id = (char *)"/subscriptions/00000000-0000-0000-0000-000000000000/"
                                                  "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",
@@ -431,7 +431,7 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (streq(cmd, "token")) {
-                _cleanup_(ade_token_freep) AdeToken *t = NULL;
+                _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
                 r = ade_luks_read_token(device, header, &t);
                 if (r < 0)
                         return finish(r, "Reading the token", device, NULL);

@@ -87,9 +87,9 @@ static void round_trip(bool with_kek) {
         _cleanup_secret_ AdeSecret *key = NULL, *resolved = NULL;
         _cleanup_free_ char *secret_url = NULL, *wrapped = NULL, *hdir = NULL, *keypath = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
-        _cleanup_(ade_token_freep) AdeToken *back = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *back = NULL;
         AdeEnvelopeParams ep = {.key_file_name = "LinuxPassPhraseFileName_0_0"};
-        AdeToken t = {.version = (char *)ADE_LUKS_TOKEN_VERSION, .volume_type = (char *)"Data"};
+        AdeLuksToken t = {.version = (char *)ADE_LUKS_TOKEN_VERSION, .volume_type = (char *)"Data"};
         AdeLuksOptions o = {.escrow_confirmed = true};
         int fd;
 

@@ -5,8 +5,8 @@
 
 #define SECRET "https://contoso.vault.azure.net/secrets/3f1c8e4a/0123456789abcdef"
 
-static AdeToken sample(void) {
-        return (AdeToken){
+static AdeLuksToken sample(void) {
+        return (AdeLuksToken){
                 .version = (char *)"1.0",
                 .key_vault_url = (char *)"https://contoso.vault.azure.net",
                 .key_vault_resource_id =
@@ -23,12 +23,12 @@ static AdeToken sample(void) {
 }
 
 START_TEST(test_token_round_trip) {
-        AdeToken t = sample();
-        _cleanup_(ade_token_freep) AdeToken *back = NULL;
+        AdeLuksToken t = sample();
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *back = NULL;
         _cleanup_free_ char *json = NULL;
 
-        ck_assert_int_eq(ade_token_to_json(&t, 3, &json), 0);
-        ck_assert_int_eq(ade_token_from_json(json, &back), 0);
+        ck_assert_int_eq(ade_luks_token_to_json(&t, 3, &json), 0);
+        ck_assert_int_eq(ade_luks_token_from_json(json, &back), 0);
         ck_assert_str_eq(back->secret_url, SECRET);
         ck_assert_str_eq(back->kek_url, t.kek_url);
         ck_assert_str_eq(back->kek_algorithm, "RSA-OAEP");
@@ -40,10 +40,10 @@ START_TEST(test_token_round_trip) {
 END_TEST
 
 START_TEST(test_token_json_has_type_and_keyslot) {
-        AdeToken t = sample();
+        AdeLuksToken t = sample();
         _cleanup_free_ char *json = NULL;
 
-        ck_assert_int_eq(ade_token_to_json(&t, 0, &json), 0);
+        ck_assert_int_eq(ade_luks_token_to_json(&t, 0, &json), 0);
         ck_assert_ptr_nonnull(strstr(json, "\"type\":\"Azure_Disk_Encryption\""));
         ck_assert_ptr_nonnull(strstr(json, "\"keyslots\":[\"0\"]"));
         ck_assert_ptr_nonnull(strstr(json, "\"KeyEncryptionKeyURL\":"));
@@ -51,21 +51,21 @@ START_TEST(test_token_json_has_type_and_keyslot) {
 END_TEST
 
 START_TEST(test_token_without_kek_omits_kek_fields) {
-        AdeToken t = sample();
+        AdeLuksToken t = sample();
         _cleanup_free_ char *json = NULL;
 
         t.kek_url = t.kek_vault_resource_id = t.kek_algorithm = t.passphrase = NULL;
-        ck_assert_int_eq(ade_token_to_json(&t, 0, &json), 0);
+        ck_assert_int_eq(ade_luks_token_to_json(&t, 0, &json), 0);
         ck_assert_ptr_null(strstr(json, "KeyEncryptionKeyURL"));
         ck_assert_ptr_null(strstr(json, "Passphrase"));
 }
 END_TEST
 
 START_TEST(test_token_other_type_refused) {
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
 
-        ck_assert_int_eq(ade_token_from_json("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"0\"],\"version\":\"1.0\","
-                                             "\"SecretURL\":\"" SECRET "\"}",
+        ck_assert_int_eq(ade_luks_token_from_json("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"0\"],\"version\":\"1.0\","
+                                                  "\"SecretURL\":\"" SECRET "\"}",
                                  &t),
                 -EBADMSG);
         ck_assert_ptr_null(t);
@@ -73,31 +73,32 @@ START_TEST(test_token_other_type_refused) {
 END_TEST
 
 START_TEST(test_token_without_secret_url_refused) {
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
 
-        ck_assert_int_eq(
-                ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\"}", &t),
+        ck_assert_int_eq(ade_luks_token_from_json(
+                                 "{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\"}", &t),
                 -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
 
 START_TEST(test_token_mistyped_field_refused) {
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
 
-        ck_assert_int_eq(ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\","
-                                             "\"SecretURL\":42}",
-                                 &t),
+        ck_assert_int_eq(
+                ade_luks_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[],\"version\":\"1.0\","
+                                         "\"SecretURL\":42}",
+                        &t),
                 -EBADMSG);
         ck_assert_ptr_null(t);
 }
 END_TEST
 
 START_TEST(test_token_bad_keyslot_refused) {
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
 
-        ck_assert_int_eq(ade_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[\"x1\"],"
-                                             "\"version\":\"1.0\",\"SecretURL\":\"" SECRET "\"}",
+        ck_assert_int_eq(ade_luks_token_from_json("{\"type\":\"Azure_Disk_Encryption\",\"keyslots\":[\"x1\"],"
+                                                  "\"version\":\"1.0\",\"SecretURL\":\"" SECRET "\"}",
                                  &t),
                 -EBADMSG);
         ck_assert_ptr_null(t);
@@ -105,9 +106,9 @@ START_TEST(test_token_bad_keyslot_refused) {
 END_TEST
 
 START_TEST(test_token_garbage_refused) {
-        AdeToken *t = NULL;
+        AdeLuksToken *t = NULL;
 
-        ck_assert_int_lt(ade_token_from_json("{\"type\":", &t), 0);
+        ck_assert_int_lt(ade_luks_token_from_json("{\"type\":", &t), 0);
         ck_assert_ptr_null(t);
 }
 END_TEST
@@ -151,7 +152,7 @@ START_TEST(test_volume_type_case_insensitive) {
 END_TEST
 
 START_TEST(test_encrypt_refused_without_escrow) {
-        AdeToken t = sample();
+        AdeLuksToken t = sample();
         AdeVolume v = {.device = (char *)"/nonexistent", .size = 1ULL << 30};
         AdeLuksOptions o = {.header_dir = "/nonexistent"};
         _cleanup_secret_ AdeSecret *key = NULL;
@@ -162,7 +163,7 @@ START_TEST(test_encrypt_refused_without_escrow) {
 END_TEST
 
 START_TEST(test_encrypt_refused_with_unversioned_secret) {
-        AdeToken t = sample();
+        AdeLuksToken t = sample();
         AdeVolume v = {.device = (char *)"/nonexistent", .size = 1ULL << 30};
         AdeLuksOptions o = {.header_dir = "/nonexistent", .escrow_confirmed = true};
         _cleanup_secret_ AdeSecret *key = NULL;

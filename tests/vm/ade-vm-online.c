@@ -134,7 +134,7 @@ int main(int argc, char *argv[]) {
         AdeLuksOptions o = {
                 .header_dir = "/var/lib/ade/headers", .progress = progress, .hook = hook, .escrow_confirmed = true};
         /* A token of the shape the daemon writes; the VM tests resolve no key through it. */
-        AdeToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
+        AdeLuksToken token = {.version = (char *)ADE_LUKS_TOKEN_VERSION,
                 .key_vault_url = (char *)"https://contoso.vault.azure.net",
                 .key_vault_resource_id = (char *)"/subscriptions/00000000-0000-0000-0000-000000000000/"
                                                  "resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso",

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ade-io.h"
+#include "ade-log.h"
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        (void)clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
+}
+
+uint64_t ade_now_monotonic_usec(void) {
+        return now_usec(CLOCK_MONOTONIC);
+}
+
+uint64_t ade_now_realtime_usec(void) {
+        return now_usec(CLOCK_REALTIME);
+}
+
+int ade_write_all(int fd, const void *p, size_t n) {
+        const char *c = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, c, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EIO;
+                c += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+int ade_strdup_to(char **field, const char *value) {
+        char *copy = NULL;
+
+        assert(field);
+
+        if (value) {
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+int ade_fsync_path(const char *path, bool directory) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return ade_log_debug_errno(errno, "Cannot open %s to sync it: %m", path);
+        if (fsync(fd) < 0)
+                return ade_log_debug_errno(errno, "Cannot sync %s: %m", path);
+        return 0;
+}
+
+int ade_fsync_parent(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        char *slash;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (!slash)
+                return ade_fsync_path(".", true);
+        if (slash == dir)
+                slash[1] = 0;
+        else
+                *slash = 0;
+        return ade_fsync_path(dir, true);
+}
+
+int ade_mkdir_private(const char *dir) {
+        struct stat st;
+
+        if (isempty(dir))
+                return -EINVAL;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return ade_log_debug_errno(errno, "Cannot create folder %s: %m", dir);
+        if (stat(dir, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return ade_log_debug_errno(ENOTDIR, "%s is not a folder", dir);
+        return 0;
+}
+
+int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const char *slash;
+        int r;
+
+        assert(path);
+        assert(data || size == 0);
+
+        /* The temporary file sits beside @path ("dir/.name.XXXXXX"), so that rename() stays in one
+         * filesystem and so is atomic. */
+        slash = strrchr(path, '/');
+        if (asprintf(&tmp, "%.*s.%s.XXXXXX", slash ? (int)(slash - path + 1) : 0, path, slash ? slash + 1 : path) < 0)
+                return -ENOMEM;
+
+        /* mkostemp creates the file 0600: nothing readable by others exists even for a moment. */
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return ade_log_debug_errno(errno, "Cannot create a temporary file beside %s: %m", path);
+
+        r = ade_write_all(fd, data, size);
+        if (r >= 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlink(tmp);
+                return ade_log_debug_errno(r, "Cannot write %s: %m", path);
+        }
+        /* The rename is durable only once the folder's entry is. */
+        return ade_fsync_parent(path);
+}

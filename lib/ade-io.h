@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ade-util.h"
+
+/* Small I/O and time helpers that several modules need, defined once. */
+
+/* Microseconds on CLOCK_MONOTONIC: for intervals, timeouts and rates (never goes back). */
+uint64_t ade_now_monotonic_usec(void);
+
+/* Microseconds on CLOCK_REALTIME: for timestamps that outlive the process (the state file's
+ * "updated" stamps, backups' names), comparable across reboots. */
+uint64_t ade_now_realtime_usec(void);
+
+/* Writes all @n bytes of @p to @fd, retrying after EINTR and short writes. Returns 0 or -errno. */
+int ade_write_all(int fd, const void *p, size_t n);
+
+/* Replaces *@field with a copy of @value (NULL clears it), freeing the old string. Returns 0 or
+ * -ENOMEM, leaving *@field as it was on failure. */
+int ade_strdup_to(char **field, const char *value);
+
+/* fsync()s @path (a folder when @directory). Returns 0 or -errno. */
+int ade_fsync_path(const char *path, bool directory);
+
+/* fsync()s the folder that holds @path, so that a new or renamed entry survives a power cut. */
+int ade_fsync_parent(const char *path);
+
+/* Creates the folder @dir with mode 0700 when missing. -ENOTDIR when @dir exists and is not a folder. */
+int ade_mkdir_private(const char *dir);
+
+/* Replaces @path atomically with @size bytes of @data and @mode: a temporary file in the same
+ * folder, written and fsynced, renamed over @path, then the folder fsynced. A reader sees the old
+ * file or the new one, never a mix; after a power cut one of the two is on disk. Returns 0 or
+ * -errno (the temporary file is removed on failure). */
+int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
