@@ -451,7 +451,7 @@ static AdeJobStep record_step_now(Job *j, char **ret_header) {
         return s;
 }
 
-/* Online (DESIGN §4, ADE's flow), for a mounted volume when device-mapper is there: unmount, write
+/* Online (docs/architecture.md §4, ADE's flow), for a mounted volume when device-mapper is there: unmount, write
  * the header and activate (init_only), mount again from /dev/mapper, then reencrypt underneath the
  * mounted filesystem. Only after the key is escrowed: a refusal before leaves the volume mounted. */
 static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *keyfile, AdeLuksOptions *o,
@@ -962,7 +962,7 @@ static int job_run_unlock(Job *j) {
         r = job_fetch_key(j, header, "the key file", &token, &keyfile);
         if (r < 0)
                 return r;
-        /* The name crypttab uses too (DESIGN §9), so a later boot finds the same mapping. */
+        /* The name crypttab uses too (docs/architecture.md §9), so a later boot finds the same mapping. */
         const char *base = strrchr(j->device, '/');
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : j->device) < 0)
                 return -ENOMEM;

@@ -411,7 +411,7 @@ static void prep_refuse(struct EnablePrep *e, const char *check, const char *rea
         json_object_object_add(e->error_parameters, "reason", json_object_new_string(reason));
 }
 
-/* The cloud checks of DESIGN §5, through ade-precheck. */
+/* The cloud checks of docs/architecture.md §5, through ade-precheck. */
 static void prep_cloud_checks(struct EnablePrep *e, json_object *checks) {
         Manager *m = e->manager;
         AdeCheckList list = {};
@@ -581,7 +581,7 @@ static int enable_finish(Manager *m, struct EnablePrep *e) {
                 return 0; /* the caller left: nothing is started on its behalf */
         if (e->result < 0)
                 return ade_varlink_error(call, ADE_VARLINK_ERROR_SYSTEM, NULL);
-        /* A dry run reports every check, failed ones too (DESIGN §5); the caller judges the plan. */
+        /* A dry run reports every check, failed ones too (docs/architecture.md §5); the caller judges the plan. */
         if (e->error_name && !e->dry_run)
                 return ade_varlink_error(call, e->error_name, e->error_parameters);
         if (m->stopping)

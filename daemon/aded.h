@@ -25,7 +25,7 @@
 #define ADED_INTERFACE "io.ade.DiskEncryption"
 #define ADED_ERROR(name) ADED_INTERFACE "." name
 
-/* The volume states of DESIGN §7 (ADE's names). */
+/* The volume states of docs/architecture.md §7 (ADE's names). */
 typedef enum AdedVolumeState {
         ADED_NOT_ENCRYPTED,
         ADED_ENCRYPTION_PENDING,
@@ -138,7 +138,7 @@ void manager_stop(Manager *m); /* SIGTERM: cancel jobs; the loop exits once they
  * device under "/" for Data. */
 int manager_volumes(Manager *m, AdeVolume ***ret);
 
-/* The DESIGN §7 volume object for @device (probed @v), from the job running on it, or device-mapper
+/* The docs/architecture.md §7 volume object for @device (probed @v), from the job running on it, or device-mapper
  * and the LUKS header when none. */
 int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret);
 void manager_volumes_invalidate(Manager *m);
@@ -182,7 +182,7 @@ int job_error_reply(Job *j, AdeVarlinkCall *call);
  * directory at @mount_point), -EBUSY (something else is mounted on it). */
 int aded_mount_check(const char *mapper, const char *mount_point, char **ret_why);
 
-/* Varlink errors with DESIGN §7 parameters. */
+/* Varlink errors with docs/architecture.md §7 parameters. */
 int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char *reason);
 int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device);
 int aded_error_in_progress(AdeVarlinkCall *call);

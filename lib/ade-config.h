@@ -6,7 +6,7 @@
 
 #include "ade-util.h"
 
-/* /etc/ade/ade.conf, as DESIGN §6 and ade.conf(5) describe it. */
+/* /etc/ade/ade.conf, as docs/architecture.md §6 and ade.conf(5) describe it. */
 
 #define ADE_CONFIG_PATH_DEFAULT "/etc/ade/ade.conf"
 #define ADE_CONFIG_LINE_MAX 4096U

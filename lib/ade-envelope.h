@@ -5,7 +5,7 @@
 #include "ade-keyvault.h"
 #include "ade-secret.h"
 
-/* ADE's escrow format (DESIGN §3, azure-protocols.md §4.2), both ways. A volume's key file (see
+/* ADE's escrow format (docs/architecture.md §3, docs/protocols.md §4.2), both ways. A volume's key file (see
  * ade-keyfile.h) is stored in Key Vault as a secret named by a new GUID:
  *   - without a KEK: value = standard base64 of the key file bytes, contentType "BEK";
  *   - with a KEK:    value = wrapkey(key file bytes) as Key Vault returns it (base64url),

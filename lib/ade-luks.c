@@ -97,7 +97,7 @@ AdeLuksToken *ade_luks_token_free(AdeLuksToken *t) {
         return NULL;
 }
 
-/* The JSON names of DESIGN §3, in the order they are written, with the field each maps to. */
+/* The JSON names of docs/architecture.md §3, in the order they are written, with the field each maps to. */
 #define TOKEN_FIELDS(X)                                                                                                \
         X("version", version)                                                                                          \
         X("KeyVaultURL", key_vault_url)                                                                                \
@@ -576,7 +576,7 @@ static int backup_header_cd(struct crypt_device *cd, const char *header_dir, cha
         return 0;
 }
 
-/* Header backups are kept until the next successful operation (DESIGN §4): once one succeeded,
+/* Header backups are kept until the next successful operation (docs/architecture.md §4): once one succeeded,
  * the older backups of the same volume go, the one it took stays. */
 static void prune_backups(const char *header_dir, const char *uuid, const char *keep) {
         _cleanup_(closedirp) DIR *d = NULL;

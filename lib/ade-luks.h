@@ -26,7 +26,7 @@
  * Not thread-safe per device: one job per device at a time (libcryptsetup's per-device reencrypt
  * lock under /run/cryptsetup makes a second job fail with -EBUSY). */
 
-/* The keyslot for ADE's key file: PBKDF2-SHA512, 1000 iterations, no benchmark (DESIGN §3). */
+/* The keyslot for ADE's key file: PBKDF2-SHA512, 1000 iterations, no benchmark (docs/architecture.md §3). */
 #define ADE_LUKS_CIPHER "aes"
 #define ADE_LUKS_CIPHER_MODE "xts-plain64"
 #define ADE_LUKS_KEY_BYTES 64U
@@ -42,7 +42,7 @@
 /* Where temporary headers live while a datashift encryption is being initialised. */
 #define ADE_LUKS_RUN_DIR_DEFAULT "/run/ade"
 
-/* DESIGN §3: the token that makes a volume describe itself. Strings are NULL when absent. Only the
+/* docs/architecture.md §3: the token that makes a volume describe itself. Strings are NULL when absent. Only the
  * wrapped key file (KEK only) is stored; the clear key file never is. */
 typedef struct AdeLuksToken {
         char *version;               /* "1.0" */

@@ -7,7 +7,7 @@
 
 #include "ade-util.h"
 
-/* The preconditions of DESIGN §5, evaluated before any disk or Key Vault secret is touched.
+/* The preconditions of docs/architecture.md §5, evaluated before any disk or Key Vault secret is touched.
  *
  * Split in two so that the judgement is testable on its own: a gatherer fills AdePrecheckFacts
  * from IMDS, ARM and Key Vault (read-only calls), and ade_precheck_evaluate() turns the facts into
@@ -23,7 +23,7 @@ typedef enum AdeVerdict {
 
 const char *ade_verdict_to_string(AdeVerdict v);
 
-/* Which varlink error a failed check maps to (DESIGN §7). */
+/* Which varlink error a failed check maps to (docs/architecture.md §7). */
 typedef enum AdeCheckError {
         ADE_CHECK_ERROR_PRECONDITION, /* PreconditionFailed(check, reason) */
         ADE_CHECK_ERROR_REGION,       /* RegionMismatch(vmLocation, vaultLocation) */

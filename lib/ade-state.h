@@ -8,7 +8,7 @@
 #include "ade-util.h"
 
 /* aded's state file, <state-dir>/state.json: one record per volume that a job has touched, with the
- * last step that job completed. Every step of DESIGN §4 is recorded before the next one begins, so a
+ * last step that job completed. Every step of docs/architecture.md §4 is recorded before the next one begins, so a
  * daemon restarted after a crash knows where to resume: it never escrows a second secret for a volume
  * (the secret URL is here once escrowed) and never writes to a disk whose key is not escrowed yet.
  *
@@ -29,7 +29,7 @@ typedef enum AdeJobKind {
         _ADE_JOB_KIND_INVALID = -EINVAL,
 } AdeJobKind;
 
-/* The steps of an encryption, in order (DESIGN §4). A record's step is the last one completed:
+/* The steps of an encryption, in order (docs/architecture.md §4). A record's step is the last one completed:
  * ADE_STEP_ESCROW means "the secret is in Key Vault and secret_url says where". Decryption uses
  * ADE_STEP_PRECONDITIONS, ADE_STEP_REENCRYPT and ADE_STEP_DONE. */
 typedef enum AdeJobStep {

@@ -10,7 +10,7 @@
 #include "ade-log.h"
 #include "ade-luks.h"
 
-/* ade-resolve-key: the key resolver (DESIGN §3) on its own, for recovery and for the demo: reads the
+/* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery and for the demo: reads the
  * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
  * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
  * cryptsetup takes with --key-file. It never opens the volume itself. */

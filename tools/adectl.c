@@ -13,7 +13,7 @@
 #include "ade-log.h"
 #include "ade-varlink.h"
 
-/* adectl: aded's command line (DESIGN §8). Everything goes through the varlink socket; adectl
+/* adectl: aded's command line (docs/architecture.md §8). Everything goes through the varlink socket; adectl
  * holds no state and never touches a device itself. */
 
 #define DEFAULT_SOCKET "/run/ade/io.ade.DiskEncryption"

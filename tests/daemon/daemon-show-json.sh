@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# "adectl show --json" prints {"os", "data", "volumes"} with DESIGN §7's volume object, and --json is
+# "adectl show --json" prints {"os", "data", "volumes"} with docs/architecture.md §7's volume object, and --json is
 # accepted before and after the verb with the same result.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root

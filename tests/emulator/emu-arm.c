@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Azure Resource Manager (reference §3): the vault, the VM, managed disks, snapshots and restore
+/* Azure Resource Manager (docs/protocols.md §3): the vault, the VM, managed disks, snapshots and restore
  * point collections of the scenario, with nextLink paging, ARM's auth challenge and error codes,
  * and the AuthorizationFailed an identity without Reader on snapshots meets. Paths are matched
  * case-insensitively, as ARM does. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Microsoft Entra ID (reference §2.3): the v1 (/{tenant}/oauth2/token, resource=) and v2
+/* Microsoft Entra ID (docs/protocols.md §2.3): the v1 (/{tenant}/oauth2/token, resource=) and v2
  * (/{tenant}/oauth2/v2.0/token, scope=) client-credentials endpoints, with a client secret or a
  * certificate assertion (RS256/PS256, x5t or x5t#S256), AADSTS error bodies, and the discovery
  * documents MSAL reads before it asks for a token. */

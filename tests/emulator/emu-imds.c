@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Instance Metadata Service (reference §2.1, §2.2) over plain HTTP: instance metadata where every
+/* Instance Metadata Service (docs/protocols.md §2.1, §2.2) over plain HTTP: instance metadata where every
  * primitive is a string, sub-path filtering with format=text for leaves, and managed-identity
  * tokens for the system-assigned or a user-assigned identity. */
 

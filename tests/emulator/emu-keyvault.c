@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Key Vault data plane (reference/azure-protocols.md §1): the 401 challenge before anything else,
+/* Key Vault data plane (docs/protocols.md §1): the 401 challenge before anything else,
  * secrets with versions, keys with real RSA wrap/unwrap/encrypt/decrypt, and the service's error
  * envelope {"error":{"code","message"[,"innererror"]}}. */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The emulator's own tests: plain libcurl over HTTPS with the test CA (not ade's clients), one
- * behaviour each, against the wire formats of reference/azure-protocols.md. One emulator serves
+ * behaviour each, against the wire formats of docs/protocols.md. One emulator serves
  * the suite; tests that need another scenario start their own. */
 
 #include <ftw.h>

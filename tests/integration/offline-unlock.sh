@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Microsoft's offline-unlock procedure (azure-protocols.md §4.3) on secrets that ade wrote, with and
+# Microsoft's offline-unlock procedure (docs/protocols.md §4.3) on secrets that ade wrote, with and
 # without a KEK: get a managed-identity token from IMDS, GET the secret, unwrapkey when the secret
 # names a KEK, decode, and open a LUKS2 image formatted with the original key file. Only curl, jq,
 # base64/basenc and stock cryptsetup read the secret; ade's code only writes it (test-envelope-tool).

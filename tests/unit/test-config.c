@@ -8,7 +8,7 @@
 #define SUB "/subscriptions/0a1b2c3d-0000-4000-8000-000000000001"
 #define VAULT_ID SUB "/resourceGroups/rg-1/providers/Microsoft.KeyVault/vaults/contoso"
 
-/* DESIGN §6's own example, with its ellipses filled in. */
+/* docs/architecture.md §6's own example, with its ellipses filled in. */
 static const char design_example[] =
         "[keyvault]\n"
         "url = https://contoso.vault.azure.net          ; KeyVaultURL\n"

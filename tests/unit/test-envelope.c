@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ADE's secret, built without a vault: value encodings, content types and tags (reference §4.2). */
+/* ADE's secret, built without a vault: value encodings, content types and tags (docs/protocols.md §4.2). */
 #include "ade-base64.h"
 #include "ade-envelope.h"
 #include "ade-keyfile.h"
@@ -28,7 +28,7 @@ START_TEST(test_bek_value_is_base64_of_key_file) {
 
         ck_assert_int_eq(
                 ade_envelope_build_secret(k, NULL, &(AdeEnvelopeParams){.machine_name = "vm1"}, &v, &ct, &tags), 0);
-        /* base64 of 172 bytes: 232 characters, as in the real secret quoted in the reference. */
+        /* base64 of 172 bytes: 232 characters, as in the real secret docs/protocols.md §4.2 describes. */
         ck_assert_uint_eq(v->size, 232);
         ck_assert_int_eq(ade_base64_decode((char *)v->data, v->size, &back, &size), 0);
         ck_assert_uint_eq(size, ADE_KEYFILE_SIZE);

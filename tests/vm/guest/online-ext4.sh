@@ -8,7 +8,7 @@
 #  - vdb: ade's engine (tests/vm/ade-vm-online: ade_luks_encrypt with an active name; it shrinks,
 #    writes the header, activates, and the mapper is mounted at its first progress report).
 # Both while files are read and written; downtime is unmount to mounted again, shrink included,
-# PBKDF2-SHA512 with 1000 iterations on both sides (DESIGN §3).
+# PBKDF2-SHA512 with 1000 iterations on both sides (docs/architecture.md §3).
 . "$top_srcdir/tests/vm/guest/guest-lib.sh"
 . "$top_srcdir/tests/vm/guest/online-lib.sh"
 
