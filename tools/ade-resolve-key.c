@@ -15,7 +15,8 @@
  * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
  * cryptsetup takes with --key-file. It never opens the volume itself. */
 
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         (void)level;
         (void)userdata;
         fprintf(stderr, "ade-resolve-key: %s\n", message);
