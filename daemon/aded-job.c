@@ -510,14 +510,15 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
                 /* Nothing was encrypted: give the operator the filesystem back where it was. */
                 if (ade_fs_mount(j->device, mountpoint, fstype, options) < 0 &&
                         mount(j->device, mountpoint, fstype, 0, NULL) < 0)
-                        ade_log_error("%s: could not mount %s on %s again after a failed online start: %m", j->device,
-                                j->device, mountpoint);
+                        ade_log_error_errno(errno, "%s: could not mount %s on %s again after a failed online start: %m",
+                                j->device, j->device, mountpoint);
                 return r;
         }
 
         job_set_phase(j, "mounting from the mapper");
         if (ade_fs_mount(mapper, mountpoint, fstype, options) < 0 && mount(mapper, mountpoint, fstype, 0, NULL) < 0)
-                ade_log_error("%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand", j->device,
+                ade_log_error_errno(errno,
+                        "%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand", j->device,
                         mapper, mountpoint);
         (void)ade_strdup_to(&j->volume->mountpoint, mountpoint);
 

@@ -225,7 +225,7 @@ static void worker_on_signal(int sig) {
         worker_stop = 1;
 }
 
-static void worker_log(int level, const char *message, void *userdata) {
+static void worker_log(int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         (void)userdata;
         if (level <= LOG_INFO)
                 fprintf(stderr, "aded-worker: %s\n", message);

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+/* sd_journal_send() would otherwise stamp every message with this file's location (the sink's); the
+ * sink sends the location of the ade_log_*() call instead. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "ade-config.h"
@@ -12,10 +15,13 @@
 #include "aded.h"
 #include "aded-worker.h"
 
-/* The daemon's log sink: the journal when started by systemd, stderr on a terminal. */
-static void log_to_journal_or_stderr(int level, const char *message, void *userdata) {
+/* The daemon's log sink: the journal when started by systemd (with the location of the call, as
+ * systemd's own programs log), stderr on a terminal. */
+static void log_to_journal_or_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
-                sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=aded", NULL);
+                sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=aded", "CODE_FILE=%s",
+                        strna(file), "CODE_LINE=%i", line, "CODE_FUNC=%s", strna(func), NULL);
         else
                 fprintf(stderr, "aded: %s\n", message);
 }

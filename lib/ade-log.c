@@ -61,7 +61,37 @@ int ade_log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* @format with each "%m" spelled out as ADE_LOG_NO_ERROR_TEXT ("%%" kept as it is), allocated; NULL
+ * when out of memory. For a message logged without an error: "%m" has nothing to expand to. */
+static char *format_without_errno(const char *format) {
+        size_t n = 0, extra = strlen(ADE_LOG_NO_ERROR_TEXT);
+        char *out, *w;
+
+        for (const char *p = format; *p; p++)
+                if (p[0] == '%' && (p[1] == 'm' || p[1] == '%')) {
+                        n += p[1] == 'm' ? extra : 2;
+                        p++;
+                } else
+                        n++;
+        out = malloc(n + 1);
+        if (!out)
+                return NULL;
+        w = out;
+        for (const char *p = format; *p; p++)
+                if (p[0] == '%' && p[1] == 'm') {
+                        w = mempcpy(w, ADE_LOG_NO_ERROR_TEXT, extra);
+                        p++;
+                } else if (p[0] == '%' && p[1] == '%') {
+                        w = mempcpy(w, p, 2);
+                        p++;
+                } else
+                        *w++ = *p;
+        *w = '\0';
+        return out;
+}
+
 int ade_log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
+        _cleanup_free_ char *own_format = NULL;
         char buf[2048];
         va_list ap;
         int saved_errno = errno;
@@ -72,20 +102,20 @@ int ade_log_internal(int level, int error, const char *file, int line, const cha
         if (level > atomic_load(&log_max_level))
                 return -error;
 
-        /* "%m" must show the error we were handed, not whatever errno happens to hold. */
+        /* "%m" must show the error we were handed, not whatever errno happens to hold, and never
+         * "Success" for a failure logged without one. */
+        if (error == 0 && strstr(format, "%m"))
+                own_format = format_without_errno(format);
         errno = error;
         va_start(ap, format);
-        (void)vsnprintf(buf, sizeof(buf), format, ap);
+        (void)vsnprintf(buf, sizeof(buf), own_format ?: format, ap);
         va_end(ap);
 
         pthread_mutex_lock(&log_lock);
         if (log_func)
-                log_func(level, buf, log_userdata);
+                log_func(level, file, line, func, buf, log_userdata);
         pthread_mutex_unlock(&log_lock);
 
-        (void)file;
-        (void)line;
-        (void)func;
         errno = saved_errno;
         return -error;
 }

@@ -12,7 +12,11 @@
  * The library itself logs at LOG_DEBUG only: it returns errors to its caller, and the caller
  * decides what a person reads. Secrets must never be passed to these functions. */
 
-typedef void (*AdeLogFunc)(int level, const char *message, void *userdata);
+/* @file, @line and @func say where the message was logged: the caller of ade_log_*() (the
+ * __FILE__, __LINE__ and __func__ there). aded's journal sink sends them as CODE_FILE=, CODE_LINE=
+ * and CODE_FUNC=, the fields journalctl and systemd's own log functions use. */
+typedef void (*AdeLogFunc)(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata);
 
 /* Installs @func (NULL to drop everything) with @userdata, and the most verbose level passed on. */
 void ade_log_set_callback(AdeLogFunc func, void *userdata);
@@ -23,8 +27,10 @@ int ade_log_get_max_level(void);
 int ade_log_level_from_string(const char *s);
 const char *ade_log_level_to_string(int level);
 
-/* Formats and delivers a message. When @error is non-zero, "%m" expands to strerror(|error|).
+/* Formats and delivers a message. When @error is non-zero, "%m" expands to strerror(|error|); when it
+ * is 0, "%m" expands to ADE_LOG_NO_ERROR_TEXT (strerror(0) would say "Success" in a failure message).
  * Returns -|error| so that callers can write "return ade_log_debug_errno(r, ...)". */
+#define ADE_LOG_NO_ERROR_TEXT "unknown error"
 int ade_log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
         _printf_(6, 7);
 

@@ -6,6 +6,7 @@
 
 #include "ade-config.h"
 #include "ade-envelope.h"
+#include "ade-io.h"
 #include "ade-keyvault.h"
 #include "ade-log.h"
 #include "ade-luks.h"
@@ -15,7 +16,8 @@
  * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
  * cryptsetup takes with --key-file. It never opens the volume itself. */
 
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         (void)level;
         (void)userdata;
         fprintf(stderr, "ade-resolve-key: %s\n", message);
@@ -113,8 +115,12 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "ade-resolve-key: cannot create %s: %m\n", output);
                 return 1;
         }
-        if (write(fd, keyfile->data, keyfile->size) != (ssize_t)keyfile->size || fsync(fd) < 0) {
-                fprintf(stderr, "ade-resolve-key: cannot write %s: %m\n", output);
+        /* A short write sets no errno: the error comes from ade_write_all(), not from %m. */
+        r = ade_write_all(fd, keyfile->data, keyfile->size);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                fprintf(stderr, "ade-resolve-key: cannot write %s: %s\n", output, strerror(-r));
                 close(fd);
                 (void)unlink(output);
                 return 1;

@@ -30,7 +30,8 @@ enum {
 static const char *arg_socket = DEFAULT_SOCKET;
 static bool arg_json = false;
 
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         (void)level;
         (void)userdata;
         fprintf(stderr, "adectl: %s\n", message);

@@ -33,7 +33,8 @@ static AdeLuksStep arg_hook_exit = _ADE_LUKS_STEP_INVALID;
 static AdeLuksStep arg_hook_fail = _ADE_LUKS_STEP_INVALID;
 static bool arg_quiet_progress = false;
 
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         (void)level;
         (void)userdata;
         fprintf(stderr, "%s\n", message);

@@ -388,7 +388,8 @@ static int run_client(const char *path) {
         return all_ok && all_good ? 0 : 1;
 }
 
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         fprintf(stderr, "%s\n", message);
 }
 

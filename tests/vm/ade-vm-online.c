@@ -51,7 +51,8 @@ static bool mounted = false;
 static int mount_error = 0;
 
 /* With --debug, the engine's messages with a monotonic time stamp: where the downtime goes. */
-static void log_to_stderr(int level, const char *message, void *userdata) {
+static void log_to_stderr(
+        int level, const char *file, int line, const char *func, const char *message, void *userdata) {
         struct timespec ts;
 
         (void)level;
