@@ -12,7 +12,9 @@
  * GetInterfaceDescription from the interface texts it was given, validates parameters against them
  * (InvalidParameter), and checks a per-method access policy before it looks at the parameters.
  * Everything here is single-threaded: worker threads hand results to the loop (e.g. through an
- * eventfd source) and the loop calls ade_varlink_reply()/notify(). */
+ * eventfd source) and the loop calls ade_varlink_reply()/notify().
+ *
+ * aded's own interface is in ade-disk-encryption-idl.h. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -244,8 +246,3 @@ int ade_varlink_client_send_oneway(AdeVarlinkClient *c, const char *method, json
 
 /* The socket, e.g. to poll() it alongside other input while streaming. */
 int ade_varlink_client_get_fd(AdeVarlinkClient *c);
-
-/* ---- The embedded interface of aded (generated from daemon/io.ade.DiskEncryption.varlink) ------- */
-
-#define ADE_VARLINK_INTERFACE_DISK_ENCRYPTION "io.ade.DiskEncryption"
-extern const char ade_varlink_idl_disk_encryption[];
