@@ -53,6 +53,22 @@ int luks_load(const char *device, const char *header, struct crypt_device **ret)
         return 0;
 }
 
+int luks_load_keyed(const char *device, const char *header, const AdeSecret *keyfile, struct crypt_device **ret) {
+        _cleanup_crypt_ struct crypt_device *cd = NULL;
+        int slot, r;
+
+        r = luks_load(device, header, &cd);
+        if (r < 0)
+                return r;
+        slot = luks_keyslot_by_key(cd, keyfile);
+        if (slot == -ENOKEY)
+                return ade_log_debug_errno(slot, "The key file opens no keyslot of %s", header ?: device);
+        if (slot < 0)
+                return ade_log_debug_errno(slot, "Cannot try the key file on %s: %m", header ?: device);
+        *ret = TAKE_PTR(cd);
+        return slot;
+}
+
 int luks_set_keyfile_pbkdf(struct crypt_device *cd) {
         const struct crypt_pbkdf_type pbkdf = {
                 .type = CRYPT_KDF_PBKDF2,

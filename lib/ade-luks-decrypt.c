@@ -53,12 +53,9 @@ int ade_luks_decrypt(
                 return r;
         }
 
-        r = luks_load(device, header, &cd);
+        r = slot = luks_load_keyed(device, header, keyfile, &cd);
         if (r < 0)
                 return r;
-        r = slot = luks_keyslot_by_key(cd, keyfile);
-        if (r < 0)
-                return ade_log_debug_errno(r, "The key file opens no keyslot of %s", header ?: device);
 
         r = luks_backup_header(cd, o->header_dir, NULL);
         if (r < 0)

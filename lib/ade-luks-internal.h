@@ -31,6 +31,9 @@ static inline void closedirp(DIR **d) {
 int luks_init(const char *device, const char *header, struct crypt_device **ret);
 int luks_load(const char *device, const char *header, struct crypt_device **ret);
 
+/* luks_load(), then the keyslot @keyfile opens: returns it, or -ENOKEY when it opens none. */
+int luks_load_keyed(const char *device, const char *header, const AdeSecret *keyfile, struct crypt_device **ret);
+
 /* Makes the next keyslot (and a formatted header's volume key digest) take ADE's fast PBKDF2
  * (docs/architecture.md §3) instead of a benchmarked one. */
 int luks_set_keyfile_pbkdf(struct crypt_device *cd);

@@ -113,10 +113,7 @@ int ade_luks_update_token(const char *device, const char *header, const AdeSecre
         r = luks_check_write_allowed(token, keyfile, o);
         if (r < 0)
                 return r;
-        r = luks_load(device, header, &cd);
-        if (r < 0)
-                return r;
-        r = slot = luks_keyslot_by_key(cd, keyfile);
+        r = slot = luks_load_keyed(device, header, keyfile, &cd);
         if (r < 0)
                 return r;
         r = token_successor(cd, token, &cur, &t);
@@ -139,10 +136,7 @@ int ade_luks_test_key(const char *device, const char *header, const AdeSecret *k
         assert(device);
         assert(keyfile);
 
-        r = luks_load(device, header, &cd);
-        if (r < 0)
-                return r;
-        r = luks_keyslot_by_key(cd, keyfile);
+        r = luks_load_keyed(device, header, keyfile, &cd);
         if (r == -ENOKEY)
                 return 0;
         return r < 0 ? r : 1;
