@@ -73,8 +73,9 @@ bool luks_resilience_ok(const char *resilience);
 /* A file that must survive a power cut: 0600, its contents and its directory entry on disk. */
 int luks_make_durable(const char *path);
 
-/* Creates a header file from the mkostemp() @template (0600), 4 KiB long as cryptsetup makes a new
- * --header file, for luks_init() to format. On failure no file is left. */
+/* Creates a 4 KiB file from the mkostemp() @template (mode 0600) for luks_init() to format a header
+ * into: libcryptsetup writes a detached header only into a file that exists. On failure no file is
+ * left. */
 int luks_header_file_new(char *template);
 
 /* Backs up the header loaded in @cd to @header_dir (ade_luks_backup_header()). */
