@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "ade-disk-encryption-idl.h"
 #include "ade-dm.h"
 #include "ade-json.h"
 #include "ade-log.h"

@@ -16,8 +16,9 @@
  * a power cut) continues from what the device says, never from what memory says.
  *
  * Safety contract:
- *  - nothing is written to a device unless the caller passes a token with a versioned SecretURL and
- *    escrow_confirmed set (the daemon escrows the key file in Key Vault first);
+ *  - no key file goes onto a device (encrypt, prepare_header, rotate, update_token) unless the
+ *    caller passes a token with a versioned SecretURL and escrow_confirmed set (the daemon escrows
+ *    the key file in Key Vault first); decryption, which removes the key, needs neither;
  *  - a refusal or a failure before the shrink leaves the device byte-for-byte unchanged; a failure
  *    after the shrink and before the header exists grows the filesystem back;
  *  - before any change to an existing header, the header is backed up to header_dir (0600, fsynced);
@@ -153,8 +154,10 @@ typedef struct AdeLuksOptions {
                                       * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
                                       * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
                                       * by the 16 MiB shift. */
-        const char *resilience;      /* detached header only: "checksum" (default) or "journal";
-                                      * "none" is refused (-EINVAL): a crash must be recoverable */
+        const char *resilience;      /* encryption with a detached header, and decryption: "checksum"
+                                      * (default) or "journal" (an attached header's decryption
+                                      * takes their datashift- variants); "none" is refused
+                                      * (-EINVAL): a crash must be recoverable */
         AdeLuksProgress progress;
         void *userdata;
         AdeLuksHook hook;
@@ -162,7 +165,8 @@ typedef struct AdeLuksOptions {
 } AdeLuksOptions;
 
 /* Decides how @v would be encrypted, read-only. Returns 0 and a plan, or -EINVAL for a volume that
- * is not eligible (its reason is in v->reason), -EPERM for format-all without confirmation, -EBUSY
+ * is not eligible (its reason is in v->reason), without o->header_dir or with a resilience that is
+ * not crash-safe, -EPERM for format-all without confirmation, -EBUSY
  * for a mounted volume (ade never unmounts behind the operator's back; online, the caller unmounts
  * first and passes active_name),
  * or the error of e2fsck -fn (-EUCLEAN: the filesystem needs repair; *ret_error has its output). */
@@ -182,7 +186,8 @@ int ade_luks_prepare_header(const AdeVolume *v, const AdeLuksToken *token, const
  * gets "e2fsck -f -p" right before resize2fs; a detached header moves no data), then: header-dir
  * checks, (check and shrink), header with keyslot and token,
  * reencryption with progress. If @v already carries our reencryption (after a stop or a crash), it
- * resumes instead; -EBUSY while a decryption of it is unfinished. Returns 0 when the whole volume is
+ * resumes instead; -EBUSY while a decryption of it is unfinished, -EEXIST when it is LUKS2 already
+ * but not ours, -EINVAL without o->header_dir. Returns 0 when the whole volume is
  * encrypted (or, with init_only, once the header is in place), -ECANCELED when the progress
  * callback stopped it (resumable), -EPERM when the escrow is not confirmed or the SecretURL is not
  * versioned, or another negative errno; *ret_error (optional) then gets the output of a failed
@@ -196,8 +201,9 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSec
  * o->header_dir whose token names @device) with @keyfile. A CRASH state is recovered first, on its
  * own. Online (o->active_name), the volume must be active under that name already (ade_luks_open),
  * except after a crash, where activation itself recovers. Returns 0 when done (also when there
- * was nothing to resume), -ECANCELED when stopped again. A finished decryption removes its header
- * file. */
+ * was nothing to resume), -ECANCELED when stopped again, -ENOKEY when @keyfile opens no keyslot,
+ * -EUCLEAN for reencryption metadata that cannot be resumed. A finished decryption removes its
+ * header file. */
 int ade_luks_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o);
 
 /* Decrypts @device (its header attached, or in @header) back to plaintext, offline or online
@@ -206,7 +212,9 @@ int ade_luks_resume(const char *device, const char *header, const AdeSecret *key
  * ends; its token names @device, so resume (or decrypt again) finds it with @header NULL, and
  * *ret_header (optional) returns its path for the state file. On success the header file (the
  * exported one, or the detached one given) is removed: the volume is plaintext again.
- * Returns 0, -ECANCELED, -ENOKEY when @keyfile opens no keyslot, or another negative errno. */
+ * Returns 0, -ECANCELED, -ENOKEY when @keyfile opens no keyslot, -ENOENT when there is no LUKS2
+ * header, -EBUSY while an encryption of it is unfinished (an unfinished decryption is resumed), or
+ * another negative errno. */
 int ade_luks_decrypt(
         const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header);
 
@@ -219,7 +227,8 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
         const AdeLuksToken *new_token, const AdeLuksOptions *o);
 
 /* Replaces the token alone (a new KEK re-wrapped the same key file into a new secret). The token
- * stays bound to the keyslot @keyfile opens. */
+ * stays bound to the keyslot @keyfile opens (-ENOKEY when it opens none). Like ade_luks_rotate(),
+ * -EPERM without a confirmed escrow, and the header is backed up first. */
 int ade_luks_update_token(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksToken *token,
         const AdeLuksOptions *o);
 
@@ -262,8 +271,9 @@ int ade_luks_status(const char *device, const char *header, AdeLuksStatus *ret);
  * For the key resolver: no key needed. */
 int ade_luks_read_token(const char *device, const char *header, AdeLuksToken **ret);
 
-/* Writes a header backup of @device (or @header) to header_dir/<uuid>.<unix time>.backup, 0600,
- * fsynced with its folder. Returns the path in *ret_path (optional). Rotate and update_token take
+/* Writes a header backup of @device (or @header) to header_dir/<uuid>.<unix time>.backup ("-N"
+ * before ".backup" when that name is taken), 0600, fsynced with its folder; -EINVAL without
+ * @header_dir. Returns the path in *ret_path (optional). Rotate and update_token take
  * one themselves before they change anything and, once they succeed, remove that volume's older
  * backups (a backup is kept until the next successful operation). */
 int ade_luks_backup_header(const char *device, const char *header, const char *header_dir, char **ret_path);
@@ -273,7 +283,8 @@ int ade_luks_backup_header(const char *device, const char *header, const char *h
 int ade_luks_find_header(const char *header_dir, const char *device_id, char **ret_path);
 
 /* Opens (activates) @device as /dev/mapper/@name with @keyfile. An interrupted reencryption is
- * recovered by libcryptsetup on activation. Needs device-mapper: -ENODEV without it. */
+ * recovered by libcryptsetup on activation. Needs device-mapper: -ENODEV without it; -ENOKEY when
+ * @keyfile opens no keyslot. */
 int ade_luks_open(const char *device, const char *header, const char *name, const AdeSecret *keyfile);
 /* Deactivates /dev/mapper/@name. */
 int ade_luks_close(const char *name);

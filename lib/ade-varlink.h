@@ -12,7 +12,10 @@
  * GetInterfaceDescription from the interface texts it was given, validates parameters against them
  * (InvalidParameter), and checks a per-method access policy before it looks at the parameters.
  * Everything here is single-threaded: worker threads hand results to the loop (e.g. through an
- * eventfd source) and the loop calls ade_varlink_reply()/notify(). */
+ * eventfd source) and the loop calls ade_varlink_reply()/notify().
+ *
+ * Both sides frame messages with ade-varlink-stream.h. aded's own interface is in
+ * ade-disk-encryption-idl.h. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -183,8 +186,9 @@ bool ade_varlink_call_is_pending(AdeVarlinkCall *call);
 /* The final reply. @parameters (NULL for none) is borrowed and serialized at once. For a oneway call
  * nothing is sent and 0 is returned. Returns 0, -ENOTCONN when the peer is gone, -EALREADY after the
  * final reply, -EINVAL when @parameters is not an object, -ENOBUFS when the peer has left more than
- * ADE_VARLINK_OUTPUT_MAX unread (the connection is then dropped), -ENOMEM. Never blocks: output is
- * queued and written as the socket allows. */
+ * ADE_VARLINK_OUTPUT_MAX unread, -E2BIG for a reply longer than ADE_VARLINK_MESSAGE_MAX (either
+ * way the connection is then dropped), -ENOMEM. Never blocks: output is queued and written as the
+ * socket allows. */
 int ade_varlink_reply(AdeVarlinkCall *call, json_object *parameters);
 
 /* A reply with "continues": true. Only for calls made with "more": -EPROTO otherwise. Same returns as
@@ -220,7 +224,8 @@ void ade_varlink_client_set_timeout(AdeVarlinkClient *c, uint64_t usec);
  * *ret_parameters the reply's or error's parameters (an empty object when none; json_object_put() it).
  * Either ret_ pointer may be NULL. Returns -ETIMEDOUT, -ECONNRESET (peer closed), -EBADMSG (a reply we
  * cannot parse, or one with "continues"), -E2BIG (reply over the message cap); each of these closes the
- * connection, and later calls on it return -ENOTCONN. */
+ * connection, and later calls on it return -ENOTCONN. A call over the cap is refused with -E2BIG
+ * before anything is sent; the connection stays usable. */
 int ade_varlink_client_call(AdeVarlinkClient *c, const char *method, json_object *parameters,
         json_object **ret_parameters, char **ret_error);
 
@@ -244,8 +249,3 @@ int ade_varlink_client_send_oneway(AdeVarlinkClient *c, const char *method, json
 
 /* The socket, e.g. to poll() it alongside other input while streaming. */
 int ade_varlink_client_get_fd(AdeVarlinkClient *c);
-
-/* ---- The embedded interface of aded (generated from daemon/io.ade.DiskEncryption.varlink) ------- */
-
-#define ADE_VARLINK_INTERFACE_DISK_ENCRYPTION "io.ade.DiskEncryption"
-extern const char ade_varlink_idl_disk_encryption[];

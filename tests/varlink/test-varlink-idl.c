@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ade-disk-encryption-idl.h"
 #include "ade-json.h"
 #include "ade-test.h"
 #include "ade-varlink-idl.h"

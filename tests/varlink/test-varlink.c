@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
+#include "ade-disk-encryption-idl.h"
 #include "ade-json.h"
 #include "ade-test.h"
 #include "varlink-test-server.h"

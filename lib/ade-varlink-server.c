@@ -1,39 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The varlink server on sd-event: listening sockets, connections (each on its own
+ * ade-varlink-stream, so that a peer that does not read stalls nobody else), calls answered in
+ * order, their checks (access policy, then the IDL), and org.varlink.service. */
 #include <assert.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <systemd/sd-daemon.h>
 
 #include "ade-io.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "ade-varlink-idl.h"
+#include "ade-varlink-stream.h"
 #include "ade-varlink.h"
 
-/* One read per wake-up, so that a fast sender cannot starve the others on the loop. */
-#define READ_CHUNK (64U * 1024U)
-/* A connection's input buffer starts this small (most calls are a few hundred bytes), grows by
- * doubling while a read would get less than READ_MIN, and is given back above INPUT_KEEP once empty. */
-#define INPUT_INITIAL (4U * 1024U)
-#define READ_MIN (1024U)
-#define INPUT_KEEP (64U * 1024U)
 /* Above this much unsent output the next pipelined call waits until the peer reads. */
 #define OUTPUT_HIGH (256U * 1024U)
-/* An output buffer this large is given back once it drains. */
-#define OUTPUT_KEEP (1024U * 1024U)
-
-#ifndef MIN
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#endif
-#ifndef MAX
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#endif
 /* Calls dispatched from one connection before the loop serves the others. */
 #define DISPATCH_BUDGET 32U
 
@@ -108,20 +94,13 @@ struct AdeVarlinkCall {
 struct Connection {
         AdeVarlinkServer *server;
         Connection *prev, *next;
-        int fd;
+        AdeVarlinkStream stream; /* the socket, its framing and its buffers */
         sd_event_source *io, *defer;
         uid_t uid;
         gid_t gid;
         pid_t pid;
         gid_t *groups;
         size_t n_groups;
-
-        /* Input: [in_start, in_size) is unparsed; in_scanned marks how far we looked for a NUL. */
-        char *in;
-        size_t in_start, in_size, in_alloc, in_scanned;
-        /* Output: [out_done, out_size) is still to be sent. */
-        char *out;
-        size_t out_done, out_size, out_alloc;
 
         AdeVarlinkCall *current; /* the call being answered; later calls wait in the input buffer */
         bool read_eof;           /* the peer will send nothing more (it may still read) */
@@ -222,7 +201,7 @@ bool ade_varlink_call_is_pending(AdeVarlinkCall *call) {
         return call && call->conn && !call->done && !call->conn->write_dead && !call->conn->dead;
 }
 
-/* ---- connections: buffers and I/O ------------------------------------------------------------- */
+/* ---- connections: output and replies ---------------------------------------------------------- */
 
 static void connection_schedule(Connection *c) {
         if (!c->processing)
@@ -239,59 +218,12 @@ static void connection_kill(Connection *c, const char *why) {
 static int connection_flush(Connection *c) {
         int r;
 
-        while (c->out_done < c->out_size) {
-                ssize_t n = send(c->fd, c->out + c->out_done, c->out_size - c->out_done, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        r = -errno;
-                        c->write_dead = true;
-                        connection_kill(c, "write failed");
-                        return r;
-                }
-                c->out_done += n;
-        }
-
-        c->out_done = c->out_size = 0;
-        if (c->out_alloc > OUTPUT_KEEP) {
-                c->out = mfree(c->out);
-                c->out_alloc = 0;
-        }
-        return 0;
-}
-
-static int out_reserve(Connection *c, size_t extra) {
-        size_t need, a;
-        char *p;
-
-        /* Compact what was already sent before growing. */
-        if (c->out_done > 0 && c->out_size + extra > c->out_alloc) {
-                memmove(c->out, c->out + c->out_done, c->out_size - c->out_done);
-                c->out_size -= c->out_done;
-                c->out_done = 0;
-        }
-        need = c->out_size + extra;
-        if (need - c->out_done > ADE_VARLINK_OUTPUT_MAX)
-                return -ENOBUFS;
-        if (need <= c->out_alloc)
+        r = ade_varlink_stream_flush(&c->stream);
+        if (r >= 0 || r == -EAGAIN)
                 return 0;
-        a = c->out_alloc ? c->out_alloc : 4096;
-        while (a < need)
-                a *= 2;
-        p = realloc(c->out, a);
-        if (!p)
-                return -ENOMEM;
-        c->out = p;
-        c->out_alloc = a;
-        return 0;
-}
-
-static void out_put(Connection *c, const char *s, size_t len) {
-        memcpy(c->out + c->out_size, s, len);
-        c->out_size += len;
+        c->write_dead = true;
+        connection_kill(c, "write failed");
+        return r;
 }
 
 static bool valid_error_name(const char *s) {
@@ -354,13 +286,10 @@ static int call_check_reply(AdeVarlinkCall *call, const char *error, json_object
         return -EBADMSG;
 }
 
-/* Queues one reply message: {"error":...,"parameters":...,"continues":true} and a NUL. */
+/* Queues one reply message: {"error":...,"parameters":...,"continues":true}. */
 static int call_send(AdeVarlinkCall *call, const char *error, json_object *parameters, bool continues) {
-        static const char head_error[] = "{\"error\":\"", mid_error[] = "\",\"parameters\":",
-                          head[] = "{\"parameters\":", cont[] = ",\"continues\":true", tail[] = "}";
-        const char *p = "{}";
+        _cleanup_json_ json_object *msg = NULL;
         Connection *c;
-        size_t len;
         int r;
 
         if (!call)
@@ -385,29 +314,24 @@ static int call_send(AdeVarlinkCall *call, const char *error, json_object *param
                         return r;
         }
 
-        if (parameters)
-                p = json_object_to_json_string_ext(parameters, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!p)
+        msg = json_object_new_object();
+        if (!msg)
                 return -ENOMEM;
-
-        len = (error ? sizeof(head_error) - 1 + strlen(error) + sizeof(mid_error) - 1 : sizeof(head) - 1) + strlen(p) +
-              (continues ? sizeof(cont) - 1 : 0) + sizeof(tail) - 1 + 1;
-        r = out_reserve(c, len);
+        if (error && ade_json_add_string(msg, "error", error) < 0)
+                return -ENOMEM;
+        if (json_object_object_add(
+                    msg, "parameters", parameters ? json_object_get(parameters) : json_object_new_object()) < 0)
+                return -ENOMEM;
+        if (continues && json_object_object_add(msg, "continues", json_object_new_boolean(true)) < 0)
+                return -ENOMEM;
+        r = ade_varlink_stream_queue(&c->stream, msg);
         if (r < 0) {
                 /* A peer that does not read while we keep producing is dropped, not buffered forever. */
-                connection_kill(c, r == -ENOBUFS ? "output buffer full, peer does not read" : "out of memory");
+                connection_kill(c, r == -ENOBUFS ? "output buffer full, peer does not read"
+                                   : r == -E2BIG ? "reply exceeds 16 MiB"
+                                                 : "out of memory");
                 return r;
         }
-        if (error) {
-                out_put(c, head_error, sizeof(head_error) - 1);
-                out_put(c, error, strlen(error));
-                out_put(c, mid_error, sizeof(mid_error) - 1);
-        } else
-                out_put(c, head, sizeof(head) - 1);
-        out_put(c, p, strlen(p));
-        if (continues)
-                out_put(c, cont, sizeof(cont) - 1);
-        out_put(c, tail, sizeof(tail)); /* with its NUL: the message separator */
 
         if (!continues)
                 call_finish(call);
@@ -463,8 +387,6 @@ static void connection_free(Connection *c) {
 
         c->io = sd_event_source_disable_unref(c->io);
         c->defer = sd_event_source_disable_unref(c->defer);
-        if (c->fd >= 0)
-                close(c->fd);
 
         call = TAKE_PTR(c->current);
         if (call) {
@@ -474,80 +396,32 @@ static void connection_free(Connection *c) {
                 ade_varlink_call_unref(call);
         }
 
-        /* Requests may carry secrets one day; do not leave them in freed heap. */
-        if (c->in)
-                explicit_bzero(c->in, c->in_alloc);
-        free(c->in);
-        free(c->out);
+        ade_varlink_stream_done(&c->stream);
         free(c->groups);
         free(c);
 }
 
-/* Position of the NUL that ends the next message, or SIZE_MAX. */
-static size_t connection_find_nul(Connection *c) {
-        char *z;
-
-        if (c->in_scanned < c->in_start)
-                c->in_scanned = c->in_start;
-        if (!c->in)
-                return SIZE_MAX;
-        z = memchr(c->in + c->in_scanned, 0, c->in_size - c->in_scanned);
-        if (!z) {
-                c->in_scanned = c->in_size;
-                return SIZE_MAX;
-        }
-        c->in_scanned = z - c->in;
-        return c->in_scanned;
-}
-
 /* Reads one chunk. Returns the number of bytes read, 0 when none came (EOF, EAGAIN, an error). */
 static size_t connection_read(Connection *c) {
-        ssize_t n;
+        int r;
 
         if (c->read_eof || c->dead)
                 return 0;
 
-        /* Move the unparsed tail to the front, then make room to read into. */
-        if (c->in_start > 0) {
-                memmove(c->in, c->in + c->in_start, c->in_size - c->in_start);
-                c->in_size -= c->in_start;
-                c->in_scanned -= MIN(c->in_scanned, c->in_start);
-                c->in_start = 0;
-        }
-        if (c->in_alloc < c->in_size + READ_MIN) {
-                /* Double, so that a 16 MiB message costs a few reallocations, not thousands. */
-                size_t a = MAX(INPUT_INITIAL, MIN(c->in_alloc * 2, ADE_VARLINK_MESSAGE_MAX + 2 * READ_CHUNK));
-                char *p;
-
-                a = MAX(a, c->in_size + READ_MIN);
-                p = realloc(c->in, a);
-
-                if (!p) {
-                        connection_kill(c, "out of memory");
-                        return 0;
-                }
-                c->in = p;
-                c->in_alloc = a;
-        }
-
-        n = recv(c->fd, c->in + c->in_size, MIN(c->in_alloc - c->in_size, READ_CHUNK), MSG_DONTWAIT);
-        if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                        return 0;
+        r = ade_varlink_stream_read(&c->stream);
+        if (r > 0)
+                return (size_t)r;
+        if (r == 0)
+                c->read_eof = true;
+        else if (r == -E2BIG)
+                connection_kill(c, "message exceeds 16 MiB");
+        else if (r == -ENOMEM)
+                connection_kill(c, "out of memory");
+        else if (r != -EAGAIN) {
                 c->write_dead = c->read_eof = true;
                 connection_kill(c, "read failed");
-                return 0;
         }
-        if (n == 0) {
-                c->read_eof = true;
-                return 0;
-        }
-        c->in_size += n;
-
-        /* A message longer than the cap, or that many bytes without a NUL: framing is lost. */
-        if (connection_find_nul(c) == SIZE_MAX && c->in_size - c->in_start > ADE_VARLINK_MESSAGE_MAX)
-                connection_kill(c, "message exceeds 16 MiB");
-        return (size_t)n;
+        return 0;
 }
 
 static int connection_dispatch(Connection *c, const char *buf, size_t len);
@@ -557,33 +431,24 @@ static void connection_process(Connection *c) {
 
         c->processing = true;
         while (!c->dead && !c->current && (c->write_dead || budget-- > 0)) {
-                size_t nul;
+                const char *buf;
+                size_t len;
+                int r;
 
                 /* Pipelined calls wait while the peer has not read what we already sent. */
-                if (!c->write_dead && c->out_size - c->out_done > OUTPUT_HIGH)
+                if (!c->write_dead && ade_varlink_stream_output_pending(&c->stream) > OUTPUT_HIGH)
                         break;
 
-                nul = connection_find_nul(c);
-                if (nul == SIZE_MAX)
-                        break;
-                if (nul - c->in_start > ADE_VARLINK_MESSAGE_MAX) {
+                r = ade_varlink_stream_peek(&c->stream, &buf, &len);
+                if (r == -E2BIG) {
                         connection_kill(c, "message exceeds 16 MiB");
                         break;
                 }
+                if (r <= 0)
+                        break;
 
-                (void)connection_dispatch(c, c->in + c->in_start, nul - c->in_start);
-                c->in_start = nul + 1;
-                c->in_scanned = c->in_start;
-
-                if (c->in_start == c->in_size) {
-                        /* All consumed: start over at the front, and give back a buffer a big message grew. */
-                        c->in_start = c->in_size = c->in_scanned = 0;
-                        if (c->in_alloc > INPUT_KEEP) {
-                                explicit_bzero(c->in, c->in_alloc);
-                                c->in = mfree(c->in);
-                                c->in_alloc = 0;
-                        }
-                }
+                (void)connection_dispatch(c, buf, len);
+                ade_varlink_stream_consume(&c->stream);
         }
         c->processing = false;
 }
@@ -598,8 +463,9 @@ static void connection_settle(Connection *c) {
                 return;
         }
 
-        have_message = connection_find_nul(c) != SIZE_MAX;
-        out_pending = c->out_size > c->out_done;
+        /* One over the cap counts too: processing it drops the connection. */
+        have_message = ade_varlink_stream_peek(&c->stream, NULL, NULL) != 0;
+        out_pending = ade_varlink_stream_output_pending(&c->stream) > 0;
 
         if (c->read_eof && !c->current && !have_message && !out_pending) {
                 /* The peer half-closed and has every answer: done. */
@@ -617,7 +483,7 @@ static void connection_settle(Connection *c) {
         (void)sd_event_source_set_io_events(c->io, events);
 
         /* A message already buffered and nothing blocking it: dispatch on the next iteration. */
-        if (have_message && !c->current && !(out_pending && c->out_size - c->out_done > OUTPUT_HIGH))
+        if (have_message && !c->current && ade_varlink_stream_output_pending(&c->stream) <= OUTPUT_HIGH)
                 connection_schedule(c);
 }
 
@@ -939,23 +805,10 @@ AdeVarlinkServer *ade_varlink_server_free(AdeVarlinkServer *s) {
         return mfree(s);
 }
 
-static int strdup_or_null(const char *s, char **ret) {
-        char *copy = NULL;
-
-        if (s) {
-                copy = strdup(s);
-                if (!copy)
-                        return -ENOMEM;
-        }
-        free(*ret);
-        *ret = copy;
-        return 0;
-}
-
 int ade_varlink_server_set_info(
         AdeVarlinkServer *s, const char *vendor, const char *product, const char *version, const char *url) {
-        if (strdup_or_null(vendor, &s->vendor) < 0 || strdup_or_null(product, &s->product) < 0 ||
-                strdup_or_null(version, &s->version) < 0 || strdup_or_null(url, &s->url) < 0)
+        if (ade_strdup_to(&s->vendor, vendor) < 0 || ade_strdup_to(&s->product, product) < 0 ||
+                ade_strdup_to(&s->version, version) < 0 || ade_strdup_to(&s->url, url) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -1115,7 +968,6 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         if (!c)
                 return 0;
         c->server = s;
-        c->fd = -EBADF;
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
@@ -1135,7 +987,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 free(c);
                 return 0;
         }
-        c->fd = TAKE_FD(cfd);
+        ade_varlink_stream_init(&c->stream, TAKE_FD(cfd));
 
         c->next = s->connections;
         if (c->next)
@@ -1243,373 +1095,4 @@ int ade_varlink_server_listen_address(AdeVarlinkServer *s, const char *path, mod
                 return -errno;
 
         return ade_varlink_server_listen_fd(s, TAKE_FD(fd));
-}
-
-/* ---- client --------------------------------------------------------------------------------------- */
-
-struct AdeVarlinkClient {
-        int fd;
-        char *in;
-        size_t in_start, in_size, in_alloc;
-        uint64_t timeout;
-        bool broken;
-};
-
-#define CLIENT_TIMEOUT_DEFAULT (45ULL * 1000000ULL)
-
-int ade_varlink_client_connect(const char *path, AdeVarlinkClient **ret) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = -EBADF;
-        AdeVarlinkClient *c;
-        uint64_t deadline;
-
-        assert(path);
-        assert(ret);
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        /* A blocking connect() to a server whose backlog is full would wait forever; a non-blocking
-         * one fails with EAGAIN, so retry for as long as a reply may take. */
-        deadline = ade_now_monotonic_usec() + CLIENT_TIMEOUT_DEFAULT;
-        while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                if (errno == EINTR)
-                        continue;
-                if (errno != EAGAIN)
-                        return ade_log_debug_errno(errno, "varlink: cannot connect to %s: %m", path);
-                if (ade_now_monotonic_usec() >= deadline)
-                        return ade_log_debug_errno(ETIMEDOUT, "varlink: %s accepts no connections", path);
-                (void)poll(NULL, 0, 10);
-        }
-
-        c = calloc(1, sizeof(AdeVarlinkClient));
-        if (!c)
-                return -ENOMEM;
-        c->fd = TAKE_FD(fd);
-        c->timeout = CLIENT_TIMEOUT_DEFAULT;
-        *ret = c;
-        return 0;
-}
-
-AdeVarlinkClient *ade_varlink_client_free(AdeVarlinkClient *c) {
-        if (!c)
-                return NULL;
-        if (c->fd >= 0)
-                close(c->fd);
-        free(c->in);
-        return mfree(c);
-}
-
-void ade_varlink_client_set_timeout(AdeVarlinkClient *c, uint64_t usec) {
-        c->timeout = usec;
-}
-
-int ade_varlink_client_get_fd(AdeVarlinkClient *c) {
-        return c->fd;
-}
-
-static void client_break(AdeVarlinkClient *c) {
-        c->broken = true;
-        if (c->fd >= 0)
-                (void)shutdown(c->fd, SHUT_RDWR);
-}
-
-/* Waits for @events until @deadline (0: forever). Returns 0, -ETIMEDOUT or -errno. */
-static int client_wait(AdeVarlinkClient *c, short events, uint64_t deadline) {
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int ms = -1, r;
-
-        if (deadline > 0) {
-                uint64_t n = ade_now_monotonic_usec();
-
-                if (n >= deadline)
-                        return -ETIMEDOUT;
-                ms = (int)MIN((deadline - n + 999) / 1000, (uint64_t)INT32_MAX);
-        }
-        r = poll(&p, 1, ms);
-        if (r < 0)
-                return errno == EINTR ? 0 : -errno;
-        if (r == 0)
-                return -ETIMEDOUT;
-        return 0;
-}
-
-static int client_send(AdeVarlinkClient *c, const char *method, json_object *parameters, const char *flag) {
-        _cleanup_json_ json_object *msg = NULL;
-        uint64_t deadline;
-        const char *s;
-        size_t len, done = 0;
-        int r;
-
-        assert(c);
-        assert(method);
-
-        if (c->broken)
-                return -ENOTCONN;
-        if (parameters && !json_object_is_type(parameters, json_type_object))
-                return -EINVAL;
-
-        msg = json_object_new_object();
-        if (!msg)
-                return -ENOMEM;
-        r = ade_json_add_string(msg, "method", method);
-        if (r < 0)
-                return r;
-        if (parameters && json_object_object_add(msg, "parameters", json_object_get(parameters)) < 0)
-                return -ENOMEM;
-        if (flag && json_object_object_add(msg, flag, json_object_new_boolean(true)) < 0)
-                return -ENOMEM;
-
-        s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s)
-                return -ENOMEM;
-        len = strlen(s) + 1; /* with the NUL */
-        if (len > ADE_VARLINK_MESSAGE_MAX)
-                return -E2BIG;
-
-        deadline = c->timeout > 0 ? ade_now_monotonic_usec() + c->timeout : 0;
-        while (done < len) {
-                ssize_t n = send(c->fd, s + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN) {
-                                r = errno == EPIPE ? -ECONNRESET : -errno;
-                                client_break(c);
-                                return r;
-                        }
-                        r = client_wait(c, POLLOUT, deadline);
-                        if (r < 0) {
-                                client_break(c);
-                                return r;
-                        }
-                        continue;
-                }
-                done += n;
-        }
-        return 0;
-}
-
-/* Reads one reply. Returns 0 with its parts, or a negative errno (the connection is then broken). */
-static int client_receive(AdeVarlinkClient *c, json_object **ret_msg) {
-        uint64_t deadline = c->timeout > 0 ? ade_now_monotonic_usec() + c->timeout : 0;
-        size_t scanned = c->in_start;
-        int r;
-
-        for (;;) {
-                char *z = c->in ? memchr(c->in + scanned, 0, c->in_size - scanned) : NULL;
-                ssize_t n;
-
-                if (z) {
-                        size_t len = z - (c->in + c->in_start);
-                        json_object *msg = NULL;
-
-                        r = ade_json_parse(c->in + c->in_start, len, &msg);
-                        c->in_start += len + 1;
-                        if (r < 0 || !json_object_is_type(msg, json_type_object)) {
-                                json_object_put(msg);
-                                client_break(c);
-                                return -EBADMSG;
-                        }
-                        *ret_msg = msg;
-                        return 0;
-                }
-                scanned = c->in_size;
-                if (c->in_size - c->in_start > ADE_VARLINK_MESSAGE_MAX) {
-                        client_break(c);
-                        return -E2BIG;
-                }
-
-                if (c->in_start > 0) {
-                        memmove(c->in, c->in + c->in_start, c->in_size - c->in_start);
-                        c->in_size -= c->in_start;
-                        scanned -= c->in_start;
-                        c->in_start = 0;
-                }
-                if (c->in_alloc < c->in_size + READ_CHUNK) {
-                        char *p = realloc(c->in, c->in_size + READ_CHUNK);
-
-                        if (!p)
-                                return -ENOMEM;
-                        c->in = p;
-                        c->in_alloc = c->in_size + READ_CHUNK;
-                }
-
-                n = recv(c->fd, c->in + c->in_size, READ_CHUNK, MSG_DONTWAIT);
-                if (n == 0) {
-                        client_break(c);
-                        return -ECONNRESET;
-                }
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN) {
-                                r = -errno;
-                                client_break(c);
-                                return r;
-                        }
-                        r = client_wait(c, POLLIN, deadline);
-                        if (r < 0) {
-                                client_break(c);
-                                return r;
-                        }
-                        continue;
-                }
-                c->in_size += n;
-        }
-}
-
-/* Splits a reply into its parts; *ret_parameters always gets an object. */
-static int reply_parse(json_object *msg, json_object **ret_parameters, const char **ret_error, bool *ret_continues) {
-        json_object *p = NULL;
-        const char *error = NULL;
-        bool continues = false;
-        int r;
-
-        r = ade_json_get_string(msg, "error", &error);
-        if (r < 0 && r != -ENOENT)
-                return -EBADMSG;
-        r = ade_json_get_bool(msg, "continues", &continues);
-        if (r < 0 && r != -ENOENT)
-                return -EBADMSG;
-        if (json_object_object_get_ex(msg, "parameters", &p) && p) {
-                if (!json_object_is_type(p, json_type_object))
-                        return -EBADMSG;
-                json_object_get(p);
-        } else {
-                p = json_object_new_object();
-                if (!p)
-                        return -ENOMEM;
-        }
-        *ret_parameters = p;
-        *ret_error = error;
-        *ret_continues = continues;
-        return 0;
-}
-
-int ade_varlink_client_call(AdeVarlinkClient *c, const char *method, json_object *parameters,
-        json_object **ret_parameters, char **ret_error) {
-        _cleanup_json_ json_object *msg = NULL, *p = NULL;
-        _cleanup_free_ char *error_copy = NULL;
-        const char *error;
-        bool continues;
-        int r;
-
-        r = client_send(c, method, parameters, NULL);
-        if (r < 0)
-                return r;
-        r = client_receive(c, &msg);
-        if (r < 0)
-                return r;
-        r = reply_parse(msg, &p, &error, &continues);
-        if (r >= 0 && continues)
-                r = -EBADMSG;
-        if (r < 0) {
-                client_break(c);
-                return r;
-        }
-
-        if (ret_error && error) {
-                error_copy = strdup(error);
-                if (!error_copy)
-                        return -ENOMEM;
-        }
-        if (ret_error)
-                *ret_error = TAKE_PTR(error_copy);
-        if (ret_parameters)
-                *ret_parameters = TAKE_PTR(p);
-        return 0;
-}
-
-int ade_varlink_client_call_more(AdeVarlinkClient *c, const char *method, json_object *parameters,
-        AdeVarlinkReplyFunc callback, void *userdata) {
-        int r;
-
-        assert(callback);
-
-        r = client_send(c, method, parameters, "more");
-        if (r < 0)
-                return r;
-
-        for (;;) {
-                _cleanup_json_ json_object *msg = NULL, *p = NULL;
-                const char *error;
-                bool continues;
-
-                r = client_receive(c, &msg);
-                if (r < 0)
-                        return r;
-                r = reply_parse(msg, &p, &error, &continues);
-                if (r < 0) {
-                        client_break(c);
-                        return r;
-                }
-                /* An error always ends the call, whatever "continues" says. */
-                if (error)
-                        continues = false;
-                r = callback(p, error, continues ? ADE_VARLINK_REPLY_CONTINUES : 0, userdata);
-                if (r < 0) {
-                        /* Closing is the only way to cancel a varlink call. */
-                        client_break(c);
-                        return r;
-                }
-                if (!continues)
-                        return 0;
-        }
-}
-
-typedef struct Collect {
-        json_object *replies;
-        char *error;
-} Collect;
-
-static int collect_one(json_object *parameters, const char *error, unsigned flags, void *userdata) {
-        Collect *col = userdata;
-
-        if (json_object_array_length(col->replies) >= 64 * 1024)
-                return -E2BIG;
-        if (error) {
-                col->error = strdup(error);
-                if (!col->error)
-                        return -ENOMEM;
-        }
-        if (json_object_array_add(col->replies, json_object_get(parameters)) < 0) {
-                json_object_put(parameters);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-int ade_varlink_client_collect(
-        AdeVarlinkClient *c, const char *method, json_object *parameters, json_object **ret_replies, char **ret_error) {
-        Collect col = {};
-        int r;
-
-        col.replies = json_object_new_array();
-        if (!col.replies)
-                return -ENOMEM;
-        r = ade_varlink_client_call_more(c, method, parameters, collect_one, &col);
-        if (r < 0) {
-                json_object_put(col.replies);
-                free(col.error);
-                return r;
-        }
-        if (ret_replies)
-                *ret_replies = col.replies;
-        else
-                json_object_put(col.replies);
-        if (ret_error)
-                *ret_error = col.error;
-        else
-                free(col.error);
-        return 0;
-}
-
-int ade_varlink_client_send_oneway(AdeVarlinkClient *c, const char *method, json_object *parameters) {
-        return client_send(c, method, parameters, "oneway");
 }
