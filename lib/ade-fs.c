@@ -4,16 +4,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "ade-fs.h"
+#include "ade-io.h"
 #include "ade-log.h"
-
-extern char **environ;
 
 /* Output of a program beyond this is cut: e2fsck on a badly broken filesystem can print megabytes,
  * and a person needs the start of it. */
@@ -123,9 +121,7 @@ static int find_program(const char *name, char **ret) {
 int ade_fs_run(char *const argv[], char **ret_output) {
         _cleanup_free_ char *path = NULL, *out = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t mask;
+        sigset_t stop;
         size_t n = 0;
         pid_t pid;
         int pipefd[2], status, r;
@@ -145,34 +141,16 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         if (!out)
                 return -ENOMEM;
 
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDERR_FILENO);
         /* A resize2fs or e2fsck stopped half-way can leave a filesystem worse than it found it: the
          * signals that stop a service (systemd sends SIGTERM to the whole unit) stay blocked in the
          * child, which finishes; only SIGKILL ends it early. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (r == 0)
-                r = posix_spawnattr_init(&attr);
-        if (r == 0) {
-                r = posix_spawnattr_setsigmask(&attr, &mask);
-                if (r == 0)
-                        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-                if (r == 0)
-                        r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
-                posix_spawnattr_destroy(&attr);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return ade_log_debug_errno(r, "Cannot run %s: %m", path);
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGHUP);
+        r = ade_spawn(path, argv, (const AdeSpawnFd[]){{wfd, STDOUT_FILENO}, {wfd, STDERR_FILENO}}, 2, &stop, &pid);
+        if (r < 0)
+                return r;
         close(TAKE_FD(wfd)); /* the child holds the write end now; EOF comes when it exits */
 
         for (;;) {
@@ -191,9 +169,9 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         }
         out[n] = 0;
 
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
+        r = ade_spawn_wait(pid, &status);
+        if (r < 0)
+                return r;
 
         ade_log_debug("%s exited with status %d", path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 
