@@ -32,19 +32,6 @@ void aded_enable_params_done(AdedEnableParams *p) {
         *p = (AdedEnableParams){};
 }
 
-/* libdevmapper keeps process-wide state (udev cookies, caches) and is not safe to enter from two
- * threads at once: every device-mapper query or activation in aded takes this lock. */
-pthread_mutex_t aded_dm_lock = PTHREAD_MUTEX_INITIALIZER;
-
-int aded_dm_find_crypt(const char *device, char **ret_name) {
-        int r;
-
-        pthread_mutex_lock(&aded_dm_lock);
-        r = ade_dm_find_crypt(device, ret_name);
-        pthread_mutex_unlock(&aded_dm_lock);
-        return r;
-}
-
 static int params_copy(const AdedEnableParams *from, AdedEnableParams *to) {
         *to = (AdedEnableParams){.format_all = from->format_all, .skip_snapshot_check = from->skip_snapshot_check};
         if (ade_strdup_to(&to->keyvault_url, from->keyvault_url) < 0 ||
@@ -615,7 +602,7 @@ static int job_run_encrypt(Job *j) {
         r = ade_luks_status(j->device, header, &st);
         if (r >= 0 && (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)) {
                 /* Still active from before a restart of aded: continue online under that name. */
-                if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
+                if (m->dm && ade_dm_find_crypt(j->device, &active) > 0)
                         o.active_name = active;
                 r = aded_worker_resume(j->device, header, keyfile, &o);
         } else if (r >= 0 && st.state == ADE_LUKS_STATE_FINISHED)
@@ -738,7 +725,7 @@ static int job_run_decrypt(Job *j) {
                 return r;
 
         /* An active mapping (the volume is open, maybe mounted) is decrypted online, underneath it. */
-        if (m->dm && aded_dm_find_crypt(j->device, &active) > 0)
+        if (m->dm && ade_dm_find_crypt(j->device, &active) > 0)
                 o.active_name = active;
 
         job_set_phase(j, "decrypting");
@@ -949,7 +936,7 @@ static int job_run_unlock(Job *j) {
 
         /* Open already (crypttab, or an earlier Unlock whose mount point was missing): only the mount
          * is left to do, under the name it has. */
-        if (aded_dm_find_crypt(j->device, &name) > 0) {
+        if (ade_dm_find_crypt(j->device, &name) > 0) {
                 job_unlock_mount(j, name);
                 return 0;
         }
@@ -967,10 +954,11 @@ static int job_run_unlock(Job *j) {
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : j->device) < 0)
                 return -ENOMEM;
         job_set_phase(j, "opening");
-        /* Two unlock jobs activating at once crashed aded in the VM: see aded_dm_lock. */
-        pthread_mutex_lock(&aded_dm_lock);
+        /* libcryptsetup activates through libdevmapper, which is not thread-safe: two unlock jobs
+         * activating at once crashed aded in the VM (see ade_dm_lock()). */
+        ade_dm_lock();
         r = ade_luks_open(j->device, header, name, keyfile);
-        pthread_mutex_unlock(&aded_dm_lock);
+        ade_dm_unlock();
         if (r == -EEXIST)
                 r = 0;
         if (r < 0)

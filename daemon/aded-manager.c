@@ -297,7 +297,7 @@ int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
                 add_str(o, "kekUrl", rec.kek_url);
         }
 
-        if (m->dm && aded_dm_find_crypt(v->device, &mapper) > 0 && asprintf(&mapper_path, "/dev/mapper/%s", mapper) < 0)
+        if (m->dm && ade_dm_find_crypt(v->device, &mapper) > 0 && asprintf(&mapper_path, "/dev/mapper/%s", mapper) < 0)
                 return -ENOMEM;
         json_object_object_add(o, "state", json_object_new_string(aded_volume_state_to_string(state)));
         json_set_progress(o, done, total);

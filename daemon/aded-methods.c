@@ -816,7 +816,7 @@ static bool want_unlock(Manager *m, const AdeVolume *v) {
 
         if (!want_finished(m, v))
                 return false;
-        r = aded_dm_find_crypt(v->device, &name);
+        r = ade_dm_find_crypt(v->device, &name);
         if (r == 0)
                 return true;
         if (r < 0)

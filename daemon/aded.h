@@ -194,10 +194,6 @@ int aded_error_in_progress(AdeVarlinkCall *call);
 /* Wraps @keyfile with the KEK when @p names one and sets the escrow secret (then reads it back to
  * confirm it). Fills a token (KeyVaultURL, SecretURL versioned, KEK fields, Passphrase with a KEK,
  * VolumeType, DeviceId) for @v. */
-/* Serialises libdevmapper use across the loop and the job threads; aded_dm_find_crypt() takes it. */
-extern pthread_mutex_t aded_dm_lock;
-int aded_dm_find_crypt(const char *device, char **ret_name);
-
 /* The secret's DiskEncryptionKeyFileName tag for @v (ADE's LinuxPassPhraseFileName[_<c>_<lun>]). */
 int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
 
