@@ -270,63 +270,17 @@ static void fill_new_record(AdeStateVolume *v, void *userdata) {
         (void)ade_strdup_to(&v->mount_options, n->mount_options);
 }
 
-static void endmntentp(FILE **f) {
-        if (*f)
-                endmntent(*f);
-}
-
-/* Whether the fstab entry @me names the filesystem of @v (block device @devnum). */
-static bool fstab_names_volume(const struct mntent *me, const AdeVolume *v, dev_t devnum) {
-        _cleanup_free_ char *path = NULL;
-        struct stat st;
-        const char *p;
-
-        if ((p = startswith(me->mnt_fsname, "UUID=")))
-                return v->fs_uuid && strcaseeq(p, v->fs_uuid);
-        if ((p = startswith(me->mnt_fsname, "LABEL=")))
-                return streq_ptr(p, v->label);
-        if ((p = startswith(me->mnt_fsname, "PARTUUID=")) && asprintf(&path, "/dev/disk/by-partuuid/%s", p) < 0)
-                return false;
-        if ((p = startswith(me->mnt_fsname, "PARTLABEL=")) && asprintf(&path, "/dev/disk/by-partlabel/%s", p) < 0)
-                return false;
-        if (me->mnt_fsname[0] == '/' && !(path = strdup(me->mnt_fsname)))
-                return false;
-        return path && stat(path, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == devnum;
-}
-
-/* Where @v's filesystem belongs, so that Unlock can put it back after a reboot: where it is mounted
- * now, with that mount's options (fstab's when fstab puts it there), else where fstab mounts it at
- * boot (not a "noauto" entry: nobody wants that one mounted unasked). Nothing found is not an error. */
+/* Where @v's filesystem belongs, so that Unlock can put it back after a reboot (see
+ * ade_fs_mount_target()). Nothing found is not an error. */
 static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_options) {
-        _cleanup_free_ char *path = NULL, *options = NULL;
-        _cleanup_(endmntentp) FILE *fstab = NULL;
-        struct mntent *me;
         struct stat st;
-        int r;
 
-        *ret_path = *ret_options = NULL;
-        if (stat(v->device, &st) < 0 || !S_ISBLK(st.st_mode))
+        if (stat(v->device, &st) < 0 || !S_ISBLK(st.st_mode)) {
+                *ret_path = *ret_options = NULL;
                 return 0;
-        r = ade_fs_mount_of(st.st_rdev, &path, &options);
-        if (r < 0)
-                return r;
-
-        fstab = setmntent("/etc/fstab", "re");
-        while (fstab && (me = getmntent(fstab))) {
-                if (me->mnt_dir[0] != '/' || streq(me->mnt_dir, "/") || streq(me->mnt_type, "swap") ||
-                        !fstab_names_volume(me, v, st.st_rdev))
-                        continue;
-                if (path && !streq(path, me->mnt_dir))
-                        continue; /* mounted elsewhere today: where it is wins */
-                if (!path && hasmntopt(me, "noauto"))
-                        continue;
-                if (ade_strdup_to(&path, me->mnt_dir) < 0 || ade_strdup_to(&options, me->mnt_opts) < 0)
-                        return -ENOMEM;
-                break;
         }
-        *ret_path = TAKE_PTR(path);
-        *ret_options = TAKE_PTR(options);
-        return 0;
+        return ade_fs_mount_target(&(AdeFsId){.devnum = st.st_rdev, .uuid = v->fs_uuid, .label = v->label}, NULL, NULL,
+                ret_path, ret_options);
 }
 
 /* The mount point and options the state file keeps for @j's device (NULLs when none). */
@@ -473,11 +427,12 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         }
 
         job_set_phase(j, "unmounting");
-        if (umount2(mountpoint, 0) < 0) {
-                r = job_fail(j, -errno, NULL, NULL,
-                        "cannot unmount %s from %s to encrypt it online: %m; stop what uses it and run enable "
+        r = ade_fs_unmount(mountpoint);
+        if (r < 0) {
+                r = job_fail(j, r, NULL, NULL,
+                        "cannot unmount %s from %s to encrypt it online: %s; stop what uses it and run enable "
                         "again",
-                        j->device, mountpoint);
+                        j->device, mountpoint, strerror(-r));
                 if (prepared)
                         (void)unlink(prepared);
                 return r;
@@ -495,17 +450,18 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
                 (void)unlink(prepared); /* unused (a detached header after all): gone; used: gone already */
         if (r < 0) {
                 /* Nothing was encrypted: give the operator the filesystem back where it was. */
-                if (ade_fs_mount(j->device, mountpoint, fstype, options) < 0 &&
-                        mount(j->device, mountpoint, fstype, 0, NULL) < 0)
-                        ade_log_error("%s: could not mount %s on %s again after a failed online start: %m", j->device,
-                                j->device, mountpoint);
+                int k = ade_fs_mount_or_defaults(j->device, mountpoint, fstype, options);
+                if (k < 0)
+                        ade_log_error_errno(k, "%s: could not mount %s on %s again after a failed online start: %m",
+                                j->device, j->device, mountpoint);
                 return r;
         }
 
         job_set_phase(j, "mounting from the mapper");
-        if (ade_fs_mount(mapper, mountpoint, fstype, options) < 0 && mount(mapper, mountpoint, fstype, 0, NULL) < 0)
-                ade_log_error("%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand", j->device,
-                        mapper, mountpoint);
+        r = ade_fs_mount_or_defaults(mapper, mountpoint, fstype, options);
+        if (r < 0)
+                ade_log_error_errno(r, "%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand",
+                        j->device, mapper, mountpoint);
         (void)ade_strdup_to(&j->volume->mountpoint, mountpoint);
 
         job_set_phase(j, "encrypting");
@@ -813,61 +769,6 @@ static int job_run_rotate(Job *j) {
         return 0;
 }
 
-int aded_mount_check(const char *mapper, const char *mount_point, char **ret_why) {
-        _cleanup_free_ char *canon = NULL, *where = NULL;
-        struct stat st;
-        dev_t on_top;
-        int r;
-
-        assert(mapper);
-        assert(mount_point);
-        assert(ret_why);
-
-        *ret_why = NULL;
-        if (stat(mapper, &st) < 0 || !S_ISBLK(st.st_mode))
-                return -ENODEV;
-        canon = realpath(mount_point, NULL);
-        r = ade_fs_mount_of(st.st_rdev, &where, NULL);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                if (streq(where, canon ?: mount_point))
-                        return 1;
-                if (asprintf(ret_why, "%s is mounted on %s, not on %s where it was at enable; aded leaves it there",
-                            mapper, where, mount_point) < 0)
-                        return -ENOMEM;
-                return -EALREADY;
-        }
-        if (!canon || stat(canon, &st) < 0) {
-                if (asprintf(ret_why,
-                            "%s is open but not mounted: its mount point %s does not exist; create it and run "
-                            "'adectl unlock' again",
-                            mapper, mount_point) < 0)
-                        return -ENOMEM;
-                return -ENOENT;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-                if (asprintf(ret_why,
-                            "%s is open but not mounted: its mount point %s is not a directory; make it one and "
-                            "run 'adectl unlock' again",
-                            mapper, mount_point) < 0)
-                        return -ENOMEM;
-                return -ENOTDIR;
-        }
-        r = ade_fs_mounted_on(canon, &on_top);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                if (asprintf(ret_why,
-                            "%s is open but not mounted: %s is busy (device %u:%u is mounted there); unmount it "
-                            "and run 'adectl unlock' again",
-                            mapper, mount_point, major(on_top), minor(on_top)) < 0)
-                        return -ENOMEM;
-                return -EBUSY;
-        }
-        return 0;
-}
-
 /* Why an unlocked volume stays unmounted: for the Unlock reply and the log. The volume is open and
  * usable, so the job still succeeds. */
 static void job_note(Job *j, const char *why) {
@@ -894,7 +795,7 @@ static void job_unlock_mount(Job *j, const char *name) {
                 return;
         }
 
-        r = aded_mount_check(mapper, mount_point, &why);
+        r = ade_fs_mount_check(mapper, mount_point, &why);
         if (r < 0) {
                 job_note(j, why ?: strerror(-r));
                 return;

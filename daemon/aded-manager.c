@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ade-dm.h"
+#include "ade-fs.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "aded.h"
@@ -306,7 +307,7 @@ int manager_volume_json(Manager *m, const AdeVolume *v, json_object **ret) {
         /* An open volume lives on its mapper: report where that is mounted, and why it is not on the
          * mount point recorded at enable (Unlock puts it there). */
         if (mapper_path && rec.mount_point) {
-                r = aded_mount_check(mapper_path, rec.mount_point, &why);
+                r = ade_fs_mount_check(mapper_path, rec.mount_point, &why);
                 if (r > 0 && !v->mountpoint)
                         add_str(o, "mountpoint", rec.mount_point);
                 else if (r == 0 && asprintf(&why, "%s is open but not mounted on %s; 'adectl unlock' mounts it",

@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ade-dm.h"
+#include "ade-fs.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "ade-precheck.h"
@@ -827,7 +828,7 @@ static bool want_unlock(Manager *m, const AdeVolume *v) {
         pthread_mutex_unlock(&m->state_lock);
         if (!mount_point || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
                 return false;
-        r = aded_mount_check(mapper, mount_point, &why);
+        r = ade_fs_mount_check(mapper, mount_point, &why);
         return r == 0 || r == -ENOENT || r == -ENOTDIR || r == -EBUSY;
 }
 

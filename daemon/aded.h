@@ -175,13 +175,6 @@ void job_snapshot(
         Job *j, uint64_t *ret_done, uint64_t *ret_total, bool *ret_finished, int *ret_result, char **ret_phase);
 int job_error_reply(Job *j, AdeVarlinkCall *call);
 
-/* Whether the opened volume at @mapper (/dev/mapper/NAME) can be mounted on @mount_point, the place
- * the state file recorded for it at enable: 1 when it is mounted there already, 0 when it can be
- * mounted now. Otherwise a negative errno and, in *ret_why, a sentence for a person naming the device
- * and the path: -EALREADY (the mapper is mounted elsewhere: left there), -ENOENT or -ENOTDIR (no
- * directory at @mount_point), -EBUSY (something else is mounted on it). */
-int aded_mount_check(const char *mapper, const char *mount_point, char **ret_why);
-
 /* Varlink errors with docs/architecture.md §7 parameters. */
 int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char *reason);
 int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device);
