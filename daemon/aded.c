@@ -9,7 +9,7 @@
 
 #include "ade-config.h"
 #include "ade-log.h"
-#include "aded.h"
+#include "aded-manager.h"
 #include "aded-worker.h"
 
 /* The daemon's log sink: the journal when started by systemd, stderr on a terminal. */
