@@ -39,6 +39,20 @@ static bool opt_bool(json_object *params, const char *key) {
         return ade_json_get_bool(params, key, &b) >= 0 && b;
 }
 
+/* Enable and Disable take volumeType OS, Data or All, and refuse OS with @os_reason: true when
+ * @call was answered so, with what sending the error returned in *ret. */
+static bool refuse_volume_type(AdeVarlinkCall *call, json_object *params, const char *os_reason, int *ret) {
+        const char *type;
+
+        if (parse_volume_type(params, "volumeType", true, &type) < 0)
+                *ret = ade_varlink_error_invalid_parameter(call, "volumeType");
+        else if (strcaseeq(type, "OS"))
+                *ret = aded_error_precondition(call, "volume-type", os_reason);
+        else
+                return false;
+        return true;
+}
+
 static int method_show(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         _cleanup_json_ json_object *reply = NULL;
         Manager *m = userdata;
@@ -62,14 +76,14 @@ static int method_watch(AdeVarlinkCall *call, json_object *params, unsigned flag
 
 static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         Manager *m = userdata;
-        const char *type, *alg;
+        const char *alg;
+        int r;
 
-        if (parse_volume_type(params, "volumeType", true, &type) < 0)
-                return ade_varlink_error_invalid_parameter(call, "volumeType");
-        if (strcaseeq(type, "OS"))
-                return aded_error_precondition(call, "volume-type",
-                        "encrypting the OS volume is not supported yet: ade encrypts data "
-                        "volumes only (use volume type Data, or All for the data volumes)");
+        if (refuse_volume_type(call, params,
+                    "encrypting the OS volume is not supported yet: ade encrypts data volumes only (use volume "
+                    "type Data, or All for the data volumes)",
+                    &r))
+                return r;
         alg = opt_string(params, "kekAlgorithm", m->config->keyvault.kek_algorithm ?: "RSA-OAEP");
         if (!ade_kek_algorithm_is_valid(alg))
                 return ade_varlink_error_invalid_parameter(call, "kekAlgorithm");
@@ -199,15 +213,13 @@ static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
 
 static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         Manager *m = userdata;
-        const char *type;
         int r;
 
-        if (parse_volume_type(params, "volumeType", true, &type) < 0)
-                return ade_varlink_error_invalid_parameter(call, "volumeType");
-        if (strcaseeq(type, "OS"))
-                return aded_error_precondition(call, "volume-type",
-                        "decrypting the OS volume is not supported: ade decrypts data volumes "
-                        "only (use volume type Data or All)");
+        if (refuse_volume_type(call, params,
+                    "decrypting the OS volume is not supported: ade decrypts data volumes only (use volume type "
+                    "Data or All)",
+                    &r))
+                return r;
         if (refuse_when_busy(m, call, &r))
                 return r;
         return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, NULL, want_encrypted, NULL);
