@@ -200,8 +200,11 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         AdeVolume unmounted;
         int r;
 
+        /* Without its type the filesystem could not be mounted again after the header is written. */
         if (!fstype)
-                return -ENOMEM;
+                return job_fail(j, -EINVAL, NULL, NULL,
+                        "%s is mounted on %s but its filesystem type is unknown; unmount it and run enable again",
+                        device, mountpoint);
         /* The filesystem comes back with the options it had (ro, noexec, ...), not with defaults. */
         (void)aded_state_get(m->state, device, &record);
         if (record && streq_ptr(record->mount_point, mountpoint))
