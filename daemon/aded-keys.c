@@ -4,7 +4,8 @@
 #include "ade-envelope.h"
 #include "ade-keyvault.h"
 #include "ade-log.h"
-#include "aded.h"
+#include "aded-keys.h"
+#include "aded-manager.h"
 
 /* The escrow format and the resolver are ade-envelope's; this file only builds the Key Vault clients
  * (one per call: workers run concurrently and a client is not thread-safe) and fills the token. */

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +21,6 @@
 #define WORKER_KEY_FD 3
 #define WORKER_ANSWER_FD 4
 
-extern char **environ;
-
 static void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
@@ -31,18 +28,105 @@ static void closedirp(DIR **d) {
 
 /* ---- the caller's side ---------------------------------------------------------------------- */
 
+/* A running worker, from the caller's side: its pid and our ends of its three pipes. */
+typedef struct Worker {
+        pid_t pid;
+        int key;    /* write: the key file, then closed */
+        int out;    /* read: the worker's lines */
+        int answer; /* write: our answers to its "step" lines */
+} Worker;
+
+static int close_fd(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -EBADF;
+}
+
+static void worker_close(Worker *w) {
+        w->key = close_fd(w->key);
+        w->out = close_fd(w->out);
+        w->answer = close_fd(w->answer);
+}
+
+static int pipe_cloexec(int *ret_read, int *ret_write) {
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        *ret_read = p[0];
+        *ret_write = p[1];
+        return 0;
+}
+
+/* Starts "aded --reencrypt-worker ..." (@argv) with its pipes: stdout, the key on WORKER_KEY_FD, our
+ * answers on WORKER_ANSWER_FD. Our copies of the child's ends close here; theirs close at exec. */
+static int worker_spawn(char *argv[], Worker *ret) {
+        _cleanup_close_ int key_r = -EBADF, key_w = -EBADF, out_r = -EBADF, out_w = -EBADF, answer_r = -EBADF,
+                            answer_w = -EBADF;
+        pid_t pid;
+        int r;
+
+        r = pipe_cloexec(&key_r, &key_w);
+        if (r >= 0)
+                r = pipe_cloexec(&out_r, &out_w);
+        if (r >= 0)
+                r = pipe_cloexec(&answer_r, &answer_w);
+        if (r < 0)
+                return r;
+        r = ade_spawn("/proc/self/exe", argv,
+                (const AdeSpawnFd[]){{out_w, STDOUT_FILENO}, {key_r, WORKER_KEY_FD}, {answer_r, WORKER_ANSWER_FD}}, 3,
+                NULL, &pid);
+        if (r < 0)
+                return r;
+        *ret = (Worker){.pid = pid, .key = TAKE_FD(key_w), .out = TAKE_FD(out_r), .answer = TAKE_FD(answer_w)};
+        return 0;
+}
+
+/* Relays the worker's lines to @o's callbacks until it closes its output: progress (a cancel there
+ * sends it SIGTERM, and it stops at the next hotzone boundary), the engine's steps (each answered
+ * with the hook's value), the header it exported, and its result. */
+static int worker_relay(Worker *w, const AdeLuksOptions *o, bool *ret_have_result, int *ret_result, char **ret_header) {
+        _cleanup_fclose_ FILE *out = NULL;
+        _cleanup_free_ char *line = NULL;
+        bool terminated = false;
+        size_t size = 0;
+
+        out = fdopen(w->out, "r");
+        if (!out)
+                return -errno;
+        w->out = -EBADF;
+        while (getline(&line, &size, out) >= 0) {
+                uint64_t done, total;
+                int step, value;
+
+                if (sscanf(line, "progress %" SCNu64 " %" SCNu64, &done, &total) == 2) {
+                        if (o->progress && o->progress(done, total, o->userdata) && !terminated) {
+                                kill(w->pid, SIGTERM);
+                                terminated = true;
+                        }
+                } else if (sscanf(line, "step %d", &step) == 1) {
+                        char answer[32];
+                        value = o->hook ? o->hook((AdeLuksStep)step, o->hook_userdata) : 0;
+                        snprintf(answer, sizeof(answer), "%d\n", value);
+                        (void)ade_write_all(w->answer, answer, strlen(answer));
+                } else if (startswith(line, "header ")) {
+                        free(*ret_header);
+                        *ret_header = strndup(line + 7, strcspn(line + 7, "\n"));
+                } else if (sscanf(line, "result %d", &value) == 1) {
+                        *ret_result = value;
+                        *ret_have_result = true;
+                }
+        }
+        return 0;
+}
+
 /* Runs "aded --reencrypt-worker OP DEVICE ..." and relays its lines to @o's callbacks. */
 static int worker_run(const char *op, const char *device, const char *header, const AdeSecret *keyfile,
         const AdeLuksOptions *o, char **ret_header) {
-        _cleanup_close_ int key_w = -EBADF, out_r = -EBADF, answer_w = -EBADF;
-        _cleanup_fclose_ FILE *out = NULL;
-        _cleanup_free_ char *line = NULL, *hotzone = NULL, *exported = NULL;
-        int key_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, answer_pipe[2] = {-1, -1};
-        posix_spawn_file_actions_t fa;
-        bool terminated = false, have_result = false;
-        int result = -EIO, status, r;
-        size_t size = 0;
-        pid_t pid;
+        _cleanup_free_ char *hotzone = NULL, *exported = NULL;
+        Worker w = {.key = -EBADF, .out = -EBADF, .answer = -EBADF};
+        bool have_result = false;
+        int result = -EIO, status, r, k;
 
         r = aded_worker_wait_orphans(device);
         if (r > 0)
@@ -64,89 +148,31 @@ static int worker_run(const char *op, const char *device, const char *header, co
                 NULL,
         };
 
-        if (pipe2(key_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(answer_pipe, O_CLOEXEC) < 0) {
-                r = -errno;
-                goto fail_pipes;
-        }
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0) {
-                r = -r;
-                goto fail_pipes;
-        }
-        /* dup2 clears O_CLOEXEC on the copies; the originals close at exec. */
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, out_pipe[1], STDOUT_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, key_pipe[0], WORKER_KEY_FD);
-        posix_spawn_file_actions_adddup2(&fa, answer_pipe[0], WORKER_ANSWER_FD);
-        r = -posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        close(key_pipe[0]);
-        close(out_pipe[1]);
-        close(answer_pipe[0]);
-        key_w = key_pipe[1];
-        out_r = out_pipe[0];
-        answer_w = answer_pipe[1];
+        r = worker_spawn(argv, &w);
         if (r < 0)
                 return ade_log_error_errno(r, "%s: cannot start the reencryption worker: %m", device);
 
         /* A key file is 172 bytes: far below a pipe's buffer, so this never blocks. */
-        r = ade_write_all(key_w, keyfile->data, keyfile->size);
-        close(TAKE_FD(key_w));
+        r = ade_write_all(w.key, keyfile->data, keyfile->size);
+        w.key = close_fd(w.key);
+        if (r >= 0)
+                r = worker_relay(&w, o, &have_result, &result, &exported);
         if (r < 0)
-                kill(pid, SIGTERM);
+                kill(w.pid, SIGTERM);
+        worker_close(&w);
 
-        out = fdopen(TAKE_FD(out_r), "r");
-        if (!out) {
-                r = -errno;
-                kill(pid, SIGTERM);
-        }
-        while (out && getline(&line, &size, out) >= 0) {
-                uint64_t done, total;
-                int step, value;
-
-                if (sscanf(line, "progress %" SCNu64 " %" SCNu64, &done, &total) == 2) {
-                        if (o->progress && o->progress(done, total, o->userdata) && !terminated) {
-                                /* Cancel: the worker stops at the next hotzone boundary. */
-                                kill(pid, SIGTERM);
-                                terminated = true;
-                        }
-                } else if (sscanf(line, "step %d", &step) == 1) {
-                        char answer[32];
-                        value = o->hook ? o->hook((AdeLuksStep)step, o->hook_userdata) : 0;
-                        snprintf(answer, sizeof(answer), "%d\n", value);
-                        (void)ade_write_all(answer_w, answer, strlen(answer));
-                } else if (startswith(line, "header ")) {
-                        free(exported);
-                        exported = strndup(line + 7, strcspn(line + 7, "\n"));
-                } else if (sscanf(line, "result %d", &value) == 1) {
-                        result = value;
-                        have_result = true;
-                }
-        }
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
+        k = ade_spawn_wait(w.pid, &status);
+        if (k < 0)
+                return k;
         if (r < 0)
                 return r;
         if (!have_result)
                 return ade_log_error_errno(EIO, "%s: the reencryption worker (pid %d) died (%s %d) without a result",
-                        device, (int)pid, WIFSIGNALED(status) ? "signal" : "exit",
+                        device, (int)w.pid, WIFSIGNALED(status) ? "signal" : "exit",
                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         if (ret_header && exported)
                 *ret_header = TAKE_PTR(exported);
         return result;
-
-fail_pipes:
-        for (int i = 0; i < 2; i++) {
-                if (key_pipe[i] >= 0)
-                        close(key_pipe[i]);
-                if (out_pipe[i] >= 0)
-                        close(out_pipe[i]);
-                if (answer_pipe[i] >= 0)
-                        close(answer_pipe[i]);
-        }
-        return r;
 }
 
 int aded_worker_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o) {

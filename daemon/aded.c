@@ -12,7 +12,7 @@
 
 #include "ade-config.h"
 #include "ade-log.h"
-#include "aded.h"
+#include "aded-manager.h"
 #include "aded-worker.h"
 
 /* The daemon's log sink: the journal when started by systemd (with the location of the call, as

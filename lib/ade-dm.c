@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libdevmapper.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -24,6 +25,28 @@ static void dm_log_to_debug(int level, const char *file, int line, int dm_errno_
         ade_log_debug("libdevmapper: %s", buf);
 }
 
+/* libdevmapper keeps process-wide state (its log function, udev cookies, caches) and is not safe to
+ * enter from two threads at once: two unlock jobs activating volumes at once crashed aded. Every
+ * function here that calls libdevmapper holds this lock; it is recursive, so that a caller holding it
+ * around a libcryptsetup activation may still ask us. */
+static pthread_mutex_t dm_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void ade_dm_lock(void) {
+        pthread_mutex_lock(&dm_lock);
+}
+
+void ade_dm_unlock(void) {
+        pthread_mutex_unlock(&dm_lock);
+}
+
+static void dm_unlockp(bool *locked) {
+        if (*locked)
+                ade_dm_unlock();
+}
+
+/* Takes the lock until the end of the scope. */
+#define DM_LOCKED_SCOPE _cleanup_(dm_unlockp) _unused_ bool _dm_locked_ = (ade_dm_lock(), true)
+
 static void dm_quiet(void) {
         dm_log_with_errno_init(dm_log_to_debug);
 }
@@ -38,6 +61,7 @@ bool ade_dm_available(void) {
                 return false;
         close(fd);
 
+        DM_LOCKED_SCOPE;
         dm_quiet();
         return dm_driver_version(version, sizeof(version)) != 0;
 }
@@ -87,6 +111,10 @@ int ade_dm_list_crypt(AdeDmCrypt **ret, size_t *ret_n) {
 
         if (!ret || !ret_n)
                 return -EINVAL;
+
+        /* One hold over the whole list: the names and their dependencies come from one libdevmapper
+         * session, and no other thread's task interleaves with ours. */
+        DM_LOCKED_SCOPE;
         if (!ade_dm_available())
                 return -ENODEV;
 

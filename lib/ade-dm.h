@@ -12,7 +12,17 @@
  * unlocked when no mapping exists.
  *
  * Nothing here reads a key: mappings are listed with DM_DEVICE_LIST and their devices with
- * DM_DEVICE_DEPS, never with DM_DEVICE_TABLE (whose crypt parameters hold the volume key). */
+ * DM_DEVICE_DEPS, never with DM_DEVICE_TABLE (whose crypt parameters hold the volume key).
+ *
+ * Thread-safe: libdevmapper is not (it keeps process-wide state), so every function here that calls it
+ * holds one process-wide lock while it does. */
+
+/* That lock (recursive), for callers that reach libdevmapper indirectly: a libcryptsetup activation
+ * or deactivation (crypt_activate_*, crypt_deactivate) runs libdevmapper tasks, and must not run
+ * while another thread lists mappings here or activates another volume. Hold it around such calls;
+ * the functions below may still be called while holding it. */
+void ade_dm_lock(void);
+void ade_dm_unlock(void);
 
 /* True when the kernel has device-mapper and we may talk to it (/dev/mapper/control opens and the
  * driver answers). False on hosts without the dm module, such as containers. */

@@ -3,17 +3,17 @@
 #include <blkid/blkid.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <mntent.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "ade-fs.h"
+#include "ade-io.h"
 #include "ade-log.h"
-
-extern char **environ;
 
 /* Output of a program beyond this is cut: e2fsck on a badly broken filesystem can print megabytes,
  * and a person needs the start of it. */
@@ -123,9 +123,7 @@ static int find_program(const char *name, char **ret) {
 int ade_fs_run(char *const argv[], char **ret_output) {
         _cleanup_free_ char *path = NULL, *out = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t mask;
+        sigset_t stop;
         size_t n = 0;
         pid_t pid;
         int pipefd[2], status, r;
@@ -145,34 +143,16 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         if (!out)
                 return -ENOMEM;
 
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, wfd, STDERR_FILENO);
         /* A resize2fs or e2fsck stopped half-way can leave a filesystem worse than it found it: the
          * signals that stop a service (systemd sends SIGTERM to the whole unit) stay blocked in the
          * child, which finishes; only SIGKILL ends it early. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (r == 0)
-                r = posix_spawnattr_init(&attr);
-        if (r == 0) {
-                r = posix_spawnattr_setsigmask(&attr, &mask);
-                if (r == 0)
-                        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-                if (r == 0)
-                        r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
-                posix_spawnattr_destroy(&attr);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return ade_log_debug_errno(r, "Cannot run %s: %m", path);
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGHUP);
+        r = ade_spawn(path, argv, (const AdeSpawnFd[]){{wfd, STDOUT_FILENO}, {wfd, STDERR_FILENO}}, 2, &stop, &pid);
+        if (r < 0)
+                return r;
         close(TAKE_FD(wfd)); /* the child holds the write end now; EOF comes when it exits */
 
         for (;;) {
@@ -191,9 +171,9 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         }
         out[n] = 0;
 
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
+        r = ade_spawn_wait(pid, &status);
+        if (r < 0)
+                return r;
 
         ade_log_debug("%s exited with status %d", path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 
@@ -492,16 +472,16 @@ static void unescape_octal(char *s) {
         *w = '\0';
 }
 
-/* Calls @f on each line of mountinfo with its device, mount point and per-mount options; stops when
- * @f returns non-zero and returns that. */
-static int mountinfo_foreach(
+/* Calls @f on each line of @mountinfo (NULL: /proc/self/mountinfo) with its device, mount point and
+ * per-mount options; stops when @f returns non-zero and returns that. */
+static int mountinfo_foreach(const char *mountinfo,
         int (*f)(dev_t devnum, const char *path, const char *options, void *userdata), void *userdata) {
         _cleanup_fclose_ FILE *mi = NULL;
         _cleanup_free_ char *line = NULL;
         size_t size = 0;
         int r;
 
-        mi = fopen("/proc/self/mountinfo", "re");
+        mi = fopen(mountinfo ?: "/proc/self/mountinfo", "re");
         if (!mi)
                 return -errno;
         while (getline(&line, &size, mi) > 0) {
@@ -540,31 +520,21 @@ static int match_devnum(dev_t devnum, const char *path, const char *options, voi
         return q->found_path && q->found_options ? 1 : -ENOMEM;
 }
 
-int ade_fs_mount_of(dev_t devnum, char **ret_path, char **ret_options) {
+int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char **ret_options) {
+        _cleanup_free_ char *path = NULL, *options = NULL;
         MountQuery q = {.devnum = devnum};
         int r;
 
-        r = mountinfo_foreach(match_devnum, &q);
-        if (r <= 0) {
-                free(q.found_path);
-                free(q.found_options);
-                if (r == 0) {
-                        if (ret_path)
-                                *ret_path = NULL;
-                        if (ret_options)
-                                *ret_options = NULL;
-                }
+        r = mountinfo_foreach(mountinfo, match_devnum, &q);
+        path = q.found_path;
+        options = q.found_options;
+        if (r < 0)
                 return r;
-        }
         if (ret_path)
-                *ret_path = q.found_path;
-        else
-                free(q.found_path);
+                *ret_path = TAKE_PTR(path);
         if (ret_options)
-                *ret_options = q.found_options;
-        else
-                free(q.found_options);
-        return 1;
+                *ret_options = TAKE_PTR(options);
+        return r;
 }
 
 static int match_path(dev_t devnum, const char *path, const char *options, void *userdata) {
@@ -579,16 +549,190 @@ static int match_path(dev_t devnum, const char *path, const char *options, void 
         return 0;
 }
 
-int ade_fs_mounted_on(const char *path, dev_t *ret_devnum) {
+int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum) {
         MountQuery q = {.path = path};
         int r;
 
         assert(path);
 
-        r = mountinfo_foreach(match_path, &q);
+        r = mountinfo_foreach(mountinfo, match_path, &q);
         if (r < 0)
                 return r;
         if (q.found && ret_devnum)
                 *ret_devnum = q.devnum;
         return q.found;
+}
+
+int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options) {
+        int r;
+
+        r = ade_fs_mount(device, path, fstype, options);
+        if (r >= 0 || isempty(options))
+                return r;
+        return ade_fs_mount(device, path, fstype, NULL);
+}
+
+int ade_fs_unmount(const char *path) {
+        assert(path);
+
+        if (umount2(path, 0) < 0)
+                return ade_log_debug_errno(errno, "unmounting %s failed: %m", path);
+        return 0;
+}
+
+static void endmntentp(FILE **f) {
+        if (*f)
+                endmntent(*f);
+}
+
+bool ade_fs_spec_names(const char *spec, const AdeFsId *id) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        const char *p;
+
+        assert(spec);
+        assert(id);
+
+        if ((p = startswith(spec, "UUID=")))
+                return id->uuid && strcaseeq(p, id->uuid);
+        if ((p = startswith(spec, "LABEL=")))
+                return streq_ptr(p, id->label);
+        if ((p = startswith(spec, "PARTUUID=")) && asprintf(&path, "/dev/disk/by-partuuid/%s", p) < 0)
+                return false;
+        if ((p = startswith(spec, "PARTLABEL=")) && asprintf(&path, "/dev/disk/by-partlabel/%s", p) < 0)
+                return false;
+        if (spec[0] == '/' && !(path = strdup(spec)))
+                return false;
+        return path && stat(path, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == id->devnum;
+}
+
+int ade_fs_mount_target(
+        const AdeFsId *id, const char *fstab, const char *mountinfo, char **ret_path, char **ret_options) {
+        _cleanup_free_ char *path = NULL, *options = NULL;
+        _cleanup_(endmntentp) FILE *f = NULL;
+        struct mntent *me;
+        int r;
+
+        assert(id);
+        assert(ret_path);
+        assert(ret_options);
+
+        r = ade_fs_mount_of(mountinfo, id->devnum, &path, &options);
+        if (r < 0)
+                return r;
+
+        f = setmntent(fstab ?: "/etc/fstab", "re");
+        while (f && (me = getmntent(f))) {
+                if (me->mnt_dir[0] != '/' || streq(me->mnt_dir, "/") || streq(me->mnt_type, "swap") ||
+                        !ade_fs_spec_names(me->mnt_fsname, id))
+                        continue;
+                if (path && !streq(path, me->mnt_dir))
+                        continue; /* mounted elsewhere today: where it is wins */
+                if (!path && hasmntopt(me, "noauto"))
+                        continue;
+                if (ade_strdup_to(&path, me->mnt_dir) < 0 || ade_strdup_to(&options, me->mnt_opts) < 0)
+                        return -ENOMEM;
+                break;
+        }
+        *ret_path = TAKE_PTR(path);
+        *ret_options = TAKE_PTR(options);
+        return 0;
+}
+
+void ade_fs_mount_check_done(AdeFsMountCheck *c) {
+        if (!c)
+                return;
+        c->mounted_on = mfree(c->mounted_on);
+        c->canonical = mfree(c->canonical);
+}
+
+int ade_fs_mount_check_read(dev_t mapper, const char *mount_point, const char *mountinfo, AdeFsMountCheck *ret) {
+        _cleanup_(ade_fs_mount_check_done) AdeFsMountCheck c = {};
+        struct stat st;
+        int r;
+
+        assert(mount_point);
+        assert(ret);
+
+        r = ade_fs_mount_of(mountinfo, mapper, &c.mounted_on, NULL);
+        if (r < 0)
+                return r;
+        c.canonical = realpath(mount_point, NULL);
+        if (c.canonical && stat(c.canonical, &st) < 0)
+                c.canonical = mfree(c.canonical);
+        c.directory = c.canonical && S_ISDIR(st.st_mode);
+        if (c.directory) {
+                r = ade_fs_mounted_on(mountinfo, c.canonical, &c.busy_devnum);
+                if (r < 0)
+                        return r;
+                c.busy = r > 0;
+        }
+        *ret = c;
+        c = (AdeFsMountCheck){};
+        return 0;
+}
+
+static int why(char **ret_why, int r, const char *format, ...) _printf_(3, 4);
+static int why(char **ret_why, int r, const char *format, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vasprintf(ret_why, format, ap);
+        va_end(ap);
+        if (k < 0) {
+                *ret_why = NULL;
+                return -ENOMEM;
+        }
+        return r;
+}
+
+int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, const char *mount_point, char **ret_why) {
+        assert(c);
+        assert(mapper);
+        assert(mount_point);
+        assert(ret_why);
+
+        *ret_why = NULL;
+        if (c->mounted_on) {
+                if (streq(c->mounted_on, c->canonical ?: mount_point))
+                        return 1;
+                return why(ret_why, -EALREADY,
+                        "%s is mounted on %s, not on %s where it was at enable; aded leaves it there", mapper,
+                        c->mounted_on, mount_point);
+        }
+        if (!c->canonical)
+                return why(ret_why, -ENOENT,
+                        "%s is open but not mounted: its mount point %s does not exist; create it and run "
+                        "'adectl unlock' again",
+                        mapper, mount_point);
+        if (!c->directory)
+                return why(ret_why, -ENOTDIR,
+                        "%s is open but not mounted: its mount point %s is not a directory; make it one and "
+                        "run 'adectl unlock' again",
+                        mapper, mount_point);
+        if (c->busy)
+                return why(ret_why, -EBUSY,
+                        "%s is open but not mounted: %s is busy (device %u:%u is mounted there); unmount it "
+                        "and run 'adectl unlock' again",
+                        mapper, mount_point, major(c->busy_devnum), minor(c->busy_devnum));
+        return 0;
+}
+
+int ade_fs_mount_check(const char *mapper, const char *mount_point, char **ret_why) {
+        _cleanup_(ade_fs_mount_check_done) AdeFsMountCheck c = {};
+        struct stat st;
+        int r;
+
+        assert(mapper);
+        assert(mount_point);
+        assert(ret_why);
+
+        *ret_why = NULL;
+        if (stat(mapper, &st) < 0 || !S_ISBLK(st.st_mode))
+                return -ENODEV;
+        r = ade_fs_mount_check_read(st.st_rdev, mount_point, NULL, &c);
+        if (r < 0)
+                return r;
+        return ade_fs_mount_check_verdict(&c, mapper, mount_point, ret_why);
 }

@@ -70,10 +70,72 @@ int ade_fs_wipe_signatures(const char *device);
  * errno of mount(2). */
 int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options);
 
-/* From /proc/self/mountinfo. ade_fs_mount_of: where the block device @devnum is mounted (its first
- * mount) and that mount's VFS options ("rw,nosuid,relatime"); 1 with both strings, 0 when it is not
- * mounted. ade_fs_mounted_on: whether anything is mounted exactly on @path (canonical, as mountinfo
- * writes it); 1 with the device number of the topmost mount there in *ret_devnum (optional), 0 when
- * nothing is. */
-int ade_fs_mount_of(dev_t devnum, char **ret_path, char **ret_options);
-int ade_fs_mounted_on(const char *path, dev_t *ret_devnum);
+/* As ade_fs_mount(), and when that fails with @options, once more with the defaults: a filesystem
+ * put back after an operation must not stay unmounted over an option the kernel refuses now. Returns
+ * 0 or the last attempt's negative errno. */
+int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options);
+
+/* Unmounts the filesystem mounted on @path (umount2(), no flags: a busy filesystem stays). Returns 0
+ * or the negative errno of umount2(2) (-EBUSY while something uses it). */
+int ade_fs_unmount(const char *path);
+
+/* ---- where filesystems are mounted: mountinfo and fstab ----
+ *
+ * Each function that reads a file takes its path, NULL for the system's (/proc/self/mountinfo,
+ * /etc/fstab), so that tests can give it their own. */
+
+/* ade_fs_mount_of: where the block device @devnum is mounted (its first mount) and that mount's VFS
+ * options ("rw,nosuid,relatime"); 1 with both strings, 0 (NULLs) when it is not mounted.
+ * ade_fs_mounted_on: whether anything is mounted exactly on @path (canonical, as mountinfo writes
+ * it); 1 with the device number of the topmost mount there in *ret_devnum (optional), 0 when nothing
+ * is. Both return a negative errno when @mountinfo cannot be read. */
+int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char **ret_options);
+int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum);
+
+/* A filesystem as fstab may name it: its block device, and the UUID and label on it. */
+typedef struct AdeFsId {
+        dev_t devnum;
+        const char *uuid;  /* NULL when it has none */
+        const char *label; /* NULL when it has none */
+} AdeFsId;
+
+/* Whether fstab's device field @spec names the filesystem @id: "UUID=" (case ignored), "LABEL=",
+ * "PARTUUID=" and "PARTLABEL=" (through their /dev/disk links), or a path to its block device. */
+bool ade_fs_spec_names(const char *spec, const AdeFsId *id);
+
+/* Where the filesystem @id belongs, so that it can be mounted there again later (after a reboot,
+ * once it is encrypted): where it is mounted now, with that mount's VFS options, or fstab's options
+ * when fstab mounts it at that place; else where fstab mounts it at boot, from an entry without
+ * "noauto" (nobody wants that one mounted unasked). Never "/" nor swap. Returns 0 with both strings,
+ * or NULLs when it belongs nowhere (a missing fstab is no error); a negative errno when @mountinfo
+ * cannot be read. */
+int ade_fs_mount_target(
+        const AdeFsId *id, const char *fstab, const char *mountinfo, char **ret_path, char **ret_options);
+
+/* Where an opened volume's filesystem (on a mapper device) stands against the mount point that the
+ * state file recorded for it: read by ade_fs_mount_check_read(), judged by
+ * ade_fs_mount_check_verdict(), which does no I/O. */
+typedef struct AdeFsMountCheck {
+        char *mounted_on; /* where the mapper is mounted now (its first mount), or NULL */
+        char *canonical;  /* the mount point with its links resolved; NULL when it does not exist */
+        bool directory;   /* @canonical is a directory */
+        bool busy;        /* something is mounted exactly on @canonical: the device @busy_devnum */
+        dev_t busy_devnum;
+} AdeFsMountCheck;
+
+void ade_fs_mount_check_done(AdeFsMountCheck *c);
+
+/* Reads the facts for the mapper device @mapper and @mount_point from @mountinfo and the file
+ * system. Returns 0, or a negative errno when @mountinfo cannot be read. */
+int ade_fs_mount_check_read(dev_t mapper, const char *mount_point, const char *mountinfo, AdeFsMountCheck *ret);
+
+/* Whether the volume open on @mapper (/dev/mapper/NAME, for the sentence) can be mounted on
+ * @mount_point: 1 when it is mounted there already, 0 when it can be mounted now. Otherwise a
+ * negative errno and, in *ret_why, a sentence for a person naming @mapper and @mount_point and what
+ * to do: -EALREADY (mounted elsewhere: aded leaves it there), -ENOENT or -ENOTDIR (no directory at
+ * @mount_point), -EBUSY (something else is mounted on it); -ENOMEM without a sentence. */
+int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, const char *mount_point, char **ret_why);
+
+/* Both, for the block device @mapper and /proc/self/mountinfo. -ENODEV (no sentence) when @mapper is
+ * not a block device. */
+int ade_fs_mount_check(const char *mapper, const char *mount_point, char **ret_why);

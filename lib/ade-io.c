@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "ade-io.h"
 #include "ade-log.h"
+
+extern char **environ;
 
 static uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
@@ -128,4 +132,56 @@ int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_
         }
         /* The rename is durable only once the folder's entry is. */
         return ade_fsync_parent(path);
+}
+
+int ade_spawn(const char *path, char *const argv[], const AdeSpawnFd *fds, size_t n_fds, const sigset_t *blocked,
+        pid_t *ret_pid) {
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        pid_t pid;
+        int r;
+
+        assert(path);
+        assert(argv && argv[0]);
+        assert(fds || n_fds == 0);
+        assert(ret_pid);
+
+        r = posix_spawn_file_actions_init(&actions);
+        if (r != 0)
+                return -r;
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&actions);
+                return -r;
+        }
+
+        r = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        for (size_t i = 0; r == 0 && i < n_fds; i++)
+                r = posix_spawn_file_actions_adddup2(&actions, fds[i].fd, fds[i].target);
+        if (r == 0 && blocked) {
+                r = posix_spawnattr_setsigmask(&attr, blocked);
+                if (r == 0)
+                        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        }
+        if (r == 0)
+                r = posix_spawn(&pid, path, &actions, &attr, argv, environ);
+
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r != 0)
+                return ade_log_debug_errno(r, "Cannot run %s: %m", path);
+        *ret_pid = pid;
+        return 0;
+}
+
+int ade_spawn_wait(pid_t pid, int *ret_status) {
+        int status;
+
+        assert(ret_status);
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        *ret_status = status;
+        return 0;
 }

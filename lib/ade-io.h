@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,3 +38,24 @@ int ade_mkdir_private(const char *dir);
  * file or the new one, never a mix; after a power cut one of the two is on disk. Returns 0 or
  * -errno (the temporary file is removed on failure). */
 int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* A descriptor a child process receives: @fd becomes @target in the child (dup2(), so the copy stays
+ * open across exec). */
+typedef struct AdeSpawnFd {
+        int fd;
+        int target;
+} AdeSpawnFd;
+
+/* Starts the program @path with @argv and the caller's environment (posix_spawn(): no shell, no
+ * fork of a large address space). In the child stdin reads /dev/null, each of the @n_fds entries of
+ * @fds is dup2()ed onto its target, and every descriptor the caller opened O_CLOEXEC is closed; the
+ * callers open theirs so. With @blocked the child starts with those signals blocked (a program that
+ * must not be stopped half-way: only SIGKILL ends it early); with NULL it inherits the calling
+ * thread's mask. Returns 0 and the child's pid in *ret_pid, or a negative errno. The caller reaps the
+ * child with ade_spawn_wait(). */
+int ade_spawn(const char *path, char *const argv[], const AdeSpawnFd *fds, size_t n_fds, const sigset_t *blocked,
+        pid_t *ret_pid);
+
+/* Waits for the child @pid to end, retrying after EINTR. Returns 0 and its wait status (see
+ * waitpid(2)) in *ret_status, or a negative errno. */
+int ade_spawn_wait(pid_t pid, int *ret_status);

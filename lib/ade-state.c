@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -48,7 +49,7 @@ AdeJobStep ade_job_step_from_string(const char *s) {
         return _ADE_JOB_STEP_INVALID;
 }
 
-static AdeStateVolume *volume_free(AdeStateVolume *v) {
+AdeStateVolume *ade_state_volume_free(AdeStateVolume *v) {
         if (!v)
                 return NULL;
         free(v->device);
@@ -73,7 +74,7 @@ AdeState *ade_state_free(AdeState *s) {
         if (!s)
                 return NULL;
         for (size_t i = 0; i < s->n_volumes; i++)
-                volume_free(s->volumes[i]);
+                ade_state_volume_free(s->volumes[i]);
         free(s->volumes);
         free(s->dir);
         free(s);
@@ -110,7 +111,7 @@ AdeStateVolume *ade_state_find(AdeState *s, const char *device) {
 int ade_state_remove(AdeState *s, const char *device) {
         for (size_t i = 0; s && device && i < s->n_volumes; i++)
                 if (streq(s->volumes[i]->device, device)) {
-                        volume_free(s->volumes[i]);
+                        ade_state_volume_free(s->volumes[i]);
                         memmove(s->volumes + i, s->volumes + i + 1, (s->n_volumes - i - 1) * sizeof(*s->volumes));
                         s->n_volumes--;
                         return 0;
@@ -141,14 +142,14 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
                 return -ENOMEM;
         v->device = strdup(device);
         if (!v->device)
-                return volume_free(v), -ENOMEM;
+                return ade_state_volume_free(v), -ENOMEM;
         v->kind = kind;
         ade_state_volume_set_step(v, ADE_STEP_NONE);
 
         (void)ade_state_remove(s, device);
         r = append(s, v);
         if (r < 0)
-                return volume_free(v), r;
+                return ade_state_volume_free(v), r;
         if (ret)
                 *ret = v;
         return 0;
@@ -169,6 +170,32 @@ typedef struct StringField {
         const char *name;
         char **field;
 } StringField;
+
+int ade_state_volume_copy(const AdeStateVolume *v, AdeStateVolume **ret) {
+        AdeStateVolume *c;
+
+        assert(v);
+        assert(ret);
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (AdeStateVolume){
+                .kind = v->kind,
+                .step = v->step,
+                .detached = v->detached,
+                .skip_snapshot_check = v->skip_snapshot_check,
+                .updated_usec = v->updated_usec,
+        };
+        const StringField from[] = STRING_FIELDS((AdeStateVolume *)v), to[] = STRING_FIELDS(c);
+        for (size_t i = 0; i < ELEMENTSOF(to); i++)
+                if (ade_strdup_to(to[i].field, *from[i].field) < 0) {
+                        ade_state_volume_free(c);
+                        return -ENOMEM;
+                }
+        *ret = c;
+        return 0;
+}
 
 static int volume_to_json(AdeStateVolume *v, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
@@ -231,7 +258,7 @@ static int volume_from_json(json_object *o, AdeStateVolume **ret) {
         return 0;
 
 fail:
-        volume_free(v);
+        ade_state_volume_free(v);
         return r;
 }
 
@@ -335,7 +362,7 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
                                 path, i);
                 r = append(s, v);
                 if (r < 0)
-                        return volume_free(v), r;
+                        return ade_state_volume_free(v), r;
         }
 
         *ret = TAKE_PTR(s);

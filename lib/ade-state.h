@@ -103,6 +103,14 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
 /* Drops the record of @device. -ENOENT when there is none. */
 int ade_state_remove(AdeState *s, const char *device);
 
+/* A copy of @v that owns its strings, for a reader that must not hold the state's lock while it
+ * works. 0 or -ENOMEM. */
+int ade_state_volume_copy(const AdeStateVolume *v, AdeStateVolume **ret);
+AdeStateVolume *ade_state_volume_free(AdeStateVolume *v);
+static inline void ade_state_volume_freep(AdeStateVolume **v) {
+        ade_state_volume_free(*v);
+}
+
 /* Records @step as completed and stamps the time. Saving is the caller's move. */
 void ade_state_volume_set_step(AdeStateVolume *v, AdeJobStep step);
 

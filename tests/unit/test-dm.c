@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "ade-dm.h"
@@ -46,6 +47,37 @@ START_TEST(test_backs_root_missing_path) {
 }
 END_TEST
 
+static void *list_in_thread(void *userdata) {
+        AdeDmCrypt *l = NULL;
+        size_t n = 0;
+
+        *(int *)userdata = ade_dm_list_crypt(&l, &n);
+        ade_dm_crypt_free_many(l, n);
+        return NULL;
+}
+
+START_TEST(test_lock_is_recursive_and_released) {
+        AdeDmCrypt *l = NULL;
+        size_t n = 0;
+        pthread_t t;
+        int r = 1;
+
+        /* A caller holding the lock around a libcryptsetup activation may still list mappings. */
+        ade_dm_lock();
+        r = ade_dm_list_crypt(&l, &n);
+        ade_dm_crypt_free_many(l, n);
+        ck_assert(r == 0 || r == -ENODEV);
+        ade_dm_unlock();
+
+        /* Once it lets go, another thread gets in: a hold leaked by ade_dm_list_crypt() would hang the
+         * thread below, and the test would fail at Check's timeout. */
+        r = 1;
+        ck_assert_int_eq(pthread_create(&t, NULL, list_in_thread, &r), 0);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert(r == 0 || r == -ENODEV);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("dm");
         TCase *tc = ade_test_case("dm");
@@ -56,6 +88,7 @@ int main(void) {
         tcase_add_test(tc, test_find_crypt_missing_path);
         tcase_add_test(tc, test_backs_root_refuses_non_block);
         tcase_add_test(tc, test_backs_root_missing_path);
+        tcase_add_test(tc, test_lock_is_recursive_and_released);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }

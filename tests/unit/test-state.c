@@ -283,6 +283,61 @@ START_TEST(test_wrong_field_type_refused) {
 }
 END_TEST
 
+START_TEST(test_volume_copy_owns_every_field) {
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *c = NULL;
+        AdeStateVolume v = {
+                .device = (char *)"/dev/sdc",
+                .device_id = (char *)"/dev/disk/azure/scsi1/lun0",
+                .volume_type = (char *)"Data",
+                .kind = ADE_JOB_DECRYPT,
+                .step = ADE_STEP_HEADER,
+                .keyvault_url = (char *)"https://v.vault.azure.net/",
+                .keyvault_resource_id = (char *)"/subscriptions/s/v",
+                .kek_url = (char *)"https://v.vault.azure.net/keys/k/1",
+                .kek_vault_resource_id = (char *)"/subscriptions/s/k",
+                .kek_algorithm = (char *)"RSA-OAEP-256",
+                .secret_url = (char *)"https://v.vault.azure.net/secrets/s/1",
+                .uuid = (char *)"0f7b2c57-2a4c-4a8e-9e2f-5a0c8a3f2b1d",
+                .detached = true,
+                .header_path = (char *)"/var/lib/ade/headers/x.header",
+                .skip_snapshot_check = true,
+                .mount_point = (char *)"/srv/data",
+                .mount_options = (char *)"noatime",
+                .error = (char *)"Key Vault said no",
+                .updated_usec = 1234,
+        };
+        char *const *fields[] = {&v.device, &v.device_id, &v.volume_type, &v.keyvault_url, &v.keyvault_resource_id,
+                &v.kek_url, &v.kek_vault_resource_id, &v.kek_algorithm, &v.secret_url, &v.uuid, &v.header_path,
+                &v.mount_point, &v.mount_options, &v.error};
+
+        ck_assert_int_eq(ade_state_volume_copy(&v, &c), 0);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                /* the same field in the copy */
+                char *const *copied = (char *const *)((const char *)c + ((const char *)fields[i] - (const char *)&v));
+                ck_assert_str_eq(*copied, *fields[i]);
+                ck_assert_ptr_ne(*copied, *fields[i]);
+        }
+        ck_assert_int_eq(c->kind, ADE_JOB_DECRYPT);
+        ck_assert_int_eq(c->step, ADE_STEP_HEADER);
+        ck_assert(c->detached);
+        ck_assert(c->skip_snapshot_check);
+        ck_assert_uint_eq(c->updated_usec, 1234);
+}
+END_TEST
+
+START_TEST(test_volume_copy_keeps_unset_fields_unset) {
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *c = NULL;
+        AdeStateVolume v = {.device = (char *)"/dev/sdd", .kind = ADE_JOB_ENCRYPT};
+
+        ck_assert_int_eq(ade_state_volume_copy(&v, &c), 0);
+        ck_assert_str_eq(c->device, "/dev/sdd");
+        ck_assert_ptr_null(c->secret_url);
+        ck_assert_ptr_null(c->error);
+        ck_assert_ptr_null(c->mount_point);
+        ck_assert(!c->detached);
+}
+END_TEST
+
 START_TEST(test_step_names_round_trip) {
         for (int i = 0; i < _ADE_JOB_STEP_MAX; i++)
                 ck_assert_int_eq(ade_job_step_from_string(ade_job_step_to_string(i)), i);
@@ -312,6 +367,8 @@ int main(void) {
         tcase_add_test(tc, test_record_without_device_refused);
         tcase_add_test(tc, test_wrong_field_type_refused);
         tcase_add_test(tc, test_step_names_round_trip);
+        tcase_add_test(tc, test_volume_copy_owns_every_field);
+        tcase_add_test(tc, test_volume_copy_keeps_unset_fields_unset);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }

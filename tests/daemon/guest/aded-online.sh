@@ -3,7 +3,8 @@
 # Guest side of daemon-vm-online.sh, in a VM with device-mapper. /dev/vda is a 300 MiB ext4 data
 # disk, mounted like a data disk in use. The Azure emulator and aded run here; "adectl enable" must
 # encrypt it online: unmount, header, activate, mount again from /dev/mapper, encrypt underneath,
-# with files written meanwhile; Show then says Encrypted and unlocked, and every file is intact.
+# with files written meanwhile; Show says unlocked with its mapper during the job and Encrypted
+# after, and every file is intact.
 . "$top_srcdir/tests/vm/guest/guest-lib.sh"
 . "$top_srcdir/tests/vm/guest/online-lib.sh"
 
@@ -15,6 +16,21 @@ check "the dry run plans an online encryption" sh -c "'$b/tools/adectl' enable -
 enable=$!
 # Files written while it runs, once the volume is back from the mapper.
 for _ in $(seq 1 600); do findmnt -n -o SOURCE /mnt/data | grep -q mapper && break; sleep 0.1; done
+# Show while the job runs (its worker frozen, so that it certainly still runs): the volume is open on
+# its mapper and mounted from there, so Show says unlocked, with the mapper.
+worker=""
+for _ in $(seq 1 600); do
+        worker=$(pgrep -f -- "--reencrypt-worker resume $dev" | head -n 1)
+        [ -n "$worker" ] && break
+        sleep 0.1
+done
+check "the reencryption worker is at work" test -n "$worker"
+[ -n "$worker" ] && kill -STOP "$worker"
+"$b/tools/adectl" show --json >"$w/show-during.json"
+[ -n "$worker" ] && kill -CONT "$worker"
+check "Show during the job: EncryptionInProgress" grep -q '"state":"EncryptionInProgress"' "$w/show-during.json"
+check "Show during the job: unlocked, with its mapper" \
+        grep -q '"unlocked":true,"mapper":"/dev/mapper/ade-' "$w/show-during.json"
 background_io /mnt/data aded $enable
 wait $enable
 rc=$?

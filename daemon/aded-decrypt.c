@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ade-dm.h"
+#include "ade-io.h"
+#include "aded-decrypt.h"
+#include "aded-job.h"
+#include "aded-manager.h"
+#include "aded-worker.h"
+
+/* The header of the volume and its status. An attached header exported for decryption (the
+ * engine moves it off the device first) lives in header_dir under the LUKS UUID that the record
+ * keeps. Returns 1 when there is something to decrypt, 0 when the volume is plaintext already. */
+static int decrypt_find_header(Job *j, char **ret_header, AdeLuksStatus *ret_status) {
+        Manager *m = job_manager(j);
+        const char *device = job_device(j);
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        _cleanup_free_ char *header = NULL;
+        AdeLuksStatus st;
+        int r;
+
+        (void)job_header(j, &header);
+        r = ade_luks_status(device, header, &st);
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "cannot read the LUKS header of %s: %s", device, strerror(-r));
+        if (st.state == ADE_LUKS_STATE_NONE && !header) {
+                (void)aded_state_get(m->state, device, &record);
+                if (record && record->uuid &&
+                        asprintf(&header, "%s/%s.decrypt-header", m->config->volumes.header_dir, record->uuid) < 0)
+                        header = NULL;
+                if (!header || ade_luks_status(device, header, &st) < 0 || st.state == ADE_LUKS_STATE_NONE)
+                        return 0;
+        }
+        *ret_header = TAKE_PTR(header);
+        *ret_status = st;
+        return 1;
+}
+
+typedef struct DecryptRecord {
+        const char *uuid, *header, *device_id;
+} DecryptRecord;
+
+static void fill_decrypt_record(AdeStateVolume *v, void *userdata) {
+        const DecryptRecord *d = userdata;
+
+        (void)ade_strdup_to(&v->uuid, d->uuid);
+        aded_state_set_header_path(v, (void *)d->header);
+        (void)ade_strdup_to(&v->device_id, d->device_id);
+}
+
+/* A decryption's record, unless one is there from an interrupted run. */
+static int decrypt_record(Job *j, const char *header, const AdeLuksStatus *st) {
+        Manager *m = job_manager(j);
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        int r;
+
+        r = aded_state_get(m->state, job_device(j), &record);
+        if (r < 0)
+                return r;
+        if (record && record->kind == ADE_JOB_DECRYPT)
+                return 0;
+        return aded_state_add(m->state, job_device(j), ADE_JOB_DECRYPT, ADE_STEP_PRECONDITIONS, fill_decrypt_record,
+                &(DecryptRecord){.uuid = st->uuid, .header = header, .device_id = job_volume(j)->stable_id});
+}
+
+int aded_decrypt_run(Job *j) {
+        Manager *m = job_manager(j);
+        const char *device = job_device(j);
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
+        _cleanup_secret_ AdeSecret *keyfile = NULL;
+        _cleanup_free_ char *header = NULL, *exported = NULL, *active = NULL;
+        AdeLuksOptions o;
+        AdeLuksStatus st;
+        int r;
+
+        job_engine_options(j, &o);
+        r = decrypt_find_header(j, &header, &st);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                (void)aded_state_remove(m->state, device);
+                return 0; /* plaintext already */
+        }
+
+        r = decrypt_record(j, header, &st);
+        if (r < 0)
+                return r;
+
+        r = job_fetch_key(j, header, "the key file", &token, &keyfile);
+        if (r < 0)
+                return r;
+
+        /* An active mapping (the volume is open, maybe mounted) is decrypted online, underneath it. */
+        if (m->dm && ade_dm_find_crypt(device, &active) > 0)
+                o.active_name = active;
+
+        job_set_phase(j, "decrypting");
+        if ((st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH) &&
+                st.operation != ADE_LUKS_OP_DECRYPT)
+                /* Resuming here would continue the other operation, not decrypt. */
+                return job_fail(j, -EBUSY, NULL, NULL,
+                        "%s is in the middle of an interrupted encryption; let it finish (aded resumes it "
+                        "at start, or run enable), then disable",
+                        device);
+        if (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)
+                r = aded_worker_resume(device, header, keyfile, &o);
+        else
+                r = aded_worker_decrypt(device, header, keyfile, &o, &exported);
+        if (exported)
+                (void)job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, exported);
+        if (r == -ECANCELED)
+                return r;
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "decrypting %s failed: %s", device, strerror(-r));
+
+        return aded_state_remove(m->state, device);
+}

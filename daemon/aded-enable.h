@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "ade-varlink.h"
+#include "aded-params.h"
+
+/* Enable's preparation. The read-only checks (e2fsck -fn, resize2fs -P, IMDS, ARM, Key Vault) take
+ * from milliseconds to many seconds, so they run in a thread of their own, which builds the plan
+ * (docs/architecture.md §5: every check, and the steps per device); the loop then refuses, answers a
+ * dry run, or starts the encryption jobs. */
+
+typedef struct Manager Manager;
+typedef struct EnablePrep EnablePrep;
+
+/* Starts the preparation of Enable for @call (@flags: its varlink flags) with @params (copied) over
+ * the data volumes. The loop answers once it is done (enable_preps_dispatch()). */
+int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const AdedEnableParams *params);
+
+/* Answers the Enable calls whose preparation finished; true when any did. */
+bool enable_preps_dispatch(Manager *m);
+
+/* Waits for the preparations still running and drops them, unanswered. */
+void enable_preps_free_all(Manager *m);

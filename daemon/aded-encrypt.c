@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/stat.h>
+
+#include "ade-dm.h"
+#include "ade-fs.h"
+#include "ade-io.h"
+#include "ade-keyfile.h"
+#include "ade-log.h"
+#include "aded-encrypt.h"
+#include "aded-job.h"
+#include "aded-keys.h"
+#include "aded-manager.h"
+#include "aded-worker.h"
+
+/* Enable's job (docs/architecture.md §4): every step is recorded in the state file before the next
+ * begins, and nothing touches the disk before the key file is escrowed in Key Vault. A resumed job
+ * (the record's step is ESCROW or later) fetches the escrowed key and never escrows again. */
+
+/* A fresh record: what Enable asked for, and where the volume's filesystem belongs. */
+typedef struct NewRecord {
+        const AdeVolume *volume;
+        const AdedEnableParams *params;
+        const char *mount_point, *mount_options;
+} NewRecord;
+
+static void fill_new_record(AdeStateVolume *v, void *userdata) {
+        const NewRecord *n = userdata;
+        const AdedEnableParams *p = n->params;
+
+        (void)ade_strdup_to(&v->device_id, n->volume->stable_id);
+        (void)ade_strdup_to(&v->volume_type, ade_volume_type_to_string(n->volume->type));
+        (void)ade_strdup_to(&v->keyvault_url, p->keyvault_url);
+        (void)ade_strdup_to(&v->keyvault_resource_id, p->keyvault_resource_id);
+        (void)ade_strdup_to(&v->kek_url, p->kek_url);
+        (void)ade_strdup_to(&v->kek_vault_resource_id, p->kek_vault_resource_id);
+        (void)ade_strdup_to(&v->kek_algorithm, p->kek_url ? p->kek_algorithm : NULL);
+        v->skip_snapshot_check = p->skip_snapshot_check;
+        (void)ade_strdup_to(&v->error, NULL);
+        (void)ade_strdup_to(&v->mount_point, n->mount_point);
+        (void)ade_strdup_to(&v->mount_options, n->mount_options);
+}
+
+static void set_secret_url(AdeStateVolume *v, void *userdata) {
+        (void)ade_strdup_to(&v->secret_url, userdata);
+}
+
+static void clear_error(AdeStateVolume *v, void *userdata) {
+        (void)userdata;
+        v->error = mfree(v->error);
+}
+
+/* The engine tells us when it crossed a point of no return; the state file follows. */
+static int encrypt_hook(AdeLuksStep step, void *userdata) {
+        Job *j = userdata;
+
+        switch (step) {
+        case ADE_LUKS_STEP_SHRUNK:
+                return job_record_step(j, ADE_STEP_SHRINK, NULL, NULL) < 0 ? -EIO : 0;
+        case ADE_LUKS_STEP_HEADER_WRITTEN:
+                job_set_phase(j, "encrypting");
+                return job_record_step(j, ADE_STEP_HEADER, NULL, NULL) < 0 ? -EIO : 0;
+        default:
+                return 0;
+        }
+}
+
+/* Where @v's filesystem belongs, so that Unlock can put it back after a reboot (see
+ * ade_fs_mount_target()). Nothing found is not an error. */
+static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_options) {
+        struct stat st;
+
+        if (stat(v->device, &st) < 0 || !S_ISBLK(st.st_mode)) {
+                *ret_path = *ret_options = NULL;
+                return 0;
+        }
+        return ade_fs_mount_target(&(AdeFsId){.devnum = st.st_rdev, .uuid = v->fs_uuid, .label = v->label}, NULL, NULL,
+                ret_path, ret_options);
+}
+
+/* The first steps, up to the escrow: a fresh record, the preconditions, a new key file, and its
+ * secret in Key Vault. Nothing has touched the disk nor Key Vault that a resume would need. */
+static int encrypt_escrow(Job *j, const AdeLuksOptions *o, AdeLuksToken **ret_token, AdeSecret **ret_keyfile) {
+        Manager *m = job_manager(j);
+        const AdeVolume *v = job_volume(j);
+        const char *device = job_device(j);
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
+        _cleanup_secret_ AdeSecret *keyfile = NULL;
+        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
+        _cleanup_free_ char *mount_point = NULL, *mount_options = NULL, *engine_error = NULL;
+        AdeLuksPlan plan = {};
+        int r;
+
+        r = volume_mount_target(v, &mount_point, &mount_options);
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "cannot find where %s is mounted: %s", device, strerror(-r));
+        r = aded_state_add(m->state, device, ADE_JOB_ENCRYPT, ADE_STEP_NONE, fill_new_record,
+                &(NewRecord){.volume = v,
+                        .params = job_params(j),
+                        .mount_point = mount_point,
+                        .mount_options = mount_options});
+        if (r < 0)
+                return ade_log_error_errno(r, "cannot save the state file in %s: %m; the job on %s stops here",
+                        m->config->daemon.state_dir, device);
+
+        job_set_phase(j, "preconditions");
+        /* Online, the engine plans once the volume is unmounted (encrypt_online()). */
+        r = m->dm && v->mountpoint ? 0 : ade_luks_plan(v, o, &plan, &engine_error);
+        ade_luks_plan_done(&plan);
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "%s cannot be encrypted: %s", device,
+                        v->reason ?: engine_error ?: strerror(-r));
+        r = job_record_step(j, ADE_STEP_PRECONDITIONS, NULL, NULL);
+        if (r < 0)
+                return r;
+
+        job_set_phase(j, "generating the key file");
+        r = ade_keyfile_generate(&keyfile);
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "cannot generate a key file for %s: %s", device, strerror(-r));
+        r = job_record_step(j, ADE_STEP_KEYFILE, NULL, NULL);
+        if (r < 0)
+                return r;
+
+        job_set_phase(j, "escrowing the key in Key Vault");
+        r = aded_keys_escrow(m, job_params(j), v, keyfile, &token, &cerr);
+        if (r < 0) {
+                if (cerr.status != 0 || cerr.code)
+                        return job_fail_cloud(j, r, &cerr, "escrowing the key file in Key Vault");
+                return job_fail(
+                        j, r, NULL, NULL, "escrowing the key file of %s in Key Vault failed: %s", device, strerror(-r));
+        }
+        r = job_record_step(j, ADE_STEP_WRAP, NULL, NULL);
+        if (r < 0)
+                return r;
+        /* From here on the secret exists: a resume fetches it, it never escrows again. */
+        r = job_record_step(j, ADE_STEP_ESCROW, set_secret_url, token->secret_url);
+        if (r < 0)
+                return r;
+
+        *ret_token = TAKE_PTR(token);
+        *ret_keyfile = TAKE_PTR(keyfile);
+        return 0;
+}
+
+/* A token from the state record, for an encryption whose secret is escrowed but whose header does
+ * not exist yet (or was lost with a crash before it was written). */
+static int token_from_record(const AdeStateVolume *v, AdeLuksToken **ret) {
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
+
+        if (!v || !v->secret_url)
+                return -ENOENT;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        if (ade_strdup_to(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
+                ade_strdup_to(&t->key_vault_url, v->keyvault_url) < 0 ||
+                ade_strdup_to(&t->key_vault_resource_id, v->keyvault_resource_id) < 0 ||
+                ade_strdup_to(&t->secret_url, v->secret_url) < 0 || ade_strdup_to(&t->kek_url, v->kek_url) < 0 ||
+                ade_strdup_to(&t->kek_vault_resource_id, v->kek_vault_resource_id) < 0 ||
+                ade_strdup_to(&t->kek_algorithm, v->kek_algorithm) < 0 ||
+                ade_strdup_to(&t->volume_type, v->volume_type) < 0 || ade_strdup_to(&t->device_id, v->device_id) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+/* A resume past the escrow: the token from the header (or, before the header exists, from the
+ * record), then the key file from Key Vault. */
+static int encrypt_fetch(
+        Job *j, const AdeStateVolume *record, const char *header, AdeLuksToken **ret_token, AdeSecret **ret_keyfile) {
+        _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
+        int r;
+
+        job_set_phase(j, "fetching the escrowed key");
+        r = ade_luks_read_token(job_device(j), header, ret_token);
+        if (r < 0) {
+                r = token_from_record(record, ret_token);
+                if (r < 0)
+                        return job_fail(j, r, NULL, NULL,
+                                "the state file says the key of %s is escrowed but names no secret", job_device(j));
+        }
+        r = aded_keys_resolve(job_manager(j), *ret_token, ret_keyfile, &cerr);
+        if (r < 0)
+                return job_fail_cloud(j, r, &cerr, "fetching the escrowed key file");
+        return 0;
+}
+
+/* Online (docs/architecture.md §4, ADE's flow), for a mounted volume when device-mapper is there:
+ * unmount, write the header and activate (init_only), mount again from /dev/mapper, then reencrypt
+ * underneath the mounted filesystem. Only after the key is escrowed: a refusal before leaves the
+ * volume mounted. */
+static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *keyfile, AdeLuksOptions *o,
+        AdeLuksPlan *plan, char **engine_error) {
+        Manager *m = job_manager(j);
+        const AdeVolume *v = job_volume(j);
+        const char *device = job_device(j);
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        _cleanup_free_ char *name = NULL, *mapper = NULL, *prepared = NULL;
+        const char *base = strrchr(device, '/'), *mountpoint = v->mountpoint, *fstype = v->fstype, *options = NULL;
+        AdeVolume unmounted;
+        int r;
+
+        /* Without its type the filesystem could not be mounted again after the header is written. */
+        if (!fstype)
+                return job_fail(j, -EINVAL, NULL, NULL,
+                        "%s is mounted on %s but its filesystem type is unknown; unmount it and run enable again",
+                        device, mountpoint);
+        /* The filesystem comes back with the options it had (ro, noexec, ...), not with defaults. */
+        (void)aded_state_get(m->state, device, &record);
+        if (record && streq_ptr(record->mount_point, mountpoint))
+                options = record->mount_options;
+        if (asprintf(&name, "ade-%s",
+                    v->fs_uuid
+                            ?: base ? base + 1
+                                    : device) < 0 ||
+                asprintf(&mapper, "/dev/mapper/%s", name) < 0)
+                return -ENOMEM;
+
+        /* An ext filesystem most likely gets its header in front: build that header now, while the
+         * volume is still in use, so that the downtime holds only the shrink, the move of the first
+         * 16 MiB and the activation. Not fatal: the engine builds it itself otherwise. */
+        if (ade_fs_is_ext(fstype)) {
+                job_set_phase(j, "preparing the header");
+                if (ade_luks_prepare_header(v, token, keyfile, o, &prepared) < 0)
+                        prepared = mfree(prepared);
+        }
+
+        job_set_phase(j, "unmounting");
+        r = ade_fs_unmount(mountpoint);
+        if (r < 0) {
+                r = job_fail(j, r, NULL, NULL,
+                        "cannot unmount %s from %s to encrypt it online: %s; stop what uses it and run enable "
+                        "again",
+                        device, mountpoint, strerror(-r));
+                if (prepared)
+                        (void)unlink(prepared);
+                return r;
+        }
+
+        job_set_phase(j, "writing the header");
+        /* The engine refuses a mounted volume: it gets the volume as it is now. */
+        unmounted = *v;
+        unmounted.mountpoint = NULL;
+        o->active_name = name;
+        o->init_only = true;
+        o->prepared_header = prepared;
+        r = ade_luks_encrypt(&unmounted, token, keyfile, o, plan, engine_error);
+        o->init_only = false;
+        o->prepared_header = NULL;
+        if (prepared)
+                (void)unlink(prepared); /* unused (a detached header after all): gone; used: gone already */
+        if (r < 0) {
+                /* Nothing was encrypted: give the operator the filesystem back where it was. */
+                int k = ade_fs_mount_or_defaults(device, mountpoint, fstype, options);
+                if (k < 0)
+                        ade_log_error_errno(k, "%s: could not mount %s on %s again after a failed online start: %m",
+                                device, device, mountpoint);
+                return r;
+        }
+
+        job_set_mapper(j, name);
+
+        job_set_phase(j, "mounting from the mapper");
+        r = ade_fs_mount_or_defaults(mapper, mountpoint, fstype, options);
+        if (r < 0)
+                ade_log_error_errno(r, "%s: encryption continues, but mounting %s on %s failed: %m; mount it by hand",
+                        device, mapper, mountpoint);
+
+        job_set_phase(j, "encrypting");
+        r = aded_worker_resume(device, plan->header_path, keyfile, o);
+        o->active_name = NULL;
+        return r;
+}
+
+/* Writes the header and encrypts, or continues what a header in progress says. */
+static int encrypt_data(Job *j, const char *header, const AdeLuksToken *token, const AdeSecret *keyfile,
+        AdeLuksOptions *o, AdeLuksPlan *plan, char **engine_error) {
+        Manager *m = job_manager(j);
+        const char *device = job_device(j);
+        _cleanup_free_ char *active = NULL;
+        AdeLuksStatus st;
+        int r;
+
+        job_set_phase(j, "encrypting");
+        r = ade_luks_status(device, header, &st);
+        if (r >= 0 && (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)) {
+                /* Still active from before a restart of aded: continue online under that name. */
+                if (m->dm && ade_dm_find_crypt(device, &active) > 0)
+                        o->active_name = active;
+                r = aded_worker_resume(device, header, keyfile, o);
+                o->active_name = NULL;
+                return r;
+        }
+        if (r >= 0 && st.state == ADE_LUKS_STATE_FINISHED)
+                return 0;
+        if (m->dm && job_volume(j)->mountpoint)
+                return encrypt_online(j, token, keyfile, o, plan, engine_error);
+        return ade_luks_encrypt(job_volume(j), token, keyfile, o, plan, engine_error);
+}
+
+int aded_encrypt_run(Job *j) {
+        const char *device = job_device(j);
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
+        _cleanup_secret_ AdeSecret *keyfile = NULL;
+        _cleanup_free_ char *engine_error = NULL;
+        const char *header = NULL;
+        AdeLuksPlan plan = {};
+        AdeLuksOptions o;
+        AdeLuksStatus st;
+        int r;
+
+        job_engine_options(j, &o);
+        o.hook = encrypt_hook;
+        o.hook_userdata = j;
+
+        r = aded_state_get(job_manager(j)->state, device, &record);
+        if (r < 0)
+                return r;
+        if (record)
+                header = record->header_path;
+
+        if (!record || record->step < ADE_STEP_ESCROW)
+                r = encrypt_escrow(j, &o, &token, &keyfile);
+        else
+                r = encrypt_fetch(j, record, header, &token, &keyfile);
+        if (r < 0)
+                return r;
+
+        r = encrypt_data(j, header, token, keyfile, &o, &plan, &engine_error);
+        if (plan.header_path)
+                (void)job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, plan.header_path);
+        ade_luks_plan_done(&plan);
+        if (r == -ECANCELED)
+                return r;
+        if (r < 0)
+                return job_fail(j, r, NULL, NULL, "encrypting %s failed: %s%s%s", device, strerror(-r),
+                        engine_error ? ": " : "", strempty(engine_error));
+
+        if (ade_luks_status(device, header, &st) >= 0 && st.uuid[0])
+                (void)job_record_step(j, ADE_STEP_REENCRYPT, aded_state_set_uuid, st.uuid);
+        /* An error of an earlier attempt is history now. */
+        return job_record_step(j, ADE_STEP_DONE, clear_error, NULL);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "ade-config.h"
+#include "ade-varlink.h"
+#include "ade-volume.h"
+#include "aded-job.h"
+#include "aded-params.h"
+#include "aded-state.h"
+
+/* aded's manager. One sd-event loop thread owns the varlink server, the job list and every reply;
+ * each job runs in its own thread (aded-job.h) and wakes the loop by writing the manager's eventfd
+ * (manager_wake()). The state file is shared through AdedState, which locks. Show never waits for a
+ * job (aded-show.h). */
+
+struct Manager {
+        /* Set at start, read by every thread. */
+        AdeConfig *config;
+        AdedState *state;
+        bool dm; /* device-mapper available */
+
+        /* The loop's alone. */
+        sd_event *event;
+        AdeVarlinkServer *server;
+        gid_t group;
+        int event_fd;
+        sd_event_source *event_fd_source;
+        Job **jobs; /* running, or finished and not reaped yet */
+        size_t n_jobs;
+        struct EnablePrep *preps; /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
+        struct Waiter *waiters;   /* calls waiting for jobs, and Watch (aded-waiter.c) */
+        AdeVolume **volumes;      /* cached list, see manager_volumes_cached() */
+        uint64_t volumes_usec;
+        bool stopping;
+        char *last_status;
+        uint64_t watch_last_usec;
+};
+
+int manager_new(AdeConfig *config, Manager **ret);
+Manager *manager_free(Manager *m);
+/* Listens, resumes unfinished jobs, READY=1. */
+int manager_start(Manager *m);
+/* SIGTERM: cancels jobs; the loop exits once they are joined. */
+void manager_stop(Manager *m);
+
+/* Wakes the loop from any thread: it reaps finished jobs and preparations, and answers waiters. */
+void manager_wake(Manager *m);
+
+/* The devices this daemon may touch, as volumes, freshly probed: [volumes] when set, else
+ * discovery; never the device under "/" as data. */
+int manager_volumes(Manager *m, AdeVolume ***ret);
+/* manager_volumes() without the OS and resource volumes. */
+int manager_data_volumes(Manager *m, AdeVolume ***ret);
+/* The list Show reports on: probed at most every 2 s, and never while a job runs (probing reads
+ * every device, and a device under reencryption is its job's alone). Borrowed. */
+int manager_volumes_cached(Manager *m, AdeVolume *const **ret);
+void manager_volumes_invalidate(Manager *m);
+
+/* Starts a job of @type on each of the @n volumes @vols, and lists them in *ret_jobs (n entries,
+ * NULL-terminated; the array is the caller's, the jobs the manager's). On failure those already
+ * started are cancelled. */
+int manager_start_jobs(Manager *m, AdedJobType type, AdeVolume *const *vols, size_t n, const AdedEnableParams *params,
+        Job ***ret_jobs);
+/* The same for one volume, not logged: a resume says so itself. */
+int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret);
+
+Job *manager_find_job(Manager *m, const char *device);
+/* Whether a job or Enable's preparation is running. */
+bool manager_has_running_jobs(Manager *m);

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+
+#include "ade-json.h"
+#include "aded-view.h"
+
+static const char *const volume_state_table[_ADED_VOLUME_STATE_MAX] = {
+        [ADED_NOT_ENCRYPTED] = "NotEncrypted",
+        [ADED_ENCRYPTION_PENDING] = "EncryptionPending",
+        [ADED_ENCRYPTION_IN_PROGRESS] = "EncryptionInProgress",
+        [ADED_ENCRYPTED] = "Encrypted",
+        [ADED_VM_RESTART_PENDING] = "VMRestartPending",
+        [ADED_DECRYPTION_IN_PROGRESS] = "DecryptionInProgress",
+        [ADED_NOT_MOUNTED] = "NotMounted",
+        [ADED_FAILED] = "Failed",
+};
+
+const char *aded_volume_state_to_string(AdedVolumeState s) {
+        return s >= 0 && s < _ADED_VOLUME_STATE_MAX ? volume_state_table[s] : NULL;
+}
+
+void aded_volume_view_done(AdedVolumeView *v) {
+        v->message = mfree(v->message);
+}
+
+/* @message, borrowed, becomes the view's own. */
+static int view_set_message(AdedVolumeView *v, const char *message) {
+        return ade_strdup_to(&v->message, message);
+}
+
+/* A job holds the header: its progress says where the volume stands. */
+static int decide_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        const AdedJobProgress *j = f->job;
+        const AdeStateVolume *rec = f->record;
+
+        switch (j->type) {
+        case ADED_JOB_DECRYPT:
+                v->state = ADED_DECRYPTION_IN_PROGRESS;
+                break;
+        case ADED_JOB_ROTATE:
+        case ADED_JOB_UNLOCK:
+                /* Rotating a key or unlocking leaves the data as it is: still Encrypted. */
+                v->state = ADED_ENCRYPTED;
+                break;
+        default:
+                v->state = ADED_ENCRYPTION_IN_PROGRESS;
+        }
+        v->bytes_done = j->done;
+        v->bytes_total = j->total;
+        v->secret_url = rec ? rec->secret_url : NULL;
+        v->kek_url = rec ? rec->kek_url : NULL;
+        v->header = rec && rec->detached ? "Detached" : "Attached";
+        v->mode = j->format_all ? "FormatAll" : "InPlace";
+        return view_set_message(v, j->phase);
+}
+
+/* The state the LUKS header says, its progress, and what a person should know about it. */
+static const char *decide_header_state(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        bool record_failed = f->record && f->record->error;
+        const AdeLuksStatus *st = f->luks;
+
+        if (f->luks_error < 0) {
+                v->state = ADED_FAILED;
+                return "the LUKS header cannot be read";
+        }
+        switch (st ? st->state : ADE_LUKS_STATE_NONE) {
+        case ADE_LUKS_STATE_NONE:
+                /* A failure before the header was written leaves a plain volume with an error. */
+                v->state = record_failed ? ADED_FAILED : ADED_NOT_ENCRYPTED;
+                return NULL;
+        case ADE_LUKS_STATE_FINISHED:
+                v->state = ADED_ENCRYPTED;
+                v->bytes_done = v->bytes_total = st->data_size;
+                return NULL;
+        case ADE_LUKS_STATE_CLEAN:
+        case ADE_LUKS_STATE_CRASH:
+                /* Stopped and no job runs: aded resumes it at start, or it failed. */
+                v->state = st->operation == ADE_LUKS_OP_DECRYPT ? ADED_DECRYPTION_IN_PROGRESS
+                                                                : ADED_ENCRYPTION_IN_PROGRESS;
+                v->bytes_total = st->data_size;
+                if (record_failed) {
+                        v->state = ADED_FAILED;
+                        return NULL;
+                }
+                return "interrupted; aded resumes it when it starts";
+        default:
+                v->state = ADED_FAILED;
+                return "libcryptsetup refuses this header's metadata";
+        }
+}
+
+/* What the header (when there is one) and the record say about the keys and the header. */
+static void decide_header_fields(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        const AdeStateVolume *rec = f->record;
+        const AdeLuksStatus *st = f->luks;
+
+        if (f->luks_error >= 0 && st && st->state != ADE_LUKS_STATE_NONE) {
+                v->uuid = st->uuid[0] ? st->uuid : NULL;
+                v->header = st->header == ADE_LUKS_HEADER_DETACHED || f->header_path ? "Detached" : "Attached";
+                v->mode = "InPlace";
+                /* The token is what a boot unlocks with; the record may be older. */
+                if (f->token) {
+                        v->secret_url = f->token->secret_url;
+                        v->kek_url = f->token->kek_url;
+                        return;
+                }
+        }
+        if (rec) {
+                v->secret_url = rec->secret_url;
+                v->kek_url = rec->kek_url;
+        }
+}
+
+/* An open volume lives on its mapper: where that is mounted, and why it is not on the mount point
+ * recorded at enable (Unlock puts it there). Returns the sentence, NULL when none is due. */
+static char *decide_mapper_mount(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        const char *mount_point = f->record ? f->record->mount_point : NULL;
+        char *why = NULL;
+        int r;
+
+        if (!f->mapper || !mount_point || !f->mapper_mount)
+                return NULL;
+        r = ade_fs_mount_check_verdict(f->mapper_mount, f->mapper, mount_point, &why);
+        if (r > 0 && !f->volume->mountpoint)
+                v->mountpoint = mount_point;
+        else if (r == 0 && asprintf(&why, "%s is open but not mounted on %s; 'adectl unlock' mounts it", f->mapper,
+                                   mount_point) < 0)
+                why = NULL;
+        return why;
+}
+
+static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        _cleanup_free_ char *why = NULL;
+        const char *message;
+
+        message = decide_header_state(f, v);
+        decide_header_fields(f, v);
+        why = decide_mapper_mount(f, v);
+        if (!message && v->state == ADED_ENCRYPTED)
+                message = why;
+        if (f->record && f->record->error && v->state == ADED_FAILED)
+                message = f->record->error;
+        else if (!message && f->volume->skip != ADE_VOLUME_ELIGIBLE && v->state == ADED_NOT_ENCRYPTED)
+                message = f->volume->reason;
+        return view_set_message(v, message);
+}
+
+int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
+        AdedVolumeView v;
+        int r;
+
+        assert(f);
+        assert(f->volume);
+        assert(ret);
+
+        v = (AdedVolumeView){
+                .device = f->volume->device,
+                .type = f->volume->type,
+                .mountpoint = f->volume->mountpoint,
+                .state = ADED_NOT_ENCRYPTED,
+                /* The volume is open exactly when a crypt mapping sits on it, job or not. */
+                .unlocked = f->mapper != NULL,
+                .mapper = f->mapper,
+        };
+        r = f->job ? decide_job(f, &v) : decide_no_job(f, &v);
+        if (r < 0) {
+                aded_volume_view_done(&v);
+                return r;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int add_string(json_object *o, const char *key, const char *value) {
+        return json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+int aded_view_to_json(const AdedVolumeView *v, json_object **ret) {
+        _cleanup_json_ json_object *o = NULL;
+        double progress = v->bytes_total > 0 ? (double)v->bytes_done / (double)v->bytes_total : 0.0;
+
+        if (progress > 1.0)
+                progress = 1.0;
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        if (add_string(o, "device", v->device) < 0 || add_string(o, "uuid", v->uuid) < 0 ||
+                add_string(o, "type", ade_volume_type_to_string(v->type)) < 0 ||
+                add_string(o, "mountpoint", v->mountpoint) < 0 ||
+                add_string(o, "state", aded_volume_state_to_string(v->state)) < 0 ||
+                json_object_object_add(o, "progress", json_object_new_double(progress)) < 0 ||
+                json_object_object_add(o, "bytesDone", json_object_new_int64((int64_t)v->bytes_done)) < 0 ||
+                json_object_object_add(o, "bytesTotal", json_object_new_int64((int64_t)v->bytes_total)) < 0 ||
+                add_string(o, "mode", v->mode) < 0 || add_string(o, "header", v->header) < 0 ||
+                json_object_object_add(o, "unlocked", json_object_new_boolean(v->unlocked)) < 0 ||
+                add_string(o, "mapper", v->mapper) < 0 || add_string(o, "secretUrl", v->secret_url) < 0 ||
+                add_string(o, "kekUrl", v->kek_url) < 0 || add_string(o, "message", v->message) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* Worst first: a failure, then a job in progress, shows before Encrypted. */
+static const unsigned state_rank[_ADED_VOLUME_STATE_MAX] = {
+        [ADED_FAILED] = 0,
+        [ADED_DECRYPTION_IN_PROGRESS] = 1,
+        [ADED_ENCRYPTION_IN_PROGRESS] = 2,
+        [ADED_ENCRYPTION_PENDING] = 3,
+        [ADED_NOT_ENCRYPTED] = 4,
+        [ADED_VM_RESTART_PENDING] = 5,
+        [ADED_NOT_MOUNTED] = 6,
+        [ADED_ENCRYPTED] = 7,
+};
+
+void aded_view_summary_add(AdedShowSummary *s, const AdedVolumeView *v) {
+        assert(v->state >= 0 && v->state < _ADED_VOLUME_STATE_MAX);
+
+        if (v->type == ADE_VOLUME_OS)
+                s->os = v->state;
+        else if (v->type == ADE_VOLUME_DATA && (!s->any_data || state_rank[v->state] < state_rank[s->data])) {
+                s->data = v->state;
+                s->any_data = true;
+        }
+}
