@@ -89,11 +89,9 @@ int aded_unlock_run(Job *j) {
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : device) < 0)
                 return -ENOMEM;
         job_set_phase(j, "opening");
-        /* libcryptsetup activates through libdevmapper, which is not thread-safe: two unlock jobs
-         * activating at once crashed aded in the VM (see ade_dm_lock()). */
-        ade_dm_lock();
+        /* ade_luks_open() holds ade_dm_lock() while it activates: two unlock jobs activating at once
+         * crashed aded in the VM before libdevmapper calls were serialised. */
         r = ade_luks_open(device, header, name, keyfile);
-        ade_dm_unlock();
         if (r == -EEXIST)
                 r = 0;
         if (r < 0)

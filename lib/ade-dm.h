@@ -19,8 +19,9 @@
 
 /* That lock (recursive), for callers that reach libdevmapper indirectly: a libcryptsetup activation
  * or deactivation (crypt_activate_*, crypt_deactivate) runs libdevmapper tasks, and must not run
- * while another thread lists mappings here or activates another volume. Hold it around such calls;
- * the functions below may still be called while holding it. */
+ * while another thread lists mappings here or activates another volume. ade-luks holds it around its
+ * own activations and deactivations; anyone else calling libcryptsetup that way must too. The
+ * functions below may still be called while holding it. */
 void ade_dm_lock(void);
 void ade_dm_unlock(void);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ade-dm.h"
 #include "ade-io.h"
 #include "ade-log.h"
 #include "ade-luks-internal.h"
@@ -154,6 +155,24 @@ int luks_hook(const AdeLuksOptions *o, AdeLuksStep step) {
                         return r < 0 ? r : -ECANCELED;
         }
         return 0;
+}
+
+int luks_activate(struct crypt_device *cd, const char *name, int slot, const AdeSecret *keyfile, uint32_t flags) {
+        int r;
+
+        ade_dm_lock();
+        r = crypt_activate_by_passphrase(cd, name, slot, (const char *)keyfile->data, keyfile->size, flags);
+        ade_dm_unlock();
+        return r;
+}
+
+int luks_deactivate(struct crypt_device *cd, const char *name) {
+        int r;
+
+        ade_dm_lock();
+        r = crypt_deactivate(cd, name);
+        ade_dm_unlock();
+        return r;
 }
 
 int luks_run_reencrypt(struct crypt_device *cd, const AdeLuksOptions *o) {

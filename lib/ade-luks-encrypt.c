@@ -201,8 +201,7 @@ static int header_written_then_run(struct crypt_device *cd, const AdeVolume *v, 
                 return r;
 
         if (o->active_name) {
-                r = crypt_activate_by_passphrase(
-                        cd, o->active_name, slot, (const char *)keyfile->data, keyfile->size, 0);
+                r = luks_activate(cd, o->active_name, slot, keyfile, 0);
                 if (r < 0)
                         return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, o->active_name);
                 r = luks_hook(o, ADE_LUKS_STEP_ACTIVATED);
@@ -451,7 +450,7 @@ static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSe
                 r = asprintf(&name, "ade-format-%s", crypt_get_uuid(cd));
         if (!name || r < 0)
                 return -ENOMEM;
-        r = crypt_activate_by_passphrase(cd, name, slot, (const char *)keyfile->data, keyfile->size, 0);
+        r = luks_activate(cd, name, slot, keyfile, 0);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot activate %s as %s: %m", v->device, name);
         if (asprintf(&node, "%s/%s", crypt_get_dir(), name) < 0)
@@ -459,7 +458,7 @@ static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSe
         else
                 r = ade_fs_make(node, fstype, v->label, v->fs_uuid, ret_error);
         if (!o->active_name)
-                (void)crypt_deactivate(cd, name);
+                (void)luks_deactivate(cd, name);
         return r;
 }
 

@@ -61,6 +61,11 @@ int luks_check_write_allowed(const AdeLuksToken *token, const AdeSecret *keyfile
  * hook's negative errno, -ECANCELED for another non-zero answer. */
 int luks_hook(const AdeLuksOptions *o, AdeLuksStep step);
 
+/* crypt_activate_by_passphrase() and crypt_deactivate() under ade_dm_lock(): libcryptsetup reaches
+ * libdevmapper, which is not thread-safe, and aded activates from several job threads at once. */
+int luks_activate(struct crypt_device *cd, const char *name, int slot, const AdeSecret *keyfile, uint32_t flags);
+int luks_deactivate(struct crypt_device *cd, const char *name);
+
 /* Runs the reencryption loaded in @cd with o->progress. -ECANCELED when the callback stopped it. */
 int luks_run_reencrypt(struct crypt_device *cd, const AdeLuksOptions *o);
 

@@ -3,6 +3,7 @@
  * token, testing a key, and opening and closing the volume. */
 #include <assert.h>
 
+#include "ade-dm.h"
 #include "ade-log.h"
 #include "ade-luks-internal.h"
 
@@ -155,7 +156,7 @@ int ade_luks_open(const char *device, const char *header, const char *name, cons
         r = luks_load(device, header, &cd);
         if (r < 0)
                 return r;
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)keyfile->data, keyfile->size, 0);
+        r = luks_activate(cd, name, CRYPT_ANY_SLOT, keyfile, 0);
         if (r == -EPERM)
                 return ade_log_debug_errno(ENOKEY, "The key file opens no keyslot of %s", header ?: device);
         if (r < 0)
@@ -169,10 +170,12 @@ int ade_luks_close(const char *name) {
 
         assert(name);
 
+        ade_dm_lock();
         r = crypt_init_by_name(&cd, name);
+        ade_dm_unlock();
         if (r < 0)
                 return ade_log_debug_errno(r, "No active device %s: %m", name);
-        r = crypt_deactivate(cd, name);
+        r = luks_deactivate(cd, name);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot deactivate %s: %m", name);
         return 0;

@@ -38,8 +38,7 @@ static int recover_if_crashed(struct crypt_device **cd, const char *device, cons
         ade_log_debug("Recovering the interrupted reencryption of %s", device);
         if (o->active_name)
                 /* Activation recovers the hotzone, then maps the device in reencryption state. */
-                r = crypt_activate_by_passphrase(*cd, o->active_name, CRYPT_ANY_SLOT, (const char *)keyfile->data,
-                        keyfile->size, CRYPT_ACTIVATE_SHARED);
+                r = luks_activate(*cd, o->active_name, CRYPT_ANY_SLOT, keyfile, CRYPT_ACTIVATE_SHARED);
         else {
                 struct crypt_params_reencrypt rp = {.flags = CRYPT_REENCRYPT_RECOVERY};
                 r = luks_keyslot_by_key(*cd, keyfile);
