@@ -17,7 +17,7 @@
 #   dvm_copy_in VM SRC DEST, dvm_copy_out VM SRC DEST
 #   dvm_trust_emulator VM              the emulator's CA in the guest's trust store, its names in
 #                                      /etc/hosts (10.0.2.100, forwarded to the host's emulator)
-#   dvm_install_deb VM                 apt-get install ./ade_*.deb in the guest (no network needed)
+#   dvm_install_deb VM                 apt-get install /root/ade_*.deb in the guest (no network needed)
 #   dvm_reboot VM                      a reboot asked by the guest, waited for (new boot id)
 #   dvm_kill VM                        hard power-off (QEMU killed); dvm_boot VM boots it again
 #   dvm_poweroff VM                    clean power-off, waited for
@@ -357,7 +357,7 @@ dvm_install_deb() {
         local vm=$1 name
         name=$(basename "$DVM_DEB")
         dvm_copy_in "$vm" "$DVM_DEB" "/root/$name" || return 1
-        dvm_ssh "$vm" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download /root/$name" </dev/null
+        dvm_ssh "$vm" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$name" </dev/null
 }
 
 dvm_boot_id() {

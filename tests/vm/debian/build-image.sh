@@ -72,10 +72,18 @@ kver=${kver#vmlinuz-}
 rm -f "$tree/etc/initramfs-tools/conf.d/ade-image-build" "$tree/usr/share/initramfs-tools/modules.d/ade-image-build"
 sed -i 's/^MODULES=.*/MODULES=dep/' "$tree/etc/initramfs-tools/initramfs.conf"
 
+# Under TCG on a loaded host udev may take minutes to announce a disk: systemd's default 90 s for a
+# device left the root's fsck and remount undone (root stayed read-only). Ten minutes instead.
 cat >"$tree/etc/fstab" <<EOF
 # <file system> <mount point> <type> <options> <dump> <pass>
-UUID=$root_uuid / ext4 errors=remount-ro 0 1
-UUID=$boot_uuid /boot ext4 defaults 0 2
+UUID=$root_uuid / ext4 errors=remount-ro,x-systemd.device-timeout=10min 0 1
+UUID=$boot_uuid /boot ext4 defaults,x-systemd.device-timeout=10min 0 2
+EOF
+mkdir -p "$tree/etc/systemd/system.conf.d"
+cat >"$tree/etc/systemd/system.conf.d/50-ade-test-tcg.conf" <<'EOF'
+[Manager]
+DefaultTimeoutStartSec=10min
+DefaultDeviceTimeoutSec=10min
 EOF
 echo ade-guest >"$tree/etc/hostname"
 cat >"$tree/etc/hosts" <<'EOF'
