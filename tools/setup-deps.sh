@@ -13,6 +13,10 @@ packages=(
         cryptsetup-bin e2fsprogs xfsprogs util-linux kmod openssl curl ca-certificates
         # tests: the VM harness (Debian's kernel is fetched with apt-get download, not installed)
         qemu-system-x86 qemu-utils busybox-static cpio xz-utils zstd
+        # the Debian package (debian/, dpkg-buildpackage) and its checker
+        debhelper dpkg-dev lintian git
+        # tests: the Debian 12 guest (tests/vm/debian-lib.sh): image build, disk layout, guest control
+        mmdebstrap fdisk openssh-client socat
         # tests: independent varlink judge, and the units' verifier
         varlink-go golang-github-varlink-go-dev systemd
         # tests: Microsoft's offline-unlock procedure (tests/integration/offline-unlock.sh) reads JSON with jq

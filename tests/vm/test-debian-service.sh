@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# ade installed as a Debian package on a real Debian 12 guest (systemd as PID 1, booted by grub)
+# and run through its units (tests/vm/README.md, "The Debian guest"): the .deb of the tree under
+# test installs with apt, its units are enabled, aded is started by its socket and lives in pid 1's
+# mount namespace, and "adectl enable --volume-type DATA" encrypts two MOUNTED data disks (ext4 and
+# XFS, mounted through /etc/fstab) through the installed aded.service: both Encrypted, both mounted
+# from /dev/mapper in the system's namespace, every file intact, no error from aded in the journal.
+#
+# A unit option that gives aded a mount namespace of its own (ProtectSystem=, ProtectHome=,
+# PrivateTmp=, ProtectKernelLogs=, ProtectControlGroups=, ...) makes the online enable unmount the
+# disks only in aded's copy of the mount table: the filesystems stay mounted for the system, e2fsck
+# runs on a mounted ext4 and XFS is busy. This test fails on such a unit.
+#
+# Skips (77) without root, qemu, mmdebstrap, dpkg-buildpackage and the build dependencies, the
+# built emulator, or with ADE_HEAVY_TESTS=no.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/vm/debian-lib.sh"
+dvm_require
+dvm_require_deb
+dvm_new_run
+t_start=$(date +%s)
+dvm_image || fail "the Debian image could not be built"
+dvm_build_deb || fail "dpkg-buildpackage failed on the tree under test"
+
+# Sample files for the data disks (the same tree on both) and their checksums.
+tree=$DVM_RUN/tree
+mkdir -p "$tree/big" "$tree/small/a"
+for i in 1 2 3 4 5 6; do head -c $((i * 1024 * 1024 + i * 777)) /dev/urandom >"$tree/big/f$i"; done
+for i in $(seq 1 60); do head -c $((i * 97 + 1)) /dev/urandom >"$tree/small/a/s$i"; done
+echo "hello from the data disk" >"$tree/hello.txt"
+(cd "$tree" && find . -type f -printf '%P\0' | sort -z | xargs -0 sha256sum) >"$DVM_RUN/manifest"
+truncate -s 256M "$DVM_RUN/lun0.img"
+mkfs.ext4 -q -F -L data0 -d "$tree" "$DVM_RUN/lun0.img" || fail "mkfs.ext4 failed"
+# XFS cannot be filled from a folder by this mkfs.xfs: the guest makes it and gets the files.
+truncate -s 320M "$DVM_RUN/lun1.img"
+
+dvm_start_emulator
+dvm_boot g "$DVM_RUN/lun0.img:lun0" "$DVM_RUN/lun1.img:lun1" || fail "QEMU did not start"
+dvm_require_check "the guest boots to a running system (systemctl is-system-running)" dvm_wait_boot g
+echo "# figure debvm-first-boot $DVM_BOOT_SECONDS s"
+
+dvm_check "udev gives the OS and data disks their Azure-style links" dvm_ssh g \
+        'test -b /dev/disk/azure/root && test -b /dev/disk/azure/root-part3 &&
+         test "$(readlink -f /dev/disk/azure/scsi1/lun0)" = /dev/vdb &&
+         test "$(readlink -f /dev/disk/azure/scsi1/lun1)" = /dev/vdc'
+dvm_require_check "the XFS disk is made in the guest and gets the files" dvm_ssh g \
+        'mkfs.xfs -q -L data1 /dev/disk/azure/scsi1/lun1 && mkdir -p /data0 /data1 &&
+         mount /dev/disk/azure/scsi1/lun1 /data1 && tar -x -C /data1 && umount /data1' < <(cd "$tree" && tar -cf - .)
+dvm_copy_in g "$DVM_RUN/manifest" /root/manifest
+dvm_require_check "both data disks are mounted through /etc/fstab" dvm_ssh g \
+        'printf "%s\n" "/dev/disk/azure/scsi1/lun0 /data0 ext4 defaults,nofail 0 2" \
+                "/dev/disk/azure/scsi1/lun1 /data1 xfs defaults,nofail 0 2" >>/etc/fstab &&
+         systemctl daemon-reload && mount -a &&
+         findmnt -n -o SOURCE,FSTYPE /data0 && findmnt -n -o SOURCE,FSTYPE /data1'
+dvm_check "every file reads back on both disks before ade" dvm_ssh g \
+        'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
+
+dvm_require_check "the emulator's CA and names are trusted in the guest" dvm_trust_emulator g
+dvm_require_check "apt-get installs $(basename "$DVM_DEB") (no network to Debian)" dvm_install_deb g
+dvm_check "aded.socket and aded.service are enabled" dvm_ssh g \
+        'test "$(systemctl is-enabled aded.socket)" = enabled && test "$(systemctl is-enabled aded.service)" = enabled'
+dvm_check "aded.socket listens; aded.service waits for it (not started by the installation)" dvm_ssh g \
+        'systemctl is-active aded.socket && test -S /run/ade/io.ade.DiskEncryption &&
+         ! systemctl is-active aded.service'
+dvm_check "the group ade exists (sysusers) and owns /run/ade (tmpfiles)" dvm_ssh g \
+        'getent group ade && test "$(stat -c %G /run/ade)" = ade'
+
+# The configuration for the emulator on the host: Key Vault, ARM and Entra ID under their Azure
+# names (in the emulator's certificate; /etc/hosts and a forwarding rule lead them to the host), IMDS
+# at its Azure address (a forwarding rule too), the managed identity, and only the two data disks.
+cat >"$DVM_RUN/ade.conf" <<EOF
+[keyvault]
+url = https://contoso.vault.azure.net
+resource-id = /subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/ade-rg/providers/Microsoft.KeyVault/vaults/contoso
+
+[identity]
+type = managed
+
+[azure]
+imds = http://169.254.169.254
+arm = https://management.azure.com
+authority = https://login.microsoftonline.com
+ca-file = /usr/local/share/ca-certificates/ade-emulator.crt
+
+[volumes]
+data = /dev/disk/azure/scsi1/lun0 /dev/disk/azure/scsi1/lun1
+EOF
+dvm_copy_in g "$DVM_RUN/ade.conf" /etc/ade/ade.conf
+dvm_check "aded --check-config accepts the configuration" dvm_ssh g 'aded --check-config'
+dvm_require_check "adectl show answers: aded started by aded.socket" dvm_ssh g \
+        'adectl show && systemctl is-active aded.service &&
+         systemctl show -p TriggeredBy --value aded.service | grep -qw aded.socket'
+dvm_check "aded lives in pid 1's mount namespace" dvm_ssh g \
+        'pid=$(systemctl show -p MainPID --value aded.service); echo "pid 1: $(readlink /proc/1/ns/mnt), aded ($pid): $(readlink /proc/$pid/ns/mnt)";
+         test "$(readlink /proc/1/ns/mnt)" = "$(readlink /proc/$pid/ns/mnt)"'
+
+t0=$(date +%s)
+dvm_check "adectl enable --volume-type DATA encrypts both mounted disks through aded.service" dvm_ssh g \
+        'timeout 1200 adectl enable --volume-type DATA --skip-snapshot-check </dev/null'
+echo "# figure debvm-enable $(($(date +%s) - t0)) s"
+dvm_ssh g 'adectl show --json' >"$DVM_RUN/show.json" 2>&1
+dvm_check "adectl show --json: both data disks Encrypted" jq -e \
+        '[.volumes[] | select(.device | test("lun[01]$|/dev/vd[bc]$")) | .state] | length == 2 and all(. == "Encrypted")' \
+        "$DVM_RUN/show.json"
+dvm_check "/data0 and /data1 are mounted from /dev/mapper for the system (findmnt)" dvm_ssh g \
+        'findmnt -n -o SOURCE,FSTYPE /data0; findmnt -n -o SOURCE,FSTYPE /data1;
+         findmnt -n -o SOURCE /data0 | grep -q "^/dev/mapper/" && findmnt -n -o SOURCE /data1 | grep -q "^/dev/mapper/"'
+dvm_check "the data disks carry LUKS2 (stock cryptsetup)" dvm_ssh g \
+        'cryptsetup isLuks --type luks2 /dev/disk/azure/scsi1/lun0 &&
+         ls /var/lib/ade/headers/* >/dev/null && dmsetup table --target crypt | grep -c crypt | grep -qx 2'
+dvm_check "every file is intact on both disks after the encryption" dvm_ssh g \
+        'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
+dvm_check "the journal has no error from aded" dvm_ssh g \
+        'out=$(journalctl -q --no-pager -p err -u aded.service -u aded.socket; journalctl -q --no-pager -p err _COMM=aded);
+         [ -z "$out" ] || { echo "$out"; false; }'
+echo "# figure debvm-test-total $(($(date +%s) - t_start)) s"
+dvm_finish
