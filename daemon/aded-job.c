@@ -18,6 +18,7 @@
 #include "ade-keyfile.h"
 #include "ade-log.h"
 #include "aded.h"
+#include "aded-keys.h"
 #include "aded-worker.h"
 
 /* Progress reaches the loop at most this often per job; the last update always does. */

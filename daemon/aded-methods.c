@@ -7,6 +7,7 @@
 #include "ade-log.h"
 #include "ade-precheck.h"
 #include "aded.h"
+#include "aded-keys.h"
 
 /* Watchers get at most this many unforced updates per second. */
 #define WATCH_INTERVAL_USEC (200U * 1000U)
@@ -417,6 +418,7 @@ static void prep_cloud_checks(struct EnablePrep *e, json_object *checks) {
         AdeCheckList list = {};
         AdePrecheckRequest req = {
                 .config = m->config,
+                .resolver = m->resolver,
                 .vault_url = e->params.keyvault_url,
                 .vault_resource_id = e->params.keyvault_resource_id,
                 .kek_url = e->params.kek_url,

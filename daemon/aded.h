@@ -18,6 +18,7 @@
 #include "ade-io.h"
 #include "ade-config.h"
 #include "ade-luks.h"
+#include "ade-resolver.h"
 #include "ade-state.h"
 #include "ade-varlink.h"
 #include "ade-volume.h"
@@ -102,6 +103,7 @@ struct Manager {
         sd_event *event;
         AdeVarlinkServer *server;
         AdeConfig *config;
+        AdeResolver *resolver; /* Key Vault for every job, and the preconditions' identity */
         gid_t group;
         bool dm; /* device-mapper available */
 
@@ -187,24 +189,6 @@ int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char 
 int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device);
 int aded_error_in_progress(AdeVarlinkCall *call);
 
-/* Keys (aded-keys.c): the key file's way into and out of Key Vault, through ade-envelope. Each call
- * makes its own clients, so workers may call them concurrently. On a service failure *ret_error
- * (optional) gets what the service said. */
-
-/* Wraps @keyfile with the KEK when @p names one and sets the escrow secret (then reads it back to
- * confirm it). Fills a token (KeyVaultURL, SecretURL versioned, KEK fields, Passphrase with a KEK,
- * VolumeType, DeviceId) for @v. */
 /* Serialises libdevmapper use across the loop and the job threads; aded_dm_find_crypt() takes it. */
 extern pthread_mutex_t aded_dm_lock;
 int aded_dm_find_crypt(const char *device, char **ret_name);
-
-/* The secret's DiskEncryptionKeyFileName tag for @v (ADE's LinuxPassPhraseFileName[_<c>_<lun>]). */
-int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
-
-int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
-        AdeLuksToken **ret_token, AdeCloudError *ret_error);
-/* The key file of a volume from its token (read from the device or header, or rebuilt from the state
- * file before the header exists). With a KEK and no Passphrase in @token, the secret is fetched and
- * its (wrapped) value is stored in token->passphrase, so the token can be written as it would have
- * been. */
-int aded_keys_resolve(Manager *m, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error);

@@ -13,15 +13,11 @@ typedef struct Run {
         AdeCheckList list;
 } Run;
 
-/* Retries stay on, but short, so a fault that never ends costs little time. */
+/* Retries stay on, but short, so a fault that never ends costs little time (the CA is ade.conf's). */
 static AdeHttpOptions fast_http(void) {
         AdeHttpOptions o;
 
-        ade_http_options_init(&o);
-        o.max_retries = 2;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.imds_gone_max_ms = 200;
+        ade_emulator_http_options(NULL, 2, &o);
         return o;
 }
 
@@ -34,15 +30,12 @@ static void run_done(Run *r) {
 /* Starts an emulator with @overlay, writes ade.conf (+@extra), runs the checks for the data
  * volumes with the KEK at @kek_url (NULL: the emulator's kek; "" no KEK). */
 static void run_checks(Run *r, const char *overlay, const char *extra, const char *kek_url, bool skip_snapshot) {
-        _cleanup_free_ char *path = NULL, *err = NULL;
         AdeHttpOptions http = fast_http();
         AdePrecheckRequest req;
 
         *r = (Run){};
         ck_assert_int_eq(ade_emulator_start(overlay, &r->emu), 0);
-        ck_assert_int_ge(asprintf(&path, "%s/ade.conf", r->emu->dir), 0);
-        ck_assert_int_eq(ade_emulator_write_config(r->emu, path, extra), 0);
-        ck_assert_msg(ade_config_load(path, &r->config, &err) == 0, "%s", strna(err));
+        ck_assert_int_eq(ade_emulator_load_config(r->emu, NULL, extra, &r->config), 0);
 
         req = (AdePrecheckRequest){
                 .config = r->config,
