@@ -3,7 +3,9 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <curl/curl.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/random.h>
 
@@ -17,9 +19,11 @@
 struct AdeHttpShare {
         CURLSH *sh;
         pthread_mutex_t locks[CURL_LOCK_DATA_LAST]; /* one per kind of shared data, as libcurl asks */
-        pthread_mutex_t pool_lock;
-        CURL *idle[SHARE_IDLE_MAX]; /* last in, first out: the warmest connections first */
+        pthread_mutex_t pool_lock;                  /* guards the rest */
+        CURL *idle[SHARE_IDLE_MAX];                 /* last in, first out: the warmest connections first */
         size_t n_idle;
+        X509_STORE *store; /* the trust store of the clients whose extra CA file is @store_ca_file */
+        char *store_ca_file;
 };
 
 struct AdeHttp {
@@ -27,8 +31,7 @@ struct AdeHttp {
         CURL *curl;           /* without a share: the one handle, used under @lock */
         pthread_mutex_t lock; /* without a share: one request at a time */
         char *ca_file;
-        char *ca_bundle; /* system bundle + extra file, handed to libcurl as one blob */
-        size_t ca_bundle_size;
+        X509_STORE *store; /* system bundle + extra file, parsed once, given to every TLS context */
 };
 
 typedef struct Transfer {
@@ -87,6 +90,8 @@ AdeHttpShare *ade_http_share_free(AdeHttpShare *s) {
                 curl_easy_cleanup(s->idle[i]);
         if (s->sh)
                 curl_share_cleanup(s->sh);
+        X509_STORE_free(s->store);
+        free(s->store_ca_file);
         for (size_t i = 0; i < ELEMENTSOF(s->locks); i++)
                 pthread_mutex_destroy(&s->locks[i]);
         pthread_mutex_destroy(&s->pool_lock);
@@ -140,75 +145,117 @@ void ade_http_response_done(AdeHttpResponse *r) {
         *r = (AdeHttpResponse){};
 }
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *buf = NULL;
-        size_t n;
+/* The trust store: the system bundle plus, when configured, the extra file, after checking that the
+ * extra file really holds a certificate (a typo'd path must not silently mean "system only"). Parsing
+ * a bundle of ~140 certificates costs more than a TLS handshake, so it is done once per client (once
+ * per share) instead of once per connection, as libcurl would with a CA file or blob. */
+static int trust_store_new(const char *ca_file, X509_STORE **ret) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        const char *system_path = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
+        X509_STORE *store;
+        FILE *f;
+        X509 *x;
 
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        buf = malloc(max + 1);
-        if (!buf)
+        if (!isempty(ca_file)) {
+                f = fopen(ca_file, "re");
+                if (!f)
+                        return ade_log_debug_errno(-errno, "Cannot read CA file %s: %m", ca_file);
+                x = PEM_read_X509(f, NULL, NULL, NULL);
+                fclose(f);
+                if (!x) {
+                        ERR_clear_error();
+                        return ade_log_debug_errno(-EINVAL, "CA file %s holds no PEM certificate", ca_file);
+                }
+                X509_free(x);
+        }
+
+        store = X509_STORE_new();
+        if (!store)
                 return -ENOMEM;
-        n = fread(buf, 1, max + 1, f);
-        if (ferror(f))
-                return -EIO;
-        if (n > max)
-                return -EFBIG;
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
+        /* A machine without a system bundle still trusts the extra file. */
+        if (X509_STORE_load_file(store, system_path) != 1) {
+                ERR_clear_error();
+                ade_log_debug("System CA bundle %s not readable, trusting %s only", system_path, strna(ca_file));
+        }
+        if (v && v->capath && X509_STORE_load_path(store, v->capath) != 1)
+                ERR_clear_error();
+        if (!isempty(ca_file) && X509_STORE_load_file(store, ca_file) != 1) {
+                ERR_clear_error();
+                X509_STORE_free(store);
+                return ade_log_debug_errno(-EINVAL, "Cannot load the certificates of CA file %s", ca_file);
+        }
+        *ret = store;
         return 0;
 }
 
-/* Builds the trust store libcurl gets: the system bundle followed by the extra file, after checking
- * that the extra file really holds a certificate (a typo'd path must not silently mean "system only"). */
-static int http_load_ca(AdeHttp *h) {
-        _cleanup_free_ char *extra = NULL, *system = NULL;
-        size_t extra_size = 0, system_size = 0;
-        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-        const char *system_path = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
-        BIO *bio;
-        X509 *x;
+/* The share's store when it was made for @ca_file, with a new reference; NULL otherwise. */
+static X509_STORE *share_trust(AdeHttpShare *s, const char *ca_file) {
+        X509_STORE *store = NULL;
+
+        pthread_mutex_lock(&s->pool_lock);
+        if (s->store && streq_ptr(s->store_ca_file, ca_file) && X509_STORE_up_ref(s->store) == 1)
+                store = s->store;
+        pthread_mutex_unlock(&s->pool_lock);
+        return store;
+}
+
+/* Gives @store (a reference of its own) to the share when it has none yet. */
+static void share_keep_trust(AdeHttpShare *s, X509_STORE *store, const char *ca_file) {
+        char *f = NULL;
+
+        if (ca_file && !(f = strdup(ca_file)))
+                return;
+        pthread_mutex_lock(&s->pool_lock);
+        if (!s->store && X509_STORE_up_ref(store) == 1) {
+                s->store = store;
+                s->store_ca_file = TAKE_PTR(f);
+        }
+        pthread_mutex_unlock(&s->pool_lock);
+        free(f);
+}
+
+int ade_http_share_load_trust(AdeHttpShare *s, const char *ca_file) {
+        X509_STORE *store;
         int r;
 
-        if (isempty(h->opts.ca_file))
-                return 0;
+        assert(s);
 
-        r = read_file(h->opts.ca_file, 16U * 1024U * 1024U, &extra, &extra_size);
-        if (r < 0)
-                return ade_log_debug_errno(r, "Cannot read CA file %s: %m", h->opts.ca_file);
-
-        bio = BIO_new_mem_buf(extra, (int)extra_size);
-        if (!bio)
-                return -ENOMEM;
-        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-        if (!x)
-                return ade_log_debug_errno(-EINVAL, "CA file %s holds no PEM certificate", h->opts.ca_file);
-        X509_free(x);
-
-        /* A machine without a system bundle still trusts the extra file. */
-        r = read_file(system_path, 64U * 1024U * 1024U, &system, &system_size);
-        if (r < 0)
-                ade_log_debug("System CA bundle %s not readable (%s), trusting %s only", system_path, strerror(-r),
-                        h->opts.ca_file);
-
-        h->ca_bundle = malloc(system_size + 1 + extra_size + 1);
-        if (!h->ca_bundle)
-                return -ENOMEM;
-        if (system_size > 0)
-                memcpy(h->ca_bundle, system, system_size);
-        h->ca_bundle[system_size] = '\n';
-        memcpy(h->ca_bundle + system_size + 1, extra, extra_size);
-        h->ca_bundle_size = system_size + 1 + extra_size;
-        h->ca_bundle[h->ca_bundle_size] = 0;
-        h->ca_file = strdup(h->opts.ca_file);
-        if (!h->ca_file)
-                return -ENOMEM;
-        h->opts.ca_file = h->ca_file;
+        if (isempty(ca_file))
+                ca_file = NULL;
+        store = share_trust(s, ca_file);
+        if (!store) {
+                r = trust_store_new(ca_file, &store);
+                if (r < 0)
+                        return r;
+                share_keep_trust(s, store, ca_file);
+        }
+        X509_STORE_free(store);
         return 0;
+}
+
+/* The store for @h: the share's when it was made for the same CA file, else a new one (which the
+ * share keeps when it has none yet). */
+static int http_load_ca(AdeHttp *h) {
+        AdeHttpShare *s = h->opts.share;
+        X509_STORE *store = s ? share_trust(s, h->opts.ca_file) : NULL;
+        int r;
+
+        if (!store) {
+                r = trust_store_new(h->opts.ca_file, &store);
+                if (r < 0)
+                        return r;
+                if (s)
+                        share_keep_trust(s, store, h->opts.ca_file);
+        }
+        h->store = store;
+        return 0;
+}
+
+static CURLcode ssl_ctx_trust(CURL *curl, void *ssl_ctx, void *userdata) {
+        (void)curl;
+        /* Shared by reference: X509_STORE is safe to read from several TLS contexts at once. */
+        SSL_CTX_set1_cert_store(ssl_ctx, userdata);
+        return CURLE_OK;
 }
 
 int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
@@ -243,8 +290,14 @@ int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
         if (h->opts.max_response_size == 0)
                 h->opts.max_response_size = ADE_HTTP_RESPONSE_MAX_DEFAULT;
         h->opts.ca_file = NULL;
-        if (opts && !isempty(opts->ca_file))
-                h->opts.ca_file = opts->ca_file;
+        if (opts && !isempty(opts->ca_file)) {
+                h->ca_file = strdup(opts->ca_file);
+                if (!h->ca_file) {
+                        ade_http_free(h);
+                        return -ENOMEM;
+                }
+                h->opts.ca_file = h->ca_file;
+        }
 
         r = http_load_ca(h);
         if (r < 0) {
@@ -270,7 +323,7 @@ AdeHttp *ade_http_free(AdeHttp *h) {
         if (h->curl)
                 curl_easy_cleanup(h->curl);
         pthread_mutex_destroy(&h->lock);
-        free(h->ca_bundle);
+        X509_STORE_free(h->store);
         free(h->ca_file);
         free(h);
         return NULL;
@@ -480,12 +533,13 @@ static int perform_once(AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpR
                 goto finish;
         }
 
-        if (h->ca_bundle) {
-                struct curl_blob blob = {.data = h->ca_bundle, .len = h->ca_bundle_size, .flags = CURL_BLOB_NOCOPY};
-                if (curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK) {
-                        r = -EINVAL;
-                        goto finish;
-                }
+        /* Our store instead of a CA file libcurl would parse again for every connection. */
+        if (curl_easy_setopt(c, CURLOPT_CAINFO, NULL) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_trust) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h->store) != CURLE_OK) {
+                r = ade_log_debug_errno(-EINVAL, "libcurl takes no TLS context callback (not built with OpenSSL?)");
+                goto finish;
         }
         /* IMDS is link-local: a proxy would answer for the wrong machine, or leak the token. */
         if (h->opts.imds)
@@ -640,6 +694,8 @@ static int request_with(
                                 return r;
                         }
                         resp.attempts = attempts;
+                        ade_log_debug("%s %s: %ld after %" PRIu64 " ms, %u attempt%s", req->method ?: "GET", req->url,
+                                resp.status, elapsed, attempts, attempts == 1 ? "" : "s");
                         *ret = resp;
                         resp = (AdeHttpResponse){};
                         return 0;

@@ -43,6 +43,10 @@ static inline void ade_http_share_freep(AdeHttpShare **s) {
         ade_http_share_free(*s);
 }
 
+/* Builds the trust store (the system bundle and @ca_file, see ade_http_new()) that clients over @s
+ * with the same @ca_file then share, so that the first request does not wait for it. */
+int ade_http_share_load_trust(AdeHttpShare *s, const char *ca_file);
+
 typedef struct AdeHttpOptions {
         const char *ca_file;         /* extra PEM trust anchors, or NULL */
         bool imds;                   /* IMDS rules: plain http allowed, no proxy, retry 404/410 */

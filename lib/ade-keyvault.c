@@ -21,6 +21,8 @@ struct AdeKeyVault {
         char *resource;
 
         pthread_mutex_t lock; /* guards the challenge: calls may run concurrently */
+        pthread_cond_t challenged;
+        bool challenging; /* a call is getting the challenge; others wait on @challenged */
         bool have_challenge;
         AdeKvChallenge challenge;
         char *token_resource; /* what the challenge told us to ask for */
@@ -61,6 +63,7 @@ int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const cha
         if (!kv)
                 return -ENOMEM;
         pthread_mutex_init(&kv->lock, NULL);
+        pthread_cond_init(&kv->challenged, NULL);
         kv->credential = credential;
         kv->origin = TAKE_PTR(u->origin);
         kv->host = TAKE_PTR(u->host);
@@ -90,6 +93,7 @@ AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv) {
         free(kv->resource);
         free(kv->token_resource);
         ade_kv_challenge_done(&kv->challenge);
+        pthread_cond_destroy(&kv->challenged);
         pthread_mutex_destroy(&kv->lock);
         free(kv);
         return NULL;
@@ -236,20 +240,57 @@ static int with_api_version(const char *url, char **ret) {
         return asprintf(ret, "%s%capi-version=" KV_API_VERSION, url, strchr(url, '?') ? '&' : '?') < 0 ? -ENOMEM : 0;
 }
 
-/* What the challenge told us to ask for, copied under the lock; false when there is no challenge yet. */
+/* What the challenge told us to ask for, copied under the lock: 1. Or 0 when there is no challenge
+ * yet: then the caller is to get it, and to call kv_challenge_end() whatever happens; callers that
+ * come meanwhile wait for that, so that concurrent first calls cost one challenge. */
 static int kv_token_target(AdeKeyVault *kv, char **ret_resource, char **ret_tenant) {
-        int r = 0;
+        int r;
 
         pthread_mutex_lock(&kv->lock);
-        if (!kv->have_challenge)
+        while (!kv->have_challenge && kv->challenging)
+                pthread_cond_wait(&kv->challenged, &kv->lock);
+        if (!kv->have_challenge) {
+                kv->challenging = true;
                 r = 0;
-        else if (!(*ret_resource = strdup(kv->token_resource)) ||
-                 (kv->challenge.tenant && !(*ret_tenant = strdup(kv->challenge.tenant))))
+        } else if (!(*ret_resource = strdup(kv->token_resource)) ||
+                   (kv->challenge.tenant && !(*ret_tenant = strdup(kv->challenge.tenant))))
                 r = -ENOMEM;
         else
                 r = 1;
         pthread_mutex_unlock(&kv->lock);
         return r;
+}
+
+/* Ends the getting of the challenge that kv_token_target() handed to the caller: accepts @resp's
+ * challenge when it is one. Returns 1 when it was accepted, 0 when @resp is no challenge (or NULL),
+ * or the refusal of kv_accept_challenge(). */
+static int kv_challenge_end(AdeKeyVault *kv, const AdeHttpResponse *resp, const char *url, AdeCloudError *ret_error) {
+        int r = 0;
+
+        pthread_mutex_lock(&kv->lock);
+        if (resp && resp->status == 401 && resp->www_authenticate) {
+                r = kv_accept_challenge(kv, resp->www_authenticate, url, ret_error);
+                if (r >= 0)
+                        r = 1;
+        }
+        kv->challenging = false;
+        pthread_cond_broadcast(&kv->challenged);
+        pthread_mutex_unlock(&kv->lock);
+        return r;
+}
+
+/* Sends @req without a token to get the challenge. Returns 1 when it was accepted, 0 with the
+ * answer in *ret_resp when it was none, or a negative errno. */
+static int kv_get_challenge(
+        AdeKeyVault *kv, const AdeHttpRequest *req, AdeHttpResponse *ret_resp, AdeCloudError *ret_error) {
+        int r;
+
+        r = ade_http_request(kv->http, req, ret_resp, ret_error);
+        if (r < 0) {
+                (void)kv_challenge_end(kv, NULL, req->url, ret_error);
+                return r;
+        }
+        return kv_challenge_end(kv, ret_resp, req->url, ret_error);
 }
 
 static int kv_call(AdeKeyVault *kv, const char *method, const char *url, const void *body, size_t body_size,
@@ -263,17 +304,12 @@ static int kv_call(AdeKeyVault *kv, const char *method, const char *url, const v
                 return r;
         if (r == 0) {
                 /* No body on the first request: it only provokes the challenge (as the SDKs do). */
-                r = ade_http_request(kv->http,
-                        &(AdeHttpRequest){.method = method, .url = url, .send_empty_body = !!body}, &resp, ret_error);
+                r = kv_get_challenge(kv, &(AdeHttpRequest){.method = method, .url = url, .send_empty_body = !!body},
+                        &resp, ret_error);
                 if (r < 0)
                         return r;
-                if (resp.status != 401 || !resp.www_authenticate)
+                if (r == 0)
                         return ade_http_reply_json(&resp, url, ret_reply, ret_error);
-                pthread_mutex_lock(&kv->lock);
-                r = kv_accept_challenge(kv, resp.www_authenticate, url, ret_error);
-                pthread_mutex_unlock(&kv->lock);
-                if (r < 0)
-                        return r;
                 ade_http_response_done(&resp);
                 r = kv_token_target(kv, &resource, &tenant);
                 if (r < 0)
@@ -286,6 +322,38 @@ static int kv_call(AdeKeyVault *kv, const char *method, const char *url, const v
         if (r < 0)
                 return r;
         return ade_http_reply_json(&resp, url, ret_reply, ret_error);
+}
+
+int ade_keyvault_prepare(AdeKeyVault *kv, AdeCloudError *ret_error) {
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        _cleanup_free_ char *resource = NULL, *tenant = NULL, *url = NULL;
+        _cleanup_secret_ AdeSecret *token = NULL;
+        int r;
+
+        assert(kv);
+
+        r = ade_url_join(kv->url, "secrets?api-version=" KV_API_VERSION "&maxresults=1", &url);
+        if (r < 0)
+                return r;
+        r = kv_token_target(kv, &resource, &tenant);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                /* Key Vault authenticates before it routes: any path without a token gets the challenge. */
+                r = kv_get_challenge(kv, &(AdeHttpRequest){.method = "GET", .url = url}, &resp, ret_error);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        (void)ade_cloud_error_set(ret_error, resp.status, "NoChallenge",
+                                "the vault answered a request without a token with something other than a challenge",
+                                url);
+                        return ade_log_debug_errno(-EPROTO, "%s answered %ld, not a challenge", url, resp.status);
+                }
+                r = kv_token_target(kv, &resource, &tenant);
+                if (r < 0)
+                        return r;
+        }
+        return ade_credential_get_token(kv->credential, resource, tenant, NULL, &token, ret_error);
 }
 
 /* Serializes @rest and puts "@key": "@value" in front of it, all in a secret: @value is key material. */

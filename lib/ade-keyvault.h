@@ -44,6 +44,11 @@ static inline void ade_keyvault_freep(AdeKeyVault **kv) {
 
 const char *ade_keyvault_url(const AdeKeyVault *kv);
 
+/* Gets what the first call would otherwise wait for: the challenge (one GET without a token) and a
+ * token for what it names, so that a caller can do it ahead, alongside other work. Sends no token.
+ * Errors as the calls below; -EPROTO when the vault answers without a challenge. */
+int ade_keyvault_prepare(AdeKeyVault *kv, AdeCloudError *ret_error);
+
 /* A challenge, parsed. */
 typedef struct AdeKvChallenge {
         char *authorization; /* "https://login.microsoftonline.com/<tenant>" */

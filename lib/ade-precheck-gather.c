@@ -266,8 +266,23 @@ static int gather_kek(Gather *gt) {
         return 0;
 }
 
+/* Not a fact: the challenge and token of the vault the key goes to, fetched alongside the facts so
+ * that the escrow which follows a passed check does not wait for them. Its failures are the escrow's
+ * to report. */
+static int prepare_escrow_vault(Gather *gt) {
+        _cleanup_cloud_error_ AdeCloudError err = ADE_CLOUD_ERROR_NULL;
+        int r;
+
+        if (!gt->req->vault_url || !gt->cred)
+                return 0;
+        r = ade_resolver_prepare_vault(gt->resolver, gt->req->vault_url, &err);
+        if (r < 0)
+                ade_log_debug_errno(r, "Cannot prepare Key Vault %s ahead of the escrow: %m", gt->req->vault_url);
+        return r == -ENOMEM ? r : 0;
+}
+
 int ade_precheck_run(const AdePrecheckRequest *req, AdeCheckList *list, AdeImdsInstance **ret_instance) {
-        static const GatherFunc all[] = {gather_vault, gather_kek, gather_vm};
+        static const GatherFunc all[] = {gather_vault, gather_kek, prepare_escrow_vault, gather_vm};
         _cleanup_(ade_resolver_freep) AdeResolver *own = NULL;
         _cleanup_(ade_arm_freep) AdeArm *arm = NULL;
         Gather gt = {.req = req};

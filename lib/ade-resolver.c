@@ -51,6 +51,16 @@ int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeRes
                 ade_http_options_init(&r->opts);
         r->opts.ca_file = config->azure.ca_file;
         r->opts.share = r->share;
+
+        /* What every first call would pay for, paid now (a process makes its resolver at start): the
+         * trust store and the identity. A failure is not final: the first call that needs them tries
+         * again and reports it. */
+        (void)ade_http_share_load_trust(r->share, r->opts.ca_file);
+        {
+                AdeCredential *cred;
+
+                (void)ade_resolver_credential(r, &cred);
+        }
         *ret = TAKE_PTR(r);
         return 0;
 }
@@ -158,6 +168,16 @@ int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret) {
                 return ade_log_debug_errno(
                         k == -ENOMEM ? k : -EINVAL, "Key Vault URL '%s' is not an https:// URL", strna(url));
         return vault_of(r, u->origin, ret);
+}
+
+int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error) {
+        AdeKeyVault *kv;
+        int k;
+
+        k = ade_resolver_keyvault(r, url, &kv);
+        if (k < 0)
+                return k;
+        return ade_keyvault_prepare(kv, ret_error);
 }
 
 int ade_resolver_check_vault(AdeResolver *r, const char *url, const char *kind) {

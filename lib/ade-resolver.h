@@ -50,6 +50,10 @@ int ade_resolver_credential(AdeResolver *r, AdeCredential **ret);
  * borrowed, valid as long as the resolver. For URLs that the configuration or a root caller names. */
 int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret);
 
+/* Does ahead, alongside other work, what the first call to the vault of @url (named by the
+ * configuration or a root caller) would wait for: its challenge and token (ade_keyvault_prepare()). */
+int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error);
+
 /* Whether a bearer token may be sent to the vault of @url, a Key Vault object URL of @kind ("keys",
  * "secrets") read from a volume. Returns 0, -EINVAL when @url is no such URL (ade-url.h: https, no
  * user information, a clean path), -EPERM when its vault is not one ade may trust; until the

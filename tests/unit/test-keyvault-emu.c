@@ -2,6 +2,7 @@
 /* The Key Vault client against the Azure emulator over real HTTPS with the emulator's test CA,
  * authenticated by the emulator's IMDS managed identity: every call, and each fault. */
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include "ade-imds.h"
 #include "ade-json.h"
@@ -289,6 +290,68 @@ START_TEST(test_many_calls_share_one_connection) {
         /* the challenge and 20 wraps, one TLS handshake */
         ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 21);
         ck_assert_int_eq(ade_emulator_connections_to(c.emu, "keyvault"), 1);
+        ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 1);
+}
+END_TEST
+
+START_TEST(test_prepare_gets_challenge_and_token_ahead) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
+
+        ctx_start(&c);
+        ck_assert_int_eq(ade_keyvault_prepare(c.kv, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 1);
+        ck_assert_int_eq(ade_emulator_clear_requests(c.emu), 0);
+        /* The call itself is one request now. */
+        ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+        /* Prepared again: nothing to do. */
+        ck_assert_int_eq(ade_keyvault_prepare(c.kv, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, NULL), 1);
+}
+END_TEST
+
+typedef struct KeyCall {
+        pthread_t thread;
+        AdeKeyVault *kv;
+        const char *url;
+        int result;
+} KeyCall;
+
+static void *get_key(void *userdata) {
+        KeyCall *k = userdata;
+        _cleanup_(ade_kv_key_freep) AdeKvKey *key = NULL;
+
+        k->result = ade_keyvault_get_key(k->kv, k->url, &key, NULL);
+        return NULL;
+}
+
+START_TEST(test_concurrent_first_calls_answer_one_challenge) {
+        _cleanup_(ctx_done) Ctx c;
+        KeyCall calls[6] = {};
+        _cleanup_json_ json_object *reqs = NULL;
+        unsigned challenges = 0;
+
+        ctx_start(&c);
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                calls[i] = (KeyCall){.kv = c.kv, .url = c.emu->kek_url};
+                ck_assert_int_eq(pthread_create(&calls[i].thread, NULL, get_key, &calls[i]), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                ck_assert_int_eq(pthread_join(calls[i].thread, NULL), 0);
+                ck_assert_int_eq(calls[i].result, 0);
+        }
+        ck_assert_int_eq(ade_emulator_requests(c.emu, &reqs), 0);
+        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+                int64_t status = 0;
+
+                (void)ade_json_get_int64(json_object_array_get_idx(reqs, i), "status", &status);
+                challenges += status == 401;
+        }
+        ck_assert_uint_eq(challenges, 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1 + ELEMENTSOF(calls));
         ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 1);
 }
 END_TEST
@@ -646,6 +709,8 @@ int main(void) {
         tcase_add_test(tc, test_first_call_answers_challenge);
         tcase_add_test(tc, test_cached_wrap_and_set_cost_two_requests_on_one_connection);
         tcase_add_test(tc, test_many_calls_share_one_connection);
+        tcase_add_test(tc, test_prepare_gets_challenge_and_token_ahead);
+        tcase_add_test(tc, test_concurrent_first_calls_answer_one_challenge);
         tcase_add_test(tc, test_retry_after_honoured);
         tcase_add_test(tc, test_backoff_without_retry_after);
         tcase_add_test(tc, test_throttled_then_success);
