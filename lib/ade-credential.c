@@ -287,42 +287,43 @@ int ade_credential_bearer_request(AdeCredential *c, AdeHttp *http, const char *r
         }
 }
 
-static size_t strip_trailing_slashes(const char *s) {
+/* The length of @s without its "/.default" (a v2 scope's), in *ret_scope whether it had one; or,
+ * for a resource, without trailing slashes. */
+static size_t resource_length(const char *s, bool *ret_scope) {
         size_t l = strlen(s);
 
+        *ret_scope = l >= 9 && streq(s + l - 9, "/.default");
+        if (*ret_scope)
+                return l - 9;
         while (l > 0 && s[l - 1] == '/')
                 l--;
         return l;
 }
 
 int ade_credential_resource_to_scope(const char *resource, char **ret) {
+        bool scope;
         size_t l;
 
         assert(resource);
         assert(ret);
 
-        l = strlen(resource);
-        if (l >= 9 && streq(resource + l - 9, "/.default"))
+        /* "https://management.azure.com/" -> "https://management.azure.com/.default" */
+        l = resource_length(resource, &scope);
+        if (scope)
                 *ret = strdup(resource);
-        else {
-                /* "https://management.azure.com/" -> "https://management.azure.com/.default" */
-                l = strip_trailing_slashes(resource);
-                if (asprintf(ret, "%.*s/.default", (int)l, resource) < 0)
-                        *ret = NULL;
-        }
+        else if (asprintf(ret, "%.*s/.default", (int)l, resource) < 0)
+                *ret = NULL;
         return *ret ? 0 : -ENOMEM;
 }
 
 int ade_credential_scope_to_resource(const char *scope, char **ret) {
+        bool is_scope;
         size_t l;
 
         assert(scope);
         assert(ret);
 
-        l = strlen(scope);
-        if (l >= 9 && streq(scope + l - 9, "/.default"))
-                *ret = strndup(scope, l - 9);
-        else
-                *ret = strdup(scope);
+        l = resource_length(scope, &is_scope);
+        *ret = is_scope ? strndup(scope, l) : strdup(scope);
         return *ret ? 0 : -ENOMEM;
 }

@@ -16,7 +16,8 @@
  * used from several threads; they wait for each other). With a share (AdeHttpOptions.share), every
  * call borrows an idle easy handle from the share, with the connections it left open, and gives it
  * back: all clients made over one share reuse each other's connections, and calls run concurrently.
- * The share also holds the DNS cache and the TLS sessions, behind libcurl's lock callbacks. libcurl's
+ * The share also holds the DNS cache, the TLS sessions (behind libcurl's lock callbacks) and the trust
+ * store, read once for the share's lifetime (a changed CA file takes a new share). libcurl's
  * own shared connection cache is not used: its documentation does not support it across concurrent
  * threads; handing whole easy handles around gives the same reuse without that.
  *

@@ -76,14 +76,16 @@ static void ctx_done(Ctx *c) {
         ade_emulator_stop(c->emu);
 }
 
-/* Escrows, encrypts, resolves from the device, and asks stock cryptsetup. */
-static void round_trip(bool with_kek) {
+/* Escrows, encrypts (with the header in front, or detached in header_dir), resolves from the
+ * device (and its header), and asks stock cryptsetup. */
+static void round_trip(bool with_kek, bool detached) {
         Ctx c;
+        AdeLuksPlan plan = {};
         _cleanup_secret_ AdeSecret *key = NULL, *resolved = NULL;
         _cleanup_free_ char *hdir = NULL, *keypath = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL, *back = NULL;
-        AdeLuksOptions o = {.escrow_confirmed = true};
+        AdeLuksOptions o = {.escrow_confirmed = true, .force_detached = detached};
         int fd;
 
         ctx_start(&c);
@@ -105,10 +107,11 @@ static void round_trip(bool with_kek) {
         o.header_dir = hdir;
         o.run_dir = c.dir;
         ck_assert_int_eq(ade_volume_probe(c.loop, ADE_VOLUME_DATA, false, &v), 0);
-        ck_assert_int_eq(ade_luks_encrypt(v, t, key, &o, NULL, NULL), 0);
+        ck_assert_int_eq(ade_luks_encrypt(v, t, key, &o, &plan, NULL), 0);
+        ck_assert(!!plan.header_path == detached);
 
-        /* The resolver needs nothing but the device. */
-        ck_assert_int_eq(ade_resolver_key_from_device(c.resolver, c.loop, NULL, &back, &resolved, NULL), 0);
+        /* The resolver needs nothing but the device (and its detached header). */
+        ck_assert_int_eq(ade_resolver_key_from_device(c.resolver, c.loop, plan.header_path, &back, &resolved, NULL), 0);
         ck_assert(ade_secret_equal(resolved, key));
         ck_assert_str_eq(back->secret_url, t->secret_url);
 
@@ -117,17 +120,28 @@ static void round_trip(bool with_kek) {
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write(fd, resolved->data, resolved->size), (ssize_t)resolved->size);
         close(fd);
-        ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
+        if (detached)
+                ck_assert_int_eq(sh("cryptsetup open --test-passphrase --header %s --key-file %s %s", plan.header_path,
+                                         keypath, c.loop),
+                        0);
+        else
+                ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
+        ade_luks_plan_done(&plan);
         ctx_done(&c);
 }
 
 START_TEST(test_resolved_key_opens_volume_with_kek) {
-        round_trip(true);
+        round_trip(true, false);
 }
 END_TEST
 
 START_TEST(test_resolved_key_opens_volume_without_kek) {
-        round_trip(false);
+        round_trip(false, false);
+}
+END_TEST
+
+START_TEST(test_resolved_key_opens_volume_with_detached_header) {
+        round_trip(true, true);
 }
 END_TEST
 
@@ -149,6 +163,7 @@ int main(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_resolved_key_opens_volume_with_kek);
         tcase_add_test(tc, test_resolved_key_opens_volume_without_kek);
+        tcase_add_test(tc, test_resolved_key_opens_volume_with_detached_header);
         suite_add_tcase(s, tc);
         r = ade_test_run(s);
         (void)sh("losetup -a | grep -F '(%s/' | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf %s", work_dir, work_dir);
