@@ -156,6 +156,20 @@ static int vault_of(AdeResolver *r, const char *origin, AdeKeyVault **ret) {
         return k;
 }
 
+int ade_resolver_check_vault(AdeResolver *r, const char *url) {
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        int k;
+
+        assert(r);
+
+        /* https only, no user information, a clean host: the origin compared is what is dialled. */
+        k = ade_url_parse(url, 0, &u);
+        if (k < 0)
+                return ade_log_debug_errno(k == -ENOMEM ? k : -EINVAL,
+                        "'%s' is not an https:// URL of a vault; no token is sent there", strna(url));
+        return 0;
+}
+
 int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret) {
         _cleanup_(ade_url_freep) AdeUrl *u = NULL;
         int k;
@@ -163,10 +177,12 @@ int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret) {
         assert(r);
         assert(ret);
 
+        k = ade_resolver_check_vault(r, url);
+        if (k < 0)
+                return k;
         k = ade_url_parse(url, 0, &u);
         if (k < 0)
-                return ade_log_debug_errno(
-                        k == -ENOMEM ? k : -EINVAL, "Key Vault URL '%s' is not an https:// URL", strna(url));
+                return k;
         return vault_of(r, u->origin, ret);
 }
 
@@ -180,31 +196,15 @@ int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *r
         return ade_keyvault_prepare(kv, ret_error);
 }
 
-int ade_resolver_check_vault(AdeResolver *r, const char *url, const char *kind) {
+/* The client for the vault of @url, a Key Vault object URL of @kind that a volume names. */
+static int vault_from_volume(AdeResolver *r, const char *url, const char *kind, AdeKeyVault **ret) {
         int k;
-
-        assert(r);
-        assert(kind);
 
         k = ade_url_keyvault_object(url, kind, false, NULL, NULL, NULL);
         if (k < 0)
                 return ade_log_debug_errno(k, "'%s' is not a Key Vault %s URL; no token is sent there", strna(url),
                         streq(kind, "keys") ? "key" : "secret");
-        return 0;
-}
-
-/* The client for the vault of @url, a Key Vault object URL of @kind that a volume names. */
-static int vault_from_volume(AdeResolver *r, const char *url, const char *kind, AdeKeyVault **ret) {
-        _cleanup_free_ char *origin = NULL;
-        int k;
-
-        k = ade_resolver_check_vault(r, url, kind);
-        if (k < 0)
-                return k;
-        k = ade_url_keyvault_object(url, kind, false, &origin, NULL, NULL);
-        if (k < 0)
-                return k;
-        return vault_of(r, origin, ret);
+        return ade_resolver_keyvault(r, url, ret);
 }
 
 int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,

@@ -20,12 +20,13 @@
  *    differs; the Key Vault challenge is then answered once per vault and process.
  * Thread-safe: aded's jobs call it from their worker threads at the same time.
  *
- * Vault URLs that come from a volume (a LUKS2 token's SecretURL and KeyEncryptionKeyURL) reach Key
- * Vault only through ade_resolver_check_vault(): it is the one place that decides whether a bearer
- * token may be sent to a vault a disk names (docs/architecture.md §3; the allow-list of vault
- * origins goes there). A secret's DiskEncryptionKeyEncryptionKeyURL tag is only ever used on the
- * secret's own vault's client (ade-keyvault.h refuses URLs of another origin). URLs that the
- * configuration or a root caller names (Enable, RotateKey) go to ade_resolver_keyvault() directly. */
+ * Every Key Vault client the resolver makes, and so every vault a bearer token goes to, passes
+ * ade_resolver_check_vault() first: it is the one place that decides which vaults ade trusts with a
+ * token (docs/architecture.md §3: the allow-list of vault origins goes there). Vault URLs that come
+ * from a volume (a LUKS2 token's SecretURL and KeyEncryptionKeyURL, and its KeyVaultURL when
+ * RotateKey escrows there) also have to be Key Vault object URLs of the right kind. A secret's
+ * DiskEncryptionKeyEncryptionKeyURL tag is only ever used on the secret's own vault's client
+ * (ade-keyvault.h refuses URLs of another origin). */
 
 typedef struct AdeResolver AdeResolver;
 
@@ -46,19 +47,19 @@ const AdeHttpOptions *ade_resolver_http_options(AdeResolver *r);
  * ade_identity_credential_new() when it cannot be set up. */
 int ade_resolver_credential(AdeResolver *r, AdeCredential **ret);
 
-/* The client for the vault of @url (a vault URL or any URL on it: its origin is what counts),
- * borrowed, valid as long as the resolver. For URLs that the configuration or a root caller names. */
+/* The client for the vault of @url (a vault URL or any URL on it: its origin is what counts), after
+ * ade_resolver_check_vault(); borrowed, valid as long as the resolver. */
 int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret);
 
 /* Does ahead, alongside other work, what the first call to the vault of @url (named by the
  * configuration or a root caller) would wait for: its challenge and token (ade_keyvault_prepare()). */
 int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error);
 
-/* Whether a bearer token may be sent to the vault of @url, a Key Vault object URL of @kind ("keys",
- * "secrets") read from a volume. Returns 0, -EINVAL when @url is no such URL (ade-url.h: https, no
- * user information, a clean path), -EPERM when its vault is not one ade may trust; until the
- * allow-list exists, every vault that passes ade-url.h is trusted. */
-int ade_resolver_check_vault(AdeResolver *r, const char *url, const char *kind);
+/* Whether a bearer token may be sent to the vault of @url (its origin). Returns 0, -EINVAL when @url
+ * is not an https URL that ade-url.h accepts (user information, encoded or empty hosts, ...), -EPERM
+ * when the vault is not one ade may trust. Until the allow-list exists, every vault that passes
+ * ade-url.h is trusted. */
+int ade_resolver_check_vault(AdeResolver *r, const char *url);
 
 typedef struct AdeResolverEscrow {
         const char *vault_url;             /* KeyVaultURL: where the secret goes */

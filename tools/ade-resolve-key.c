@@ -8,6 +8,7 @@
 #include "ade-log.h"
 #include "ade-luks.h"
 #include "ade-resolver.h"
+#include "ade-url.h"
 
 /* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery and for the demo: reads the
  * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
@@ -85,9 +86,9 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = ade_resolver_credential(resolver, &cred);
         if (r >= 0)
-                r = ade_resolver_check_vault(resolver, token->secret_url, "secrets");
+                r = ade_url_keyvault_object(token->secret_url, "secrets", false, NULL, NULL, NULL);
         if (r >= 0 && token->kek_url)
-                r = ade_resolver_check_vault(resolver, token->kek_url, "keys");
+                r = ade_url_keyvault_object(token->kek_url, "keys", false, NULL, NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "ade-resolve-key: cannot set up a Key Vault client for %s: %s\n", token->secret_url,
                         strerror(-r));

@@ -178,26 +178,41 @@ START_TEST(test_missing_secret_says_so) {
 END_TEST
 
 START_TEST(test_hostile_vault_urls_from_a_token_go_nowhere) {
-        static const char *const bad[] = {
+        /* Refused as URLs, by the one door every vault passes. */
+        static const char *const bad_urls[] = {
                 "https://localhost:1@evil.example/secrets/a/1",
                 "https://u:p@localhost:1/secrets/a/1",
                 "http://localhost:1/secrets/a/1",
+                "https://localhost:1\\@evil.example/secrets/a/1",
+                "https://%6cocalhost:1/secrets/a/1",
+                "https:///secrets/a/1",
+        };
+        /* Fine URLs, but not a secret's. */
+        static const char *const bad_paths[] = {
                 "https://localhost:1/secrets/../keys/a/1",
                 "https://localhost:1/secrets/%2e%2e/a/1",
                 "https://localhost:1/secrets/a%2Fb/1",
                 "https://localhost:1/secrets/a/1#x",
                 "https://localhost:1/keys/a/1",
-                "https://localhost:1\\@evil.example/secrets/a/1",
         };
         _cleanup_(ctx_done) Ctx c;
 
         ctx_start(&c);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                AdeLuksToken t = {.secret_url = (char *)bad[i]};
+        for (size_t i = 0; i < ELEMENTSOF(bad_urls); i++) {
+                AdeLuksToken t = {.secret_url = (char *)bad_urls[i]};
+                AdeSecret *back = NULL;
+                AdeKeyVault *kv = NULL;
+
+                ck_assert_msg(ade_resolver_check_vault(c.resolver, bad_urls[i]) == -EINVAL, "%s", bad_urls[i]);
+                ck_assert_int_eq(ade_resolver_keyvault(c.resolver, bad_urls[i], &kv), -EINVAL);
+                ck_assert_ptr_null(kv);
+                ck_assert_msg(ade_resolver_key_from_token(c.resolver, &t, &back, NULL) == -EINVAL, "%s", bad_urls[i]);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
+                AdeLuksToken t = {.secret_url = (char *)bad_paths[i]};
                 AdeSecret *back = NULL;
 
-                ck_assert_int_eq(ade_resolver_check_vault(c.resolver, bad[i], "secrets"), -EINVAL);
-                ck_assert_msg(ade_resolver_key_from_token(c.resolver, &t, &back, NULL) == -EINVAL, "%s", bad[i]);
+                ck_assert_msg(ade_resolver_key_from_token(c.resolver, &t, &back, NULL) == -EINVAL, "%s", bad_paths[i]);
         }
         {
                 _cleanup_free_ char *secret = NULL;
@@ -208,6 +223,29 @@ START_TEST(test_hostile_vault_urls_from_a_token_go_nowhere) {
                 t.secret_url = secret;
                 ck_assert_int_eq(ade_resolver_key_from_token(c.resolver, &t, &back, NULL), -EINVAL);
         }
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_escrow_to_a_hostile_vault_goes_nowhere) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_secret_ AdeSecret *key = key_file();
+        AdeLuksToken *t = NULL;
+
+        /* RotateKey escrows to the KeyVaultURL a token names: the same door. */
+        ctx_start(&c);
+        ck_assert_int_eq(
+                ade_resolver_escrow(c.resolver,
+                        &(AdeResolverEscrow){.vault_url = "https://localhost:1@evil.example", .volume_type = "Data"},
+                        key, &t, NULL),
+                -EINVAL);
+        ck_assert_int_eq(ade_resolver_escrow(c.resolver,
+                                 &(AdeResolverEscrow){.vault_url = ade_emulator_suite->vault_url,
+                                         .kek_url = "https://u:p@localhost:1/keys/k/1",
+                                         .volume_type = "Data"},
+                                 key, &t, NULL),
+                -EINVAL);
+        ck_assert_ptr_null(t);
         ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, NULL), 0);
 }
 END_TEST
@@ -325,6 +363,7 @@ int main(void) {
         tcase_add_test(tc, test_token_without_passphrase_gets_it_from_the_secret);
         tcase_add_test(tc, test_missing_secret_says_so);
         tcase_add_test(tc, test_hostile_vault_urls_from_a_token_go_nowhere);
+        tcase_add_test(tc, test_escrow_to_a_hostile_vault_goes_nowhere);
         tcase_add_test(tc, test_threads_share_token_and_connections);
         tcase_add_test(tc, test_sequential_calls_reuse_one_connection);
         tcase_add_test(tc, test_broken_identity_reported_then_retried);
