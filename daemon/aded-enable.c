@@ -114,6 +114,7 @@ static void prep_cloud_checks(EnablePrep *e) {
         AdeCheckList list = {};
         AdePrecheckRequest req = {
                 .config = m->config,
+                .resolver = m->resolver,
                 .vault_url = e->params.keyvault_url,
                 .vault_resource_id = e->params.keyvault_resource_id,
                 .kek_url = e->params.kek_url,

@@ -9,9 +9,10 @@
 
 typedef struct Manager Manager;
 
-/* Keys (aded-keys.c): the key file's way into and out of Key Vault, through ade-envelope. Each call
- * makes its own clients, so workers may call them concurrently. On a service failure *ret_error
- * (optional) gets what the service said. */
+/* Keys (aded-keys.c): the key file's way into and out of Key Vault, through the manager's resolver
+ * (ade-resolver.h: one credential, one share, one Key Vault client per vault for the whole daemon).
+ * Workers may call these concurrently. On a service failure *ret_error (optional) gets what the
+ * service said. */
 
 /* The secret's DiskEncryptionKeyFileName tag for @v (ADE's LinuxPassPhraseFileName[_<c>_<lun>]). */
 int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
@@ -21,6 +22,7 @@ int aded_keys_file_name(Manager *m, const AdeVolume *v, char **ret);
  * VolumeType, DeviceId) for @v. */
 int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, const AdeSecret *keyfile,
         AdeLuksToken **ret_token, AdeCloudError *ret_error);
+
 /* The key file of a volume from its token (read from the device or header, or rebuilt from the state
  * file before the header exists). With a KEK and no Passphrase in @token, the secret is fetched and
  * its (wrapped) value is stored in token->passphrase, so the token can be written as it would have

@@ -52,6 +52,10 @@ int manager_new(AdeConfig *config, Manager **ret) {
                 goto fail;
         }
 
+        r = ade_resolver_new(config, NULL, &m->resolver);
+        if (r < 0)
+                goto fail;
+
         m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->event_fd < 0) {
                 r = -errno;
@@ -88,6 +92,7 @@ Manager *manager_free(Manager *m) {
                 close(m->event_fd);
         sd_event_unref(m->event);
         aded_state_free(m->state);
+        ade_resolver_free(m->resolver);
         free(m->last_status);
         ade_volume_free_many(m->volumes);
         free(m);

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "ade-config.h"
+#include "ade-resolver.h"
 #include "ade-varlink.h"
 #include "ade-volume.h"
 #include "aded-job.h"
@@ -22,7 +23,8 @@ struct Manager {
         /* Set at start, read by every thread. */
         AdeConfig *config;
         AdedState *state;
-        bool dm; /* device-mapper available */
+        AdeResolver *resolver; /* Key Vault for every job, and the preconditions' identity */
+        bool dm;               /* device-mapper available */
 
         /* The loop's alone. */
         sd_event *event;

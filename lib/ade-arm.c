@@ -6,6 +6,7 @@
 #include "ade-arm.h"
 #include "ade-json.h"
 #include "ade-log.h"
+#include "ade-url.h"
 
 #define ARM_RESOURCE_DEFAULT "https://management.azure.com/"
 #define ARM_API_VAULT "2023-07-01"
@@ -24,22 +25,24 @@ struct AdeArm {
 int ade_arm_new(const char *arm_url, AdeCredential *credential, const char *resource, const AdeHttpOptions *opts,
         AdeArm **ret) {
         _cleanup_(ade_arm_freep) AdeArm *arm = NULL;
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
         size_t l;
         int r;
 
         assert(credential);
         assert(ret);
 
-        if (!arm_url || !startswith_no_case(arm_url, "https://"))
+        r = ade_url_parse(arm_url, 0, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return ade_log_debug_errno(-EINVAL, "ARM URL '%s' is not an https:// URL", strna(arm_url));
 
         arm = calloc(1, sizeof(*arm));
         if (!arm)
                 return -ENOMEM;
         arm->credential = credential;
-        r = ade_url_origin(arm_url, &arm->origin);
-        if (r < 0)
-                return r;
+        arm->origin = TAKE_PTR(u->origin);
         l = strlen(arm_url);
         while (l > 0 && arm_url[l - 1] == '/')
                 l--;
@@ -65,10 +68,6 @@ AdeArm *ade_arm_free(AdeArm *arm) {
         return NULL;
 }
 
-static bool token_expired(const AdeHttpResponse *resp) {
-        return resp->body && (strstr(resp->body, "ExpiredAuthenticationToken") || strstr(resp->body, "TokenExpired"));
-}
-
 /* GETs @url (absolute, on ARM's host) with a token. */
 static int arm_get(AdeArm *arm, const char *url, json_object **ret, AdeCloudError *ret_error) {
         _cleanup_http_response_ AdeHttpResponse resp = {};
@@ -77,30 +76,10 @@ static int arm_get(AdeArm *arm, const char *url, json_object **ret, AdeCloudErro
         if (!ade_url_same_origin(url, arm->origin))
                 return ade_log_debug_errno(-EPROTO, "%s is not on %s; not sending a token there", url, arm->origin);
 
-        for (bool refreshed = false;; refreshed = true) {
-                _cleanup_secret_ AdeSecret *auth = NULL;
-                const AdeSecret *token;
-                const char *headers[2] = {};
-
-                r = ade_credential_get_token(arm->credential, arm->resource, NULL, refreshed, &token, ret_error);
-                if (r < 0)
-                        return r;
-                r = ade_secret_new(token->size + 32, &auth);
-                if (r < 0)
-                        return r;
-                memcpy(auth->data, "Authorization: Bearer ", 22);
-                memcpy(auth->data + 22, token->data, token->size);
-                headers[0] = (const char *)auth->data;
-
-                ade_http_response_done(&resp);
-                r = ade_http_request(arm->http, &(AdeHttpRequest){.method = "GET", .url = url, .headers = headers},
-                        &resp, ret_error);
-                if (r < 0)
-                        return r;
-                if (resp.status != 401 || refreshed || !token_expired(&resp))
-                        break;
-        }
-
+        r = ade_credential_bearer_request(arm->credential, arm->http, arm->resource, NULL,
+                &(AdeHttpRequest){.method = "GET", .url = url}, &resp, ret_error);
+        if (r < 0)
+                return r;
         return ade_http_reply_json(&resp, url, ret, ret_error);
 }
 
@@ -178,24 +157,6 @@ int ade_arm_parse_time(const char *s, int64_t *ret) {
         return 0;
 }
 
-bool ade_arm_resource_id_equal(const char *a, const char *b) {
-        size_t la, lb;
-
-        if (!a || !b)
-                return false;
-        while (*a == '/')
-                a++;
-        while (*b == '/')
-                b++;
-        la = strlen(a);
-        lb = strlen(b);
-        while (la > 0 && a[la - 1] == '/')
-                la--;
-        while (lb > 0 && b[lb - 1] == '/')
-                lb--;
-        return la == lb && strncasecmp(a, b, la) == 0;
-}
-
 AdeArmVault *ade_arm_vault_free(AdeArmVault *v) {
         if (!v)
                 return NULL;
@@ -219,7 +180,7 @@ int ade_arm_get_vault(AdeArm *arm, const char *vault_id, AdeArmVault **ret, AdeC
         assert(arm);
         assert(ret);
 
-        r = ade_parse_vault_resource_id(vault_id, NULL, NULL);
+        r = ade_url_arm_vault_id(vault_id, NULL, NULL);
         if (r < 0)
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a Key Vault resource id", strna(vault_id));
         r = arm_url(arm, vault_id, "api-version=" ARM_API_VAULT, &url);
@@ -242,7 +203,7 @@ int ade_arm_get_vault(AdeArm *arm, const char *vault_id, AdeArmVault **ret, AdeC
                         ret_error, 200, "MalformedReply", "vault answer lacks location or properties", url);
                 return -EPROTO;
         }
-        r = ade_parse_vault_resource_id(v->id ?: vault_id, &v->subscription_id, NULL);
+        r = ade_url_arm_vault_id(v->id ?: vault_id, &v->subscription_id, NULL);
         if (r < 0)
                 return r == -ENOMEM ? r : -EPROTO;
         if (dup_str(props, "tenantId", &v->tenant_id) < 0 || dup_str(props, "vaultUri", &v->vault_uri) < 0)
@@ -405,7 +366,7 @@ int ade_arm_get_disk(AdeArm *arm, const char *disk_id, AdeArmDisk **ret, AdeClou
         assert(arm);
         assert(ret);
 
-        if (isempty(disk_id) || !strcasestr(disk_id, "/providers/Microsoft.Compute/disks/"))
+        if (!ade_url_arm_id_is(disk_id, "Microsoft.Compute", "disks"))
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a managed disk id", strna(disk_id));
         r = arm_url(arm, disk_id, "api-version=" ARM_API_DISKS, &url);
         if (r < 0)
@@ -580,7 +541,7 @@ int ade_arm_get_restore_point_collection(
         assert(arm);
         assert(ret);
 
-        if (isempty(rpc_id) || !strcasestr(rpc_id, "/providers/Microsoft.Compute/restorePointCollections/"))
+        if (!ade_url_arm_id_is(rpc_id, "Microsoft.Compute", "restorePointCollections"))
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a restore point collection id", strna(rpc_id));
         l = calloc(1, sizeof(*l));
         if (!l)

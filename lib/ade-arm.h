@@ -6,12 +6,14 @@
 
 #include "ade-cloud-error.h"
 #include "ade-http.h"
-#include "ade-token.h"
+#include "ade-credential.h"
 
 /* Azure Resource Manager, read-only: what the precondition checks need to know about the vault,
  * the VM's disks, their snapshots and restore points. Tokens for @resource (the [azure]
- * arm-resource, "https://management.azure.com/") come from the credential; a 401 about an expired
- * token gets one new token and one retry. List calls follow nextLink (on the same host only).
+ * arm-resource, "https://management.azure.com/") come from the credential; a 401 that refuses the
+ * token gets one new token and one retry (ade_credential_bearer_request()). List calls follow
+ * nextLink (on the same origin only). Resource ids are read by ade-url.h. Thread-safe: calls may run
+ * concurrently on one client.
  * Errors as in ade-keyvault.h: -EACCES, -ENOENT (ResourceNotFound), -EBUSY, -EAGAIN, -EPROTO. */
 
 typedef struct AdeArm AdeArm;
@@ -123,6 +125,3 @@ int ade_arm_get_restore_point_collection(
 
 /* "2016-12-28T04:41:35.079872+00:00", "2024-01-01T10:00:00Z" -> Unix seconds. -EINVAL otherwise. */
 int ade_arm_parse_time(const char *s, int64_t *ret);
-
-/* Resource ids compared as ARM does: case-insensitive, leading and trailing '/' optional. */
-bool ade_arm_resource_id_equal(const char *a, const char *b);

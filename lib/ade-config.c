@@ -4,10 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/stat.h>
-#include <curl/curl.h>
 
 #include "ade-config.h"
 #include "ade-log.h"
+#include "ade-url.h"
 
 static const char *const identity_type_names[_ADE_IDENTITY_MAX] = {
         [ADE_IDENTITY_MANAGED] = "managed",
@@ -137,55 +137,6 @@ static bool segment_ok(const char *s, size_t n, const char *extra) {
         return true;
 }
 
-int ade_parse_vault_resource_id(const char *id, char **ret_subscription, char **ret_vault) {
-        const char *p, *sub, *rg, *name;
-        size_t sub_len, rg_len, name_len;
-
-        if (!id)
-                return -EINVAL;
-        p = startswith_no_case(id, "/subscriptions/");
-        if (!p)
-                return -EINVAL;
-        sub = p;
-        sub_len = strcspn(sub, "/");
-        if (!segment_ok(sub, sub_len, "-"))
-                return -EINVAL;
-        p = startswith_no_case(sub + sub_len, "/resourceGroups/");
-        if (!p)
-                return -EINVAL;
-        rg = p;
-        rg_len = strcspn(rg, "/");
-        if (!segment_ok(rg, rg_len, "-_.()"))
-                return -EINVAL;
-        p = startswith_no_case(rg + rg_len, "/providers/Microsoft.KeyVault/vaults/");
-        if (!p)
-                return -EINVAL;
-        name = p;
-        name_len = strcspn(name, "/");
-        if (!segment_ok(name, name_len, "-"))
-                return -EINVAL;
-        p = name + name_len;
-        if (*p == '/')
-                p++;
-        if (*p)
-                return -EINVAL;
-
-        if (ret_subscription) {
-                *ret_subscription = strndup(sub, sub_len);
-                if (!*ret_subscription)
-                        return -ENOMEM;
-        }
-        if (ret_vault) {
-                *ret_vault = strndup(name, name_len);
-                if (!*ret_vault) {
-                        if (ret_subscription)
-                                *ret_subscription = mfree(*ret_subscription);
-                        return -ENOMEM;
-                }
-        }
-        return 0;
-}
-
 /* ---- the parser ---- */
 
 typedef struct ParseContext {
@@ -260,43 +211,27 @@ static int parse_path(ParseContext *ctx, const char *value, void *field) {
 }
 
 static int parse_url_common(ParseContext *ctx, const char *value, void *field, bool allow_http) {
-        CURLU *u;
-        char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL, *fragment = NULL;
-        int r = 0;
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        int r;
 
-        u = curl_url();
-        if (!u)
-                return -ENOMEM;
-        if (curl_url_set(u, CURLUPART_URL, value, 0) != CURLUE_OK) {
-                r = fail(ctx, "'%s' is not a valid URL", value);
-                goto out;
+        r = ade_url_parse(value, allow_http ? ADE_URL_ALLOW_HTTP : 0, &u);
+        switch (r) {
+        case 0:
+                break;
+        case -ENOMEM:
+                return r;
+        case -EPROTONOSUPPORT:
+                return fail(ctx, "'%s' must be an %s URL", value, allow_http ? "http:// or https://" : "https://");
+        case -EDESTADDRREQ:
+                return fail(ctx, "'%s' has no host", value);
+        case -EPERM:
+                return fail(ctx, "'%s' must not carry user credentials", value);
+        default:
+                return fail(ctx, "'%s' is not a valid URL", value);
         }
-        (void)curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        (void)curl_url_get(u, CURLUPART_HOST, &host, 0);
-        (void)curl_url_get(u, CURLUPART_USER, &user, 0);
-        (void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
-        (void)curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
-
-        if (!scheme || (!strcaseeq(scheme, "https") && !(allow_http && strcaseeq(scheme, "http"))))
-                r = fail(ctx, "'%s' must be an %s URL", value, allow_http ? "http:// or https://" : "https://");
-        else if (!startswith_no_case(value, scheme) || !startswith(value + strlen(scheme), "://"))
-                r = fail(ctx, "'%s' must start with %s://", value, scheme);
-        else if (isempty(host))
-                r = fail(ctx, "'%s' has no host", value);
-        else if (user)
-                r = fail(ctx, "'%s' must not carry user credentials", value);
-        else if (query || fragment)
-                r = fail(ctx, "'%s' must not have a query or fragment", value);
-        else
-                r = set_string(field, value);
-out:
-        curl_free(scheme);
-        curl_free(host);
-        curl_free(user);
-        curl_free(query);
-        curl_free(fragment);
-        curl_url_cleanup(u);
-        return r;
+        if (u->query || u->fragment)
+                return fail(ctx, "'%s' must not have a query or fragment", value);
+        return set_string(field, value);
 }
 
 static int parse_https_url(ParseContext *ctx, const char *value, void *field) {
@@ -308,7 +243,6 @@ static int parse_http_url(ParseContext *ctx, const char *value, void *field) {
 }
 
 static int parse_kek_url(ParseContext *ctx, const char *value, void *field) {
-        const char *p, *path;
         int r;
 
         r = parse_https_url(ctx, value, field);
@@ -317,26 +251,16 @@ static int parse_kek_url(ParseContext *ctx, const char *value, void *field) {
 
         /* https://host[:port]/keys/<name>[/<version>]; whether it is versioned is the kek-valid
          * precondition's business, so that the refusal names that check. */
-        path = strchr(value + strlen("https://"), '/');
-        p = path ? startswith(path, "/keys/") : NULL;
-        if (!p || !segment_ok(p, strcspn(p, "/"), "-"))
+        r = ade_url_keyvault_object(value, "keys", false, NULL, NULL, NULL);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return fail(ctx, "'%s' is not a key URL (https://<vault>/keys/<name>/<version>)", value);
-        p += strcspn(p, "/");
-        if (*p == '/') {
-                p++;
-                if (*p && !segment_ok(p, strcspn(p, "/"), ""))
-                        return fail(ctx, "'%s' has an invalid key version", value);
-                p += strcspn(p, "/");
-                if (*p == '/')
-                        p++;
-                if (*p)
-                        return fail(ctx, "'%s' is not a key URL (https://<vault>/keys/<name>/<version>)", value);
-        }
         return 0;
 }
 
 static int parse_vault_id(ParseContext *ctx, const char *value, void *field) {
-        if (ade_parse_vault_resource_id(value, NULL, NULL) < 0)
+        if (ade_url_arm_vault_id(value, NULL, NULL) < 0)
                 return fail(ctx,
                         "'%s' is not a Key Vault resource id "
                         "(/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<name>)",

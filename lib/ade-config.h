@@ -99,7 +99,3 @@ int ade_parse_duration_sec(const char *s, uint64_t *ret);
 
 /* Parses yes/no, true/false, on/off, 1/0 (any case). Returns 0/1 or -EINVAL. */
 int ade_parse_boolean(const char *s);
-
-/* Accepts "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>"
- * (case-insensitive). On success, optionally returns the subscription and vault name, allocated. */
-int ade_parse_vault_resource_id(const char *id, char **ret_subscription, char **ret_vault);

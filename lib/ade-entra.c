@@ -10,6 +10,7 @@
 #include "ade-entra.h"
 #include "ade-json.h"
 #include "ade-log.h"
+#include "ade-url.h"
 
 struct AdeEntra {
         AdeHttp *http;
@@ -289,7 +290,7 @@ int ade_entra_get_token(AdeEntra *e, const char *scope, const char *tenant, AdeS
         assert(ret_expires_on);
 
         tenant = isempty(tenant) ? e->tenant : tenant;
-        r = ade_token_resource_to_scope(scope, &sc);
+        r = ade_credential_resource_to_scope(scope, &sc);
         if (r < 0)
                 return r;
         if (asprintf(&path, "%s/oauth2/v2.0/token", tenant) < 0)

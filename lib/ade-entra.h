@@ -6,7 +6,7 @@
 #include "ade-cloud-error.h"
 #include "ade-http.h"
 #include "ade-secret.h"
-#include "ade-token.h"
+#include "ade-credential.h"
 
 /* Microsoft Entra ID client credentials (v2 endpoint): an application proves itself with a client
  * secret or with a JWT assertion signed by its certificate's key, and gets tokens for a scope from

@@ -3,6 +3,7 @@
 #include <ctype.h>
 
 #include "ade-base64.h"
+#include "ade-config.h"
 #include "ade-entra.h"
 #include "ade-envelope.h"
 #include "ade-keyfile.h"

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <curl/curl.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/random.h>
 
@@ -10,13 +13,25 @@
 #include "ade-json.h"
 #include "ade-log.h"
 
+/* Idle easy handles kept by a share; more than this many at once are closed when given back. */
+#define SHARE_IDLE_MAX 16
+
+struct AdeHttpShare {
+        CURLSH *sh;
+        pthread_mutex_t locks[CURL_LOCK_DATA_LAST]; /* one per kind of shared data, as libcurl asks */
+        pthread_mutex_t pool_lock;                  /* guards the rest */
+        CURL *idle[SHARE_IDLE_MAX];                 /* last in, first out: the warmest connections first */
+        size_t n_idle;
+        X509_STORE *store; /* the trust store of the clients whose extra CA file is @store_ca_file */
+        char *store_ca_file;
+};
+
 struct AdeHttp {
-        CURL *curl;
         AdeHttpOptions opts;
+        CURL *curl;           /* without a share: the one handle, used under @lock */
+        pthread_mutex_t lock; /* without a share: one request at a time */
         char *ca_file;
-        char *ca_bundle; /* system bundle + extra file, handed to libcurl as one blob */
-        size_t ca_bundle_size;
-        char errbuf[CURL_ERROR_SIZE];
+        X509_STORE *store; /* system bundle + extra file, parsed once, given to every TLS context */
 };
 
 typedef struct Transfer {
@@ -26,6 +41,93 @@ typedef struct Transfer {
         char *retry_after;
         char *retry_after_ms;
 } Transfer;
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userdata) {
+        AdeHttpShare *s = userdata;
+
+        (void)handle;
+        (void)access;
+        if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+                pthread_mutex_lock(&s->locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userdata) {
+        AdeHttpShare *s = userdata;
+
+        (void)handle;
+        if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+                pthread_mutex_unlock(&s->locks[data]);
+}
+
+int ade_http_share_new(AdeHttpShare **ret) {
+        AdeHttpShare *s;
+
+        assert(ret);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(s->locks); i++)
+                pthread_mutex_init(&s->locks[i], NULL);
+        pthread_mutex_init(&s->pool_lock, NULL);
+        s->sh = curl_share_init();
+        if (!s->sh || curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+                curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+                curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s) != CURLSHE_OK ||
+                curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+                curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+                ade_http_share_free(s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+AdeHttpShare *ade_http_share_free(AdeHttpShare *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_idle; i++)
+                curl_easy_cleanup(s->idle[i]);
+        if (s->sh)
+                curl_share_cleanup(s->sh);
+        X509_STORE_free(s->store);
+        free(s->store_ca_file);
+        for (size_t i = 0; i < ELEMENTSOF(s->locks); i++)
+                pthread_mutex_destroy(&s->locks[i]);
+        pthread_mutex_destroy(&s->pool_lock);
+        free(s);
+        return NULL;
+}
+
+/* An easy handle for one request: an idle one (with its open connections), or a new one. */
+static CURL *share_take(AdeHttpShare *s) {
+        CURL *c = NULL;
+
+        pthread_mutex_lock(&s->pool_lock);
+        if (s->n_idle > 0)
+                c = s->idle[--s->n_idle];
+        pthread_mutex_unlock(&s->pool_lock);
+        if (c)
+                return c;
+
+        c = curl_easy_init();
+        if (c && curl_easy_setopt(c, CURLOPT_SHARE, s->sh) != CURLE_OK) {
+                curl_easy_cleanup(c);
+                return NULL;
+        }
+        return c;
+}
+
+static void share_give(AdeHttpShare *s, CURL *c) {
+        pthread_mutex_lock(&s->pool_lock);
+        if (s->n_idle < SHARE_IDLE_MAX) {
+                s->idle[s->n_idle++] = c;
+                c = NULL;
+        }
+        pthread_mutex_unlock(&s->pool_lock);
+        if (c)
+                curl_easy_cleanup(c);
+}
 
 void ade_http_options_init(AdeHttpOptions *o) {
         *o = (AdeHttpOptions){.max_retries = ADE_HTTP_RETRIES_DEFAULT};
@@ -43,75 +145,117 @@ void ade_http_response_done(AdeHttpResponse *r) {
         *r = (AdeHttpResponse){};
 }
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *buf = NULL;
-        size_t n;
+/* The trust store: the system bundle plus, when configured, the extra file, after checking that the
+ * extra file really holds a certificate (a typo'd path must not silently mean "system only"). Parsing
+ * a bundle of ~140 certificates costs more than a TLS handshake, so it is done once per client (once
+ * per share) instead of once per connection, as libcurl would with a CA file or blob. */
+static int trust_store_new(const char *ca_file, X509_STORE **ret) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        const char *system_path = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
+        X509_STORE *store;
+        FILE *f;
+        X509 *x;
 
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        buf = malloc(max + 1);
-        if (!buf)
+        if (!isempty(ca_file)) {
+                f = fopen(ca_file, "re");
+                if (!f)
+                        return ade_log_debug_errno(-errno, "Cannot read CA file %s: %m", ca_file);
+                x = PEM_read_X509(f, NULL, NULL, NULL);
+                fclose(f);
+                if (!x) {
+                        ERR_clear_error();
+                        return ade_log_debug_errno(-EINVAL, "CA file %s holds no PEM certificate", ca_file);
+                }
+                X509_free(x);
+        }
+
+        store = X509_STORE_new();
+        if (!store)
                 return -ENOMEM;
-        n = fread(buf, 1, max + 1, f);
-        if (ferror(f))
-                return -EIO;
-        if (n > max)
-                return -EFBIG;
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
+        /* A machine without a system bundle still trusts the extra file. */
+        if (X509_STORE_load_file(store, system_path) != 1) {
+                ERR_clear_error();
+                ade_log_debug("System CA bundle %s not readable, trusting %s only", system_path, strna(ca_file));
+        }
+        if (v && v->capath && X509_STORE_load_path(store, v->capath) != 1)
+                ERR_clear_error();
+        if (!isempty(ca_file) && X509_STORE_load_file(store, ca_file) != 1) {
+                ERR_clear_error();
+                X509_STORE_free(store);
+                return ade_log_debug_errno(-EINVAL, "Cannot load the certificates of CA file %s", ca_file);
+        }
+        *ret = store;
         return 0;
 }
 
-/* Builds the trust store libcurl gets: the system bundle followed by the extra file, after checking
- * that the extra file really holds a certificate (a typo'd path must not silently mean "system only"). */
-static int http_load_ca(AdeHttp *h) {
-        _cleanup_free_ char *extra = NULL, *system = NULL;
-        size_t extra_size = 0, system_size = 0;
-        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-        const char *system_path = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
-        BIO *bio;
-        X509 *x;
+/* The share's store when it was made for @ca_file, with a new reference; NULL otherwise. */
+static X509_STORE *share_trust(AdeHttpShare *s, const char *ca_file) {
+        X509_STORE *store = NULL;
+
+        pthread_mutex_lock(&s->pool_lock);
+        if (s->store && streq_ptr(s->store_ca_file, ca_file) && X509_STORE_up_ref(s->store) == 1)
+                store = s->store;
+        pthread_mutex_unlock(&s->pool_lock);
+        return store;
+}
+
+/* Gives @store (a reference of its own) to the share when it has none yet. */
+static void share_keep_trust(AdeHttpShare *s, X509_STORE *store, const char *ca_file) {
+        char *f = NULL;
+
+        if (ca_file && !(f = strdup(ca_file)))
+                return;
+        pthread_mutex_lock(&s->pool_lock);
+        if (!s->store && X509_STORE_up_ref(store) == 1) {
+                s->store = store;
+                s->store_ca_file = TAKE_PTR(f);
+        }
+        pthread_mutex_unlock(&s->pool_lock);
+        free(f);
+}
+
+int ade_http_share_load_trust(AdeHttpShare *s, const char *ca_file) {
+        X509_STORE *store;
         int r;
 
-        if (isempty(h->opts.ca_file))
-                return 0;
+        assert(s);
 
-        r = read_file(h->opts.ca_file, 16U * 1024U * 1024U, &extra, &extra_size);
-        if (r < 0)
-                return ade_log_debug_errno(r, "Cannot read CA file %s: %m", h->opts.ca_file);
-
-        bio = BIO_new_mem_buf(extra, (int)extra_size);
-        if (!bio)
-                return -ENOMEM;
-        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-        if (!x)
-                return ade_log_debug_errno(-EINVAL, "CA file %s holds no PEM certificate", h->opts.ca_file);
-        X509_free(x);
-
-        /* A machine without a system bundle still trusts the extra file. */
-        r = read_file(system_path, 64U * 1024U * 1024U, &system, &system_size);
-        if (r < 0)
-                ade_log_debug("System CA bundle %s not readable (%s), trusting %s only", system_path, strerror(-r),
-                        h->opts.ca_file);
-
-        h->ca_bundle = malloc(system_size + 1 + extra_size + 1);
-        if (!h->ca_bundle)
-                return -ENOMEM;
-        if (system_size > 0)
-                memcpy(h->ca_bundle, system, system_size);
-        h->ca_bundle[system_size] = '\n';
-        memcpy(h->ca_bundle + system_size + 1, extra, extra_size);
-        h->ca_bundle_size = system_size + 1 + extra_size;
-        h->ca_bundle[h->ca_bundle_size] = 0;
-        h->ca_file = strdup(h->opts.ca_file);
-        if (!h->ca_file)
-                return -ENOMEM;
-        h->opts.ca_file = h->ca_file;
+        if (isempty(ca_file))
+                ca_file = NULL;
+        store = share_trust(s, ca_file);
+        if (!store) {
+                r = trust_store_new(ca_file, &store);
+                if (r < 0)
+                        return r;
+                share_keep_trust(s, store, ca_file);
+        }
+        X509_STORE_free(store);
         return 0;
+}
+
+/* The store for @h: the share's when it was made for the same CA file, else a new one (which the
+ * share keeps when it has none yet). */
+static int http_load_ca(AdeHttp *h) {
+        AdeHttpShare *s = h->opts.share;
+        X509_STORE *store = s ? share_trust(s, h->opts.ca_file) : NULL;
+        int r;
+
+        if (!store) {
+                r = trust_store_new(h->opts.ca_file, &store);
+                if (r < 0)
+                        return r;
+                if (s)
+                        share_keep_trust(s, store, h->opts.ca_file);
+        }
+        h->store = store;
+        return 0;
+}
+
+static CURLcode ssl_ctx_trust(CURL *curl, void *ssl_ctx, void *userdata) {
+        (void)curl;
+        /* Shared by reference: X509_STORE is safe to read from several TLS contexts at once. */
+        SSL_CTX_set1_cert_store(ssl_ctx, userdata);
+        return CURLE_OK;
 }
 
 int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
@@ -123,6 +267,7 @@ int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
+        pthread_mutex_init(&h->lock, NULL);
         if (opts)
                 h->opts = *opts;
         else
@@ -145,8 +290,14 @@ int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
         if (h->opts.max_response_size == 0)
                 h->opts.max_response_size = ADE_HTTP_RESPONSE_MAX_DEFAULT;
         h->opts.ca_file = NULL;
-        if (opts && !isempty(opts->ca_file))
-                h->opts.ca_file = opts->ca_file;
+        if (opts && !isempty(opts->ca_file)) {
+                h->ca_file = strdup(opts->ca_file);
+                if (!h->ca_file) {
+                        ade_http_free(h);
+                        return -ENOMEM;
+                }
+                h->opts.ca_file = h->ca_file;
+        }
 
         r = http_load_ca(h);
         if (r < 0) {
@@ -154,10 +305,12 @@ int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {
                 return r;
         }
 
-        h->curl = curl_easy_init();
-        if (!h->curl) {
-                ade_http_free(h);
-                return -ENOMEM;
+        if (!h->opts.share) {
+                h->curl = curl_easy_init();
+                if (!h->curl) {
+                        ade_http_free(h);
+                        return -ENOMEM;
+                }
         }
 
         *ret = h;
@@ -169,7 +322,8 @@ AdeHttp *ade_http_free(AdeHttp *h) {
                 return NULL;
         if (h->curl)
                 curl_easy_cleanup(h->curl);
-        free(h->ca_bundle);
+        pthread_mutex_destroy(&h->lock);
+        X509_STORE_free(h->store);
         free(h->ca_file);
         free(h);
         return NULL;
@@ -264,8 +418,9 @@ static bool has_header(const char *const *headers, const char *name) {
         return false;
 }
 
-static int map_curl_error(AdeHttp *h, CURLcode c, const Transfer *t, const char *url, AdeCloudError *ret_error) {
-        const char *code, *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(c);
+static int map_curl_error(
+        AdeHttp *h, CURLcode c, const char *errbuf, const Transfer *t, const char *url, AdeCloudError *ret_error) {
+        const char *code, *detail = errbuf[0] ? errbuf : curl_easy_strerror(c);
         _cleanup_free_ char *msg = NULL;
         int r;
 
@@ -323,21 +478,21 @@ static int map_curl_error(AdeHttp *h, CURLcode c, const Transfer *t, const char 
         return ade_log_debug_errno(r, "%s %s failed: %s", code, url, msg ?: detail);
 }
 
-static int perform_once(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *resp, uint64_t *ret_retry_after_ms,
-        AdeCloudError *ret_error) {
+static int perform_once(AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpResponse *resp,
+        uint64_t *ret_retry_after_ms, AdeCloudError *ret_error) {
         struct curl_slist *headers = NULL;
         Transfer t = {.resp = resp, .cap = h->opts.max_response_size};
         const char *method = req->method ?: "GET";
         bool body = req->body || req->send_empty_body;
-        CURL *c = h->curl;
+        char errbuf[CURL_ERROR_SIZE] = "";
         CURLcode cc;
         int r = 0;
 
         *ret_retry_after_ms = UINT64_MAX;
 
-        /* Resetting keeps the connection cache, so the next request reuses the open connection. */
+        /* Resetting keeps the connection cache (and the share), so the next request reuses the open
+         * connection. */
         curl_easy_reset(c);
-        h->errbuf[0] = 0;
 
         for (const char *const *i = req->headers; i && *i; i++) {
                 struct curl_slist *n = curl_slist_append(headers, *i);
@@ -361,7 +516,7 @@ static int perform_once(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *
 
         if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
-                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->opts.imds ? "http,https" : "https") != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
@@ -378,12 +533,13 @@ static int perform_once(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *
                 goto finish;
         }
 
-        if (h->ca_bundle) {
-                struct curl_blob blob = {.data = h->ca_bundle, .len = h->ca_bundle_size, .flags = CURL_BLOB_NOCOPY};
-                if (curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK) {
-                        r = -EINVAL;
-                        goto finish;
-                }
+        /* Our store instead of a CA file libcurl would parse again for every connection. */
+        if (curl_easy_setopt(c, CURLOPT_CAINFO, NULL) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_trust) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h->store) != CURLE_OK) {
+                r = ade_log_debug_errno(-EINVAL, "libcurl takes no TLS context callback (not built with OpenSSL?)");
+                goto finish;
         }
         /* IMDS is link-local: a proxy would answer for the wrong machine, or leak the token. */
         if (h->opts.imds)
@@ -400,7 +556,7 @@ static int perform_once(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *
 
         cc = curl_easy_perform(c);
         if (cc != CURLE_OK) {
-                r = map_curl_error(h, cc, &t, req->url, ret_error);
+                r = map_curl_error(h, cc, errbuf, &t, req->url, ret_error);
                 goto finish;
         }
 
@@ -504,13 +660,10 @@ int ade_http_parse_retry_after(const char *value, time_t now, uint64_t *ret_ms) 
         return 0;
 }
 
-int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret, AdeCloudError *ret_error) {
+static int request_with(
+        AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpResponse *ret, AdeCloudError *ret_error) {
         uint64_t start = now_ms();
         unsigned attempts = 0;
-
-        assert(h);
-        assert(req && req->url);
-        assert(ret);
 
         for (unsigned retry = 0;; retry++) {
                 _cleanup_cloud_error_ AdeCloudError err = {};
@@ -520,7 +673,7 @@ int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret
                 uint32_t rnd = 0;
                 int r;
 
-                r = perform_once(h, req, &resp, &retry_after, &err);
+                r = perform_once(h, c, req, &resp, &retry_after, &err);
                 attempts++;
 
                 if (r < 0)
@@ -541,6 +694,8 @@ int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret
                                 return r;
                         }
                         resp.attempts = attempts;
+                        ade_log_debug("%s %s: %ld after %" PRIu64 " ms, %u attempt%s", req->method ?: "GET", req->url,
+                                resp.status, elapsed, attempts, attempts == 1 ? "" : "s");
                         *ret = resp;
                         resp = (AdeHttpResponse){};
                         return 0;
@@ -563,6 +718,29 @@ int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret
         }
 }
 
+int ade_http_request(AdeHttp *h, const AdeHttpRequest *req, AdeHttpResponse *ret, AdeCloudError *ret_error) {
+        CURL *c;
+        int r;
+
+        assert(h);
+        assert(req && req->url);
+        assert(ret);
+
+        if (!h->opts.share) {
+                pthread_mutex_lock(&h->lock);
+                r = request_with(h, h->curl, req, ret, ret_error);
+                pthread_mutex_unlock(&h->lock);
+                return r;
+        }
+
+        c = share_take(h->opts.share);
+        if (!c)
+                return -ENOMEM;
+        r = request_with(h, c, req, ret, ret_error);
+        share_give(h->opts.share, c);
+        return r;
+}
+
 char *ade_http_escape(const char *s) {
         char *e, *ret;
 
@@ -574,39 +752,55 @@ char *ade_http_escape(const char *s) {
         return ret;
 }
 
-int ade_url_join(const char *base, const char *path, char **ret) {
-        size_t bl;
+int ade_http_bearer_params(const char *header, AdeHttpAuthParamFunc each, void *userdata) {
+        const char *p;
+        int r;
 
-        assert(base);
-        assert(path);
-        assert(ret);
+        assert(each);
 
-        bl = strlen(base);
-        while (bl > 0 && base[bl - 1] == '/')
-                bl--;
-        while (*path == '/')
-                path++;
-        return asprintf(ret, "%.*s/%s", (int)bl, base, path) < 0 ? -ENOMEM : 0;
-}
+        if (!header)
+                return -EBADMSG;
+        p = header;
+        while (*p == ' ')
+                p++;
+        p = startswith_no_case(p, "Bearer");
+        if (!p || (*p != ' ' && *p != '\t'))
+                return -EBADMSG;
 
-int ade_url_origin(const char *url, char **ret_origin) {
-        const char *rest;
-        size_t n;
+        for (;;) {
+                const char *key, *val;
+                size_t key_len, val_len;
 
-        assert(url);
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                if (!*p)
+                        return 0;
 
-        rest = startswith_no_case(url, "https://") ?: startswith_no_case(url, "http://");
-        if (!rest)
-                return -EINVAL;
-        n = strcspn(rest, "/?#");
-        if (n == 0 || rest[0] == ':')
-                return -EINVAL;
-        if (ret_origin) {
-                *ret_origin = strndup(url, (rest - url) + n);
-                if (!*ret_origin)
-                        return -ENOMEM;
+                key = p;
+                while (*p && *p != '=' && *p != ' ' && *p != ',')
+                        p++;
+                key_len = p - key;
+                if (*p != '=' || key_len == 0)
+                        return -EBADMSG;
+                p++;
+                if (*p == '"') {
+                        val = ++p;
+                        p = strchr(p, '"');
+                        if (!p)
+                                return -EBADMSG;
+                        val_len = p - val;
+                        p++;
+                } else {
+                        val = p;
+                        while (*p && *p != ',' && *p != ' ')
+                                p++;
+                        val_len = p - val;
+                }
+
+                r = each(key, key_len, val, val_len, userdata);
+                if (r < 0)
+                        return r;
         }
-        return 0;
 }
 
 int ade_http_reply_json(const AdeHttpResponse *resp, const char *url, json_object **ret, AdeCloudError *ret_error) {
@@ -642,24 +836,4 @@ void ade_json_wipe_string(json_object *obj, const char *key) {
         if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
                 return;
         ade_memzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
-}
-
-static char *origin_normalized(const char *url) {
-        char *o = NULL;
-        size_t l;
-
-        if (!url || ade_url_origin(url, &o) < 0)
-                return NULL;
-        l = strlen(o);
-        if (startswith_no_case(o, "https://") && l > 4 && streq(o + l - 4, ":443"))
-                o[l - 4] = 0;
-        else if (startswith_no_case(o, "http://") && l > 3 && streq(o + l - 3, ":80"))
-                o[l - 3] = 0;
-        return o;
-}
-
-bool ade_url_same_origin(const char *a, const char *b) {
-        _cleanup_free_ char *oa = origin_normalized(a), *ob = origin_normalized(b);
-
-        return oa && ob && strcaseeq(oa, ob);
 }

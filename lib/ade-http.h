@@ -8,10 +8,18 @@
 #include "ade-cloud-error.h"
 #include "ade-secret.h"
 
-/* An HTTP client over one libcurl easy handle: calls made through one AdeHttp reuse one connection
- * (and so one TLS handshake) as long as the server keeps it open. TLS is always verified against the
- * system's CA bundle plus, when configured, an extra PEM file; there is no switch to turn that off.
- * Not thread-safe; one per worker.
+/* An HTTP client over libcurl. TLS is always verified against the system's CA bundle plus, when
+ * configured, an extra PEM file; there is no switch to turn that off.
+ *
+ * Connections: without a share, a client has one easy handle; its calls reuse one connection (and so
+ * one TLS handshake) as long as the server keeps it open, and run one at a time (a client may be
+ * used from several threads; they wait for each other). With a share (AdeHttpOptions.share), every
+ * call borrows an idle easy handle from the share, with the connections it left open, and gives it
+ * back: all clients made over one share reuse each other's connections, and calls run concurrently.
+ * The share also holds the DNS cache, the TLS sessions (behind libcurl's lock callbacks) and the trust
+ * store, read once for the share's lifetime (a changed CA file takes a new share). libcurl's
+ * own shared connection cache is not used: its documentation does not support it across concurrent
+ * threads; handing whole easy handles around gives the same reuse without that.
  *
  * Retries: connection failures, 408, 429 and 5xx (except 501/505) are retried with exponential
  * backoff and full jitter, honouring Retry-After (seconds or HTTP-date), retry-after-ms and
@@ -26,6 +34,20 @@
 
 typedef void (*AdeHttpSleepFunc)(uint64_t msec, void *userdata);
 
+typedef struct AdeHttpShare AdeHttpShare;
+
+/* A share for the clients of one process (see above). Thread-safe. Free it after every client made
+ * with it. */
+int ade_http_share_new(AdeHttpShare **ret);
+AdeHttpShare *ade_http_share_free(AdeHttpShare *s);
+static inline void ade_http_share_freep(AdeHttpShare **s) {
+        ade_http_share_free(*s);
+}
+
+/* Builds the trust store (the system bundle and @ca_file, see ade_http_new()) that clients over @s
+ * with the same @ca_file then share, so that the first request does not wait for it. */
+int ade_http_share_load_trust(AdeHttpShare *s, const char *ca_file);
+
 typedef struct AdeHttpOptions {
         const char *ca_file;         /* extra PEM trust anchors, or NULL */
         bool imds;                   /* IMDS rules: plain http allowed, no proxy, retry 404/410 */
@@ -39,6 +61,7 @@ typedef struct AdeHttpOptions {
         size_t max_response_size;    /* 0: 4 MiB; larger answers are -EFBIG */
         AdeHttpSleepFunc sleep;      /* NULL: nanosleep(); tests may count instead of sleeping */
         void *sleep_userdata;
+        AdeHttpShare *share; /* borrowed; NULL: the client keeps its own connection */
 } AdeHttpOptions;
 
 #define ADE_HTTP_RETRIES_DEFAULT ((unsigned)-1)
@@ -106,16 +129,12 @@ bool ade_http_status_is_retryable(long status, bool imds);
 /* Percent-encodes @s for a query string or form body. Returns a new string or NULL. */
 char *ade_http_escape(const char *s);
 
-/* Joins @base (trailing slashes dropped) and @path (leading slashes dropped) with one '/'. */
-int ade_url_join(const char *base, const char *path, char **ret);
-
-/* Whether two URLs have the same scheme, host and port (case-insensitive; ":443" for https and ":80"
- * for http are the same as no port: ARM's nextLinks carry ":443"). False for anything unparsable. */
-bool ade_url_same_origin(const char *a, const char *b);
-
-/* Splits "https://host[:port]/path?q" into its origin ("https://host:port" as written) and whether
- * it is https. -EINVAL for anything but an absolute http(s) URL with a host. */
-int ade_url_origin(const char *url, char **ret_origin);
+/* Reads a "WWW-Authenticate: Bearer k=\"v\", k2=v2" challenge: calls @each with every parameter,
+ * key and value without quotes, in order (commas and/or spaces between them). Returns 0, -EBADMSG
+ * when it is not a Bearer challenge or a parameter is malformed, or @each's negative result. */
+typedef int (*AdeHttpAuthParamFunc)(
+        const char *key, size_t key_len, const char *value, size_t value_len, void *userdata);
+int ade_http_bearer_params(const char *header, AdeHttpAuthParamFunc each, void *userdata);
 
 /* Turns a final answer into a JSON object: a 2xx whose body is one JSON object gives 0 and it in
  * *ret; a 2xx with anything else is -EPROTO (code "MalformedReply"); any other status fills

@@ -4,6 +4,7 @@
 #include "ade-imds.h"
 #include "ade-json.h"
 #include "ade-log.h"
+#include "ade-url.h"
 
 #define IMDS_INSTANCE_API "2021-02-01"
 #define IMDS_TOKEN_API "2018-02-01"
@@ -293,7 +294,7 @@ int ade_imds_get_token(AdeImds *imds, const char *resource, AdeImdsIdentity kind
         if (kind < 0 || kind >= _ADE_IMDS_IDENTITY_MAX || (kind != ADE_IMDS_IDENTITY_SYSTEM && isempty(id)))
                 return -EINVAL;
 
-        r = ade_token_scope_to_resource(resource, &res);
+        r = ade_credential_scope_to_resource(resource, &res);
         if (r < 0)
                 return r;
         res_e = ade_http_escape(res);

@@ -8,7 +8,7 @@
 #include "ade-cloud-error.h"
 #include "ade-http.h"
 #include "ade-secret.h"
-#include "ade-token.h"
+#include "ade-credential.h"
 
 /* The Azure Instance Metadata Service: what this VM is, and managed-identity tokens. Plain http on a
  * link-local address, no proxy, "Metadata: true" on every request, IMDS retry rules (ade-http.h). */

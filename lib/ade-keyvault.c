@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
-#include <ctype.h>
+#include <pthread.h>
 
 #include "ade-base64.h"
 #include "ade-config.h"
 #include "ade-json.h"
 #include "ade-keyvault.h"
 #include "ade-log.h"
+#include "ade-url.h"
 
 #define KV_API_VERSION "7.4"
 #define KV_RESOURCE_DEFAULT "https://vault.azure.net"
@@ -15,8 +16,13 @@ struct AdeKeyVault {
         AdeHttp *http;
         AdeCredential *credential;
         char *url;    /* as given, without trailing slashes */
-        char *origin; /* scheme://host[:port] */
+        char *origin; /* ade-url.h's origin */
+        char *host;
         char *resource;
+
+        pthread_mutex_t lock; /* guards the challenge: calls may run concurrently */
+        pthread_cond_t challenged;
+        bool challenging; /* a call is getting the challenge; others wait on @challenged */
         bool have_challenge;
         AdeKvChallenge challenge;
         char *token_resource; /* what the challenge told us to ask for */
@@ -39,23 +45,28 @@ static void kv_challenge_donep(AdeKvChallenge *c) {
 int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const char *resource, const AdeHttpOptions *opts,
         AdeKeyVault **ret) {
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
         size_t l;
         int r;
 
         assert(credential);
         assert(ret);
 
-        if (!vault_url || !startswith_no_case(vault_url, "https://"))
-                return ade_log_debug_errno(-EINVAL, "Key Vault URL '%s' is not an https:// URL", strna(vault_url));
+        r = ade_url_parse(vault_url, 0, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return ade_log_debug_errno(
+                        -EINVAL, "Key Vault URL '%s' is not an https:// URL with a host", strna(vault_url));
 
         kv = calloc(1, sizeof(*kv));
         if (!kv)
                 return -ENOMEM;
+        pthread_mutex_init(&kv->lock, NULL);
+        pthread_cond_init(&kv->challenged, NULL);
         kv->credential = credential;
-
-        r = ade_url_origin(vault_url, &kv->origin);
-        if (r < 0)
-                return ade_log_debug_errno(r, "Key Vault URL '%s' has no host", vault_url);
+        kv->origin = TAKE_PTR(u->origin);
+        kv->host = TAKE_PTR(u->host);
         l = strlen(vault_url);
         while (l > 0 && vault_url[l - 1] == '/')
                 l--;
@@ -78,9 +89,12 @@ AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv) {
         ade_http_free(kv->http);
         free(kv->url);
         free(kv->origin);
+        free(kv->host);
         free(kv->resource);
         free(kv->token_resource);
         ade_kv_challenge_done(&kv->challenge);
+        pthread_cond_destroy(&kv->challenged);
+        pthread_mutex_destroy(&kv->lock);
         free(kv);
         return NULL;
 }
@@ -101,65 +115,31 @@ static int set_str(char **p, const char *s, size_t n) {
         return 0;
 }
 
+static int challenge_param(const char *key, size_t key_len, const char *val, size_t val_len, void *userdata) {
+        AdeKvChallenge *c = userdata;
+
+#define KEY_IS(k) (key_len == strlen(k) && strncasecmp(key, k, key_len) == 0)
+        if (KEY_IS("authorization") || KEY_IS("authorization_uri") || KEY_IS("authorization_url"))
+                return set_str(&c->authorization, val, val_len);
+        if (KEY_IS("resource"))
+                return set_str(&c->resource, val, val_len);
+        if (KEY_IS("scope"))
+                return set_str(&c->scope, val, val_len);
+#undef KEY_IS
+        return 0; /* realm, error, claims, tenantId: not needed */
+}
+
 int ade_keyvault_parse_challenge(const char *header, AdeKvChallenge *ret) {
         _cleanup_(kv_challenge_donep) AdeKvChallenge c = {};
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
         const char *p;
         int r;
 
         assert(ret);
 
-        if (!header)
-                return -EBADMSG;
-        p = header;
-        while (*p == ' ')
-                p++;
-        p = startswith_no_case(p, "Bearer");
-        if (!p || (*p != ' ' && *p != '\t'))
-                return -EBADMSG;
-
-        for (;;) {
-                const char *key, *val;
-                size_t key_len, val_len;
-
-                while (*p == ' ' || *p == '\t' || *p == ',')
-                        p++;
-                if (!*p)
-                        break;
-
-                key = p;
-                while (*p && *p != '=' && *p != ' ' && *p != ',')
-                        p++;
-                key_len = p - key;
-                if (*p != '=' || key_len == 0)
-                        return -EBADMSG;
-                p++;
-                if (*p == '"') {
-                        val = ++p;
-                        p = strchr(p, '"');
-                        if (!p)
-                                return -EBADMSG;
-                        val_len = p - val;
-                        p++;
-                } else {
-                        val = p;
-                        while (*p && *p != ',' && *p != ' ')
-                                p++;
-                        val_len = p - val;
-                }
-
-#define KEY_IS(k) (key_len == strlen(k) && strncasecmp(key, k, key_len) == 0)
-                if (KEY_IS("authorization") || KEY_IS("authorization_uri") || KEY_IS("authorization_url"))
-                        r = set_str(&c.authorization, val, val_len);
-                else if (KEY_IS("resource"))
-                        r = set_str(&c.resource, val, val_len);
-                else if (KEY_IS("scope"))
-                        r = set_str(&c.scope, val, val_len);
-                else
-                        r = 0; /* realm, error, claims, tenantId: not needed */
-#undef KEY_IS
-                if (r < 0)
-                        return r;
-        }
+        r = ade_http_bearer_params(header, challenge_param, &c);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
 
         if (isempty(c.authorization) || (isempty(c.resource) && isempty(c.scope)))
                 return -EBADMSG;
@@ -169,35 +149,21 @@ int ade_keyvault_parse_challenge(const char *header, AdeKvChallenge *ret) {
                 c.scope = mfree(c.scope);
 
         /* The tenant is the first path segment: https://login.microsoftonline.com/<tenant>[/...] */
-        p = startswith_no_case(c.authorization, "https://") ?: startswith_no_case(c.authorization, "http://");
-        if (!p)
+        r = ade_url_parse(c.authorization, ADE_URL_ALLOW_HTTP, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return -EBADMSG;
-        p = strchr(p, '/');
-        if (p) {
-                size_t n;
-
-                p++;
-                n = strcspn(p, "/?#");
-                if (n > 0) {
-                        r = set_str(&c.tenant, p, n);
-                        if (r < 0)
-                                return r;
-                }
+        p = u->path + strspn(u->path, "/");
+        if (*p) {
+                r = set_str(&c.tenant, p, strcspn(p, "/"));
+                if (r < 0)
+                        return r;
         }
 
         *ret = c;
         c = (AdeKvChallenge){};
         return 0;
-}
-
-static int url_host(const char *url, char **ret) {
-        const char *p;
-
-        p = startswith_no_case(url, "https://") ?: startswith_no_case(url, "http://");
-        if (!p)
-                return -EINVAL;
-        *ret = strndup(p, strcspn(p, ":/?#"));
-        return *ret ? 0 : -ENOMEM;
 }
 
 static bool same_resource(const char *a, const char *b) {
@@ -210,10 +176,11 @@ static bool same_resource(const char *a, const char *b) {
         return la == lb && strncasecmp(a, b, la) == 0;
 }
 
+/* Called with kv->lock held. */
 static int kv_accept_challenge(AdeKeyVault *kv, const char *header, const char *url, AdeCloudError *ret_error) {
         _cleanup_(kv_challenge_donep) AdeKvChallenge c = {};
-        _cleanup_free_ char *target = NULL, *target_host = NULL, *vault_host = NULL;
-        size_t tl, vl;
+        _cleanup_(ade_url_freep) AdeUrl *target_url = NULL;
+        _cleanup_free_ char *target = NULL;
         int r;
 
         r = ade_keyvault_parse_challenge(header, &c);
@@ -225,27 +192,21 @@ static int kv_accept_challenge(AdeKeyVault *kv, const char *header, const char *
                 return ade_log_debug_errno(-EPROTO, "Unusable challenge from %s: %s", url, strna(header));
         }
 
-        r = c.scope ? ade_token_scope_to_resource(c.scope, &target) : (target = strdup(c.resource)) ? 0 : -ENOMEM;
+        r = c.scope ? ade_credential_scope_to_resource(c.scope, &target) : (target = strdup(c.resource)) ? 0 : -ENOMEM;
         if (r < 0)
                 return r;
-        r = url_host(target, &target_host);
-        if (r < 0)
-                target_host = strdup("");
-        r = url_host(kv->origin, &vault_host);
-        if (r < 0 || !target_host)
-                return -ENOMEM;
+        r = ade_url_parse(target, ADE_URL_ALLOW_HTTP, &target_url);
+        if (r == -ENOMEM)
+                return r;
 
-        tl = strlen(target_host);
-        vl = strlen(vault_host);
-        if (!same_resource(target, kv->resource) && !(tl > 0 && strcaseeq(target_host, vault_host)) &&
-                !(tl > 0 && vl > tl + 1 && vault_host[vl - tl - 1] == '.' &&
-                        strcaseeq(vault_host + vl - tl, target_host))) {
+        if (!same_resource(target, kv->resource) &&
+                !(target_url && ade_url_host_is_within(kv->host, target_url->host))) {
                 _cleanup_free_ char *msg = NULL;
 
                 if (asprintf(&msg,
                             "the vault asks for a token for '%s', which is neither %s nor a parent of its host "
                             "%s; check [keyvault] url and [azure] keyvault-resource",
-                            target, kv->resource, vault_host) < 0)
+                            target, kv->resource, kv->host) < 0)
                         return -ENOMEM;
                 (void)ade_cloud_error_set(ret_error, 401, "ChallengeResourceMismatch", msg, url);
                 return ade_log_debug_errno(-EPERM, "%s", msg);
@@ -279,70 +240,120 @@ static int with_api_version(const char *url, char **ret) {
         return asprintf(ret, "%s%capi-version=" KV_API_VERSION, url, strchr(url, '?') ? '&' : '?') < 0 ? -ENOMEM : 0;
 }
 
-static bool reply_says_token_expired(const AdeHttpResponse *resp) {
-        return resp->body && (strstr(resp->body, "TokenExpired") || strstr(resp->body, "token is expired"));
+/* What the challenge told us to ask for, copied under the lock: 1. Or 0 when there is no challenge
+ * yet: then the caller is to get it, and to call kv_challenge_end() whatever happens; callers that
+ * come meanwhile wait for that, so that concurrent first calls cost one challenge. */
+static int kv_token_target(AdeKeyVault *kv, char **ret_resource, char **ret_tenant) {
+        int r;
+
+        pthread_mutex_lock(&kv->lock);
+        while (!kv->have_challenge && kv->challenging)
+                pthread_cond_wait(&kv->challenged, &kv->lock);
+        if (!kv->have_challenge) {
+                kv->challenging = true;
+                r = 0;
+        } else if (!(*ret_resource = strdup(kv->token_resource)) ||
+                   (kv->challenge.tenant && !(*ret_tenant = strdup(kv->challenge.tenant))))
+                r = -ENOMEM;
+        else
+                r = 1;
+        pthread_mutex_unlock(&kv->lock);
+        return r;
+}
+
+/* Ends the getting of the challenge that kv_token_target() handed to the caller: accepts @resp's
+ * challenge when it is one. Returns 1 when it was accepted, 0 when @resp is no challenge (or NULL),
+ * or the refusal of kv_accept_challenge(). */
+static int kv_challenge_end(AdeKeyVault *kv, const AdeHttpResponse *resp, const char *url, AdeCloudError *ret_error) {
+        int r = 0;
+
+        pthread_mutex_lock(&kv->lock);
+        if (resp && resp->status == 401 && resp->www_authenticate) {
+                r = kv_accept_challenge(kv, resp->www_authenticate, url, ret_error);
+                if (r >= 0)
+                        r = 1;
+        }
+        kv->challenging = false;
+        pthread_cond_broadcast(&kv->challenged);
+        pthread_mutex_unlock(&kv->lock);
+        return r;
+}
+
+/* Sends @req without a token to get the challenge. Returns 1 when it was accepted, 0 with the
+ * answer in *ret_resp when it was none, or a negative errno. */
+static int kv_get_challenge(
+        AdeKeyVault *kv, const AdeHttpRequest *req, AdeHttpResponse *ret_resp, AdeCloudError *ret_error) {
+        int r;
+
+        r = ade_http_request(kv->http, req, ret_resp, ret_error);
+        if (r < 0) {
+                (void)kv_challenge_end(kv, NULL, req->url, ret_error);
+                return r;
+        }
+        return kv_challenge_end(kv, ret_resp, req->url, ret_error);
 }
 
 static int kv_call(AdeKeyVault *kv, const char *method, const char *url, const void *body, size_t body_size,
         json_object **ret_reply, AdeCloudError *ret_error) {
         _cleanup_http_response_ AdeHttpResponse resp = {};
-        bool refreshed = false;
+        _cleanup_free_ char *resource = NULL, *tenant = NULL;
         int r;
 
-        if (!kv->have_challenge) {
+        r = kv_token_target(kv, &resource, &tenant);
+        if (r < 0)
+                return r;
+        if (r == 0) {
                 /* No body on the first request: it only provokes the challenge (as the SDKs do). */
-                r = ade_http_request(kv->http,
-                        &(AdeHttpRequest){.method = method, .url = url, .send_empty_body = !!body}, &resp, ret_error);
-                if (r < 0)
-                        return r;
-                if (resp.status != 401 || !resp.www_authenticate)
-                        return ade_http_reply_json(&resp, url, ret_reply, ret_error);
-                r = kv_accept_challenge(kv, resp.www_authenticate, url, ret_error);
-                if (r < 0)
-                        return r;
-                ade_http_response_done(&resp);
-        }
-
-        for (;;) {
-                _cleanup_secret_ AdeSecret *auth = NULL;
-                const AdeSecret *token;
-                const char *headers[2] = {};
-
-                r = ade_credential_get_token(
-                        kv->credential, kv->token_resource, kv->challenge.tenant, refreshed, &token, ret_error);
-                if (r < 0)
-                        return ade_log_debug_errno(r, "No token for %s: %m", kv->token_resource);
-
-                r = ade_secret_new(token->size + 32, &auth);
-                if (r < 0)
-                        return r;
-                memcpy(auth->data, "Authorization: Bearer ", 22);
-                memcpy(auth->data + 22, token->data, token->size);
-                auth->data[22 + token->size] = 0;
-                headers[0] = (const char *)auth->data;
-
-                r = ade_http_request(kv->http,
-                        &(AdeHttpRequest){
-                                .method = method, .url = url, .headers = headers, .body = body, .body_size = body_size},
+                r = kv_get_challenge(kv, &(AdeHttpRequest){.method = method, .url = url, .send_empty_body = !!body},
                         &resp, ret_error);
                 if (r < 0)
                         return r;
-
-                if (resp.status != 401 || refreshed || !reply_says_token_expired(&resp))
-                        break;
-
-                /* Our token expired earlier than it said (clock skew, revocation): one new token, one retry. */
-                ade_log_debug("%s says our token expired; fetching a new one", url);
-                if (resp.www_authenticate) {
-                        r = kv_accept_challenge(kv, resp.www_authenticate, url, ret_error);
-                        if (r < 0)
-                                return r;
-                }
-                refreshed = true;
+                if (r == 0)
+                        return ade_http_reply_json(&resp, url, ret_reply, ret_error);
                 ade_http_response_done(&resp);
+                r = kv_token_target(kv, &resource, &tenant);
+                if (r < 0)
+                        return r;
         }
 
+        r = ade_credential_bearer_request(kv->credential, kv->http, resource, tenant,
+                &(AdeHttpRequest){.method = method, .url = url, .body = body, .body_size = body_size}, &resp,
+                ret_error);
+        if (r < 0)
+                return r;
         return ade_http_reply_json(&resp, url, ret_reply, ret_error);
+}
+
+int ade_keyvault_prepare(AdeKeyVault *kv, AdeCloudError *ret_error) {
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        _cleanup_free_ char *resource = NULL, *tenant = NULL, *url = NULL;
+        _cleanup_secret_ AdeSecret *token = NULL;
+        int r;
+
+        assert(kv);
+
+        r = ade_url_join(kv->url, "secrets?api-version=" KV_API_VERSION "&maxresults=1", &url);
+        if (r < 0)
+                return r;
+        r = kv_token_target(kv, &resource, &tenant);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                /* Key Vault authenticates before it routes: any path without a token gets the challenge. */
+                r = kv_get_challenge(kv, &(AdeHttpRequest){.method = "GET", .url = url}, &resp, ret_error);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        (void)ade_cloud_error_set(ret_error, resp.status, "NoChallenge",
+                                "the vault answered a request without a token with something other than a challenge",
+                                url);
+                        return ade_log_debug_errno(-EPROTO, "%s answered %ld, not a challenge", url, resp.status);
+                }
+                r = kv_token_target(kv, &resource, &tenant);
+                if (r < 0)
+                        return r;
+        }
+        return ade_credential_get_token(kv->credential, resource, tenant, NULL, &token, ret_error);
 }
 
 /* Serializes @rest and puts "@key": "@value" in front of it, all in a secret: @value is key material. */
@@ -387,60 +398,6 @@ static int json_with_secret(json_object *rest, const char *key, const uint8_t *v
         return 0;
 }
 
-static bool valid_name(const char *s, size_t n, bool dash) {
-        if (n == 0 || n > 127)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && !(dash && s[i] == '-'))
-                        return false;
-        return true;
-}
-
-int ade_keyvault_parse_object_url(const char *url, const char *kind, bool require_version, char **ret_origin,
-        char **ret_name, char **ret_version) {
-        _cleanup_free_ char *origin = NULL, *name = NULL, *version = NULL;
-        const char *p, *n, *v;
-        size_t nl, vl;
-        int r;
-
-        assert(kind);
-
-        if (!url || !startswith_no_case(url, "https://"))
-                return -EINVAL;
-        r = ade_url_origin(url, &origin);
-        if (r < 0)
-                return r;
-        p = url + strlen(origin);
-        if (*p != '/' || strncmp(p + 1, kind, strlen(kind)) != 0 || p[1 + strlen(kind)] != '/')
-                return -EINVAL;
-        n = p + 2 + strlen(kind);
-        nl = strcspn(n, "/?#");
-        if (!valid_name(n, nl, true))
-                return -EINVAL;
-        v = n + nl;
-        vl = 0;
-        if (*v == '/') {
-                v++;
-                vl = strcspn(v, "/?#");
-                if (vl > 0 && !valid_name(v, vl, false))
-                        return -EINVAL;
-                if (v[vl] == '/' && v[vl + 1] != 0)
-                        return -EINVAL;
-        }
-        if (vl == 0 && require_version)
-                return -EINVAL;
-
-        if ((ret_name && !(name = strndup(n, nl))) || (ret_version && vl > 0 && !(version = strndup(v, vl))))
-                return -ENOMEM;
-        if (ret_origin)
-                *ret_origin = TAKE_PTR(origin);
-        if (ret_name)
-                *ret_name = TAKE_PTR(name);
-        if (ret_version)
-                *ret_version = TAKE_PTR(version);
-        return 0;
-}
-
 AdeKvSecret *ade_kv_secret_free(AdeKvSecret *s) {
         if (!s)
                 return NULL;
@@ -475,7 +432,7 @@ int ade_keyvault_set_secret(AdeKeyVault *kv, const char *name, const AdeSecret *
         assert(kv);
         assert(value);
 
-        if (!name || !valid_name(name, strlen(name), true))
+        if (!ade_url_keyvault_name_is_valid(name))
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a valid secret name", strna(name));
 
         rest = json_object_new_object();
@@ -570,7 +527,7 @@ int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret
         assert(kv);
         assert(ret);
 
-        r = ade_keyvault_parse_object_url(secret_url, "secrets", false, NULL, NULL, NULL);
+        r = ade_url_keyvault_object(secret_url, "secrets", false, NULL, NULL, NULL);
         if (r < 0)
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a secret URL", strna(secret_url));
         r = kv_check_url(kv, secret_url);
@@ -590,7 +547,7 @@ int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret
                 return -ENOMEM;
         }
         if (ade_json_get_string(reply, "value", &value) < 0 || ade_json_get_string(reply, "id", &id) < 0 ||
-                ade_keyvault_parse_object_url(id, "secrets", true, NULL, &s->name, &s->version) < 0) {
+                ade_url_keyvault_object(id, "secrets", true, NULL, &s->name, &s->version) < 0) {
                 ade_json_wipe_string(reply, "value");
                 (void)ade_cloud_error_set(ret_error, 200, "MalformedReply",
                         "secret answer lacks a string 'value' or a versioned 'id'", secret_url);
@@ -655,7 +612,7 @@ int ade_keyvault_get_key(AdeKeyVault *kv, const char *key_url, AdeKvKey **ret, A
         assert(kv);
         assert(ret);
 
-        r = ade_keyvault_parse_object_url(key_url, "keys", false, NULL, NULL, NULL);
+        r = ade_url_keyvault_object(key_url, "keys", false, NULL, NULL, NULL);
         if (r < 0)
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a key URL", strna(key_url));
         r = kv_check_url(kv, key_url);
@@ -713,7 +670,7 @@ static int key_op_url(AdeKeyVault *kv, const char *kek_url, const char *alg, con
 
         if (!alg || !ade_kek_algorithm_is_valid(alg))
                 return ade_log_debug_errno(-EINVAL, "'%s' is not RSA-OAEP, RSA-OAEP-256 or RSA1_5", strna(alg));
-        r = ade_keyvault_parse_object_url(kek_url, "keys", true, NULL, NULL, NULL);
+        r = ade_url_keyvault_object(kek_url, "keys", true, NULL, NULL, NULL);
         if (r < 0)
                 return ade_log_debug_errno(-EINVAL, "'%s' is not a versioned key URL", strna(kek_url));
         r = kv_check_url(kv, kek_url);

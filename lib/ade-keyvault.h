@@ -7,17 +7,18 @@
 #include "ade-cloud-error.h"
 #include "ade-http.h"
 #include "ade-secret.h"
-#include "ade-token.h"
+#include "ade-credential.h"
 
 /* A Key Vault client bound to one vault URL ("https://contoso.vault.azure.net", or a test's
- * https://localhost:N). Not thread-safe; one per worker.
+ * https://localhost:N). Thread-safe: calls may run concurrently on one client (they share its
+ * challenge; over an AdeHttpShare they also run in parallel, ade-http.h).
  *
  * Authentication follows Key Vault's challenge: the first call goes out without a token and with an
  * empty body; the 401's WWW-Authenticate names the authority (tenant) and the resource or scope;
  * the client checks that resource against the vault (see ade_keyvault_new), gets a token from the
  * credential, and sends the real request. The challenge and token are kept, so later calls cost one
- * request each, over the same connection. A 401 saying TokenExpired gets one new token and one
- * retry. api-version 7.4.
+ * request each, over the same connection. A 401 that refuses the token gets one new token and one
+ * retry (ade_credential_bearer_request()). api-version 7.4.
  *
  * The challenge decides the resource (and tenant) a token is asked for, never where credentials are
  * sent: the credential keeps its configured authority (a look-alike vault must not receive a client
@@ -43,6 +44,11 @@ static inline void ade_keyvault_freep(AdeKeyVault **kv) {
 
 const char *ade_keyvault_url(const AdeKeyVault *kv);
 
+/* Gets what the first call would otherwise wait for: the challenge (one GET without a token) and a
+ * token for what it names, so that a caller can do it ahead, alongside other work. Sends no token.
+ * Errors as the calls below; -EPROTO when the vault answers without a challenge. */
+int ade_keyvault_prepare(AdeKeyVault *kv, AdeCloudError *ret_error);
+
 /* A challenge, parsed. */
 typedef struct AdeKvChallenge {
         char *authorization; /* "https://login.microsoftonline.com/<tenant>" */
@@ -57,11 +63,6 @@ void ade_kv_challenge_done(AdeKvChallenge *c);
  * scope, unquoted values, any order, commas and/or spaces). -EBADMSG when it is not a Bearer
  * challenge, lacks an authorization URL, or lacks both resource and scope. */
 int ade_keyvault_parse_challenge(const char *header, AdeKvChallenge *ret);
-
-/* Splits "https://v/keys/NAME/VERSION" (or /secrets/): @kind is "keys" or "secrets". A missing
- * version gives NULL (-EINVAL with @require_version). Names are [0-9a-zA-Z-]+, versions alphanumeric. */
-int ade_keyvault_parse_object_url(const char *url, const char *kind, bool require_version, char **ret_origin,
-        char **ret_name, char **ret_version);
 
 typedef struct AdeKvSecret {
         char *id; /* versioned URL */

@@ -6,6 +6,7 @@
 #include "ade-json.h"
 #include "ade-log.h"
 #include "ade-luks.h"
+#include "ade-url.h"
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
@@ -191,20 +192,5 @@ int ade_luks_token_from_json(const char *json, AdeLuksToken **ret) {
 }
 
 bool ade_secret_url_is_versioned(const char *url) {
-        const char *p, *name, *version;
-
-        if (!url)
-                return false;
-        p = startswith_no_case(url, "https://");
-        if (!p)
-                return false;
-        p = strchr(p, '/');
-        if (!p || !(name = startswith(p, "/secrets/")) || *name == '/' || !*name)
-                return false;
-        version = strchr(name, '/');
-        if (!version || !*++version)
-                return false;
-        /* Exactly /secrets/<name>/<version>, allowing one trailing slash. */
-        p = strchr(version, '/');
-        return !p || streq(p, "/");
+        return url && ade_url_keyvault_object(url, "secrets", true, NULL, NULL, NULL) >= 0;
 }

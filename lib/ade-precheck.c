@@ -2,8 +2,8 @@
 #include <ctype.h>
 #include <stdarg.h>
 
-#include "ade-arm.h"
 #include "ade-precheck.h"
+#include "ade-url.h"
 
 static const char *const verdict_names[_ADE_VERDICT_MAX] = {
         [ADE_VERDICT_OK] = "ok",
@@ -32,19 +32,6 @@ bool ade_region_equal(const char *a, const char *b) {
                 a++;
                 b++;
         }
-}
-
-char *ade_resource_id_subscription(const char *id) {
-        const char *p;
-
-        if (!id)
-                return NULL;
-        while (*id == '/')
-                id++;
-        p = startswith_no_case(id, "subscriptions/");
-        if (!p || !*p)
-                return NULL;
-        return strndup(p, strcspn(p, "/"));
 }
 
 static AdeCheck *check_add_v(AdeCheckList *list, const char *name, const char *target, AdeVerdict verdict,
@@ -142,7 +129,7 @@ static bool strv_contains(const char **l, const char *s) {
         if (!l)
                 return false;
         for (; *l; l++)
-                if (ade_arm_resource_id_equal(*l, s))
+                if (ade_url_arm_id_equal(*l, s))
                         return true;
         return false;
 }
@@ -227,7 +214,8 @@ static int evaluate_vault(const AdePrecheckFacts *f, AdeCheckList *list) {
                 if (!c)
                         return -ENOMEM;
 
-                vault_sub = ade_resource_id_subscription(f->vault_resource_id);
+                if (ade_url_arm_id_subscription(f->vault_resource_id, &vault_sub) == -ENOMEM)
+                        return -ENOMEM;
                 if (vault_sub && f->vm_subscription && strcaseeq(vault_sub, f->vm_subscription))
                         c = check_add(list, "same-subscription", NULL, ADE_VERDICT_OK,
                                 "VM and vault are both in subscription %s", f->vm_subscription);
@@ -311,7 +299,7 @@ static int evaluate_snapshot_disk(const AdePrecheckFacts *f, const AdePrecheckDi
         for (size_t i = 0; i < f->n_snapshots; i++) {
                 const AdePrecheckSnapshot *s = &f->snapshots[i];
 
-                if (!ade_arm_resource_id_equal(s->source_id, d->id))
+                if (!ade_url_arm_id_equal(s->source_id, d->id))
                         continue;
                 if (!s->state || !strcaseeq(s->state, "Succeeded")) {
                         near_miss = "a snapshot exists but its provisioningState is not Succeeded";
@@ -331,7 +319,7 @@ static int evaluate_snapshot_disk(const AdePrecheckFacts *f, const AdePrecheckDi
         for (size_t i = 0; i < f->n_restore_points; i++) {
                 const AdePrecheckRestorePoint *rp = &f->restore_points[i];
 
-                if (!ade_arm_resource_id_equal(rp->vm_id, f->vm_resource_id) || !restore_point_covers(rp, d))
+                if (!ade_url_arm_id_equal(rp->vm_id, f->vm_resource_id) || !restore_point_covers(rp, d))
                         continue;
                 if (!rp->state || !strcaseeq(rp->state, "Succeeded"))
                         continue;

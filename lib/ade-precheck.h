@@ -136,19 +136,17 @@ void ade_check_list_done(AdeCheckList *list);
 /* "East US" and "eastus" are the same region: compared ignoring case and white space. */
 bool ade_region_equal(const char *a, const char *b);
 
-/* The subscription GUID of an ARM id ("/subscriptions/<sub>/..."), allocated; NULL when absent. */
-char *ade_resource_id_subscription(const char *id);
-
 /* ---- gathering: read-only calls to IMDS, ARM and Key Vault ---- */
 
 #include "ade-config.h"
 #include "ade-imds.h"
-#include "ade-token.h"
+#include "ade-resolver.h"
 
 typedef struct AdePrecheckRequest {
-        const AdeConfig *config;   /* endpoints, CA file, identity, snapshot-max-age, region policy */
-        AdeCredential *credential; /* borrowed; NULL: one is made from @config */
-        const char *vault_url;     /* the effective values: Enable's parameters over ade.conf */
+        const AdeConfig *config; /* endpoints, CA file, identity, snapshot-max-age, region policy */
+        AdeResolver *resolver;   /* borrowed: its credential, share and Key Vault clients; NULL: a
+                                  * resolver of its own for this call, from @config and @http */
+        const char *vault_url;   /* the effective values: Enable's parameters over ade.conf */
         const char *vault_resource_id;
         const char *kek_url; /* NULL: no KEK */
         const char *kek_algorithm;
@@ -156,10 +154,12 @@ typedef struct AdePrecheckRequest {
         bool scope_data;
         bool skip_snapshot_check;
         int64_t now;                /* 0: the current time */
-        const AdeHttpOptions *http; /* retries and timeouts; NULL: the defaults (the CA comes from @config) */
+        const AdeHttpOptions *http; /* without @resolver: retries and timeouts; NULL: the defaults (the CA
+                                     * comes from @config) */
 } AdePrecheckRequest;
 
-/* Gathers the facts (GET only: nothing anywhere changes) and evaluates them into @list. A service
+/* Gathers the facts (GET only: nothing anywhere changes; the independent reads concurrently) and
+ * evaluates them into @list. A service
  * that cannot be read becomes a failed check naming it, not an error of this call. Returns 0, or
  * -ENOMEM / -EINVAL. When @ret_instance is given it receives the IMDS instance (NULL when IMDS
  * could not be read), for the caller's LUN tags. */

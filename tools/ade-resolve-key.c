@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 
 #include "ade-config.h"
-#include "ade-envelope.h"
 #include "ade-io.h"
-#include "ade-keyvault.h"
 #include "ade-log.h"
 #include "ade-luks.h"
+#include "ade-resolver.h"
+#include "ade-url.h"
 
 /* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery and for the demo: reads the
  * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
@@ -39,13 +39,12 @@ int main(int argc, char *argv[]) {
                 {"output", required_argument, NULL, 'o'}, {}};
         _cleanup_(ade_config_freep) AdeConfig *config = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
-        _cleanup_(ade_credential_freep) AdeCredential *cred = NULL;
-        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL, *kek_kv = NULL;
+        _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
-        _cleanup_free_ char *error = NULL, *origin = NULL, *kek_origin = NULL, *text = NULL;
+        _cleanup_free_ char *error = NULL, *text = NULL;
         const char *config_path = NULL, *header = NULL, *output = NULL, *device;
-        AdeHttpOptions opts;
+        AdeCredential *cred;
         int c, r, fd;
 
         ade_log_set_callback(log_to_stderr, NULL);
@@ -84,25 +83,20 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        ade_http_options_init(&opts);
-        opts.ca_file = config->azure.ca_file;
-        r = ade_credential_new_from_config(config, &opts, &cred);
+        /* Set up what the resolver needs first, so that a broken identity is reported as before. */
+        r = ade_resolver_new(config, NULL, &resolver);
         if (r >= 0)
-                r = ade_keyvault_parse_object_url(token->secret_url, "secrets", false, &origin, NULL, NULL);
+                r = ade_resolver_credential(resolver, &cred);
         if (r >= 0)
-                r = ade_keyvault_new(origin, cred, config->azure.keyvault_resource, &opts, &kv);
-        if (r >= 0 && token->kek_url) {
-                r = ade_keyvault_parse_object_url(token->kek_url, "keys", false, &kek_origin, NULL, NULL);
-                if (r >= 0 && !strcaseeq(kek_origin, origin))
-                        r = ade_keyvault_new(kek_origin, cred, config->azure.keyvault_resource, &opts, &kek_kv);
-        }
+                r = ade_url_keyvault_object(token->secret_url, "secrets", false, NULL, NULL, NULL);
+        if (r >= 0 && token->kek_url)
+                r = ade_url_keyvault_object(token->kek_url, "keys", false, NULL, NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "ade-resolve-key: cannot set up a Key Vault client for %s: %s\n", token->secret_url,
                         strerror(-r));
                 return 1;
         }
-        r = ade_envelope_resolve(kv, kek_kv, token->secret_url, token->kek_url, token->kek_algorithm, token->passphrase,
-                &keyfile, &cerr);
+        r = ade_resolver_key_from_token(resolver, token, &keyfile, &cerr);
         if (r < 0) {
                 text = ade_cloud_error_to_string(&cerr, "Key Vault");
                 fprintf(stderr, "ade-resolve-key: cannot recover the key of %s from %s: %s\n", device,

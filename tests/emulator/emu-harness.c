@@ -3,6 +3,7 @@
  * plain libcurl. */
 
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <curl/curl.h>
 
+#include "ade-imds.h"
 #include "ade-json.h"
 #include "ade-util.h"
 #include "emu-harness.h"
@@ -359,4 +361,135 @@ int ade_emulator_write_config(AdeEmulator *e, const char *path, const char *extr
         if (fflush(f) != 0 || ferror(f))
                 return -EIO;
         return 0;
+}
+
+AdeEmulator *ade_emulator_suite = NULL;
+
+void ade_emulator_suite_setup(void) {
+        int r;
+
+        r = ade_emulator_start(NULL, &ade_emulator_suite);
+        if (r < 0) {
+                fprintf(stderr, "Cannot start the emulator: %s\n", strerror(-r));
+                exit(EXIT_FAILURE);
+        }
+}
+
+void ade_emulator_suite_teardown(void) {
+        ade_emulator_suite = ade_emulator_stop(ade_emulator_suite);
+}
+
+int ade_emulator_reset(AdeEmulator *e) {
+        int r;
+
+        r = ade_emulator_clear_faults(e);
+        return r < 0 ? r : ade_emulator_clear_requests(e);
+}
+
+void ade_emulator_test_setup(void) {
+        if (ade_emulator_reset(ade_emulator_suite) < 0) {
+                fprintf(stderr, "Cannot reset the emulator\n");
+                abort();
+        }
+}
+
+void ade_emulator_http_options(const AdeEmulator *e, unsigned max_retries, AdeHttpOptions *ret) {
+        ade_http_options_init(ret);
+        ret->ca_file = e ? e->ca_file : NULL;
+        ret->backoff_initial_ms = 10;
+        ret->backoff_max_ms = 50;
+        ret->retry_after_max_ms = 1500;
+        ret->imds_gone_max_ms = 200;
+        ret->max_retries = max_retries;
+}
+
+int ade_emulator_credential(const AdeEmulator *e, const AdeHttpOptions *opts, AdeCredential **ret) {
+        AdeHttpOptions o;
+        AdeImds *imds = NULL;
+        int r;
+
+        if (!e || !ret)
+                return -EINVAL;
+        if (!opts) {
+                ade_emulator_http_options(e, 2, &o);
+                opts = &o;
+        }
+        r = ade_imds_new(e->imds_url, opts, &imds);
+        if (r < 0)
+                return r;
+        r = ade_imds_credential_new(imds, true, ADE_IMDS_IDENTITY_SYSTEM, NULL, ret);
+        if (r < 0)
+                ade_imds_free(imds);
+        return r;
+}
+
+int ade_emulator_load_config(AdeEmulator *e, const char *path, const char *extra, AdeConfig **ret) {
+        _cleanup_free_ char *p = NULL, *error = NULL;
+        int r;
+
+        if (!e || !ret || (!path && !e->dir))
+                return -EINVAL;
+        if (!path) {
+                if (asprintf(&p, "%s/ade.conf", e->dir) < 0)
+                        return -ENOMEM;
+                path = p;
+        }
+        r = ade_emulator_write_config(e, path, extra);
+        if (r < 0)
+                return r;
+        r = ade_config_load(path, ret, &error);
+        if (r < 0)
+                fprintf(stderr, "emu-harness: %s\n", strna(error));
+        return r;
+}
+
+int ade_emulator_count(AdeEmulator *e, const char *service, unsigned *ret_requests, unsigned *ret_connections) {
+        _cleanup_json_ json_object *reqs = NULL;
+        _cleanup_free_ int64_t *seen = NULL;
+        unsigned n = 0, conns = 0;
+        size_t len;
+        int r;
+
+        r = ade_emulator_requests(e, &reqs);
+        if (r < 0)
+                return r;
+        len = json_object_array_length(reqs);
+        seen = calloc(len + 1, sizeof(int64_t));
+        if (!seen)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                json_object *q = json_object_array_get_idx(reqs, i);
+                const char *s;
+                int64_t c;
+                bool known = false;
+
+                if (ade_json_get_string(q, "service", &s) < 0)
+                        return -EPROTO;
+                if (service && !streq(s, service))
+                        continue;
+                n++;
+                if (ade_json_get_int64(q, "connection", &c) < 0)
+                        return -EPROTO;
+                for (unsigned k = 0; k < conns; k++)
+                        known = known || seen[k] == c;
+                if (!known)
+                        seen[conns++] = c;
+        }
+        if (ret_requests)
+                *ret_requests = n;
+        if (ret_connections)
+                *ret_connections = conns;
+        return 0;
+}
+
+unsigned ade_emulator_requests_to(AdeEmulator *e, const char *service) {
+        unsigned n;
+
+        return ade_emulator_count(e, service, &n, NULL) < 0 ? UINT_MAX : n;
+}
+
+unsigned ade_emulator_connections_to(AdeEmulator *e, const char *service) {
+        unsigned n;
+
+        return ade_emulator_count(e, service, NULL, &n) < 0 ? UINT_MAX : n;
 }

@@ -8,12 +8,19 @@
  * documents the scenario schema (@overlay_json), the faults and the request log.
  *
  * The binary is $ADE_EMULATOR, or else $top_builddir/tests/emulator/ade-emulator.
- * Link with $(EMU_HARNESS_LIBS) $(LIBADE_LIBS) $(CHECK_LIBS). */
+ * Link with $(EMU_HARNESS_LIBS) $(LIBADE_LIBS) $(CHECK_LIBS).
+ *
+ * Below the control API are the fixtures every client test shares (HTTP options, a managed-identity
+ * credential, an ade.conf, request counts), so that no test file carries its own copy. */
 
 #include <sys/types.h>
 #include <json-c/json.h>
 
 #include <stdbool.h>
+
+#include "ade-config.h"
+#include "ade-credential.h"
+#include "ade-http.h"
 
 /* The emulator binary's path ($ADE_EMULATOR, else under $top_builddir), allocated; NULL on ENOMEM. */
 char *ade_emulator_binary(void);
@@ -54,3 +61,36 @@ int ade_emulator_clear_requests(AdeEmulator *e);
 int ade_emulator_state(AdeEmulator *e, json_object **ret);
 /* Writes an ade.conf pointing at this emulator (plus @extra lines appended verbatim) to @path. */
 int ade_emulator_write_config(AdeEmulator *e, const char *path, const char *extra);
+
+/* ---- fixtures ---- */
+
+/* A Check suite's shared emulator, with the default scenario:
+ *   tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
+ *   tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
+ * The suite setup exits the runner when the emulator cannot start; the test setup clears the faults
+ * and the request log, and aborts the test when the emulator cannot be reached. */
+extern AdeEmulator *ade_emulator_suite;
+void ade_emulator_suite_setup(void);
+void ade_emulator_suite_teardown(void);
+void ade_emulator_test_setup(void);
+
+/* Clears the faults and the request log. */
+int ade_emulator_reset(AdeEmulator *e);
+
+/* HTTP options for clients of @e: its CA, and retries that stay on but cost milliseconds (backoff
+ * 10 to 50 ms, a Retry-After honoured up to 1.5 s, IMDS' 410 window 200 ms), @max_retries retries. */
+void ade_emulator_http_options(const AdeEmulator *e, unsigned max_retries, AdeHttpOptions *ret);
+
+/* A credential of @e's system-assigned managed identity, through its IMDS with @opts (NULL:
+ * ade_emulator_http_options() with 2 retries); the IMDS client belongs to the credential. */
+int ade_emulator_credential(const AdeEmulator *e, const AdeHttpOptions *opts, AdeCredential **ret);
+
+/* Writes ade.conf for @e (plus @extra) to @path (NULL: "ade.conf" in e->dir) and loads it. */
+int ade_emulator_load_config(AdeEmulator *e, const char *path, const char *extra, AdeConfig **ret);
+
+/* The logged requests to @service ("keyvault", "imds", "arm", "entra"; NULL: all), how many, and
+ * over how many distinct connections (optional). */
+int ade_emulator_count(AdeEmulator *e, const char *service, unsigned *ret_requests, unsigned *ret_connections);
+/* The same for assertions: the count, or UINT_MAX when the log cannot be read. */
+unsigned ade_emulator_requests_to(AdeEmulator *e, const char *service);
+unsigned ade_emulator_connections_to(AdeEmulator *e, const char *service);

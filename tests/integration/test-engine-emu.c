@@ -1,18 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The whole key path on a real volume: a key file escrowed in the Azure emulator (with and without a
- * KEK), a volume encrypted by the engine with the token, and the key resolver's answer, read back
- * from that token, accepted by stock "cryptsetup open --test-passphrase --key-file".
- * Root and loop devices: skips (77) otherwise. */
+/* The whole key path on a real volume: a key file escrowed in the Azure emulator by the resolver
+ * (with and without a KEK), a volume encrypted by the engine with the token the resolver made, and
+ * the resolver's answer from the device alone, accepted by stock
+ * "cryptsetup open --test-passphrase --key-file". Root and loop devices: skips (77) otherwise. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
 #include "../unit/ade-test.h"
-#include "ade-envelope.h"
-#include "ade-imds.h"
 #include "ade-keyfile.h"
 #include "ade-luks.h"
+#include "ade-resolver.h"
 #include "ade-volume.h"
 #include "emu-harness.h"
 
@@ -22,9 +21,8 @@ static char work_dir[32];
 
 typedef struct Ctx {
         AdeEmulator *emu;
-        AdeImds *imds;
-        AdeCredential *cred;
-        AdeKeyVault *kv;
+        AdeConfig *config;
+        AdeResolver *resolver;
         char dir[64];
         char loop[64];
 } Ctx;
@@ -50,11 +48,9 @@ static void ctx_start(Ctx *c) {
 
         *c = (Ctx){};
         ck_assert_int_eq(ade_emulator_start(NULL, &c->emu), 0);
-        ade_http_options_init(&o);
-        o.ca_file = c->emu->ca_file;
-        ck_assert_int_eq(ade_imds_new(c->emu->imds_url, &o, &c->imds), 0);
-        ck_assert_int_eq(ade_imds_credential_new(c->imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c->cred), 0);
-        ck_assert_int_eq(ade_keyvault_new(c->emu->vault_url, c->cred, NULL, &o, &c->kv), 0);
+        ck_assert_int_eq(ade_emulator_load_config(c->emu, NULL, NULL, &c->config), 0);
+        ade_emulator_http_options(c->emu, 2, &o);
+        ck_assert_int_eq(ade_resolver_new(c->config, &o, &c->resolver), 0);
 
         snprintf(c->dir, sizeof(c->dir), "%s/t.XXXXXX", work_dir);
         ck_assert_ptr_nonnull(mkdtemp(c->dir));
@@ -75,70 +71,77 @@ static void ctx_done(Ctx *c) {
                 (void)sh("losetup -d %s", c->loop);
         if (c->dir[0])
                 (void)sh("rm -rf %s", c->dir);
-        ade_keyvault_free(c->kv);
-        ade_credential_free(c->cred);
-        ade_imds_free(c->imds);
+        ade_resolver_free(c->resolver);
+        ade_config_free(c->config);
         ade_emulator_stop(c->emu);
 }
 
-/* Escrows, encrypts, resolves from the token, and asks stock cryptsetup. */
-static void round_trip(bool with_kek) {
+/* Escrows, encrypts (with the header in front, or detached in header_dir), resolves from the
+ * device (and its header), and asks stock cryptsetup. */
+static void round_trip(bool with_kek, bool detached) {
         Ctx c;
+        AdeLuksPlan plan = {};
         _cleanup_secret_ AdeSecret *key = NULL, *resolved = NULL;
-        _cleanup_free_ char *secret_url = NULL, *wrapped = NULL, *hdir = NULL, *keypath = NULL;
+        _cleanup_free_ char *hdir = NULL, *keypath = NULL;
         _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
-        _cleanup_(ade_luks_token_freep) AdeLuksToken *back = NULL;
-        AdeEnvelopeParams ep = {.key_file_name = "LinuxPassPhraseFileName_0_0"};
-        AdeLuksToken t = {.version = (char *)ADE_LUKS_TOKEN_VERSION, .volume_type = (char *)"Data"};
-        AdeLuksOptions o = {.escrow_confirmed = true};
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL, *back = NULL;
+        AdeLuksOptions o = {.escrow_confirmed = true, .force_detached = detached};
         int fd;
 
         ctx_start(&c);
         ck_assert_int_eq(ade_keyfile_generate(&key), 0);
-        if (with_kek) {
-                ep.kek_url = c.emu->kek_url;
-                ep.kek_algorithm = "RSA-OAEP";
-        }
-        ck_assert_int_eq(ade_envelope_escrow(c.kv, NULL, key, &ep, &secret_url, &wrapped, NULL), 0);
-
-        t.key_vault_url = c.emu->vault_url;
-        t.key_vault_resource_id = c.emu->vault_resource_id;
-        t.secret_url = secret_url;
-        if (with_kek) {
-                t.kek_url = c.emu->kek_url;
-                t.kek_vault_resource_id = c.emu->vault_resource_id;
-                t.kek_algorithm = (char *)"RSA-OAEP";
-                t.passphrase = wrapped;
-        }
+        ck_assert_int_eq(ade_resolver_escrow(c.resolver,
+                                 &(AdeResolverEscrow){
+                                         .vault_url = c.emu->vault_url,
+                                         .vault_resource_id = c.emu->vault_resource_id,
+                                         .kek_url = with_kek ? c.emu->kek_url : NULL,
+                                         .kek_algorithm = with_kek ? "RSA-OAEP" : NULL,
+                                         .key_file_name = "LinuxPassPhraseFileName_0_0",
+                                         .volume_type = "Data",
+                                 },
+                                 key, &t, NULL),
+                0);
+        ck_assert(ade_secret_url_is_versioned(t->secret_url));
+        ck_assert(!!t->passphrase == with_kek);
         ck_assert_int_ge(asprintf(&hdir, "%s/headers", c.dir), 0);
         o.header_dir = hdir;
         o.run_dir = c.dir;
         ck_assert_int_eq(ade_volume_probe(c.loop, ADE_VOLUME_DATA, false, &v), 0);
-        ck_assert_int_eq(ade_luks_encrypt(v, &t, key, &o, NULL, NULL), 0);
+        ck_assert_int_eq(ade_luks_encrypt(v, t, key, &o, &plan, NULL), 0);
+        ck_assert(!!plan.header_path == detached);
 
-        /* The resolver needs nothing but the token. */
-        ck_assert_int_eq(ade_luks_read_token(c.loop, NULL, &back), 0);
-        ck_assert_int_eq(ade_envelope_resolve(c.kv, NULL, back->secret_url, back->kek_url, back->kek_algorithm,
-                                 back->passphrase, &resolved, NULL),
-                0);
+        /* The resolver needs nothing but the device (and its detached header). */
+        ck_assert_int_eq(ade_resolver_key_from_device(c.resolver, c.loop, plan.header_path, &back, &resolved, NULL), 0);
         ck_assert(ade_secret_equal(resolved, key));
+        ck_assert_str_eq(back->secret_url, t->secret_url);
 
         ck_assert_int_ge(asprintf(&keypath, "%s/resolved.key", c.dir), 0);
         fd = open(keypath, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write(fd, resolved->data, resolved->size), (ssize_t)resolved->size);
         close(fd);
-        ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
+        if (detached)
+                ck_assert_int_eq(sh("cryptsetup open --test-passphrase --header %s --key-file %s %s", plan.header_path,
+                                         keypath, c.loop),
+                        0);
+        else
+                ck_assert_int_eq(sh("cryptsetup open --test-passphrase --key-file %s %s", keypath, c.loop), 0);
+        ade_luks_plan_done(&plan);
         ctx_done(&c);
 }
 
 START_TEST(test_resolved_key_opens_volume_with_kek) {
-        round_trip(true);
+        round_trip(true, false);
 }
 END_TEST
 
 START_TEST(test_resolved_key_opens_volume_without_kek) {
-        round_trip(false);
+        round_trip(false, false);
+}
+END_TEST
+
+START_TEST(test_resolved_key_opens_volume_with_detached_header) {
+        round_trip(true, true);
 }
 END_TEST
 
@@ -160,6 +163,7 @@ int main(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_resolved_key_opens_volume_with_kek);
         tcase_add_test(tc, test_resolved_key_opens_volume_without_kek);
+        tcase_add_test(tc, test_resolved_key_opens_volume_with_detached_header);
         suite_add_tcase(s, tc);
         r = ade_test_run(s);
         (void)sh("losetup -a | grep -F '(%s/' | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf %s", work_dir, work_dir);

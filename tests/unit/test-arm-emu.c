@@ -7,11 +7,11 @@
 #include "ade-imds.h"
 #include "ade-json.h"
 #include "ade-test.h"
+#include "ade-url.h"
 #include "emu-harness.h"
 
 typedef struct Ctx {
         AdeEmulator *emu;
-        AdeImds *imds;
         AdeCredential *cred;
         AdeArm *arm;
 } Ctx;
@@ -21,7 +21,6 @@ static Ctx shared;
 static void ctx_done(Ctx *c) {
         ade_arm_free(c->arm);
         ade_credential_free(c->cred);
-        ade_imds_free(c->imds);
         ade_emulator_stop(c->emu);
         *c = (Ctx){};
 }
@@ -34,14 +33,9 @@ static int ctx_start(Ctx *c, const char *overlay) {
         r = ade_emulator_start(overlay, &c->emu);
         if (r < 0)
                 return r;
-        ade_http_options_init(&o);
-        o.ca_file = c->emu->ca_file;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.retry_after_max_ms = 1500;
-        o.max_retries = 2;
-        if ((r = ade_imds_new(c->emu->imds_url, &o, &c->imds)) < 0 ||
-                (r = ade_imds_credential_new(c->imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c->cred)) < 0)
+        ade_emulator_http_options(c->emu, 2, &o);
+        r = ade_emulator_credential(c->emu, &o, &c->cred);
+        if (r < 0)
                 return r;
         return ade_arm_new(c->emu->arm_url, c->cred, NULL, &o, &c->arm);
 }
@@ -58,22 +52,7 @@ static void suite_teardown(void) {
 }
 
 static void test_setup(void) {
-        ck_assert_int_eq(ade_emulator_clear_faults(shared.emu), 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(shared.emu), 0);
-}
-
-static unsigned count_requests(AdeEmulator *emu, const char *service) {
-        _cleanup_json_ json_object *reqs = NULL;
-        unsigned n = 0;
-
-        ck_assert_int_eq(ade_emulator_requests(emu, &reqs), 0);
-        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-                const char *s;
-
-                if (ade_json_get_string(json_object_array_get_idx(reqs, i), "service", &s) >= 0 && streq(s, service))
-                        n++;
-        }
-        return n;
+        ck_assert_int_eq(ade_emulator_reset(shared.emu), 0);
 }
 
 START_TEST(test_get_vault) {
@@ -113,7 +92,7 @@ START_TEST(test_get_vault_bad_id_refused) {
         AdeArmVault *v = NULL;
 
         ck_assert_int_eq(ade_arm_get_vault(shared.arm, "/subscriptions/x/vaults/y", &v, NULL), -EINVAL);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 0);
 }
 END_TEST
 
@@ -124,7 +103,7 @@ START_TEST(test_list_snapshots_follows_next_link) {
         /* Three snapshots (one per disk), two per page. */
         ck_assert_int_eq(ade_arm_list_snapshots(shared.arm, shared.emu->subscription_id, "ade-rg", &l, NULL), 0);
         ck_assert_uint_eq(l->n, 3);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 2);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 2);
         for (size_t i = 0; i < l->n; i++) {
                 ck_assert_str_eq(l->items[i].provisioning_state, "Succeeded");
                 ck_assert_ptr_nonnull(strstr(l->items[i].source_resource_id, "/providers/Microsoft.Compute/disks/"));
@@ -143,14 +122,16 @@ START_TEST(test_list_snapshots_whole_subscription) {
 END_TEST
 
 START_TEST(test_get_disk) {
+        _cleanup_(ade_imds_freep) AdeImds *imds = NULL;
         _cleanup_(ade_imds_instance_freep) AdeImdsInstance *m = NULL;
         _cleanup_(ade_arm_disk_freep) AdeArmDisk *d = NULL;
 
-        ck_assert_int_eq(ade_imds_get_instance(shared.imds, &m, NULL), 0);
+        ck_assert_int_eq(ade_imds_new(shared.emu->imds_url, NULL, &imds), 0);
+        ck_assert_int_eq(ade_imds_get_instance(imds, &m, NULL), 0);
         ck_assert_int_eq(ade_arm_get_disk(shared.arm, m->data_disks[0].managed_disk_id, &d, NULL), 0);
         ck_assert_str_eq(d->name, "ade-test-vm_DataDisk_0");
         ck_assert_str_eq(d->unique_id, "8a6c2f1e-0b7d-4c3e-9f5a-1d2e3f4a5b61");
-        ck_assert(ade_arm_resource_id_equal(d->id, m->data_disks[0].managed_disk_id));
+        ck_assert(ade_url_arm_id_equal(d->id, m->data_disks[0].managed_disk_id));
 }
 END_TEST
 
@@ -225,7 +206,7 @@ START_TEST(test_get_restore_point_collection_bad_id_refused) {
 
         ck_assert_int_eq(
                 ade_arm_get_restore_point_collection(shared.arm, "/subscriptions/x/disks/y", &l, NULL), -EINVAL);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 0);
 }
 END_TEST
 
@@ -234,7 +215,7 @@ START_TEST(test_throttled_then_success) {
 
         ck_assert_int_eq(ade_emulator_fault(shared.emu, "{\"route\":\"arm\",\"status\":429,\"retry_after\":1}"), 0);
         ck_assert_int_eq(ade_arm_get_vault(shared.arm, shared.emu->vault_resource_id, &v, NULL), 0);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 2);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 2);
 }
 END_TEST
 
@@ -245,7 +226,7 @@ START_TEST(test_server_errors_until_retries_run_out) {
         ck_assert_int_eq(ade_emulator_fault(shared.emu, "{\"route\":\"arm\",\"status\":502,\"count\":20}"), 0);
         ck_assert_int_eq(ade_arm_get_vault(shared.arm, shared.emu->vault_resource_id, &v, &e), -EAGAIN);
         ck_assert_int_eq(e.status, 502);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 3);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 3);
 }
 END_TEST
 
@@ -298,7 +279,7 @@ START_TEST(test_next_link_to_other_host_refused) {
                                                "\\\"https://evil.example.com/page2\\\"}\"}"),
                 0);
         ck_assert_int_eq(ade_arm_list_snapshots(shared.arm, shared.emu->subscription_id, "ade-rg", &l, &e), -EPROTO);
-        ck_assert_int_eq(count_requests(shared.emu, "arm"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 1);
 }
 END_TEST
 

@@ -2,6 +2,7 @@
 /* ARM helpers that need no server: ISO 8601 times and resource id comparison. */
 #include "ade-arm.h"
 #include "ade-test.h"
+#include "ade-url.h"
 
 START_TEST(test_time_with_fraction_and_offset) {
         int64_t t = 0;
@@ -35,15 +36,15 @@ START_TEST(test_time_garbage_refused) {
 END_TEST
 
 START_TEST(test_resource_ids_equal_ignoring_case_and_slashes) {
-        ck_assert(ade_arm_resource_id_equal("/subscriptions/S/resourceGroups/RG/providers/Microsoft.Compute/disks/d",
+        ck_assert(ade_url_arm_id_equal("/subscriptions/S/resourceGroups/RG/providers/Microsoft.Compute/disks/d",
                 "subscriptions/s/resourcegroups/rg/providers/microsoft.compute/disks/D/"));
 }
 END_TEST
 
 START_TEST(test_resource_ids_differ) {
-        ck_assert(!ade_arm_resource_id_equal("/subscriptions/s/disks/d1", "/subscriptions/s/disks/d10"));
-        ck_assert(!ade_arm_resource_id_equal("/subscriptions/s/disks/d1", NULL));
-        ck_assert(!ade_arm_resource_id_equal("", "/x"));
+        ck_assert(!ade_url_arm_id_equal("/subscriptions/s/disks/d1", "/subscriptions/s/disks/d10"));
+        ck_assert(!ade_url_arm_id_equal("/subscriptions/s/disks/d1", NULL));
+        ck_assert(!ade_url_arm_id_equal("", "/x"));
 }
 END_TEST
 

@@ -4,6 +4,7 @@
 
 #include "ade-config.h"
 #include "ade-test.h"
+#include "ade-url.h"
 
 #define SUB "/subscriptions/0a1b2c3d-0000-4000-8000-000000000001"
 #define VAULT_ID SUB "/resourceGroups/rg-1/providers/Microsoft.KeyVault/vaults/contoso"
@@ -203,14 +204,14 @@ START_TEST(test_vault_resource_id_parser) {
         _cleanup_free_ char *sub = NULL, *name = NULL;
 
         ck_assert_int_eq(
-                ade_parse_vault_resource_id(
+                ade_url_arm_vault_id(
                         "/SUBSCRIPTIONS/abc/resourcegroups/rg/providers/microsoft.keyvault/VAULTS/v-1/", &sub, &name),
                 0);
         ck_assert_str_eq(sub, "abc");
         ck_assert_str_eq(name, "v-1");
-        ck_assert_int_eq(ade_parse_vault_resource_id("/subscriptions/abc/resourceGroups/rg", NULL, NULL), -EINVAL);
+        ck_assert_int_eq(ade_url_arm_vault_id("/subscriptions/abc/resourceGroups/rg", NULL, NULL), -EINVAL);
         ck_assert_int_eq(
-                ade_parse_vault_resource_id(
+                ade_url_arm_vault_id(
                         "/subscriptions/abc/resourceGroups/rg/providers/Microsoft.Compute/disks/d", NULL, NULL),
                 -EINVAL);
 }

@@ -6,6 +6,8 @@
 
 #include "ade-config.h"
 #include "ade-entra.h"
+#include "ade-identity.h"
+#include "ade-jwt.h"
 #include "ade-json.h"
 #include "ade-keyvault.h"
 #include "ade-test.h"
@@ -15,32 +17,10 @@
 #define SECRET_APP_SECRET "ade~emulator.Secret-0123456789"
 #define CERT_APP "5f6a7b8c-4444-4d5e-9f0a-1b2c3d4e5f04"
 
-static AdeEmulator *emu;
-
-static void suite_setup(void) {
-        if (ade_emulator_start(NULL, &emu) < 0) {
-                fprintf(stderr, "Cannot start the emulator\n");
-                exit(EXIT_FAILURE);
-        }
-}
-
-static void suite_teardown(void) {
-        emu = ade_emulator_stop(emu);
-}
-
-static void test_setup(void) {
-        ck_assert_int_eq(ade_emulator_clear_faults(emu), 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(emu), 0);
-}
-
 static AdeHttpOptions opts(void) {
         AdeHttpOptions o;
 
-        ade_http_options_init(&o);
-        o.ca_file = emu->ca_file;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.max_retries = 2;
+        ade_emulator_http_options(ade_emulator_suite, 2, &o);
         return o;
 }
 
@@ -50,7 +30,9 @@ static AdeEntra *secret_client(const char *secret) {
         AdeEntra *e = NULL;
 
         ck_assert_int_eq(ade_secret_new_from(secret, strlen(secret), &s), 0);
-        ck_assert_int_eq(ade_entra_new_secret(emu->authority_url, emu->tenant_id, SECRET_APP, s, &o, &e), 0);
+        ck_assert_int_eq(ade_entra_new_secret(ade_emulator_suite->authority_url, ade_emulator_suite->tenant_id,
+                                 SECRET_APP, s, &o, &e),
+                0);
         return e;
 }
 
@@ -59,9 +41,11 @@ static AdeEntra *cert_client(void) {
         AdeHttpOptions o = opts();
         AdeEntra *e = NULL;
 
-        ck_assert_int_ge(asprintf(&cert, "%s/app-cert.pem", emu->dir), 0);
-        ck_assert_int_ge(asprintf(&key, "%s/app-key.pem", emu->dir), 0);
-        ck_assert_int_eq(ade_entra_new_certificate(emu->authority_url, emu->tenant_id, CERT_APP, cert, key, &o, &e), 0);
+        ck_assert_int_ge(asprintf(&cert, "%s/app-cert.pem", ade_emulator_suite->dir), 0);
+        ck_assert_int_ge(asprintf(&key, "%s/app-key.pem", ade_emulator_suite->dir), 0);
+        ck_assert_int_eq(ade_entra_new_certificate(ade_emulator_suite->authority_url, ade_emulator_suite->tenant_id,
+                                 CERT_APP, cert, key, &o, &e),
+                0);
         return e;
 }
 
@@ -71,8 +55,8 @@ static void key_vault_accepts(AdeCredential *cred) {
         _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
         AdeHttpOptions o = opts();
 
-        ck_assert_int_eq(ade_keyvault_new(emu->vault_url, cred, NULL, &o, &kv), 0);
-        ck_assert_int_eq(ade_keyvault_get_key(kv, emu->kek_url, &k, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_new(ade_emulator_suite->vault_url, cred, NULL, &o, &kv), 0);
+        ck_assert_int_eq(ade_keyvault_get_key(kv, ade_emulator_suite->kek_url, &k, NULL), 0);
         ck_assert_str_eq(k->kty, "RSA");
 }
 
@@ -140,11 +124,12 @@ START_TEST(test_certificate_of_another_app_refused) {
         AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_ge(asprintf(&cert, "%s/app-cert.pem", emu->dir), 0);
-        ck_assert_int_ge(asprintf(&key, "%s/app-key.pem", emu->dir), 0);
+        ck_assert_int_ge(asprintf(&cert, "%s/app-cert.pem", ade_emulator_suite->dir), 0);
+        ck_assert_int_ge(asprintf(&key, "%s/app-key.pem", ade_emulator_suite->dir), 0);
         /* The secret app has no certificate registered. */
-        ck_assert_int_eq(
-                ade_entra_new_certificate(emu->authority_url, emu->tenant_id, SECRET_APP, cert, key, &o, &e), 0);
+        ck_assert_int_eq(ade_entra_new_certificate(ade_emulator_suite->authority_url, ade_emulator_suite->tenant_id,
+                                 SECRET_APP, cert, key, &o, &e),
+                0);
         ck_assert_int_eq(ade_entra_get_token(e, "https://vault.azure.net", NULL, &t, &exp, &err), -EACCES);
         ck_assert_ptr_nonnull(err.code);
 }
@@ -159,8 +144,8 @@ START_TEST(test_unknown_tenant_refused) {
         uint64_t exp;
 
         ck_assert_int_eq(ade_secret_new_from(SECRET_APP_SECRET, strlen(SECRET_APP_SECRET), &s), 0);
-        ck_assert_int_eq(
-                ade_entra_new_secret(emu->authority_url, "00000000-0000-0000-0000-00000000dead", SECRET_APP, s, &o, &e),
+        ck_assert_int_eq(ade_entra_new_secret(ade_emulator_suite->authority_url, "00000000-0000-0000-0000-00000000dead",
+                                 SECRET_APP, s, &o, &e),
                 0);
         ck_assert_int_lt(ade_entra_get_token(e, "https://vault.azure.net", NULL, &t, &exp, &err), 0);
         ck_assert_ptr_null(t);
@@ -173,7 +158,8 @@ START_TEST(test_throttled_then_success) {
         _cleanup_secret_ AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"entra\",\"status\":429,\"retry_after\":1}"), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"entra\",\"status\":429,\"retry_after\":1}"), 0);
         ck_assert_int_eq(ade_entra_get_token(e, "https://vault.azure.net", NULL, &t, &exp, NULL), 0);
 }
 END_TEST
@@ -184,8 +170,9 @@ START_TEST(test_malformed_answer_refused) {
         AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_eq(
-                ade_emulator_fault(emu, "{\"route\":\"entra\",\"body\":\"{\\\"token_type\\\":\\\"Bearer\\\"}\"}"), 0);
+        ck_assert_int_eq(ade_emulator_fault(ade_emulator_suite,
+                                 "{\"route\":\"entra\",\"body\":\"{\\\"token_type\\\":\\\"Bearer\\\"}\"}"),
+                0);
         ck_assert_int_eq(ade_entra_get_token(e, "https://vault.azure.net", NULL, &t, &exp, &err), -EPROTO);
         ck_assert_str_eq(err.code, "MalformedReply");
 }
@@ -195,8 +182,8 @@ static AdeConfig *config_with(const char *identity) {
         _cleanup_free_ char *path = NULL;
         AdeConfig *c = NULL;
 
-        ck_assert_int_ge(asprintf(&path, "%s/ade-%d.conf", emu->dir, (int)getpid()), 0);
-        ck_assert_int_eq(ade_emulator_write_config(emu, path, identity), 0);
+        ck_assert_int_ge(asprintf(&path, "%s/ade-%d.conf", ade_emulator_suite->dir, (int)getpid()), 0);
+        ck_assert_int_eq(ade_emulator_write_config(ade_emulator_suite, path, identity), 0);
         ck_assert_int_eq(ade_config_load(path, &c, NULL), 0);
         unlink(path);
         return c;
@@ -209,7 +196,7 @@ START_TEST(test_config_client_secret_credential) {
         AdeHttpOptions o = opts();
         FILE *f;
 
-        ck_assert_int_ge(asprintf(&secret_file, "%s/secret-%d", emu->dir, (int)getpid()), 0);
+        ck_assert_int_ge(asprintf(&secret_file, "%s/secret-%d", ade_emulator_suite->dir, (int)getpid()), 0);
         f = fopen(secret_file, "we");
         ck_assert_ptr_nonnull(f);
         fputs(SECRET_APP_SECRET "\n", f);
@@ -217,10 +204,10 @@ START_TEST(test_config_client_secret_credential) {
         ck_assert_int_ge(asprintf(&extra,
                                  "[identity]\ntype = client-secret\nclient-id = " SECRET_APP "\ntenant-id = %s\n"
                                  "client-secret-file = %s\n",
-                                 emu->tenant_id, secret_file),
+                                 ade_emulator_suite->tenant_id, secret_file),
                 0);
         cfg = config_with(extra);
-        ck_assert_int_eq(ade_credential_new_from_config(cfg, &o, &c), 0);
+        ck_assert_int_eq(ade_identity_credential_new(cfg, &o, &c), 0);
         key_vault_accepts(c);
         unlink(secret_file);
 }
@@ -231,7 +218,7 @@ START_TEST(test_config_managed_identity_credential) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         AdeHttpOptions o = opts();
 
-        ck_assert_int_eq(ade_credential_new_from_config(cfg, &o, &c), 0);
+        ck_assert_int_eq(ade_identity_credential_new(cfg, &o, &c), 0);
         key_vault_accepts(c);
 }
 END_TEST
@@ -245,24 +232,24 @@ START_TEST(test_config_client_secret_without_file_refused) {
         ck_assert_int_ge(asprintf(&extra,
                                  "[identity]\ntype = client-secret\nclient-id = " SECRET_APP "\ntenant-id = %s\n"
                                  "client-secret-file = /nonexistent/secret\n",
-                                 emu->tenant_id),
+                                 ade_emulator_suite->tenant_id),
                 0);
         cfg = config_with(extra);
-        ck_assert_int_eq(ade_credential_new_from_config(cfg, &o, &c), -ENOENT);
+        ck_assert_int_eq(ade_identity_credential_new(cfg, &o, &c), -ENOENT);
         ck_assert_ptr_null(c);
 }
 END_TEST
 
 int main(void) {
-        Suite *s = suite_create("entra-emu");
-        TCase *tc = ade_test_case("entra-emu");
+        Suite *s = suite_create("entra-ade_emulator_suite");
+        TCase *tc = ade_test_case("entra-ade_emulator_suite");
 
         if (!ade_emulator_available())
                 return 77;
         curl_global_init(CURL_GLOBAL_DEFAULT);
 
-        tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-        tcase_add_checked_fixture(tc, test_setup, NULL);
+        tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
+        tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_client_secret_token);
         tcase_add_test(tc, test_client_secret_token_accepted_by_key_vault);
         tcase_add_test(tc, test_certificate_ps256_token_accepted_by_key_vault);

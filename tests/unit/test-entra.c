@@ -10,7 +10,8 @@
 #include "ade-entra.h"
 #include "ade-json.h"
 #include "ade-test.h"
-#include "ade-token.h"
+#include "ade-credential.h"
+#include "ade-jwt.h"
 
 static char tmpdir[] = "/tmp/ade-test-entra-XXXXXX";
 static char cert_path[256], key_path[256], other_key_path[256], both_path[256];
@@ -245,13 +246,13 @@ END_TEST
 START_TEST(test_resource_scope_forms) {
         _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 
-        ck_assert_int_eq(ade_token_resource_to_scope("https://vault.azure.net", &a), 0);
+        ck_assert_int_eq(ade_credential_resource_to_scope("https://vault.azure.net", &a), 0);
         ck_assert_str_eq(a, "https://vault.azure.net/.default");
-        ck_assert_int_eq(ade_token_resource_to_scope("https://management.azure.com/", &b), 0);
+        ck_assert_int_eq(ade_credential_resource_to_scope("https://management.azure.com/", &b), 0);
         ck_assert_str_eq(b, "https://management.azure.com/.default");
-        ck_assert_int_eq(ade_token_scope_to_resource("https://test.vault.azure.net/.default", &c), 0);
+        ck_assert_int_eq(ade_credential_scope_to_resource("https://test.vault.azure.net/.default", &c), 0);
         ck_assert_str_eq(c, "https://test.vault.azure.net");
-        ck_assert_int_eq(ade_token_scope_to_resource("https://vault.azure.net", &d), 0);
+        ck_assert_int_eq(ade_credential_scope_to_resource("https://vault.azure.net", &d), 0);
         ck_assert_str_eq(d, "https://vault.azure.net");
 }
 END_TEST
@@ -291,11 +292,11 @@ static int fake_fetch(void *userdata, const char *resource, const char *tenant, 
 START_TEST(test_cache_serves_second_call) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         Fake f = {.expires_on = (uint64_t)time(NULL) + 3600};
-        const AdeSecret *t;
+        _cleanup_secret_ AdeSecret *t1 = NULL, *t = NULL;
 
         ck_assert_int_eq(ade_credential_new(fake_fetch, &f, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", "t", false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", "t", false, &t, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", "t", NULL, &t1, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", "t", NULL, &t, NULL), 0);
         ck_assert_str_eq((char *)t->data, "tok-1");
         ck_assert_uint_eq(f.calls, 1);
         ck_assert_uint_eq(ade_credential_fetch_count(c), 1);
@@ -305,14 +306,14 @@ END_TEST
 START_TEST(test_cache_is_per_resource) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         Fake f = {.expires_on = (uint64_t)time(NULL) + 3600};
-        const AdeSecret *t;
+        _cleanup_secret_ AdeSecret *t1 = NULL, *t2 = NULL, *t3 = NULL;
 
         ck_assert_int_eq(ade_credential_new(fake_fetch, &f, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, false, &t, NULL), 0);
-        ck_assert_str_eq((char *)t->data, "tok-2");
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, false, &t, NULL), 0);
-        ck_assert_str_eq((char *)t->data, "tok-1");
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, NULL, &t1, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, NULL, &t2, NULL), 0);
+        ck_assert_str_eq((char *)t2->data, "tok-2");
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, NULL, &t3, NULL), 0);
+        ck_assert_str_eq((char *)t3->data, "tok-1");
         ck_assert_uint_eq(f.calls, 2);
 }
 END_TEST
@@ -320,12 +321,12 @@ END_TEST
 START_TEST(test_cache_refetches_near_expiry) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         /* Inside the refresh margin: treated as expired. */
-        Fake f = {.expires_on = (uint64_t)time(NULL) + ADE_TOKEN_REFRESH_MARGIN_SEC / 2};
-        const AdeSecret *t;
+        Fake f = {.expires_on = (uint64_t)time(NULL) + ADE_CREDENTIAL_REFRESH_MARGIN_SEC / 2};
+        _cleanup_secret_ AdeSecret *t1 = NULL, *t = NULL;
 
         ck_assert_int_eq(ade_credential_new(fake_fetch, &f, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, false, &t, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, NULL, &t1, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, NULL, &t, NULL), 0);
         ck_assert_str_eq((char *)t->data, "tok-2");
 }
 END_TEST
@@ -333,11 +334,12 @@ END_TEST
 START_TEST(test_cache_force_refresh) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         Fake f = {.expires_on = (uint64_t)time(NULL) + 3600};
-        const AdeSecret *t;
+        _cleanup_secret_ AdeSecret *t1 = NULL, *t = NULL;
 
+        /* A token the service refused is replaced. */
         ck_assert_int_eq(ade_credential_new(fake_fetch, &f, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, true, &t, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, NULL, &t1, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, t1, &t, NULL), 0);
         ck_assert_str_eq((char *)t->data, "tok-2");
         ck_assert_uint_eq(f.calls, 2);
 }
@@ -347,10 +349,10 @@ START_TEST(test_cache_fetch_error_passes_through) {
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
         _cleanup_cloud_error_ AdeCloudError e = {};
         Fake f = {.fail = -EINVAL};
-        const AdeSecret *t = NULL;
+        AdeSecret *t = NULL;
 
         ck_assert_int_eq(ade_credential_new(fake_fetch, &f, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, false, &t, &e), -EINVAL);
+        ck_assert_int_eq(ade_credential_get_token(c, "r", NULL, NULL, &t, &e), -EINVAL);
         ck_assert_ptr_null(t);
         ck_assert_str_eq(e.code, "invalid_request");
         ck_assert_uint_eq(ade_credential_fetch_count(c), 0);

@@ -11,48 +11,23 @@
 #include "ade-test.h"
 #include "emu-harness.h"
 
-static AdeEmulator *emu;
-
 typedef struct Ctx {
-        AdeImds *imds;
         AdeCredential *cred;
         AdeKeyVault *kv;
 } Ctx;
 
-static void suite_setup(void) {
-        if (ade_emulator_start(NULL, &emu) < 0) {
-                fprintf(stderr, "Cannot start the emulator\n");
-                exit(EXIT_FAILURE);
-        }
-}
-
-static void suite_teardown(void) {
-        emu = ade_emulator_stop(emu);
-}
-
-static void test_setup(void) {
-        ck_assert_int_eq(ade_emulator_clear_faults(emu), 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(emu), 0);
-}
-
 static void ctx_done(Ctx *c) {
         ade_keyvault_free(c->kv);
         ade_credential_free(c->cred);
-        ade_imds_free(c->imds);
 }
 
 static void ctx_start(Ctx *c) {
         AdeHttpOptions o;
 
         *c = (Ctx){};
-        ade_http_options_init(&o);
-        o.ca_file = emu->ca_file;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.max_retries = 2;
-        ck_assert_int_eq(ade_imds_new(emu->imds_url, &o, &c->imds), 0);
-        ck_assert_int_eq(ade_imds_credential_new(c->imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c->cred), 0);
-        ck_assert_int_eq(ade_keyvault_new(emu->vault_url, c->cred, NULL, &o, &c->kv), 0);
+        ade_emulator_http_options(ade_emulator_suite, 2, &o);
+        ck_assert_int_eq(ade_emulator_credential(ade_emulator_suite, &o, &c->cred), 0);
+        ck_assert_int_eq(ade_keyvault_new(ade_emulator_suite->vault_url, c->cred, NULL, &o, &c->kv), 0);
 }
 
 static AdeSecret *key_file(void) {
@@ -67,7 +42,7 @@ static json_object *state_secret(const char *secret_url) {
         _cleanup_json_ json_object *state = NULL;
         json_object *secrets, *found = NULL;
 
-        ck_assert_int_eq(ade_emulator_state(emu, &state), 0);
+        ck_assert_int_eq(ade_emulator_state(ade_emulator_suite, &state), 0);
         ck_assert_int_eq(ade_json_get_array(state, "secrets", &secrets), 0);
         for (size_t i = 0; i < json_object_array_length(secrets); i++) {
                 json_object *s = json_object_array_get_idx(secrets, i);
@@ -84,7 +59,7 @@ static size_t count_secrets(void) {
         _cleanup_json_ json_object *state = NULL;
         json_object *secrets;
 
-        ck_assert_int_eq(ade_emulator_state(emu, &state), 0);
+        ck_assert_int_eq(ade_emulator_state(ade_emulator_suite, &state), 0);
         ck_assert_int_eq(ade_json_get_array(state, "secrets", &secrets), 0);
         return json_object_array_length(secrets);
 }
@@ -139,12 +114,13 @@ START_TEST(test_escrow_with_kek_writes_wrapped_bek) {
         ctx_start(&c);
         ck_assert_int_eq(
                 ade_envelope_escrow(c.kv, NULL, k,
-                        &(AdeEnvelopeParams){.kek_url = emu->kek_url, .kek_algorithm = algs[_i]}, &url, &wrapped, NULL),
+                        &(AdeEnvelopeParams){.kek_url = ade_emulator_suite->kek_url, .kek_algorithm = algs[_i]}, &url,
+                        &wrapped, NULL),
                 0);
         s = state_secret(url);
         ck_assert_int_eq(ade_json_get_string(s, "contentType", &v), 0);
         ck_assert_str_eq(v, "Wrapped BEK");
-        ck_assert_str_eq(tag(s, "DiskEncryptionKeyEncryptionKeyURL"), emu->kek_url);
+        ck_assert_str_eq(tag(s, "DiskEncryptionKeyEncryptionKeyURL"), ade_emulator_suite->kek_url);
         ck_assert_str_eq(tag(s, "DiskEncryptionKeyEncryptionAlgorithm"), algs[_i]);
         ck_assert_int_eq(ade_json_get_string(s, "value", &v), 0);
         ck_assert_str_eq(v, wrapped);
@@ -164,7 +140,7 @@ START_TEST(test_escrow_reads_back_before_returning) {
 
         ctx_start(&c);
         ck_assert_int_eq(ade_envelope_escrow(c.kv, NULL, k, &(AdeEnvelopeParams){}, &url, NULL, NULL), 0);
-        ck_assert_int_eq(ade_emulator_requests(emu, &reqs), 0);
+        ck_assert_int_eq(ade_emulator_requests(ade_emulator_suite, &reqs), 0);
         n = json_object_array_length(reqs);
         ck_assert_uint_ge(n, 2);
         ck_assert_int_eq(ade_json_get_string(json_object_array_get_idx(reqs, n - 2), "method", &m1), 0);
@@ -194,13 +170,15 @@ START_TEST(test_resolve_from_token_passphrase_is_one_unwrap) {
         const char *path;
 
         ctx_start(&c);
-        ck_assert_int_eq(
-                ade_envelope_escrow(c.kv, NULL, k, &(AdeEnvelopeParams){.kek_url = emu->kek_url}, &url, &wrapped, NULL),
+        ck_assert_int_eq(ade_envelope_escrow(c.kv, NULL, k,
+                                 &(AdeEnvelopeParams){.kek_url = ade_emulator_suite->kek_url}, &url, &wrapped, NULL),
                 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(emu), 0);
-        ck_assert_int_eq(ade_envelope_resolve(c.kv, NULL, url, emu->kek_url, "RSA-OAEP", wrapped, &back, NULL), 0);
+        ck_assert_int_eq(ade_emulator_clear_requests(ade_emulator_suite), 0);
+        ck_assert_int_eq(
+                ade_envelope_resolve(c.kv, NULL, url, ade_emulator_suite->kek_url, "RSA-OAEP", wrapped, &back, NULL),
+                0);
         ck_assert(ade_secret_equal(back, k));
-        ck_assert_int_eq(ade_emulator_requests(emu, &reqs), 0);
+        ck_assert_int_eq(ade_emulator_requests(ade_emulator_suite, &reqs), 0);
         ck_assert_uint_eq(json_object_array_length(reqs), 1);
         ck_assert_int_eq(ade_json_get_string(json_object_array_get_idx(reqs, 0), "path", &path), 0);
         ck_assert_ptr_nonnull(strstr(path, "/unwrapkey"));
@@ -243,7 +221,8 @@ START_TEST(test_resolve_missing_secret) {
         AdeSecret *back = NULL;
 
         ctx_start(&c);
-        ck_assert_int_ge(asprintf(&url, "%s/secrets/8dd9285a-6848-401f-a392-8194d0e91188", emu->vault_url), 0);
+        ck_assert_int_ge(
+                asprintf(&url, "%s/secrets/8dd9285a-6848-401f-a392-8194d0e91188", ade_emulator_suite->vault_url), 0);
         ck_assert_int_eq(ade_envelope_resolve(c.kv, NULL, url, NULL, NULL, NULL, &back, &e), -ENOENT);
         ck_assert_str_eq(e.code, "SecretNotFound");
 }
@@ -274,7 +253,8 @@ START_TEST(test_escrow_with_unknown_kek_writes_nothing) {
 
         ctx_start(&c);
         before = count_secrets();
-        ck_assert_int_ge(asprintf(&kek, "%s/keys/nokey/0123456789abcdef0123456789abcdef", emu->vault_url), 0);
+        ck_assert_int_ge(
+                asprintf(&kek, "%s/keys/nokey/0123456789abcdef0123456789abcdef", ade_emulator_suite->vault_url), 0);
         ck_assert_int_eq(
                 ade_envelope_escrow(c.kv, NULL, k, &(AdeEnvelopeParams){.kek_url = kek}, &url, NULL, &e), -ENOENT);
         ck_assert_str_eq(e.code, "KeyNotFound");
@@ -289,23 +269,25 @@ START_TEST(test_escrow_throttled_then_success) {
         _cleanup_free_ char *url = NULL;
 
         ctx_start(&c);
-        ck_assert_int_eq(
-                ade_emulator_fault(emu, "{\"route\":\"keyvault\",\"status\":429,\"retry_after\":0,\"count\":2}"), 0);
-        ck_assert_int_eq(
-                ade_envelope_escrow(c.kv, NULL, k, &(AdeEnvelopeParams){.kek_url = emu->kek_url}, &url, NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_fault(ade_emulator_suite,
+                                 "{\"route\":\"keyvault\",\"status\":429,\"retry_after\":0,\"count\":2}"),
+                0);
+        ck_assert_int_eq(ade_envelope_escrow(c.kv, NULL, k,
+                                 &(AdeEnvelopeParams){.kek_url = ade_emulator_suite->kek_url}, &url, NULL, NULL),
+                0);
 }
 END_TEST
 
 int main(void) {
-        Suite *s = suite_create("envelope-emu");
-        TCase *tc = ade_test_case("envelope-emu");
+        Suite *s = suite_create("envelope-ade_emulator_suite");
+        TCase *tc = ade_test_case("envelope-ade_emulator_suite");
 
         if (!ade_emulator_available())
                 return 77;
         curl_global_init(CURL_GLOBAL_DEFAULT);
 
-        tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-        tcase_add_checked_fixture(tc, test_setup, NULL);
+        tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
+        tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_escrow_without_kek_writes_bek);
         tcase_add_loop_test(tc, test_escrow_with_kek_writes_wrapped_bek, 0, (int)ELEMENTSOF(algs));
         tcase_add_test(tc, test_escrow_reads_back_before_returning);

@@ -6,6 +6,7 @@
 #include "ade-cloud-error.h"
 #include "ade-http.h"
 #include "ade-test.h"
+#include "ade-url.h"
 
 START_TEST(test_retry_after_seconds) {
         uint64_t ms = 1;

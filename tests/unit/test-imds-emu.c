@@ -7,51 +7,19 @@
 #include "ade-imds.h"
 #include "ade-json.h"
 #include "ade-test.h"
-#include "ade-token.h"
+#include "ade-jwt.h"
 #include "emu-harness.h"
 
-static AdeEmulator *emu;
-
-static void suite_setup(void) {
-        if (ade_emulator_start(NULL, &emu) < 0) {
-                fprintf(stderr, "Cannot start the emulator\n");
-                exit(EXIT_FAILURE);
-        }
-}
-
-static void suite_teardown(void) {
-        emu = ade_emulator_stop(emu);
-}
-
-static void test_setup(void) {
-        ck_assert_int_eq(ade_emulator_clear_faults(emu), 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(emu), 0);
-}
-
+/* IMDS' own retry window (70 s for 410) stays: the tests below measure it. */
 static AdeImds *imds_new(void) {
         AdeHttpOptions o;
         AdeImds *i = NULL;
 
-        ade_http_options_init(&o);
-        o.backoff_initial_ms = 10;
+        ade_emulator_http_options(NULL, 3, &o);
         o.backoff_max_ms = 100;
-        o.max_retries = 3;
-        ck_assert_int_eq(ade_imds_new(emu->imds_url, &o, &i), 0);
+        o.imds_gone_max_ms = 0;
+        ck_assert_int_eq(ade_imds_new(ade_emulator_suite->imds_url, &o, &i), 0);
         return i;
-}
-
-static unsigned count_imds_requests(void) {
-        _cleanup_json_ json_object *reqs = NULL;
-        unsigned n = 0;
-
-        ck_assert_int_eq(ade_emulator_requests(emu, &reqs), 0);
-        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-                const char *s;
-
-                if (ade_json_get_string(json_object_array_get_idx(reqs, i), "service", &s) >= 0 && streq(s, "imds"))
-                        n++;
-        }
-        return n;
 }
 
 START_TEST(test_instance_metadata) {
@@ -60,7 +28,7 @@ START_TEST(test_instance_metadata) {
 
         ck_assert_int_eq(ade_imds_get_instance(i, &m, NULL), 0);
         ck_assert_str_eq(m->location, "westeurope");
-        ck_assert_str_eq(m->subscription_id, emu->subscription_id);
+        ck_assert_str_eq(m->subscription_id, ade_emulator_suite->subscription_id);
         ck_assert_str_eq(m->resource_group, "ade-rg");
         ck_assert_str_eq(m->vm_name, "ade-test-vm");
         ck_assert_uint_eq(strlen(m->vm_id), 36);
@@ -115,7 +83,7 @@ START_TEST(test_token_by_msi_res_id) {
         ck_assert_int_ge(asprintf(&id,
                                  "/subscriptions/%s/resourcegroups/ade-rg/providers/Microsoft.ManagedIdentity/"
                                  "userAssignedIdentities/ade-test-identity",
-                                 emu->subscription_id),
+                                 ade_emulator_suite->subscription_id),
                 0);
         check_token_for(ADE_IMDS_IDENTITY_MSI_RES_ID, id, "9d8c7b6a-2222-4f3e-8d2c-1b0a9f8e7d02");
 }
@@ -146,7 +114,7 @@ START_TEST(test_token_unknown_identity_refused_without_retry) {
         ck_assert_ptr_nonnull(e.message);
         ck_assert_ptr_nonnull(strstr(e.url, "/metadata/identity/oauth2/token"));
         ck_assert_ptr_null(t);
-        ck_assert_uint_eq(count_imds_requests(), 1);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, "imds"), 1);
 }
 END_TEST
 
@@ -165,14 +133,14 @@ END_TEST
 START_TEST(test_credential_caches_per_resource) {
         _cleanup_(ade_imds_freep) AdeImds *i = imds_new();
         _cleanup_(ade_credential_freep) AdeCredential *c = NULL;
-        const AdeSecret *t;
+        _cleanup_secret_ AdeSecret *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL;
 
         ck_assert_int_eq(ade_imds_credential_new(i, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, false, &t, NULL), 0);
-        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, false, &t, NULL), 0);
-        ck_assert_uint_eq(count_imds_requests(), 2);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, NULL, &t1, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://vault.azure.net", NULL, NULL, &t2, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, NULL, &t3, NULL), 0);
+        ck_assert_int_eq(ade_credential_get_token(c, "https://management.azure.com/", NULL, NULL, &t4, NULL), 0);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, "imds"), 2);
 }
 END_TEST
 
@@ -181,9 +149,11 @@ START_TEST(test_gone_for_seconds_then_success) {
         _cleanup_(ade_imds_instance_freep) AdeImdsInstance *m = NULL;
 
         /* 410 is retried past max_retries (3) for up to 70 s: IMDS is being updated. */
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-instance\",\"status\":410,\"seconds\":2}"), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"imds-instance\",\"status\":410,\"seconds\":2}"),
+                0);
         ck_assert_int_eq(ade_imds_get_instance(i, &m, NULL), 0);
-        ck_assert_uint_gt(count_imds_requests(), 4);
+        ck_assert_uint_gt(ade_emulator_requests_to(ade_emulator_suite, "imds"), 4);
 }
 END_TEST
 
@@ -197,8 +167,10 @@ START_TEST(test_gone_past_window_fails) {
         o.backoff_initial_ms = 10;
         o.backoff_max_ms = 50;
         o.imds_gone_max_ms = 300; /* a short window instead of 70 s */
-        ck_assert_int_eq(ade_imds_new(emu->imds_url, &o, &i), 0);
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-instance\",\"status\":410,\"seconds\":60}"), 0);
+        ck_assert_int_eq(ade_imds_new(ade_emulator_suite->imds_url, &o, &i), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"imds-instance\",\"status\":410,\"seconds\":60}"),
+                0);
         ck_assert_int_eq(ade_imds_get_instance(i, &m, &e), -EAGAIN);
         ck_assert_int_eq(e.status, 410);
         ck_assert_ptr_null(m);
@@ -210,10 +182,11 @@ START_TEST(test_not_found_retried_then_success) {
         _cleanup_secret_ AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-token\",\"status\":404,\"count\":2}"), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"imds-token\",\"status\":404,\"count\":2}"), 0);
         ck_assert_int_eq(
                 ade_imds_get_token(i, "https://vault.azure.net", ADE_IMDS_IDENTITY_SYSTEM, NULL, &t, &exp, NULL), 0);
-        ck_assert_uint_eq(count_imds_requests(), 3);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, "imds"), 3);
 }
 END_TEST
 
@@ -222,11 +195,12 @@ START_TEST(test_throttled_then_success) {
         _cleanup_secret_ AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_eq(
-                ade_emulator_fault(emu, "{\"route\":\"imds-token\",\"status\":429,\"retry_after\":1,\"count\":1}"), 0);
+        ck_assert_int_eq(ade_emulator_fault(ade_emulator_suite,
+                                 "{\"route\":\"imds-token\",\"status\":429,\"retry_after\":1,\"count\":1}"),
+                0);
         ck_assert_int_eq(
                 ade_imds_get_token(i, "https://vault.azure.net", ADE_IMDS_IDENTITY_SYSTEM, NULL, &t, &exp, NULL), 0);
-        ck_assert_uint_eq(count_imds_requests(), 2);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, "imds"), 2);
 }
 END_TEST
 
@@ -235,10 +209,11 @@ START_TEST(test_server_errors_until_retries_run_out) {
         _cleanup_cloud_error_ AdeCloudError e = {};
         AdeImdsInstance *m = NULL;
 
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-instance\",\"status\":500,\"count\":50}"), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"imds-instance\",\"status\":500,\"count\":50}"), 0);
         ck_assert_int_eq(ade_imds_get_instance(i, &m, &e), -EAGAIN);
         ck_assert_int_eq(e.status, 500);
-        ck_assert_uint_eq(count_imds_requests(), 4);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, "imds"), 4);
 }
 END_TEST
 
@@ -248,8 +223,9 @@ START_TEST(test_malformed_token_answer_refused) {
         AdeSecret *t = NULL;
         uint64_t exp;
 
-        ck_assert_int_eq(
-                ade_emulator_fault(emu, "{\"route\":\"imds-token\",\"body\":\"{\\\"access_token\\\":\\\"eyJ\"}"), 0);
+        ck_assert_int_eq(ade_emulator_fault(ade_emulator_suite,
+                                 "{\"route\":\"imds-token\",\"body\":\"{\\\"access_token\\\":\\\"eyJ\"}"),
+                0);
         ck_assert_int_eq(ade_imds_get_token(i, "https://vault.azure.net", ADE_IMDS_IDENTITY_SYSTEM, NULL, &t, &exp, &e),
                 -EPROTO);
         ck_assert_str_eq(e.code, "MalformedReply");
@@ -262,7 +238,9 @@ START_TEST(test_instance_answer_without_compute_refused) {
         _cleanup_cloud_error_ AdeCloudError e = {};
         AdeImdsInstance *m = NULL;
 
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-instance\",\"body\":\"{\\\"network\\\":{}}\"}"), 0);
+        ck_assert_int_eq(ade_emulator_fault(
+                                 ade_emulator_suite, "{\"route\":\"imds-instance\",\"body\":\"{\\\"network\\\":{}}\"}"),
+                0);
         ck_assert_int_eq(ade_imds_get_instance(i, &m, &e), -EPROTO);
         ck_assert_str_eq(e.code, "MalformedReply");
 }
@@ -277,8 +255,9 @@ START_TEST(test_too_slow_times_out) {
         ade_http_options_init(&o);
         o.timeout_ms = 300;
         o.max_retries = 0;
-        ck_assert_int_eq(ade_imds_new(emu->imds_url, &o, &i), 0);
-        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"imds-instance\",\"latency_ms\":2000}"), 0);
+        ck_assert_int_eq(ade_imds_new(ade_emulator_suite->imds_url, &o, &i), 0);
+        ck_assert_int_eq(
+                ade_emulator_fault(ade_emulator_suite, "{\"route\":\"imds-instance\",\"latency_ms\":2000}"), 0);
         ck_assert_int_eq(ade_imds_get_instance(i, &m, &e), -ETIMEDOUT);
         ck_assert_str_eq(e.code, "Timeout");
 }
@@ -297,15 +276,15 @@ START_TEST(test_proxy_never_used) {
 END_TEST
 
 int main(void) {
-        Suite *s = suite_create("imds-emu");
-        TCase *tc = ade_test_case("imds-emu");
+        Suite *s = suite_create("imds-ade_emulator_suite");
+        TCase *tc = ade_test_case("imds-ade_emulator_suite");
 
         if (!ade_emulator_available())
                 return 77;
         curl_global_init(CURL_GLOBAL_DEFAULT);
 
-        tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-        tcase_add_checked_fixture(tc, test_setup, NULL);
+        tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
+        tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_instance_metadata);
         tcase_add_test(tc, test_token_system_identity);
         tcase_add_test(tc, test_token_by_client_id);

@@ -2,6 +2,7 @@
 /* The Key Vault client against the Azure emulator over real HTTPS with the emulator's test CA,
  * authenticated by the emulator's IMDS managed identity: every call, and each fault. */
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include "ade-imds.h"
 #include "ade-json.h"
@@ -10,38 +11,18 @@
 #include "ade-test.h"
 #include "emu-harness.h"
 
+/* One emulator for the suite (started once, in the runner's process); tests that need another
+ * scenario start their own. Faults and the request log are cleared before each test. */
 typedef struct Ctx {
         AdeEmulator *emu;
         bool own_emu;
-        AdeImds *imds;
         AdeCredential *cred;
         AdeKeyVault *kv;
 } Ctx;
 
-/* One emulator for the suite (started once, in the runner's process); tests that need another
- * scenario start their own. Faults and the request log are cleared before each test. */
-static AdeEmulator *shared;
-
-static void suite_setup(void) {
-        if (ade_emulator_start(NULL, &shared) < 0) {
-                fprintf(stderr, "Cannot start the emulator\n");
-                exit(EXIT_FAILURE);
-        }
-}
-
-static void suite_teardown(void) {
-        shared = ade_emulator_stop(shared);
-}
-
-static void test_setup(void) {
-        ck_assert_int_eq(ade_emulator_clear_faults(shared), 0);
-        ck_assert_int_eq(ade_emulator_clear_requests(shared), 0);
-}
-
 static void ctx_done(Ctx *c) {
         ade_keyvault_free(c->kv);
         ade_credential_free(c->cred);
-        ade_imds_free(c->imds);
         if (c->own_emu)
                 ade_emulator_stop(c->emu);
 }
@@ -50,27 +31,21 @@ static void ctx_done(Ctx *c) {
 static AdeHttpOptions test_options(const AdeEmulator *emu) {
         AdeHttpOptions o;
 
-        ade_http_options_init(&o);
-        o.ca_file = emu->ca_file;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.retry_after_max_ms = 1500;
-        o.max_retries = 3;
+        ade_emulator_http_options(emu, 3, &o);
         return o;
 }
 
 static void ctx_start_with(Ctx *c, const char *overlay, const AdeHttpOptions *override) {
         AdeHttpOptions o;
 
-        *c = (Ctx){.emu = shared};
+        *c = (Ctx){.emu = ade_emulator_suite};
         if (overlay) {
                 ck_assert_int_eq(ade_emulator_start(overlay, &c->emu), 0);
                 c->own_emu = true;
         }
         o = override ? *override : test_options(c->emu);
         o.ca_file = c->emu->ca_file;
-        ck_assert_int_eq(ade_imds_new(c->emu->imds_url, &o, &c->imds), 0);
-        ck_assert_int_eq(ade_imds_credential_new(c->imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &c->cred), 0);
+        ck_assert_int_eq(ade_emulator_credential(c->emu, &o, &c->cred), 0);
         ck_assert_int_eq(ade_keyvault_new(c->emu->vault_url, c->cred, NULL, &o, &c->kv), 0);
 }
 
@@ -83,33 +58,6 @@ static AdeSecret *key_file(void) {
 
         ck_assert_int_eq(ade_keyfile_generate(&k), 0);
         return k;
-}
-
-/* Counts the logged requests of @service and whether they all used connection *conn. */
-static unsigned count_requests(AdeEmulator *emu, const char *service, int64_t *conn, bool *same_conn) {
-        _cleanup_json_ json_object *reqs = NULL;
-        unsigned n = 0;
-
-        ck_assert_int_eq(ade_emulator_requests(emu, &reqs), 0);
-        if (same_conn)
-                *same_conn = true;
-        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
-                json_object *r = json_object_array_get_idx(reqs, i);
-                const char *s;
-                int64_t cn;
-
-                ck_assert_int_eq(ade_json_get_string(r, "service", &s), 0);
-                if (!streq(s, service))
-                        continue;
-                n++;
-                if (conn && ade_json_get_int64(r, "connection", &cn) >= 0) {
-                        if (*conn < 0)
-                                *conn = cn;
-                        else if (*conn != cn && same_conn)
-                                *same_conn = false;
-                }
-        }
-        return n;
 }
 
 START_TEST(test_set_and_get_secret_latest) {
@@ -262,7 +210,7 @@ START_TEST(test_wrap_unknown_algorithm_refused_locally) {
 
         ctx_start(&c);
         ck_assert_int_eq(ade_keyvault_wrap(c.kv, c.emu->kek_url, "A256KW", plain, &wrapped, NULL), -EINVAL);
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 0);
 }
 END_TEST
 
@@ -286,7 +234,7 @@ START_TEST(test_url_on_other_host_refused) {
         ctx_start(&c);
         /* A token for this vault is never sent to another host. */
         ck_assert_int_eq(ade_keyvault_get_secret(c.kv, "https://evil.example.com/secrets/x", &s, NULL), -EINVAL);
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 0);
 }
 END_TEST
 
@@ -300,8 +248,8 @@ START_TEST(test_first_call_answers_challenge) {
         ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
         ck_assert_int_eq(ade_emulator_requests(c.emu, &reqs), 0);
         /* 401 challenge, IMDS token, 200 */
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 2);
-        ck_assert_int_eq(count_requests(c.emu, "imds", NULL, NULL), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 2);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 1);
         ck_assert_int_eq(ade_json_get_int64(json_object_array_get_idx(reqs, 0), "status", &status), 0);
         ck_assert_int_eq(status, 401);
 }
@@ -312,8 +260,6 @@ START_TEST(test_cached_wrap_and_set_cost_two_requests_on_one_connection) {
         _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
         _cleanup_secret_ AdeSecret *plain = key_file(), *v = NULL;
         _cleanup_free_ char *wrapped = NULL;
-        int64_t conn = -1;
-        bool same = false;
 
         ctx_start(&c);
         ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
@@ -323,10 +269,10 @@ START_TEST(test_cached_wrap_and_set_cost_two_requests_on_one_connection) {
         ck_assert_int_eq(ade_secret_new_from(wrapped, strlen(wrapped), &v), 0);
         ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "cost", v, "Wrapped BEK", NULL, NULL, NULL), 0);
 
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", &conn, &same), 2);
-        ck_assert(same);
-        ck_assert_int_eq(count_requests(c.emu, "imds", NULL, NULL), 0);
-        ck_assert_int_eq(count_requests(c.emu, "entra", NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 2);
+        ck_assert_int_eq(ade_emulator_connections_to(c.emu, "keyvault"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "entra"), 0);
         ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 1);
 }
 END_TEST
@@ -334,8 +280,6 @@ END_TEST
 START_TEST(test_many_calls_share_one_connection) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_secret_ AdeSecret *plain = key_file();
-        int64_t conn = -1;
-        bool same = false;
 
         ctx_start(&c);
         for (unsigned i = 0; i < 20; i++) {
@@ -344,8 +288,70 @@ START_TEST(test_many_calls_share_one_connection) {
                 ck_assert_int_eq(ade_keyvault_wrap(c.kv, c.emu->kek_url, "RSA-OAEP-256", plain, &wrapped, NULL), 0);
         }
         /* the challenge and 20 wraps, one TLS handshake */
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", &conn, &same), 21);
-        ck_assert(same);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 21);
+        ck_assert_int_eq(ade_emulator_connections_to(c.emu, "keyvault"), 1);
+        ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 1);
+}
+END_TEST
+
+START_TEST(test_prepare_gets_challenge_and_token_ahead) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
+
+        ctx_start(&c);
+        ck_assert_int_eq(ade_keyvault_prepare(c.kv, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 1);
+        ck_assert_int_eq(ade_emulator_clear_requests(c.emu), 0);
+        /* The call itself is one request now. */
+        ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+        /* Prepared again: nothing to do. */
+        ck_assert_int_eq(ade_keyvault_prepare(c.kv, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, NULL), 1);
+}
+END_TEST
+
+typedef struct KeyCall {
+        pthread_t thread;
+        AdeKeyVault *kv;
+        const char *url;
+        int result;
+} KeyCall;
+
+static void *get_key(void *userdata) {
+        KeyCall *k = userdata;
+        _cleanup_(ade_kv_key_freep) AdeKvKey *key = NULL;
+
+        k->result = ade_keyvault_get_key(k->kv, k->url, &key, NULL);
+        return NULL;
+}
+
+START_TEST(test_concurrent_first_calls_answer_one_challenge) {
+        _cleanup_(ctx_done) Ctx c;
+        KeyCall calls[6] = {};
+        _cleanup_json_ json_object *reqs = NULL;
+        unsigned challenges = 0;
+
+        ctx_start(&c);
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                calls[i] = (KeyCall){.kv = c.kv, .url = c.emu->kek_url};
+                ck_assert_int_eq(pthread_create(&calls[i].thread, NULL, get_key, &calls[i]), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                ck_assert_int_eq(pthread_join(calls[i].thread, NULL), 0);
+                ck_assert_int_eq(calls[i].result, 0);
+        }
+        ck_assert_int_eq(ade_emulator_requests(c.emu, &reqs), 0);
+        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+                int64_t status = 0;
+
+                (void)ade_json_get_int64(json_object_array_get_idx(reqs, i), "status", &status);
+                challenges += status == 401;
+        }
+        ck_assert_uint_eq(challenges, 1);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 1 + ELEMENTSOF(calls));
         ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 1);
 }
 END_TEST
@@ -362,7 +368,7 @@ static void record_sleep(uint64_t ms, void *userdata) {
 START_TEST(test_retry_after_honoured) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
-        AdeHttpOptions o = test_options(shared);
+        AdeHttpOptions o = test_options(ade_emulator_suite);
 
         o.sleep = record_sleep;
         o.retry_after_max_ms = 60 * 1000;
@@ -377,7 +383,7 @@ END_TEST
 START_TEST(test_backoff_without_retry_after) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
-        AdeHttpOptions o = test_options(shared);
+        AdeHttpOptions o = test_options(ade_emulator_suite);
 
         o.sleep = record_sleep;
         o.backoff_initial_ms = 1000;
@@ -402,7 +408,7 @@ START_TEST(test_throttled_then_success) {
                 ade_emulator_fault(c.emu, "{\"route\":\"keyvault\",\"status\":429,\"retry_after\":1,\"count\":1}"), 0);
         ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
         /* 429, then 401 challenge, then 200 */
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 3);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 3);
 }
 END_TEST
 
@@ -418,7 +424,7 @@ START_TEST(test_throttled_until_retries_run_out) {
         ck_assert_int_eq(e.status, 429);
         ck_assert_ptr_null(k);
         /* the first try and 3 retries */
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 4);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 4);
 }
 END_TEST
 
@@ -432,7 +438,7 @@ START_TEST(test_server_errors_until_retries_run_out) {
         ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, &e), -EAGAIN);
         ck_assert_int_eq(e.status, 503);
         ck_assert_ptr_nonnull(e.url);
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 4);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 4);
 }
 END_TEST
 
@@ -455,7 +461,7 @@ START_TEST(test_expired_token_refreshed_once) {
         ck_assert_int_eq(ade_keyvault_get_key(c.kv, c.emu->kek_url, &k, NULL), 0);
         ck_assert_uint_eq(ade_credential_fetch_count(c.cred), 2);
         /* challenge, expired, retried */
-        ck_assert_int_eq(count_requests(c.emu, "keyvault", NULL, NULL), 3);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "keyvault"), 3);
 }
 END_TEST
 
@@ -577,7 +583,7 @@ START_TEST(test_too_slow_server_times_out) {
         AdeHttpOptions o;
         AdeKvKey *k = NULL;
 
-        o = test_options(shared);
+        o = test_options(ade_emulator_suite);
         o.timeout_ms = 300;
         o.max_retries = 1;
         ctx_start_with(&c, NULL, &o);
@@ -627,7 +633,7 @@ START_TEST(test_untrusted_certificate_refused) {
         ck_assert_str_eq(e.code, "CertificateNotTrusted");
         ck_assert_ptr_nonnull(strstr(e.message, other->vault_url));
         ck_assert_ptr_nonnull(strstr(e.message, c.emu->ca_file));
-        ck_assert_int_eq(count_requests(other, "keyvault", NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(other, "keyvault"), 0);
 }
 END_TEST
 
@@ -662,7 +668,7 @@ START_TEST(test_challenge_for_foreign_resource_refused) {
         ck_assert_int_eq(ade_keyvault_new(c.emu->vault_url, c.cred, "https://vault.azure.cn", &o, &kv), 0);
         ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
         ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
-        ck_assert_int_eq(count_requests(c.emu, "imds", NULL, NULL), 0);
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
 }
 END_TEST
 
@@ -686,8 +692,8 @@ int main(void) {
         }
         curl_global_init(CURL_GLOBAL_DEFAULT);
 
-        tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-        tcase_add_checked_fixture(tc, test_setup, NULL);
+        tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
+        tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_set_and_get_secret_latest);
         tcase_add_test(tc, test_get_secret_versioned);
         tcase_add_test(tc, test_secret_value_needing_json_escapes);
@@ -703,6 +709,8 @@ int main(void) {
         tcase_add_test(tc, test_first_call_answers_challenge);
         tcase_add_test(tc, test_cached_wrap_and_set_cost_two_requests_on_one_connection);
         tcase_add_test(tc, test_many_calls_share_one_connection);
+        tcase_add_test(tc, test_prepare_gets_challenge_and_token_ahead);
+        tcase_add_test(tc, test_concurrent_first_calls_answer_one_challenge);
         tcase_add_test(tc, test_retry_after_honoured);
         tcase_add_test(tc, test_backoff_without_retry_after);
         tcase_add_test(tc, test_throttled_then_success);

@@ -2,6 +2,7 @@
 /* Key Vault client parts that need no vault: the 401 challenge and object URLs. */
 #include "ade-keyvault.h"
 #include "ade-test.h"
+#include "ade-url.h"
 
 static void parse_ok(const char *header, AdeKvChallenge *c) {
         ck_assert_int_eq(ade_keyvault_parse_challenge(header, c), 0);
@@ -115,9 +116,9 @@ END_TEST
 START_TEST(test_key_url_versioned) {
         _cleanup_free_ char *origin = NULL, *name = NULL, *version = NULL;
 
-        ck_assert_int_eq(ade_keyvault_parse_object_url(
-                                 "https://contoso.vault.azure.net/keys/kek/0698c2156c1a4e1da5b6bab6f6422fd6", "keys",
-                                 true, &origin, &name, &version),
+        ck_assert_int_eq(
+                ade_url_keyvault_object("https://contoso.vault.azure.net/keys/kek/0698c2156c1a4e1da5b6bab6f6422fd6",
+                        "keys", true, &origin, &name, &version),
                 0);
         ck_assert_str_eq(origin, "https://contoso.vault.azure.net");
         ck_assert_str_eq(name, "kek");
@@ -129,9 +130,8 @@ START_TEST(test_secret_url_without_version) {
         _cleanup_free_ char *name = NULL;
         char *version = (char *)"untouched";
 
-        ck_assert_int_eq(
-                ade_keyvault_parse_object_url("https://localhost:8443/secrets/8dd9285a-6848-401f-a392-8194d0e91188/",
-                        "secrets", false, NULL, &name, &version),
+        ck_assert_int_eq(ade_url_keyvault_object("https://localhost:8443/secrets/8dd9285a-6848-401f-a392-8194d0e91188/",
+                                 "secrets", false, NULL, &name, &version),
                 0);
         ck_assert_str_eq(name, "8dd9285a-6848-401f-a392-8194d0e91188");
         ck_assert_ptr_null(version);
@@ -140,33 +140,29 @@ END_TEST
 
 START_TEST(test_key_url_without_version_refused_when_required) {
         ck_assert_int_eq(
-                ade_keyvault_parse_object_url("https://v.vault.azure.net/keys/kek", "keys", true, NULL, NULL, NULL),
-                -EINVAL);
+                ade_url_keyvault_object("https://v.vault.azure.net/keys/kek", "keys", true, NULL, NULL, NULL), -EINVAL);
 }
 END_TEST
 
 START_TEST(test_object_url_wrong_kind_refused) {
-        ck_assert_int_eq(ade_keyvault_parse_object_url(
-                                 "https://v.vault.azure.net/secrets/kek/1", "keys", false, NULL, NULL, NULL),
+        ck_assert_int_eq(
+                ade_url_keyvault_object("https://v.vault.azure.net/secrets/kek/1", "keys", false, NULL, NULL, NULL),
                 -EINVAL);
 }
 END_TEST
 
 START_TEST(test_object_url_bad_names_refused) {
+        ck_assert_int_eq(ade_url_keyvault_object("https://v/keys/k_e_k/1", "keys", false, NULL, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(ade_url_keyvault_object("https://v/keys//1", "keys", false, NULL, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(ade_url_keyvault_object("https://v/keys/kek/1-2", "keys", false, NULL, NULL, NULL), -EINVAL);
         ck_assert_int_eq(
-                ade_keyvault_parse_object_url("https://v/keys/k_e_k/1", "keys", false, NULL, NULL, NULL), -EINVAL);
-        ck_assert_int_eq(ade_keyvault_parse_object_url("https://v/keys//1", "keys", false, NULL, NULL, NULL), -EINVAL);
-        ck_assert_int_eq(
-                ade_keyvault_parse_object_url("https://v/keys/kek/1-2", "keys", false, NULL, NULL, NULL), -EINVAL);
-        ck_assert_int_eq(ade_keyvault_parse_object_url("https://v/keys/kek/1/wrapkey", "keys", false, NULL, NULL, NULL),
-                -EINVAL);
+                ade_url_keyvault_object("https://v/keys/kek/1/wrapkey", "keys", false, NULL, NULL, NULL), -EINVAL);
 }
 END_TEST
 
 START_TEST(test_object_url_plain_http_refused) {
-        ck_assert_int_eq(
-                ade_keyvault_parse_object_url("http://v/keys/kek/1", "keys", false, NULL, NULL, NULL), -EINVAL);
-        ck_assert_int_eq(ade_keyvault_parse_object_url(NULL, "keys", false, NULL, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(ade_url_keyvault_object("http://v/keys/kek/1", "keys", false, NULL, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(ade_url_keyvault_object(NULL, "keys", false, NULL, NULL, NULL), -EINVAL);
 }
 END_TEST
 

@@ -3,6 +3,7 @@
  * HTTPS, one scenario per failure of issue 6. */
 #include <fcntl.h>
 
+#include "ade-keyfile.h"
 #include "ade-precheck.h"
 #include "ade-test.h"
 #include "emu-harness.h"
@@ -13,15 +14,11 @@ typedef struct Run {
         AdeCheckList list;
 } Run;
 
-/* Retries stay on, but short, so a fault that never ends costs little time. */
+/* Retries stay on, but short, so a fault that never ends costs little time (the CA is ade.conf's). */
 static AdeHttpOptions fast_http(void) {
         AdeHttpOptions o;
 
-        ade_http_options_init(&o);
-        o.max_retries = 2;
-        o.backoff_initial_ms = 10;
-        o.backoff_max_ms = 50;
-        o.imds_gone_max_ms = 200;
+        ade_emulator_http_options(NULL, 2, &o);
         return o;
 }
 
@@ -34,15 +31,12 @@ static void run_done(Run *r) {
 /* Starts an emulator with @overlay, writes ade.conf (+@extra), runs the checks for the data
  * volumes with the KEK at @kek_url (NULL: the emulator's kek; "" no KEK). */
 static void run_checks(Run *r, const char *overlay, const char *extra, const char *kek_url, bool skip_snapshot) {
-        _cleanup_free_ char *path = NULL, *err = NULL;
         AdeHttpOptions http = fast_http();
         AdePrecheckRequest req;
 
         *r = (Run){};
         ck_assert_int_eq(ade_emulator_start(overlay, &r->emu), 0);
-        ck_assert_int_ge(asprintf(&path, "%s/ade.conf", r->emu->dir), 0);
-        ck_assert_int_eq(ade_emulator_write_config(r->emu, path, extra), 0);
-        ck_assert_msg(ade_config_load(path, &r->config, &err) == 0, "%s", strna(err));
+        ck_assert_int_eq(ade_emulator_load_config(r->emu, NULL, extra, &r->config), 0);
 
         req = (AdePrecheckRequest){
                 .config = r->config,
@@ -268,6 +262,50 @@ START_TEST(test_arm_403_names_reader_role) {
 }
 END_TEST
 
+START_TEST(test_checks_prepare_the_escrow) {
+        _cleanup_(ade_emulator_stopp) AdeEmulator *e = NULL;
+        _cleanup_(ade_config_freep) AdeConfig *config = NULL;
+        _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
+        _cleanup_secret_ AdeSecret *key = NULL;
+        AdeCheckList list = {};
+        AdeHttpOptions http = fast_http();
+
+        /* The reads run side by side over the resolver: one token per resource, and the vault's
+         * challenge and token are ready when the escrow comes. */
+        ck_assert_int_eq(ade_emulator_start(NULL, &e), 0);
+        ck_assert_int_eq(ade_emulator_load_config(e, NULL, NULL, &config), 0);
+        ck_assert_int_eq(ade_resolver_new(config, &http, &resolver), 0);
+        ck_assert_int_eq(ade_precheck_run(
+                                 &(AdePrecheckRequest){
+                                         .config = config,
+                                         .resolver = resolver,
+                                         .vault_url = e->vault_url,
+                                         .vault_resource_id = e->vault_resource_id,
+                                         .kek_url = e->kek_url,
+                                         .kek_algorithm = "RSA-OAEP",
+                                         .scope_data = true,
+                                 },
+                                 &list, NULL),
+                0);
+        ck_assert_ptr_null(ade_check_list_first_failure(&list));
+        ade_check_list_done(&list);
+        /* the instance, a token for ARM, a token for Key Vault */
+        ck_assert_int_eq(ade_emulator_requests_to(e, "imds"), 3);
+
+        ck_assert_int_eq(ade_emulator_clear_requests(e), 0);
+        ck_assert_int_eq(ade_keyfile_generate(&key), 0);
+        ck_assert_int_eq(
+                ade_resolver_escrow(resolver,
+                        &(AdeResolverEscrow){.vault_url = e->vault_url, .kek_url = e->kek_url, .volume_type = "Data"},
+                        key, &t, NULL),
+                0);
+        /* wrapkey, set, get: no challenge, no token request */
+        ck_assert_int_eq(ade_emulator_requests_to(e, "keyvault"), 3);
+        ck_assert_int_eq(ade_emulator_requests_to(e, "imds"), 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("precheck-emu");
         TCase *good = ade_test_case("good"), *bad = ade_test_case("bad");
@@ -299,6 +337,7 @@ int main(void) {
         tcase_add_test(bad, test_kek_without_wrapkey);
         tcase_add_test(bad, test_imds_unreachable);
         tcase_add_test(bad, test_arm_403_names_reader_role);
+        tcase_add_test(good, test_checks_prepare_the_escrow);
         suite_add_tcase(s, good);
         suite_add_tcase(s, bad);
         return ade_test_run(s);

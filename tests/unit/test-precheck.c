@@ -2,6 +2,7 @@
 #include "ade-arm.h"
 #include "ade-precheck.h"
 #include "ade-test.h"
+#include "ade-url.h"
 
 #define SUB "0a1b2c3d-0000-4000-8000-000000000001"
 #define RG "/subscriptions/" SUB "/resourceGroups/ade-rg/providers/"
@@ -249,11 +250,15 @@ START_TEST(test_imds_unreachable) {
 END_TEST
 
 START_TEST(test_resource_id_helpers) {
-        _cleanup_free_ char *s = ade_resource_id_subscription("subscriptions/abc/resourceGroups/x");
+        _cleanup_free_ char *s = NULL;
+        char *none = NULL;
+
+        ck_assert_int_eq(ade_url_arm_id_subscription("subscriptions/abc/resourceGroups/x", &s), 0);
         ck_assert_str_eq(s, "abc");
-        ck_assert_ptr_null(ade_resource_id_subscription("/resourceGroups/x"));
-        ck_assert(ade_arm_resource_id_equal("/Subscriptions/A/x", "subscriptions/a/X"));
-        ck_assert(!ade_arm_resource_id_equal("/subscriptions/a/x", "/subscriptions/a/y"));
+        ck_assert_int_eq(ade_url_arm_id_subscription("/resourceGroups/x", &none), -EINVAL);
+        ck_assert_ptr_null(none);
+        ck_assert(ade_url_arm_id_equal("/Subscriptions/A/x", "subscriptions/a/X"));
+        ck_assert(!ade_url_arm_id_equal("/subscriptions/a/x", "/subscriptions/a/y"));
 }
 END_TEST
 

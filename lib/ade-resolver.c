@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <pthread.h>
+#include <curl/curl.h>
+
+#include "ade-envelope.h"
+#include "ade-identity.h"
+#include "ade-io.h"
+#include "ade-log.h"
+#include "ade-resolver.h"
+#include "ade-url.h"
+
+typedef struct Vault {
+        struct Vault *next;
+        char *origin;
+        AdeKeyVault *kv;
+} Vault;
+
+struct AdeResolver {
+        const AdeConfig *config;
+        AdeHttpShare *share;
+        AdeHttpOptions opts;
+        bool curl_initialized;
+
+        pthread_mutex_t lock; /* guards the two below */
+        AdeCredential *credential;
+        Vault *vaults; /* live as long as the resolver: callers borrow their clients */
+};
+
+int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeResolver **ret) {
+        _cleanup_(ade_resolver_freep) AdeResolver *r = NULL;
+        int k;
+
+        assert(config);
+        assert(ret);
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        pthread_mutex_init(&r->lock, NULL);
+        r->config = config;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return -ENOMEM;
+        r->curl_initialized = true;
+        k = ade_http_share_new(&r->share);
+        if (k < 0)
+                return k;
+        if (opts)
+                r->opts = *opts;
+        else
+                ade_http_options_init(&r->opts);
+        r->opts.ca_file = config->azure.ca_file;
+        r->opts.share = r->share;
+
+        /* What every first call would pay for, paid now (a process makes its resolver at start): the
+         * trust store and the identity. A failure is not final: the first call that needs them tries
+         * again and reports it. */
+        (void)ade_http_share_load_trust(r->share, r->opts.ca_file);
+        {
+                AdeCredential *cred;
+
+                (void)ade_resolver_credential(r, &cred);
+        }
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+AdeResolver *ade_resolver_free(AdeResolver *r) {
+        if (!r)
+                return NULL;
+        while (r->vaults) {
+                Vault *v = r->vaults;
+
+                r->vaults = v->next;
+                ade_keyvault_free(v->kv);
+                free(v->origin);
+                free(v);
+        }
+        /* The clients go before the share they borrow connections from. */
+        ade_credential_free(r->credential);
+        ade_http_share_free(r->share);
+        if (r->curl_initialized)
+                curl_global_cleanup();
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+}
+
+const AdeHttpOptions *ade_resolver_http_options(AdeResolver *r) {
+        assert(r);
+        return &r->opts;
+}
+
+/* Called with r->lock held. */
+static int credential_locked(AdeResolver *r, AdeCredential **ret) {
+        int k;
+
+        if (!r->credential) {
+                k = ade_identity_credential_new(r->config, &r->opts, &r->credential);
+                if (k < 0)
+                        return ade_log_debug_errno(k, "cannot set up the identity from %s: %m", r->config->path);
+        }
+        *ret = r->credential;
+        return 0;
+}
+
+int ade_resolver_credential(AdeResolver *r, AdeCredential **ret) {
+        int k;
+
+        assert(r);
+        assert(ret);
+
+        pthread_mutex_lock(&r->lock);
+        k = credential_locked(r, ret);
+        pthread_mutex_unlock(&r->lock);
+        return k;
+}
+
+/* The client for @origin, made when first asked for. Called with r->lock held. */
+static int vault_locked(AdeResolver *r, const char *origin, AdeKeyVault **ret) {
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        AdeCredential *cred = NULL;
+        Vault *v;
+        int k;
+
+        for (v = r->vaults; v; v = v->next)
+                if (streq(v->origin, origin)) {
+                        *ret = v->kv;
+                        return 0;
+                }
+
+        k = credential_locked(r, &cred);
+        if (k < 0)
+                return k;
+        k = ade_keyvault_new(origin, cred, r->config->azure.keyvault_resource, &r->opts, &kv);
+        if (k < 0)
+                return k;
+        v = calloc(1, sizeof(*v));
+        if (!v || !(v->origin = strdup(origin))) {
+                free(v);
+                return -ENOMEM;
+        }
+        v->kv = TAKE_PTR(kv);
+        v->next = r->vaults;
+        r->vaults = v;
+        *ret = v->kv;
+        return 0;
+}
+
+static int vault_of(AdeResolver *r, const char *origin, AdeKeyVault **ret) {
+        int k;
+
+        pthread_mutex_lock(&r->lock);
+        k = vault_locked(r, origin, ret);
+        pthread_mutex_unlock(&r->lock);
+        return k;
+}
+
+int ade_resolver_check_vault(AdeResolver *r, const char *url) {
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        int k;
+
+        assert(r);
+
+        /* https only, no user information, a clean host: the origin compared is what is dialled. */
+        k = ade_url_parse(url, 0, &u);
+        if (k < 0)
+                return ade_log_debug_errno(k == -ENOMEM ? k : -EINVAL,
+                        "'%s' is not an https:// URL of a vault; no token is sent there", strna(url));
+        return 0;
+}
+
+int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret) {
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        int k;
+
+        assert(r);
+        assert(ret);
+
+        k = ade_resolver_check_vault(r, url);
+        if (k < 0)
+                return k;
+        k = ade_url_parse(url, 0, &u);
+        if (k < 0)
+                return k;
+        return vault_of(r, u->origin, ret);
+}
+
+int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error) {
+        AdeKeyVault *kv;
+        int k;
+
+        k = ade_resolver_keyvault(r, url, &kv);
+        if (k < 0)
+                return k;
+        return ade_keyvault_prepare(kv, ret_error);
+}
+
+/* The client for the vault of @url, a Key Vault object URL of @kind that a volume names. */
+static int vault_from_volume(AdeResolver *r, const char *url, const char *kind, AdeKeyVault **ret) {
+        int k;
+
+        k = ade_url_keyvault_object(url, kind, false, NULL, NULL, NULL);
+        if (k < 0)
+                return ade_log_debug_errno(k, "'%s' is not a Key Vault %s URL; no token is sent there", strna(url),
+                        streq(kind, "keys") ? "key" : "secret");
+        return ade_resolver_keyvault(r, url, ret);
+}
+
+int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
+        AdeCloudError *ret_error) {
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
+        _cleanup_free_ char *secret_url = NULL, *wrapped = NULL;
+        const char *alg = p->kek_algorithm ?: ADE_KEK_ALGORITHM_DEFAULT;
+        AdeKeyVault *kv, *kek_kv = NULL;
+        int k;
+
+        assert(r);
+        assert(p);
+        assert(keyfile);
+        assert(ret_token);
+
+        if (!p->vault_url)
+                return -EINVAL;
+        k = ade_resolver_keyvault(r, p->vault_url, &kv);
+        if (k < 0)
+                return k;
+        if (p->kek_url) {
+                k = ade_resolver_keyvault(r, p->kek_url, &kek_kv);
+                if (k < 0)
+                        return k;
+        }
+
+        k = ade_envelope_escrow(kv, kek_kv, keyfile,
+                &(AdeEnvelopeParams){
+                        .key_file_name = p->key_file_name,
+                        .kek_url = p->kek_url,
+                        .kek_algorithm = p->kek_url ? alg : NULL,
+                },
+                &secret_url, &wrapped, ret_error);
+        if (k < 0)
+                return k;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->keyslot = -1;
+        if (ade_strdup_to(&t->version, ADE_LUKS_TOKEN_VERSION) < 0 ||
+                ade_strdup_to(&t->key_vault_url, p->vault_url) < 0 ||
+                ade_strdup_to(&t->key_vault_resource_id, p->vault_resource_id) < 0 ||
+                ade_strdup_to(&t->secret_url, secret_url) < 0 || ade_strdup_to(&t->kek_url, p->kek_url) < 0 ||
+                ade_strdup_to(&t->kek_vault_resource_id,
+                        p->kek_url ? (p->kek_vault_resource_id ?: p->vault_resource_id) : NULL) < 0 ||
+                ade_strdup_to(&t->kek_algorithm, p->kek_url ? alg : NULL) < 0 ||
+                ade_strdup_to(&t->volume_type, p->volume_type) < 0 || ade_strdup_to(&t->passphrase, wrapped) < 0 ||
+                ade_strdup_to(&t->device_id, p->device_id) < 0)
+                return -ENOMEM;
+        *ret_token = TAKE_PTR(t);
+        return 0;
+}
+
+int ade_resolver_key_from_token(
+        AdeResolver *r, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
+        _cleanup_(ade_kv_secret_freep) AdeKvSecret *secret = NULL;
+        AdeKeyVault *kv, *kek_kv = NULL;
+        int k;
+
+        assert(r);
+        assert(ret_keyfile);
+
+        if (!token || !token->secret_url)
+                return -EINVAL;
+        k = vault_from_volume(r, token->secret_url, "secrets", &kv);
+        if (k < 0)
+                return k;
+        if (token->kek_url) {
+                k = vault_from_volume(r, token->kek_url, "keys", &kek_kv);
+                if (k < 0)
+                        return k;
+        }
+
+        if (token->kek_url && !token->passphrase) {
+                /* Rebuilding a token before its header exists: the wrapped value is the secret's. */
+                k = ade_keyvault_get_secret(kv, token->secret_url, &secret, ret_error);
+                if (k < 0)
+                        return k;
+                if (!secret->value)
+                        return -EBADMSG;
+                k = ade_strdup_to(&token->passphrase, (const char *)secret->value->data);
+                if (k < 0)
+                        return k;
+        }
+        return ade_envelope_resolve(kv, kek_kv, token->secret_url, token->kek_url, token->kek_algorithm,
+                token->passphrase, ret_keyfile, ret_error);
+}
+
+int ade_resolver_key_from_device(AdeResolver *r, const char *device, const char *header, AdeLuksToken **ret_token,
+        AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
+        _cleanup_secret_ AdeSecret *keyfile = NULL;
+        int k;
+
+        assert(r);
+        assert(device);
+        assert(ret_keyfile);
+
+        k = ade_luks_read_token(device, header, &token);
+        if (k < 0)
+                return ade_log_debug_errno(k, "%s has no readable Azure_Disk_Encryption token: %m", device);
+        k = ade_resolver_key_from_token(r, token, &keyfile, ret_error);
+        if (k < 0)
+                return k;
+        *ret_keyfile = TAKE_PTR(keyfile);
+        if (ret_token)
+                *ret_token = TAKE_PTR(token);
+        return 0;
+}
