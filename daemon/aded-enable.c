@@ -10,6 +10,7 @@
 #include "aded-keys.h"
 #include "aded-manager.h"
 #include "aded-show.h"
+#include "aded-vaults.h"
 #include "aded-waiter.h"
 
 struct EnablePrep {
@@ -302,6 +303,8 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
         e->flags = flags;
         e->dry_run = dry_run;
         r = aded_enable_params_copy(params, &e->params);
+        if (r >= 0)
+                r = aded_vaults_trust_params(m, params);
         if (r >= 0)
                 r = manager_data_volumes(m, &e->volumes);
         if (r < 0) {

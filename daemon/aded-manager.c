@@ -12,6 +12,7 @@
 #include "aded-manager.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
+#include "aded-vaults.h"
 #include "aded-waiter.h"
 
 /* Show's volume list is probed at most this often. */
@@ -53,6 +54,9 @@ int manager_new(AdeConfig *config, Manager **ret) {
         }
 
         r = ade_resolver_new(config, NULL, &m->resolver);
+        if (r < 0)
+                goto fail;
+        r = aded_vaults_trust_recorded(m);
         if (r < 0)
                 goto fail;
 

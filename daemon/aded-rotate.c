@@ -5,6 +5,7 @@
 #include "aded-keys.h"
 #include "aded-manager.h"
 #include "aded-rotate.h"
+#include "aded-vaults.h"
 
 static void set_rotated(AdeStateVolume *v, void *userdata) {
         const AdeLuksToken *t = userdata;
@@ -26,6 +27,9 @@ int aded_rotate_run(Job *j) {
 
         job_engine_options(j, &o);
         (void)job_header(j, &header);
+        r = aded_vaults_trust_params(m, params);
+        if (r < 0)
+                return r;
 
         r = job_fetch_key(j, header, "the current key file", &token, &keyfile);
         if (r < 0)

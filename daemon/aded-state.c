@@ -55,6 +55,18 @@ int aded_state_get(AdedState *s, const char *device, AdeStateVolume **ret) {
         return r;
 }
 
+int aded_state_read(AdedState *s, int (*read)(const AdeState *state, void *userdata), void *userdata) {
+        int r;
+
+        assert(s);
+        assert(read);
+
+        pthread_mutex_lock(&s->lock);
+        r = read(s->state, userdata);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
 void aded_state_set_header_path(AdeStateVolume *v, void *path) {
         v->detached = path != NULL;
         (void)ade_strdup_to(&v->header_path, path);

@@ -18,6 +18,10 @@ AdedState *aded_state_free(AdedState *s);
  * 0 or -ENOMEM. */
 int aded_state_get(AdedState *s, const char *device, AdeStateVolume **ret);
 
+/* Calls @read with the whole state under the lock (it must not call back into @s) and returns what
+ * it returned. */
+int aded_state_read(AdedState *s, int (*read)(const AdeState *state, void *userdata), void *userdata);
+
 /* Changes a record in place, under the lock. */
 typedef void (*AdedStateUpdate)(AdeStateVolume *v, void *userdata);
 

@@ -73,8 +73,18 @@ static int arm_get(AdeArm *arm, const char *url, json_object **ret, AdeCloudErro
         _cleanup_http_response_ AdeHttpResponse resp = {};
         int r;
 
-        if (!ade_url_same_origin(url, arm->origin))
-                return ade_log_debug_errno(-EPROTO, "%s is not on %s; not sending a token there", url, arm->origin);
+        /* The one origin a token for ARM goes to is the configured one: a nextLink (or anything
+         * else a reply names) on another host or port is not followed. */
+        if (!ade_url_same_origin(url, arm->origin)) {
+                _cleanup_free_ char *msg = NULL;
+
+                if (asprintf(&msg,
+                            "ARM's answer points to %s, which is not on %s ([azure] arm); no token is sent there", url,
+                            arm->origin) < 0)
+                        return -ENOMEM;
+                (void)ade_cloud_error_set(ret_error, 0, "OriginNotAllowed", msg, url);
+                return ade_log_debug_errno(-EPROTO, "%s", msg);
+        }
 
         r = ade_credential_bearer_request(arm->credential, arm->http, arm->resource, NULL,
                 &(AdeHttpRequest){.method = "GET", .url = url}, &resp, ret_error);

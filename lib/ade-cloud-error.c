@@ -138,7 +138,11 @@ char *ade_cloud_error_to_string(const AdeCloudError *e, const char *service) {
         if (!e)
                 return NULL;
 
-        if (e->status > 0)
+        if (e->status == 0 && e->code && (streq(e->code, "VaultNotAllowed") || streq(e->code, "OriginNotAllowed")))
+                /* ade refused before sending anything: nothing failed to reach the service. */
+                r = asprintf(&s, "%s was not contacted: %s: %s (%s)", service ?: "The service", e->code,
+                        strna(e->message), strna(e->url));
+        else if (e->status > 0)
                 r = asprintf(&s, "%s answered %ld %s: %s (%s)", service ?: "The service", e->status, strna(e->code),
                         e->message ?: "no message", strna(e->url));
         else

@@ -42,6 +42,8 @@ int ade_cloud_error_from_reply(AdeCloudError *e, long status, const char *body, 
  * 400/422 -EINVAL, 413 -EFBIG, 408 -ETIMEDOUT, 429 -EBUSY, 5xx -EAGAIN, other -EPROTO. */
 int ade_cloud_errno_from_status(long status);
 
-/* "Key Vault answered 404 SecretNotFound: A secret with ... (https://contoso.vault.azure.net/secrets/x)".
+/* "Key Vault answered 404 SecretNotFound: A secret with ... (https://contoso.vault.azure.net/secrets/x)";
+ * "Key Vault was not contacted: VaultNotAllowed: ..." when ade itself refused to send anything (codes
+ * VaultNotAllowed, OriginNotAllowed, status 0).
  * @service names who answered ("Key Vault", "IMDS", ...). Returns a new string or NULL. */
 char *ade_cloud_error_to_string(const AdeCloudError *e, const char *service);

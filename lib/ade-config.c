@@ -242,6 +242,38 @@ static int parse_http_url(ParseContext *ctx, const char *value, void *field) {
         return parse_url_common(ctx, value, field, true);
 }
 
+/* ".vault.azure.net": a leading dot and at least two DNS labels, so that no suffix covers a whole
+ * top-level domain. Kept in lower case, as ade-url.h keeps hosts. */
+static int parse_dns_suffix(ParseContext *ctx, const char *value, void *field) {
+        _cleanup_free_ char *lower = NULL;
+        const char *p = value + 1;
+        unsigned labels = 0;
+
+        if (value[0] != '.' || strlen(value) > 253)
+                return fail(ctx, "'%s' is not a DNS suffix such as .vault.azure.net", value);
+        while (*p) {
+                size_t n = strcspn(p, ".");
+
+                if (n == 0 || n > 63 || !segment_ok(p, n, "-") || p[0] == '-' || p[n - 1] == '-')
+                        return fail(ctx, "'%s' is not a DNS suffix such as .vault.azure.net", value);
+                labels++;
+                p += n;
+                if (*p == '.' && *++p == '\0')
+                        return fail(ctx, "'%s' is not a DNS suffix such as .vault.azure.net", value);
+        }
+        if (labels < 2)
+                return fail(ctx,
+                        "'%s' covers a whole top-level domain; name the vaults' own domain, such as "
+                        ".vault.azure.net",
+                        value);
+        lower = strdup(value);
+        if (!lower)
+                return -ENOMEM;
+        for (char *c = lower; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        return set_string(field, lower);
+}
+
 static int parse_kek_url(ParseContext *ctx, const char *value, void *field) {
         int r;
 
@@ -375,6 +407,7 @@ static const ConfigKey config_keys[] = {
         KEY("azure", "keyvault-resource", parse_https_url, azure.keyvault_resource),
         KEY("azure", "arm-resource", parse_https_url, azure.arm_resource),
         KEY("azure", "ca-file", parse_path, azure.ca_file),
+        KEY("azure", "keyvault-dns-suffix", parse_dns_suffix, azure.keyvault_dns_suffix),
         KEY("preconditions", "snapshot-max-age", parse_duration, preconditions.snapshot_max_age_sec),
         KEY("preconditions", "require-same-region", parse_bool, preconditions.require_same_region),
         KEY("volumes", "os", parse_path, volumes.os),
@@ -407,6 +440,7 @@ AdeConfig *ade_config_free(AdeConfig *c) {
         free(c->azure.keyvault_resource);
         free(c->azure.arm_resource);
         free(c->azure.ca_file);
+        free(c->azure.keyvault_dns_suffix);
         free(c->volumes.os);
         strv_free(c->volumes.data);
         free(c->volumes.header_dir);
@@ -430,6 +464,7 @@ int ade_config_new_default(AdeConfig **ret) {
                 {offsetof(AdeConfig, azure.authority), "https://login.microsoftonline.com"},
                 {offsetof(AdeConfig, azure.keyvault_resource), "https://vault.azure.net"},
                 {offsetof(AdeConfig, azure.arm_resource), "https://management.azure.com/"},
+                {offsetof(AdeConfig, azure.keyvault_dns_suffix), ".vault.azure.net"},
                 {offsetof(AdeConfig, volumes.header_dir), "/var/lib/ade/headers"},
                 {offsetof(AdeConfig, daemon.socket), "/run/ade/io.ade.DiskEncryption"},
                 {offsetof(AdeConfig, daemon.group), "ade"},

@@ -54,6 +54,7 @@ typedef struct AdeConfig {
                 char *keyvault_resource;
                 char *arm_resource;
                 char *ca_file;
+                char *keyvault_dns_suffix; /* ".vault.azure.net": vault hosts a volume's token may name */
         } azure;
 
         struct {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <pthread.h>
+#include <stdarg.h>
 
 #include "ade-base64.h"
 #include "ade-config.h"
@@ -19,6 +20,7 @@ struct AdeKeyVault {
         char *origin; /* ade-url.h's origin */
         char *host;
         char *resource;
+        char *resource_host; /* the domain of @resource: the vaults of this cloud lie under it */
 
         pthread_mutex_t lock; /* guards the challenge: calls may run concurrently */
         pthread_cond_t challenged;
@@ -74,6 +76,14 @@ int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const cha
         kv->resource = strdup(resource ?: KV_RESOURCE_DEFAULT);
         if (!kv->url || !kv->resource)
                 return -ENOMEM;
+        u = ade_url_free(u);
+        r = ade_url_parse(kv->resource, 0, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return ade_log_debug_errno(
+                        -EINVAL, "Key Vault resource '%s' is not an https:// URL with a host", kv->resource);
+        kv->resource_host = TAKE_PTR(u->host);
 
         r = ade_http_new(opts, &kv->http);
         if (r < 0)
@@ -91,6 +101,7 @@ AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv) {
         free(kv->origin);
         free(kv->host);
         free(kv->resource);
+        free(kv->resource_host);
         free(kv->token_resource);
         ade_kv_challenge_done(&kv->challenge);
         pthread_cond_destroy(&kv->challenged);
@@ -176,7 +187,31 @@ static bool same_resource(const char *a, const char *b) {
         return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-/* Called with kv->lock held. */
+static int challenge_refused(AdeKeyVault *kv, const char *url, AdeCloudError *ret_error, const char *format, ...)
+        _printf_(4, 5);
+static int challenge_refused(AdeKeyVault *kv, const char *url, AdeCloudError *ret_error, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, format);
+        n = vasprintf(&msg, format, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        (void)ade_cloud_error_set(ret_error, 401, "ChallengeResourceMismatch", msg, url);
+        return ade_log_debug_errno(-EPERM, "%s", msg);
+}
+
+/* Called with kv->lock held. The challenge names the resource a token is asked for; it is followed
+ * by the Azure SDKs' rule (verify_challenge_resource, docs/protocols.md §1.2), and ours on top:
+ *  - the vault's host lies within the domain of the resource the challenge names (equal to it, or
+ *    under it: contoso.vault.azure.net under https://vault.azure.net, or a vault naming its own
+ *    host, "scope=https://<vault>/.default"), so that a host never gets a token for a domain that
+ *    is not its own;
+ *  - that domain lies within the domain of our Key Vault resource ([azure] keyvault-resource), so
+ *    the token asked for is always our Key Vault resource's: a host outside that domain is never
+ *    mapped to it, and no challenge makes us fetch a token for another audience (ARM, Graph). */
 static int kv_accept_challenge(AdeKeyVault *kv, const char *header, const char *url, AdeCloudError *ret_error) {
         _cleanup_(kv_challenge_donep) AdeKvChallenge c = {};
         _cleanup_(ade_url_freep) AdeUrl *target_url = NULL;
@@ -195,22 +230,26 @@ static int kv_accept_challenge(AdeKeyVault *kv, const char *header, const char *
         r = c.scope ? ade_credential_scope_to_resource(c.scope, &target) : (target = strdup(c.resource)) ? 0 : -ENOMEM;
         if (r < 0)
                 return r;
-        r = ade_url_parse(target, ADE_URL_ALLOW_HTTP, &target_url);
+        r = ade_url_parse(target, 0, &target_url);
         if (r == -ENOMEM)
                 return r;
-
-        if (!same_resource(target, kv->resource) &&
-                !(target_url && ade_url_host_is_within(kv->host, target_url->host))) {
-                _cleanup_free_ char *msg = NULL;
-
-                if (asprintf(&msg,
-                            "the vault asks for a token for '%s', which is neither %s nor a parent of its host "
-                            "%s; check [keyvault] url and [azure] keyvault-resource",
-                            target, kv->resource, kv->host) < 0)
-                        return -ENOMEM;
-                (void)ade_cloud_error_set(ret_error, 401, "ChallengeResourceMismatch", msg, url);
-                return ade_log_debug_errno(-EPERM, "%s", msg);
-        }
+        if (r < 0)
+                return challenge_refused(kv, url, ret_error,
+                        "the vault %s asks for a token for '%s', which is not an https:// resource; no token is "
+                        "sent to it. Check [keyvault] url",
+                        kv->origin, target);
+        if (!ade_url_host_is_within(kv->host, target_url->host))
+                return challenge_refused(kv, url, ret_error,
+                        "the vault %s asks for a token for '%s', but its host %s does not lie within that "
+                        "resource's domain %s (the Azure SDKs refuse this too); no token is sent to it. Check "
+                        "[keyvault] url, and [azure] keyvault-resource for a cloud whose vaults are not under %s",
+                        kv->origin, target, kv->host, target_url->host, kv->resource_host);
+        if (!ade_url_host_is_within(target_url->host, kv->resource_host))
+                return challenge_refused(kv, url, ret_error,
+                        "the vault %s asks for a token for '%s', which does not lie within the domain of the Key "
+                        "Vault resource %s; no token is sent to it. Check [keyvault] url and [azure] "
+                        "keyvault-resource",
+                        kv->origin, target, kv->resource);
 
         free(kv->token_resource);
         /* A challenge naming the vault's own host ("scope=https://<vault>/.default") is a request for

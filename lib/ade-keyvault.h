@@ -32,9 +32,13 @@
 typedef struct AdeKeyVault AdeKeyVault;
 
 /* @credential is borrowed and must outlive the client. @resource is the Key Vault resource this
- * cloud uses ([azure] keyvault-resource; NULL: https://vault.azure.net): a challenge is followed when
- * its resource is that one, or the vault's host is (a subdomain of) the resource's host; otherwise
- * -EPERM, so that a look-alike vault cannot make us fetch tokens for another audience. */
+ * cloud uses ([azure] keyvault-resource; NULL: https://vault.azure.net; -EINVAL when it is no https
+ * URL). A challenge is followed only when the vault's host lies within the domain of the resource it
+ * names (the Azure SDKs' rule) and that domain lies within @resource's: a vault under
+ * .vault.azure.net naming https://vault.azure.net, or a vault naming its own host. The token is then
+ * asked for @resource. Any other challenge is -EPERM (code "ChallengeResourceMismatch") and no token
+ * is fetched or sent: a look-alike host cannot get a Key Vault token by naming our resource, nor a
+ * token for another audience by naming its own. */
 int ade_keyvault_new(const char *vault_url, AdeCredential *credential, const char *resource, const AdeHttpOptions *opts,
         AdeKeyVault **ret);
 AdeKeyVault *ade_keyvault_free(AdeKeyVault *kv);

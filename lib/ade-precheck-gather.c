@@ -249,7 +249,7 @@ static int gather_kek(Gather *gt) {
         if (r < 0)
                 return r == -ENOMEM ? r : 0;
 
-        r = ade_resolver_keyvault(gt->resolver, req->kek_url, &kv);
+        r = ade_resolver_keyvault(gt->resolver, req->kek_url, &kv, &err);
         if (r >= 0)
                 r = ade_keyvault_get_key(kv, req->kek_url, &g->kek, &err);
         if (r < 0) {

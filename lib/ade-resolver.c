@@ -8,6 +8,7 @@
 #include "ade-io.h"
 #include "ade-log.h"
 #include "ade-resolver.h"
+#include "ade-state.h"
 #include "ade-url.h"
 
 typedef struct Vault {
@@ -22,9 +23,10 @@ struct AdeResolver {
         AdeHttpOptions opts;
         bool curl_initialized;
 
-        pthread_mutex_t lock; /* guards the two below */
+        pthread_mutex_t lock; /* guards the three below */
         AdeCredential *credential;
-        Vault *vaults; /* live as long as the resolver: callers borrow their clients */
+        Vault *vaults;  /* live as long as the resolver: callers borrow their clients */
+        char **trusted; /* vault origins a token may go to besides the DNS suffix's, NULL-terminated */
 };
 
 int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeResolver **ret) {
@@ -51,6 +53,15 @@ int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeRes
                 ade_http_options_init(&r->opts);
         r->opts.ca_file = config->azure.ca_file;
         r->opts.share = r->share;
+
+        /* The vaults of the configuration; a configured URL that ade-url.h refused would not have
+         * passed ade_config_parse(). */
+        k = ade_resolver_trust_vault(r, config->keyvault.url);
+        if (k < 0)
+                return k;
+        k = ade_resolver_trust_vault(r, config->keyvault.kek_url);
+        if (k < 0)
+                return k;
 
         /* What every first call would pay for, paid now (a process makes its resolver at start): the
          * trust store and the identity. A failure is not final: the first call that needs them tries
@@ -79,6 +90,7 @@ AdeResolver *ade_resolver_free(AdeResolver *r) {
         /* The clients go before the share they borrow connections from. */
         ade_credential_free(r->credential);
         ade_http_share_free(r->share);
+        strv_free(r->trusted);
         if (r->curl_initialized)
                 curl_global_cleanup();
         pthread_mutex_destroy(&r->lock);
@@ -156,28 +168,125 @@ static int vault_of(AdeResolver *r, const char *origin, AdeKeyVault **ret) {
         return k;
 }
 
-int ade_resolver_check_vault(AdeResolver *r, const char *url) {
+int ade_resolver_vault_allowed(char *const *origins, const char *dns_suffix, const char *url) {
         _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        size_t hl, sl;
         int k;
-
-        assert(r);
 
         /* https only, no user information, a clean host: the origin compared is what is dialled. */
         k = ade_url_parse(url, 0, &u);
         if (k < 0)
-                return ade_log_debug_errno(k == -ENOMEM ? k : -EINVAL,
-                        "'%s' is not an https:// URL of a vault; no token is sent there", strna(url));
+                return k == -ENOMEM ? k : -EINVAL;
+        for (char *const *o = origins; o && *o; o++)
+                if (streq(*o, u->origin))
+                        return 0;
+
+        /* Key Vault's own names (contoso.vault.azure.net) serve on 443 only; another port there is
+         * another server, and an IPv6 literal is no name under any suffix. */
+        if (isempty(dns_suffix) || u->port != 443 || u->host[0] == '[')
+                return -EPERM;
+        hl = strlen(u->host);
+        sl = strlen(dns_suffix);
+        if (dns_suffix[0] != '.' || hl <= sl || strcasecmp(u->host + hl - sl, dns_suffix) != 0)
+                return -EPERM;
         return 0;
 }
 
-int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret) {
+int ade_resolver_check_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error) {
+        _cleanup_free_ char *msg = NULL, *origin = NULL;
+        int k;
+
+        assert(r);
+
+        pthread_mutex_lock(&r->lock);
+        k = ade_resolver_vault_allowed(r->trusted, r->config->azure.keyvault_dns_suffix, url);
+        pthread_mutex_unlock(&r->lock);
+        if (k == 0 || k == -ENOMEM)
+                return k;
+
+        if (k == -EINVAL) {
+                if (asprintf(&msg, "'%s' is not an https:// URL of a vault; no token is sent there", strna(url)) < 0)
+                        return -ENOMEM;
+        } else {
+                k = ade_url_origin(url, &origin);
+                if (k < 0)
+                        return k;
+                if (asprintf(&msg,
+                            "no token is sent to %s: that vault is neither [keyvault] url nor kek-url in %s, nor one "
+                            "a root Enable or RotateKey named, nor under [azure] keyvault-dns-suffix (%s). If %s "
+                            "really is your vault, name it in %s, or enable the volume with --keyvault-url or "
+                            "--kek-url naming it",
+                            origin, strna(r->config->path), strna(r->config->azure.keyvault_dns_suffix), origin,
+                            strna(r->config->path)) < 0)
+                        return -ENOMEM;
+                k = -EPERM;
+        }
+        (void)ade_cloud_error_set(ret_error, 0, "VaultNotAllowed", msg, url);
+        return ade_log_debug_errno(k, "%s", msg);
+}
+
+int ade_resolver_trust_vault(AdeResolver *r, const char *url) {
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        _cleanup_free_ char *origin = NULL;
+        char **grown;
+        size_t n;
+        int k;
+
+        assert(r);
+
+        if (!url)
+                return 0;
+        k = ade_url_parse(url, 0, &u);
+        if (k < 0)
+                return ade_log_debug_errno(k == -ENOMEM ? k : -EINVAL, "cannot trust '%s': not an https:// URL", url);
+        origin = TAKE_PTR(u->origin);
+
+        pthread_mutex_lock(&r->lock);
+        n = strv_length(r->trusted);
+        for (size_t i = 0; i < n; i++)
+                if (streq(r->trusted[i], origin)) {
+                        pthread_mutex_unlock(&r->lock);
+                        return 0;
+                }
+        grown = realloc(r->trusted, (n + 2) * sizeof(char *));
+        if (!grown) {
+                pthread_mutex_unlock(&r->lock);
+                return -ENOMEM;
+        }
+        r->trusted = grown;
+        r->trusted[n] = TAKE_PTR(origin);
+        r->trusted[n + 1] = NULL;
+        pthread_mutex_unlock(&r->lock);
+        ade_log_debug("Key Vault %s trusted with tokens", r->trusted[n]);
+        return 0;
+}
+
+int ade_resolver_trust_state(AdeResolver *r, const AdeState *state) {
+        int k;
+
+        assert(r);
+
+        for (size_t i = 0; state && i < state->n_volumes; i++) {
+                const AdeStateVolume *v = state->volumes[i];
+
+                k = ade_resolver_trust_vault(r, v->keyvault_url);
+                if (k == -ENOMEM)
+                        return k;
+                k = ade_resolver_trust_vault(r, v->kek_url);
+                if (k == -ENOMEM)
+                        return k;
+        }
+        return 0;
+}
+
+int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret, AdeCloudError *ret_error) {
         _cleanup_(ade_url_freep) AdeUrl *u = NULL;
         int k;
 
         assert(r);
         assert(ret);
 
-        k = ade_resolver_check_vault(r, url);
+        k = ade_resolver_check_vault(r, url, ret_error);
         if (k < 0)
                 return k;
         k = ade_url_parse(url, 0, &u);
@@ -190,21 +299,29 @@ int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *r
         AdeKeyVault *kv;
         int k;
 
-        k = ade_resolver_keyvault(r, url, &kv);
+        k = ade_resolver_keyvault(r, url, &kv, ret_error);
         if (k < 0)
                 return k;
         return ade_keyvault_prepare(kv, ret_error);
 }
 
 /* The client for the vault of @url, a Key Vault object URL of @kind that a volume names. */
-static int vault_from_volume(AdeResolver *r, const char *url, const char *kind, AdeKeyVault **ret) {
+static int vault_from_volume(
+        AdeResolver *r, const char *url, const char *kind, AdeKeyVault **ret, AdeCloudError *ret_error) {
+        _cleanup_free_ char *msg = NULL;
         int k;
 
         k = ade_url_keyvault_object(url, kind, false, NULL, NULL, NULL);
-        if (k < 0)
-                return ade_log_debug_errno(k, "'%s' is not a Key Vault %s URL; no token is sent there", strna(url),
-                        streq(kind, "keys") ? "key" : "secret");
-        return ade_resolver_keyvault(r, url, ret);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                if (asprintf(&msg, "'%s' is not a Key Vault %s URL; no token is sent there", strna(url),
+                            streq(kind, "keys") ? "key" : "secret") < 0)
+                        return -ENOMEM;
+                (void)ade_cloud_error_set(ret_error, 0, "VaultNotAllowed", msg, NULL);
+                return ade_log_debug_errno(k, "%s", msg);
+        }
+        return ade_resolver_keyvault(r, url, ret, ret_error);
 }
 
 int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
@@ -222,11 +339,11 @@ int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSec
 
         if (!p->vault_url)
                 return -EINVAL;
-        k = ade_resolver_keyvault(r, p->vault_url, &kv);
+        k = ade_resolver_keyvault(r, p->vault_url, &kv, ret_error);
         if (k < 0)
                 return k;
         if (p->kek_url) {
-                k = ade_resolver_keyvault(r, p->kek_url, &kek_kv);
+                k = ade_resolver_keyvault(r, p->kek_url, &kek_kv, ret_error);
                 if (k < 0)
                         return k;
         }
@@ -270,11 +387,11 @@ int ade_resolver_key_from_token(
 
         if (!token || !token->secret_url)
                 return -EINVAL;
-        k = vault_from_volume(r, token->secret_url, "secrets", &kv);
+        k = vault_from_volume(r, token->secret_url, "secrets", &kv, ret_error);
         if (k < 0)
                 return k;
         if (token->kek_url) {
-                k = vault_from_volume(r, token->kek_url, "keys", &kek_kv);
+                k = vault_from_volume(r, token->kek_url, "keys", &kek_kv, ret_error);
                 if (k < 0)
                         return k;
         }

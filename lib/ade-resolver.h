@@ -21,12 +21,17 @@
  * Thread-safe: aded's jobs call it from their worker threads at the same time.
  *
  * Every Key Vault client the resolver makes, and so every vault a bearer token goes to, passes
- * ade_resolver_check_vault() first: it is the one place that decides which vaults ade trusts with a
- * token (docs/architecture.md §3: the allow-list of vault origins goes there). Vault URLs that come
- * from a volume (a LUKS2 token's SecretURL and KeyEncryptionKeyURL, and its KeyVaultURL when
- * RotateKey escrows there) also have to be Key Vault object URLs of the right kind. A secret's
+ * ade_resolver_check_vault() first: the one place that decides which vaults ade trusts with a token
+ * (docs/architecture.md §3). Trusted are the vault origins (scheme, host and port, as ade-url.h
+ * parses them: a second server on a trusted host is another party) that the configuration names
+ * ([keyvault] url and kek-url), those a root caller named (ade_resolver_trust_vault(): aded calls it
+ * for an Enable's or RotateKey's vaults, and for the vaults its state file recorded for them), and
+ * https hosts on the default port under [azure] keyvault-dns-suffix. Vault URLs that come from a
+ * volume (a LUKS2 token's SecretURL and KeyEncryptionKeyURL, and its KeyVaultURL when RotateKey
+ * escrows there) also have to be Key Vault object URLs of the right kind. A secret's
  * DiskEncryptionKeyEncryptionKeyURL tag is only ever used on the secret's own vault's client
- * (ade-keyvault.h refuses URLs of another origin). */
+ * (ade-keyvault.h refuses URLs of another origin). The Key Vault client then applies the challenge
+ * rule (ade-keyvault.h) to every vault that passes. */
 
 typedef struct AdeResolver AdeResolver;
 
@@ -49,17 +54,37 @@ int ade_resolver_credential(AdeResolver *r, AdeCredential **ret);
 
 /* The client for the vault of @url (a vault URL or any URL on it: its origin is what counts), after
  * ade_resolver_check_vault(); borrowed, valid as long as the resolver. */
-int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret);
+int ade_resolver_keyvault(AdeResolver *r, const char *url, AdeKeyVault **ret, AdeCloudError *ret_error);
 
 /* Does ahead, alongside other work, what the first call to the vault of @url (named by the
  * configuration or a root caller) would wait for: its challenge and token (ade_keyvault_prepare()). */
 int ade_resolver_prepare_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error);
 
-/* Whether a bearer token may be sent to the vault of @url (its origin). Returns 0, -EINVAL when @url
- * is not an https URL that ade-url.h accepts (user information, encoded or empty hosts, ...), -EPERM
- * when the vault is not one ade may trust. Until the allow-list exists, every vault that passes
- * ade-url.h is trusted. */
-int ade_resolver_check_vault(AdeResolver *r, const char *url);
+/* The allow-list decision, alone: whether a bearer token may go to the origin of @url, given the
+ * trusted @origins (NULL-terminated, as ade_url_origin() writes them; may be NULL) and @dns_suffix
+ * (".vault.azure.net", or NULL for none): the origin is one of @origins, or an https origin on
+ * port 443 whose host ends in @dns_suffix after at least one label of its own. Returns 0, -EINVAL
+ * when @url is not an https URL that ade-url.h accepts (user information, encoded or empty hosts,
+ * ...), -EPERM when its vault is not trusted, -ENOMEM. */
+int ade_resolver_vault_allowed(char *const *origins, const char *dns_suffix, const char *url);
+
+/* Whether a bearer token may be sent to the vault of @url: ade_resolver_vault_allowed() with the
+ * configuration's vaults, those trusted since, and [azure] keyvault-dns-suffix. Returns 0, -EINVAL,
+ * -EPERM as it does; *ret_error (optional) then holds a message that names the URL and says what
+ * to configure (code "VaultNotAllowed"). */
+int ade_resolver_check_vault(AdeResolver *r, const char *url, AdeCloudError *ret_error);
+
+struct AdeState;
+
+/* Trusts the vaults a state file recorded for its volumes (the keyVaultUrl and kekUrl of each
+ * record: a root Enable or RotateKey named them, or the configuration did then), as
+ * ade_resolver_trust_vault() does. A record's URL that does not parse is skipped. 0 or -ENOMEM. */
+int ade_resolver_trust_state(AdeResolver *r, const struct AdeState *state);
+
+/* Trusts the vault origin of @url from now on: a vault a root caller named (Enable's keyVaultUrl or
+ * kekUrl, RotateKey's kekUrl), or one the state file recorded for such a call. NULL is ignored.
+ * Returns 0, -EINVAL for a URL that ade-url.h refuses, -ENOMEM. */
+int ade_resolver_trust_vault(AdeResolver *r, const char *url);
 
 typedef struct AdeResolverEscrow {
         const char *vault_url;             /* KeyVaultURL: where the secret goes */

@@ -9,12 +9,15 @@
 #include "ade-log.h"
 #include "ade-luks.h"
 #include "ade-resolver.h"
+#include "ade-state.h"
 #include "ade-url.h"
 
 /* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery and for the demo: reads the
  * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
  * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
- * cryptsetup takes with --key-file. It never opens the volume itself. */
+ * cryptsetup takes with --key-file. It never opens the volume itself. Like aded, it sends a token
+ * only to the vaults ade.conf names, those aded's state file recorded, those given with
+ * --trust-vault, and those under [azure] keyvault-dns-suffix. */
 
 static void log_to_stderr(
         int level, const char *file, int line, const char *func, const char *message, void *userdata) {
@@ -29,21 +32,28 @@ static void help(void) {
                "  -h --help           Show this help\n"
                "  -c --config FILE    Identity and endpoints from FILE (default " ADE_CONFIG_PATH_DEFAULT ")\n"
                "     --header FILE    The volume's detached LUKS2 header\n"
+               "     --trust-vault URL\n"
+               "                      Send a token to this vault too (its origin), for a volume\n"
+               "                      whose vault neither ade.conf nor aded's state file names\n"
                "  -o --output FILE    Write the key file to FILE (created, mode 0600; must not exist)\n");
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_HEADER = 0x100 };
+        enum { ARG_HEADER = 0x100, ARG_TRUST_VAULT };
         static const struct option options[] = {{"help", no_argument, NULL, 'h'},
                 {"config", required_argument, NULL, 'c'}, {"header", required_argument, NULL, ARG_HEADER},
-                {"output", required_argument, NULL, 'o'}, {}};
+                {"trust-vault", required_argument, NULL, ARG_TRUST_VAULT}, {"output", required_argument, NULL, 'o'},
+                {}};
         _cleanup_(ade_config_freep) AdeConfig *config = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
+        _cleanup_(ade_state_freep) AdeState *state = NULL;
         _cleanup_free_ char *error = NULL, *text = NULL;
+        _cleanup_free_ const char **trust = NULL;
         const char *config_path = NULL, *header = NULL, *output = NULL, *device;
+        size_t n_trust = 0;
         AdeCredential *cred;
         int c, r, fd;
 
@@ -59,6 +69,17 @@ int main(int argc, char *argv[]) {
                 case ARG_HEADER:
                         header = optarg;
                         break;
+                case ARG_TRUST_VAULT: {
+                        const char **grown = realloc(trust, (n_trust + 1) * sizeof(char *));
+
+                        if (!grown) {
+                                fprintf(stderr, "ade-resolve-key: out of memory\n");
+                                return 1;
+                        }
+                        trust = grown;
+                        trust[n_trust++] = optarg;
+                        break;
+                }
                 case 'o':
                         output = optarg;
                         break;
@@ -87,6 +108,21 @@ int main(int argc, char *argv[]) {
         r = ade_resolver_new(config, NULL, &resolver);
         if (r >= 0)
                 r = ade_resolver_credential(resolver, &cred);
+        /* The vaults aded recorded for the volumes root enabled: a missing state file is none, an
+         * unreadable one is said and left out. */
+        if (r >= 0 && ade_state_load(config->daemon.state_dir, &state, &text) < 0)
+                fprintf(stderr, "ade-resolve-key: %s; only the vaults of %s are trusted\n",
+                        text ?: "cannot read aded's state file", config->path);
+        text = mfree(text);
+        if (r >= 0)
+                r = ade_resolver_trust_state(resolver, state);
+        for (size_t i = 0; r >= 0 && i < n_trust; i++) {
+                r = ade_resolver_trust_vault(resolver, trust[i]);
+                if (r == -EINVAL) {
+                        fprintf(stderr, "ade-resolve-key: --trust-vault %s: not an https:// URL\n", trust[i]);
+                        return 2;
+                }
+        }
         if (r >= 0)
                 r = ade_url_keyvault_object(token->secret_url, "secrets", false, NULL, NULL, NULL);
         if (r >= 0 && token->kek_url)

@@ -116,14 +116,21 @@ check_files_encrypted() {
         check_files_on_plain "$loop" "$manifest"
 }
 
-# start_emulator [OVERLAY_JSON]: the default scenario, with OVERLAY_JSON merged over it.
+# The Key Vault resource of the cloud the emulator plays (tests/emulator/README.md): the tests reach
+# the vault as https://localhost:PORT, and aded follows Key Vault's challenge only when the vault's
+# host lies within the resource's domain, as contoso.vault.azure.net lies under
+# https://vault.azure.net. Tests that reach the emulator by Azure's own names set the public one.
+EMULATOR_KEYVAULT_RESOURCE=${EMULATOR_KEYVAULT_RESOURCE:-https://localhost}
+
+# start_emulator [OVERLAY_JSON]: the default scenario, with OVERLAY_JSON merged over it (and the
+# Key Vault resource above, unless OVERLAY_JSON names one).
 start_emulator() {
-        local config=()
-        if [ -n "${1:-}" ]; then
-                printf '%s' "$1" >"$WORK/emulator-overlay.json"
-                config=(--config "$WORK/emulator-overlay.json")
-        fi
-        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" "${config[@]}" >"$WORK/emulator.log" 2>&1 &
+        local overlay=${1:-}
+        [ -n "$overlay" ] || overlay='{}'
+        jq -n --arg r "$EMULATOR_KEYVAULT_RESOURCE" --argjson o "$overlay" '{keyvault: {resource: $r}} * $o' \
+                >"$WORK/emulator-overlay.json" || fail "bad emulator overlay: $overlay"
+        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" --config "$WORK/emulator-overlay.json" \
+                >"$WORK/emulator.log" 2>&1 &
         EMU_PID=$!
         for _ in $(seq 1 300); do
                 [ -s "$WORK/emu/ready.json" ] && break
@@ -164,6 +171,7 @@ client-secret-file = $WORK/app-secret
 imds = http://127.0.0.1:$HTTP_PORT
 arm = https://localhost:$HTTPS_PORT
 authority = https://localhost:$HTTPS_PORT
+keyvault-resource = $EMULATOR_KEYVAULT_RESOURCE
 ca-file = $WORK/emu/ca.pem
 
 [volumes]

@@ -30,7 +30,7 @@ tokens_for() {
         jq --arg r "$1" '[.requests[] | select(.route == "imds-token") |
                 select(.query | test("resource=" + ($r | @uri) + "(&|$)"))] | length' "$WORK/requests.json"
 }
-vault_tokens=$(tokens_for https://vault.azure.net)
+vault_tokens=$(tokens_for "$EMULATOR_KEYVAULT_RESOURCE")
 arm_tokens=$(tokens_for https://management.azure.com/)
 all_tokens=$(jq '[.requests[] | select(.route == "imds-token" or .route == "entra")] | length' "$WORK/requests.json")
 [ "$vault_tokens" = 1 ] || fail "$vault_tokens Key Vault token requests for one Enable, expected 1"

@@ -51,7 +51,7 @@ static const char default_scenario[] =
         "\"snapshots\":\"auto\","
         "\"restore_point_collections\":[],"
         "\"arm\":{\"page_size\":2},"
-        "\"keyvault\":{\"challenge_authority\":null,\"challenge_scope\":false}"
+        "\"keyvault\":{\"challenge_authority\":null,\"challenge_scope\":false,\"resource\":null}"
         "}";
 
 int emu_json_merge(json_object *base, json_object *overlay) {

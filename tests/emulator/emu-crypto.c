@@ -320,7 +320,7 @@ int emu_tls_setup(const char *dir, char **ret_cert_pem, char **ret_key_pem) {
         if (r < 0)
                 return r;
         r = make_cert(server_key, "localhost", ca, ca_key, false,
-                "DNS:localhost,IP:127.0.0.1,DNS:*.vault.azure.net,DNS:management.azure.com,"
+                "DNS:localhost,DNS:other.localhost,IP:127.0.0.1,DNS:*.vault.azure.net,DNS:management.azure.com,"
                 "DNS:login.microsoftonline.com,DNS:login.windows.net",
                 365, &server);
         if (r < 0)

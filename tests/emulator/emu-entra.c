@@ -87,7 +87,7 @@ static bool resource_known(const char *r) {
         for (size_t i = 0; i < ELEMENTSOF(known); i++)
                 if (streq(r, known[i]))
                         return true;
-        return false;
+        return emu_keyvault_resource_known(r);
 }
 
 /* The assertion's audience must be a token endpoint of this tenant, under any name this

@@ -135,18 +135,33 @@ static int start(const char *dir, bool owned, const char *overlay_json, AdeEmula
                 return -ENOMEM;
         (void)unlink(ready);
 
-        if (overlay_json) {
-                _cleanup_json_ json_object *check = NULL;
+        {
+                _cleanup_json_ json_object *o = NULL;
+                _cleanup_free_ char *text = NULL;
                 _cleanup_fclose_ FILE *f = NULL;
+                json_object *kv = NULL;
 
                 /* Refuse bad JSON here, where the test can see why. */
-                r = ade_json_parse(overlay_json, strlen(overlay_json), &check);
+                r = ade_json_parse(overlay_json ?: "{}", strlen(overlay_json ?: "{}"), &o);
                 if (r < 0)
                         return -EINVAL;
-                if (asprintf(&overlay, "%s/overlay.json", dir) < 0)
+                /* Unless the test says otherwise, the emulator plays a cloud whose Key Vault domain holds
+                 * the name its clients reach it by: see ADE_EMULATOR_KEYVAULT_RESOURCE. */
+                if (json_object_is_type(o, json_type_object)) {
+                        if (ade_json_get_object(o, "keyvault", &kv) == -ENOENT) {
+                                kv = json_object_new_object();
+                                if (!kv || json_object_object_add(o, "keyvault", kv) < 0)
+                                        return -ENOMEM;
+                        }
+                        if (kv && !json_object_object_get_ex(kv, "resource", NULL) &&
+                                ade_json_add_string(kv, "resource", ADE_EMULATOR_KEYVAULT_RESOURCE) < 0)
+                                return -ENOMEM;
+                }
+                text = ade_json_to_string(o);
+                if (!text || asprintf(&overlay, "%s/overlay.json", dir) < 0)
                         return -ENOMEM;
                 f = fopen(overlay, "we");
-                if (!f || fputs(overlay_json, f) < 0 || fflush(f) != 0)
+                if (!f || fputs(text, f) < 0 || fflush(f) != 0)
                         return -errno ?: -EIO;
         }
 
@@ -213,7 +228,9 @@ static int start(const char *dir, bool owned, const char *overlay_json, AdeEmula
                 goto fail;
         {
                 json_object *v = NULL;
-                const char *tenant = NULL, *sub = NULL, *vsub = NULL, *vrg = NULL, *rg = NULL, *vname = NULL;
+                const char *tenant = NULL, *sub = NULL, *vsub = NULL, *vrg = NULL, *rg = NULL, *vname = NULL,
+                           *resource = NULL;
+                json_object *kvc = NULL;
 
                 (void)ade_json_get_string(config, "tenant_id", &tenant);
                 (void)ade_json_get_string(config, "subscription_id", &sub);
@@ -224,13 +241,16 @@ static int start(const char *dir, bool owned, const char *overlay_json, AdeEmula
                         (void)ade_json_get_string(v, "resource_group", &vrg);
                         (void)ade_json_get_string(v, "name", &vname);
                 }
+                (void)ade_json_get_object(config, "keyvault", &kvc);
+                (void)ade_json_get_string(kvc, "resource", &resource);
+                e->keyvault_resource = strdup(resource ?: "https://vault.azure.net");
                 e->tenant_id = strdup(strna(tenant));
                 e->subscription_id = strdup(strna(sub));
                 if (asprintf(&e->vault_resource_id,
                             "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.KeyVault/vaults/%s",
                             vsub ?: strna(sub), vrg ?: strna(rg), strna(vname)) < 0)
                         e->vault_resource_id = NULL;
-                if (!e->tenant_id || !e->subscription_id || !e->vault_resource_id)
+                if (!e->tenant_id || !e->subscription_id || !e->vault_resource_id || !e->keyvault_resource)
                         goto fail;
         }
 
@@ -300,6 +320,7 @@ AdeEmulator *ade_emulator_stop(AdeEmulator *e) {
         free(e->authority_url);
         free(e->kek_url);
         free(e->vault_resource_id);
+        free(e->keyvault_resource);
         free(e->tenant_id);
         free(e->subscription_id);
         free(e);
@@ -354,8 +375,9 @@ int ade_emulator_write_config(AdeEmulator *e, const char *path, const char *extr
         fprintf(f,
                 "# Written by emu-harness for the emulator in %s\n"
                 "[keyvault]\nurl = %s\n\n"
-                "[azure]\nimds = %s\narm = %s\nauthority = %s\nca-file = %s\n",
-                e->dir ?: "(kept folder)", e->vault_url, e->imds_url, e->arm_url, e->authority_url, e->ca_file);
+                "[azure]\nimds = %s\narm = %s\nauthority = %s\nkeyvault-resource = %s\nca-file = %s\n",
+                e->dir ?: "(kept folder)", e->vault_url, e->imds_url, e->arm_url, e->authority_url,
+                e->keyvault_resource, e->ca_file);
         if (extra)
                 fprintf(f, "\n%s\n", extra);
         if (fflush(f) != 0 || ferror(f))

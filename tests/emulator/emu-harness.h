@@ -27,6 +27,13 @@ char *ade_emulator_binary(void);
 /* Whether that binary exists: it is built only with libmicrohttpd, and suites skip (77) without it. */
 bool ade_emulator_available(void);
 
+/* The Key Vault resource of the cloud the harness's emulators play unless an overlay names another
+ * (keyvault.resource): clients reach the vault as https://localhost:N, and Key Vault's challenge
+ * is followed only when the vault's host lies within the resource's domain (ade-keyvault.h), as a
+ * vault of the public cloud lies under https://vault.azure.net. ade_emulator_write_config() names
+ * it in [azure] keyvault-resource. */
+#define ADE_EMULATOR_KEYVAULT_RESOURCE "https://localhost"
+
 typedef struct AdeEmulator {
         pid_t pid;
         char *dir; /* temporary folder, removed on stop */
@@ -38,6 +45,7 @@ typedef struct AdeEmulator {
         char *authority_url; /* "https://localhost:N" */
         char *kek_url;       /* versioned URL of the default vault's "kek" */
         char *vault_resource_id;
+        char *keyvault_resource; /* what the challenge names: ADE_EMULATOR_KEYVAULT_RESOURCE by default */
         char *tenant_id, *subscription_id;
 } AdeEmulator;
 

@@ -279,7 +279,7 @@ static bool resource_known(const char *r) {
         for (size_t i = 0; i < ELEMENTSOF(known); i++)
                 if (streq(r, known[i]))
                         return true;
-        return false;
+        return emu_keyvault_resource_known(r);
 }
 
 static char *msi_res_id(json_object *ident) {

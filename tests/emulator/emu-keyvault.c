@@ -65,6 +65,22 @@ static void kv_error(EmuResponse *resp, unsigned status, const char *code, const
         emu_response_json(resp, status, body);
 }
 
+#define KV_PUBLIC_RESOURCE "https://vault.azure.net"
+
+const char *emu_keyvault_resource(void) {
+        return emu_cfg_str(emu_cfg_obj(emu.config, "keyvault"), "resource") ?: KV_PUBLIC_RESOURCE;
+}
+
+static bool resource_is(const char *r, const char *resource) {
+        size_t n = strlen(resource);
+
+        return strncmp(r, resource, n) == 0 && (r[n] == 0 || streq(r + n, "/"));
+}
+
+bool emu_keyvault_resource_known(const char *r) {
+        return r && (resource_is(r, KV_PUBLIC_RESOURCE) || resource_is(r, emu_keyvault_resource()));
+}
+
 static void challenge(const EmuRequest *req, EmuResponse *resp, const char *message) {
         json_object *kv = emu_cfg_obj(emu.config, "keyvault");
         const char *tenant = emu_cfg_str(emu.config, "tenant_id") ?: "",
@@ -82,8 +98,8 @@ static void challenge(const EmuRequest *req, EmuResponse *resp, const char *mess
                         "Bearer authorization=\"%s/%s\", scope=\"https://%.*s/.default\"", authority, tenant,
                         (int)strcspn(host, ":"), host);
         } else
-                emu_response_header(resp, "WWW-Authenticate",
-                        "Bearer authorization=\"%s/%s\", resource=\"https://vault.azure.net\"", authority, tenant);
+                emu_response_header(resp, "WWW-Authenticate", "Bearer authorization=\"%s/%s\", resource=\"%s\"",
+                        authority, tenant, emu_keyvault_resource());
         kv_error(resp, 401, "Unauthorized", NULL, "%s", message);
 }
 
@@ -803,9 +819,14 @@ static void route(const EmuRequest *req, EmuResponse *resp) {
 }
 
 void emu_keyvault_handle(const EmuRequest *req, EmuResponse *resp) {
-        static const char *const audiences[] = {"https://vault.azure.net", "https://vault.azure.net/", NULL};
+        _cleanup_free_ char *slashed = NULL;
         _cleanup_json_ json_object *claims = NULL;
         const char *api, *aud = NULL;
+        const char *audiences[] = {KV_PUBLIC_RESOURCE, KV_PUBLIC_RESOURCE "/", emu_keyvault_resource(), NULL, NULL};
+
+        if (asprintf(&slashed, "%s/", emu_keyvault_resource()) < 0)
+                return;
+        audiences[3] = slashed;
 
         emu_keyvault_headers(req, resp);
 
@@ -825,7 +846,7 @@ void emu_keyvault_handle(const EmuRequest *req, EmuResponse *resp) {
         case EMU_TOKEN_WRONG_AUDIENCE: {
                 _cleanup_free_ char *message = NULL;
                 (void)ade_json_get_string(claims, "aud", &aud);
-                if (asprintf(&message, "AKV10022: Invalid audience. Expected https://vault.azure.net, found: %s.",
+                if (asprintf(&message, "AKV10022: Invalid audience. Expected %s, found: %s.", emu_keyvault_resource(),
                             strna(aud)) < 0)
                         return;
                 challenge(req, resp, message);

@@ -20,8 +20,8 @@ int emu_token_issue(
         if (!claims || !uti || asprintf(&iss, "https://sts.windows.net/%s/", tenant) < 0)
                 return -ENOMEM;
         if (fault == EMU_TOKEN_FAULT_WRONG_AUDIENCE)
-                token_aud = startswith(aud, "https://vault.azure.net") ? "https://management.azure.com/"
-                                                                       : "https://vault.azure.net";
+                token_aud =
+                        emu_keyvault_resource_known(aud) ? "https://management.azure.com/" : emu_keyvault_resource();
 
         ade_json_add_string(claims, "aud", token_aud);
         ade_json_add_string(claims, "iss", iss);

@@ -197,6 +197,12 @@ void emu_control_done(void);
 /* ---- services ---- */
 
 void emu_keyvault_handle(const EmuRequest *req, EmuResponse *resp);
+/* The Key Vault resource of the cloud this emulator plays (scenario keyvault.resource, default
+ * https://vault.azure.net): what the challenge names and what tokens for Key Vault are for. */
+const char *emu_keyvault_resource(void);
+/* Whether @r is a Key Vault resource a token may be issued for and Key Vault accepts: the public
+ * cloud's or the scenario's, with or without a trailing slash. */
+bool emu_keyvault_resource_known(const char *r);
 /* The headers every Key Vault answer carries (request ids, no-cache, x-ms-keyvault-*). */
 void emu_keyvault_headers(const EmuRequest *req, EmuResponse *resp);
 void emu_imds_handle(const EmuRequest *req, EmuResponse *resp);

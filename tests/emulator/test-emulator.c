@@ -30,6 +30,9 @@
 #define USER_OBJECT_ID "9d8c7b6a-2222-4f3e-8d2c-1b0a9f8e7d02"
 #define SYSTEM_CLIENT_ID "3e4f5a6b-1111-4c2d-8e9f-0a1b2c3d4e01"
 #define VAULT_RES "https://vault.azure.net"
+/* The main emulator plays the public cloud, as Key Vault answers there; the harness's own default
+ * (ADE_EMULATOR_KEYVAULT_RESOURCE) is checked on its own. */
+#define PUBLIC_CLOUD "{\"keyvault\":{\"resource\":\"" VAULT_RES "\"}}"
 #define ARM_RES "https://management.azure.com/"
 
 static AdeEmulator *emu;
@@ -262,6 +265,39 @@ START_TEST(test_kv_challenge_scope_variant) {
         ck_assert_int_eq(r.status, 401);
         ck_assert_str_eq(header(&r, "WWW-Authenticate", buf, sizeof(buf)),
                 "Bearer authorization=\"https://login.windows.net/" TENANT "\", scope=\"https://localhost/.default\"");
+}
+END_TEST
+
+START_TEST(test_kv_scenario_resource) {
+        _cleanup_(ade_emulator_stopp) AdeEmulator *e = NULL;
+        _cleanup_free_ char *u = NULL, *expected = NULL, *t = NULL, *arm = NULL;
+        _cleanup_reply_ Reply r = {}, ok = {}, wrong = {};
+        AdeEmulator *saved = emu;
+        char buf[512];
+
+        /* A private cloud's Key Vault resource: the challenge names it, tokens for it are issued and
+         * accepted, and a wrong audience is told what was expected. */
+        ck_assert_int_eq(ade_emulator_start("{\"keyvault\":{\"resource\":\"https://vault.example.test\"}}", &e), 0);
+        ck_assert_str_eq(e->keyvault_resource, "https://vault.example.test");
+        u = url(e->vault_url, "/secrets/x?api-version=7.4");
+        emu = e;
+        send_req("GET", u, NULL, NULL, NULL, &r);
+        t = mi_token("https://vault.example.test");
+        send_req("GET", u, t, NULL, NULL, &ok);
+        arm = mi_token(ARM_RES);
+        send_req("GET", u, arm, NULL, NULL, &wrong);
+        emu = saved;
+        ck_assert_int_eq(r.status, 401);
+        ck_assert_int_ge(
+                asprintf(&expected,
+                        "Bearer authorization=\"https://localhost:%d/%s\", resource=\"https://vault.example.test\"",
+                        e->https_port, TENANT),
+                0);
+        ck_assert_str_eq(header(&r, "WWW-Authenticate", buf, sizeof(buf)), expected);
+        ck_assert_int_eq(ok.status, 404);
+        ck_assert_int_eq(wrong.status, 401);
+        ck_assert_str_eq(err_message(&wrong), "AKV10022: Invalid audience. Expected https://vault.example.test, found: "
+                                              "https://management.azure.com/.");
 }
 END_TEST
 
@@ -2353,6 +2389,24 @@ START_TEST(test_harness_overlay_merges) {
 }
 END_TEST
 
+START_TEST(test_harness_plays_a_cloud_holding_localhost) {
+        _cleanup_(ade_emulator_stopp) AdeEmulator *e = NULL;
+        _cleanup_free_ char *u = NULL;
+        _cleanup_reply_ Reply r = {};
+        AdeEmulator *saved = emu;
+        char buf[512];
+
+        ck_assert_int_eq(ade_emulator_start(NULL, &e), 0);
+        ck_assert_str_eq(e->keyvault_resource, ADE_EMULATOR_KEYVAULT_RESOURCE);
+        u = url(e->vault_url, "/secrets/x?api-version=7.4");
+        emu = e;
+        send_req("GET", u, NULL, NULL, NULL, &r);
+        emu = saved;
+        ck_assert_ptr_nonnull(strstr(
+                header(&r, "WWW-Authenticate", buf, sizeof(buf)), "resource=\"" ADE_EMULATOR_KEYVAULT_RESOURCE "\""));
+}
+END_TEST
+
 START_TEST(test_harness_config_parses) {
         _cleanup_(ade_config_freep) AdeConfig *c = NULL;
         _cleanup_free_ char *path = NULL, *error = NULL;
@@ -2363,6 +2417,7 @@ START_TEST(test_harness_config_parses) {
         ck_assert_str_eq(c->keyvault.url, emu->vault_url);
         ck_assert_str_eq(c->azure.imds, emu->imds_url);
         ck_assert_str_eq(c->azure.ca_file, emu->ca_file);
+        ck_assert_str_eq(c->azure.keyvault_resource, emu->keyvault_resource);
         unlink(path);
 }
 END_TEST
@@ -2398,6 +2453,7 @@ static Suite *suite(void) {
 
         tcase_add_test(kv, test_kv_challenge_without_token);
         tcase_add_test(kv, test_kv_challenge_before_route_and_api_version);
+        tcase_add_test(kv, test_kv_scenario_resource);
         tcase_add_test(kv, test_kv_challenge_before_body_validation);
         tcase_add_test(kv, test_kv_challenge_scope_variant);
         tcase_add_test(kv, test_kv_response_headers);
@@ -2539,6 +2595,7 @@ static Suite *suite(void) {
         tcase_add_test(harness, test_harness_fills_urls);
         tcase_add_test(harness, test_harness_refuses_bad_overlay);
         tcase_add_test(harness, test_harness_overlay_merges);
+        tcase_add_test(harness, test_harness_plays_a_cloud_holding_localhost);
         tcase_add_test(harness, test_harness_config_parses);
         tcase_add_test(harness, test_harness_stop_not_held_by_latency);
         return s;
@@ -2548,7 +2605,7 @@ int main(void) {
         int r;
 
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        r = ade_emulator_start(NULL, &main_emu);
+        r = ade_emulator_start(PUBLIC_CLOUD, &main_emu);
         if (r >= 0)
                 r = ade_emulator_start(KEYS_SCENARIO, &keys_emu);
         if (r < 0) {

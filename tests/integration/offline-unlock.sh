@@ -29,7 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$emulator" --dir "$work/emu" --listen 127.0.0.1 >"$work/emu.log" 2>&1 &
+# The vault is reached as https://localhost:PORT, so the emulator plays a cloud whose Key Vault
+# resource is https://localhost (tests/daemon/daemon-lib.sh says why); the tool asks for that one.
+mkdir -p "$work/emu"
+printf '{"keyvault":{"resource":"https://localhost"}}' >"$work/emu-overlay.json"
+"$emulator" --dir "$work/emu" --config "$work/emu-overlay.json" --listen 127.0.0.1 >"$work/emu.log" 2>&1 &
 emu_pid=$!
 # Wait for ready.json (written atomically), not for a fixed time; give up after 120 s.
 for _ in $(seq 1200); do
@@ -56,9 +60,9 @@ check() {
         local key_file=$work/keyfile-$mode recovered=$work/recovered-$mode
 
         if [ "$mode" = none ]; then
-                secret_url=$("$tool" --vault "$vault" --imds "$imds" --ca "$ca" --key-file "$key_file")
+                secret_url=$("$tool" --vault "$vault" --resource https://localhost --imds "$imds" --ca "$ca" --key-file "$key_file")
         else
-                secret_url=$("$tool" --vault "$vault" --imds "$imds" --ca "$ca" --kek "$kek" --alg "$mode" \
+                secret_url=$("$tool" --vault "$vault" --resource https://localhost --imds "$imds" --ca "$ca" --kek "$kek" --alg "$mode" \
                         --key-file "$key_file")
         fi
 

@@ -280,6 +280,29 @@ START_TEST(test_next_link_to_other_host_refused) {
                 0);
         ck_assert_int_eq(ade_arm_list_snapshots(shared.arm, shared.emu->subscription_id, "ade-rg", &l, &e), -EPROTO);
         ck_assert_int_eq(ade_emulator_requests_to(shared.emu, "arm"), 1);
+        ck_assert_str_eq(e.code, "OriginNotAllowed");
+        ck_assert_ptr_nonnull(strstr(e.message, "https://evil.example.com/page2"));
+        ck_assert_ptr_nonnull(strstr(e.message, "[azure] arm"));
+}
+END_TEST
+
+START_TEST(test_next_link_to_other_port_refused) {
+        _cleanup_(ade_emulator_stopp) AdeEmulator *other = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        _cleanup_free_ char *fault = NULL;
+        AdeArmSnapshotList *l = NULL;
+
+        /* A second server on ARM's own host is another party too. */
+        ck_assert_int_eq(ade_emulator_start(NULL, &other), 0);
+        ck_assert_int_ge(asprintf(&fault,
+                                 "{\"route\":\"arm\",\"body\":\"{\\\"value\\\":[],\\\"nextLink\\\":"
+                                 "\\\"%s/subscriptions/x?page=2\\\"}\"}",
+                                 other->arm_url),
+                0);
+        ck_assert_int_eq(ade_emulator_fault(shared.emu, fault), 0);
+        ck_assert_int_eq(ade_arm_list_snapshots(shared.arm, shared.emu->subscription_id, "ade-rg", &l, &e), -EPROTO);
+        ck_assert_str_eq(e.code, "OriginNotAllowed");
+        ck_assert_int_eq(ade_emulator_requests_to(other, NULL), 0);
 }
 END_TEST
 
@@ -294,6 +317,7 @@ int main(void) {
         tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
         tcase_add_checked_fixture(tc, test_setup, NULL);
         tcase_add_test(tc, test_get_vault);
+        tcase_add_test(tc, test_next_link_to_other_port_refused);
         tcase_add_test(tc, test_get_vault_not_found);
         tcase_add_test(tc, test_get_vault_bad_id_refused);
         tcase_add_test(tc, test_list_snapshots_follows_next_link);

@@ -32,6 +32,7 @@ static const char design_example[] =
         "keyvault-resource = https://vault.azure.net\n"
         "arm-resource = https://management.azure.com/\n"
         "ca-file =                      ; extra PEM trust anchors; TLS is always verified\n"
+        "keyvault-dns-suffix = .vault.azure.net   ; vault hosts a volume's token may name\n"
         "\n"
         "[preconditions]\n"
         "snapshot-max-age = 24h\n"
@@ -84,6 +85,7 @@ START_TEST(test_design_example_parses) {
         ck_assert_int_eq(c->identity.type, ADE_IDENTITY_MANAGED);
         ck_assert_ptr_null(c->identity.client_id);
         ck_assert_ptr_null(c->azure.ca_file);
+        ck_assert_str_eq(c->azure.keyvault_dns_suffix, ".vault.azure.net");
         ck_assert_uint_eq(c->preconditions.snapshot_max_age_sec, 86400);
         ck_assert(c->preconditions.require_same_region);
         ck_assert_ptr_null(c->volumes.os);
@@ -100,6 +102,7 @@ START_TEST(test_empty_file_gives_defaults) {
         ck_assert_str_eq(c->keyvault.kek_algorithm, "RSA-OAEP");
         ck_assert_str_eq(c->azure.imds, "http://169.254.169.254");
         ck_assert_str_eq(c->azure.arm_resource, "https://management.azure.com/");
+        ck_assert_str_eq(c->azure.keyvault_dns_suffix, ".vault.azure.net");
         ck_assert_str_eq(c->volumes.header_dir, "/var/lib/ade/headers");
         ck_assert_str_eq(c->daemon.socket, "/run/ade/io.ade.DiskEncryption");
         ck_assert_str_eq(c->daemon.state_dir, "/var/lib/ade");
@@ -353,6 +356,25 @@ START_TEST(test_first_error_wins_and_no_partial_config) {
 }
 END_TEST
 
+START_TEST(test_dns_suffix_sovereign) {
+        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok("[azure]\nkeyvault-dns-suffix = .Vault.Azure.CN\n");
+
+        ck_assert_str_eq(c->azure.keyvault_dns_suffix, ".vault.azure.cn");
+}
+END_TEST
+
+START_TEST(test_bad_dns_suffix) {
+        BAD("[azure]\nkeyvault-dns-suffix = vault.azure.net\n",
+                "test.conf:2: [azure] keyvault-dns-suffix:", "not a DNS suffix");
+        BAD("[azure]\nkeyvault-dns-suffix = .net\n", "test.conf:2: [azure] keyvault-dns-suffix:", "top-level domain");
+        BAD("[azure]\nkeyvault-dns-suffix = .vault..azure.net\n", "test.conf:2:", "not a DNS suffix");
+        BAD("[azure]\nkeyvault-dns-suffix = .vault.azure.net.\n", "test.conf:2:", "not a DNS suffix");
+        BAD("[azure]\nkeyvault-dns-suffix = .vault.azure.net/\n", "test.conf:2:", "not a DNS suffix");
+        BAD("[azure]\nkeyvault-dns-suffix = .-vault.azure.net\n", "test.conf:2:", "not a DNS suffix");
+        BAD("[azure]\nkeyvault-dns-suffix = .\n", "test.conf:2:", "not a DNS suffix");
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("config");
         TCase *good = ade_test_case("good"), *bad = ade_test_case("bad");
@@ -367,6 +389,7 @@ int main(void) {
         tcase_add_test(good, test_data_list);
         tcase_add_test(good, test_client_secret_identity);
         tcase_add_test(good, test_vault_resource_id_parser);
+        tcase_add_test(good, test_dns_suffix_sovereign);
         suite_add_tcase(s, good);
 
         tcase_add_test(bad, test_hash_without_space_is_part_of_value);
@@ -390,6 +413,7 @@ int main(void) {
         tcase_add_test(bad, test_relative_paths_refused);
         tcase_add_test(bad, test_incomplete_client_identity);
         tcase_add_test(bad, test_bad_group_name);
+        tcase_add_test(bad, test_bad_dns_suffix);
         tcase_add_test(bad, test_missing_file);
         tcase_add_test(bad, test_first_error_wins_and_no_partial_config);
         suite_add_tcase(s, bad);

@@ -55,7 +55,9 @@ static void key_vault_accepts(AdeCredential *cred) {
         _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
         AdeHttpOptions o = opts();
 
-        ck_assert_int_eq(ade_keyvault_new(ade_emulator_suite->vault_url, cred, NULL, &o, &kv), 0);
+        ck_assert_int_eq(
+                ade_keyvault_new(ade_emulator_suite->vault_url, cred, ade_emulator_suite->keyvault_resource, &o, &kv),
+                0);
         ck_assert_int_eq(ade_keyvault_get_key(kv, ade_emulator_suite->kek_url, &k, NULL), 0);
         ck_assert_str_eq(k->kty, "RSA");
 }

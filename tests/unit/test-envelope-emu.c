@@ -27,7 +27,9 @@ static void ctx_start(Ctx *c) {
         *c = (Ctx){};
         ade_emulator_http_options(ade_emulator_suite, 2, &o);
         ck_assert_int_eq(ade_emulator_credential(ade_emulator_suite, &o, &c->cred), 0);
-        ck_assert_int_eq(ade_keyvault_new(ade_emulator_suite->vault_url, c->cred, NULL, &o, &c->kv), 0);
+        ck_assert_int_eq(ade_keyvault_new(ade_emulator_suite->vault_url, c->cred, ade_emulator_suite->keyvault_resource,
+                                 &o, &c->kv),
+                0);
 }
 
 static AdeSecret *key_file(void) {

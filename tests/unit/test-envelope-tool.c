@@ -18,10 +18,11 @@ int main(int argc, char **argv) {
                 {"ca", required_argument, NULL, 'c'},
                 {"kek", required_argument, NULL, 'k'},
                 {"alg", required_argument, NULL, 'a'},
+                {"resource", required_argument, NULL, 'r'},
                 {"key-file", required_argument, NULL, 'o'},
                 {},
         };
-        const char *vault = NULL, *imds_url = NULL, *ca = NULL, *kek = NULL, *alg = NULL, *out = NULL;
+        const char *vault = NULL, *imds_url = NULL, *ca = NULL, *kek = NULL, *alg = NULL, *out = NULL, *resource = NULL;
         _cleanup_(ade_imds_freep) AdeImds *imds = NULL;
         _cleanup_(ade_credential_freep) AdeCredential *cred = NULL;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
@@ -52,11 +53,16 @@ int main(int argc, char **argv) {
                 case 'o':
                         out = optarg;
                         break;
+                case 'r':
+                        resource = optarg;
+                        break;
                 default:
                         return 2;
                 }
         if (!vault || !imds_url || !ca || !out) {
-                fprintf(stderr, "usage: %s --vault URL --imds URL --ca FILE [--kek URL [--alg ALG]] --key-file OUT\n",
+                fprintf(stderr,
+                        "usage: %s --vault URL --imds URL --ca FILE [--resource URL] [--kek URL [--alg ALG]] "
+                        "--key-file OUT\n",
                         argv[0]);
                 return 2;
         }
@@ -66,7 +72,8 @@ int main(int argc, char **argv) {
         o.ca_file = ca;
         if ((r = ade_imds_new(imds_url, &o, &imds)) < 0 ||
                 (r = ade_imds_credential_new(imds, false, ADE_IMDS_IDENTITY_SYSTEM, NULL, &cred)) < 0 ||
-                (r = ade_keyvault_new(vault, cred, NULL, &o, &kv)) < 0 || (r = ade_keyfile_generate(&key_file)) < 0) {
+                (r = ade_keyvault_new(vault, cred, resource, &o, &kv)) < 0 ||
+                (r = ade_keyfile_generate(&key_file)) < 0) {
                 fprintf(stderr, "set-up failed: %s\n", strerror(-r));
                 return 1;
         }

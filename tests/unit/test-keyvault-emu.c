@@ -46,7 +46,7 @@ static void ctx_start_with(Ctx *c, const char *overlay, const AdeHttpOptions *ov
         o = override ? *override : test_options(c->emu);
         o.ca_file = c->emu->ca_file;
         ck_assert_int_eq(ade_emulator_credential(c->emu, &o, &c->cred), 0);
-        ck_assert_int_eq(ade_keyvault_new(c->emu->vault_url, c->cred, NULL, &o, &c->kv), 0);
+        ck_assert_int_eq(ade_keyvault_new(c->emu->vault_url, c->cred, c->emu->keyvault_resource, &o, &c->kv), 0);
 }
 
 static void ctx_start(Ctx *c) {
@@ -628,7 +628,7 @@ START_TEST(test_untrusted_certificate_refused) {
         /* A second emulator has its own CA; the client trusts only the first one's. */
         ck_assert_int_eq(ade_emulator_start(NULL, &other), 0);
         o = test_options(c.emu);
-        ck_assert_int_eq(ade_keyvault_new(other->vault_url, c.cred, NULL, &o, &kv), 0);
+        ck_assert_int_eq(ade_keyvault_new(other->vault_url, c.cred, other->keyvault_resource, &o, &kv), 0);
         ck_assert_int_eq(ade_keyvault_get_key(kv, other->kek_url, &k, &e), -EPERM);
         ck_assert_str_eq(e.code, "CertificateNotTrusted");
         ck_assert_ptr_nonnull(strstr(e.message, other->vault_url));
@@ -669,6 +669,84 @@ START_TEST(test_challenge_for_foreign_resource_refused) {
         ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
         ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
         ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+}
+END_TEST
+
+/* How many requests reached Key Vault with a token. */
+static unsigned requests_with_token(AdeEmulator *e) {
+        _cleanup_json_ json_object *reqs = NULL;
+        unsigned n = 0;
+
+        ck_assert_int_eq(ade_emulator_requests(e, &reqs), 0);
+        for (size_t i = 0; i < json_object_array_length(reqs); i++) {
+                json_object *q = json_object_array_get_idx(reqs, i);
+                const char *service = NULL;
+                bool auth = false;
+
+                (void)ade_json_get_string(q, "service", &service);
+                (void)ade_json_get_bool(q, "authorization", &auth);
+                n += streq_ptr(service, "keyvault") && auth;
+        }
+        return n;
+}
+
+START_TEST(test_challenge_naming_our_resource_from_a_foreign_host_refused) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        AdeHttpOptions o;
+        AdeKvKey *k = NULL;
+
+        /* The vault answers as Key Vault of the public cloud does, resource="https://vault.azure.net",
+         * but from localhost, which does not lie within vault.azure.net: a look-alike naming our
+         * resource gets no token (the SDKs' verify_challenge_resource). */
+        ctx_start_with(&c, "{\"keyvault\":{\"resource\":\"https://vault.azure.net\"}}", NULL);
+        o = test_options(c.emu);
+        ck_assert_int_eq(ade_keyvault_new(c.emu->vault_url, c.cred, "https://vault.azure.net", &o, &kv), 0);
+        ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
+        ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
+        ck_assert_ptr_nonnull(strstr(e.message, c.emu->vault_url));
+        ck_assert_ptr_nonnull(strstr(e.message, "does not lie within"));
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+        ck_assert_uint_eq(requests_with_token(c.emu), 0);
+}
+END_TEST
+
+START_TEST(test_challenge_of_a_host_naming_itself_not_mapped_to_our_resource) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        AdeHttpOptions o;
+        AdeKvKey *k = NULL;
+
+        /* "scope=https://localhost/.default" from localhost: the host lies within what it names, but
+         * that is not a Key Vault domain of our cloud (https://vault.azure.net), so it gets no Key
+         * Vault token. */
+        ctx_start_with(&c, "{\"keyvault\":{\"challenge_scope\":true}}", NULL);
+        o = test_options(c.emu);
+        ck_assert_int_eq(ade_keyvault_new(c.emu->vault_url, c.cred, "https://vault.azure.net", &o, &kv), 0);
+        ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
+        ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
+        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
+        ck_assert_uint_eq(requests_with_token(c.emu), 0);
+}
+END_TEST
+
+START_TEST(test_challenge_from_a_vault_under_the_resource_domain) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
+        _cleanup_(ade_kv_key_freep) AdeKvKey *k = NULL;
+        _cleanup_free_ char *vault = NULL, *kek = NULL;
+        AdeHttpOptions o;
+
+        /* other.localhost lies under https://localhost, as contoso.vault.azure.net under
+         * https://vault.azure.net. */
+        ctx_start(&c);
+        o = test_options(c.emu);
+        ck_assert_int_ge(asprintf(&vault, "https://other.localhost:%d", c.emu->https_port), 0);
+        ck_assert_int_ge(asprintf(&kek, "%s%s", vault, c.emu->kek_url + strlen(c.emu->vault_url)), 0);
+        ck_assert_int_eq(ade_keyvault_new(vault, c.cred, c.emu->keyvault_resource, &o, &kv), 0);
+        ck_assert_int_eq(ade_keyvault_get_key(kv, kek, &k, NULL), 0);
 }
 END_TEST
 
@@ -732,6 +810,9 @@ int main(void) {
         tcase_add_test(tc, test_challenge_scope_variant);
         tcase_add_test(tc, test_challenge_login_windows_net_authority);
         tcase_add_test(tc, test_challenge_for_foreign_resource_refused);
+        tcase_add_test(tc, test_challenge_naming_our_resource_from_a_foreign_host_refused);
+        tcase_add_test(tc, test_challenge_of_a_host_naming_itself_not_mapped_to_our_resource);
+        tcase_add_test(tc, test_challenge_from_a_vault_under_the_resource_domain);
         tcase_add_test(tc, test_new_refuses_plain_http_vault);
         suite_add_tcase(s, tc);
         return ade_test_run(s);

@@ -38,13 +38,14 @@ static AdeSecret *key_file(void) {
         return k;
 }
 
-/* The same URL on the emulator's other name: another origin, so another vault as far as ade knows. */
+/* The same URL on the emulator's other name (in its certificate, under its Key Vault domain
+ * https://localhost): another origin, so another vault as far as ade knows. */
 static char *on_other_vault(const char *url) {
         const char *rest = startswith(url, "https://localhost:");
         char *o = NULL;
 
         ck_assert_ptr_nonnull(rest);
-        ck_assert_int_ge(asprintf(&o, "https://127.0.0.1:%s", rest), 0);
+        ck_assert_int_ge(asprintf(&o, "https://other.localhost:%s", rest), 0);
         return o;
 }
 
@@ -133,7 +134,9 @@ START_TEST(test_kek_in_another_vault) {
         _cleanup_free_ char *kek = on_other_vault(ade_emulator_suite->kek_url);
         AdeCredential *cred;
 
+        /* A vault the configuration does not name: trusted as a root Enable naming --kek-url is. */
         ctx_start(&c);
+        ck_assert_int_eq(ade_resolver_trust_vault(c.resolver, kek), 0);
         t = escrow(&c, key, kek);
         ck_assert_str_eq(t->kek_url, kek);
         ck_assert_ptr_nonnull(strstr(t->secret_url, "https://localhost:"));
@@ -203,8 +206,8 @@ START_TEST(test_hostile_vault_urls_from_a_token_go_nowhere) {
                 AdeSecret *back = NULL;
                 AdeKeyVault *kv = NULL;
 
-                ck_assert_msg(ade_resolver_check_vault(c.resolver, bad_urls[i]) == -EINVAL, "%s", bad_urls[i]);
-                ck_assert_int_eq(ade_resolver_keyvault(c.resolver, bad_urls[i], &kv), -EINVAL);
+                ck_assert_msg(ade_resolver_check_vault(c.resolver, bad_urls[i], NULL) == -EINVAL, "%s", bad_urls[i]);
+                ck_assert_int_eq(ade_resolver_keyvault(c.resolver, bad_urls[i], &kv, NULL), -EINVAL);
                 ck_assert_ptr_null(kv);
                 ck_assert_msg(ade_resolver_key_from_token(c.resolver, &t, &back, NULL) == -EINVAL, "%s", bad_urls[i]);
         }
@@ -245,6 +248,65 @@ START_TEST(test_escrow_to_a_hostile_vault_goes_nowhere) {
                                          .volume_type = "Data"},
                                  key, &t, NULL),
                 -EINVAL);
+        ck_assert_ptr_null(t);
+        ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_token_naming_a_foreign_vault_gets_no_token) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_(ade_emulator_stopp) AdeEmulator *foreign = NULL;
+        _cleanup_secret_ AdeSecret *key = key_file();
+        _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        _cleanup_free_ char *secret = NULL, *kek = NULL, *other_kek = NULL;
+        AdeSecret *back = NULL;
+        AdeKeyVault *kv = NULL;
+
+        /* A second server on the same host (another port): a volume's token naming it, as a disk an
+         * attacker hands the VM would, sends nothing there, token or not. */
+        ck_assert_int_eq(ade_emulator_start(NULL, &foreign), 0);
+        ctx_start(&c);
+        t = escrow(&c, key, ade_emulator_suite->kek_url);
+        ck_assert_int_ge(asprintf(&secret, "%s/secrets/a/0123abcd", foreign->vault_url), 0);
+        free(t->secret_url);
+        t->secret_url = TAKE_PTR(secret);
+        ck_assert_int_eq(ade_resolver_key_from_token(c.resolver, t, &back, &e), -EPERM);
+        ck_assert_ptr_null(back);
+        ck_assert_str_eq(e.code, "VaultNotAllowed");
+        ck_assert_ptr_nonnull(strstr(e.message, foreign->vault_url));
+        ck_assert_ptr_nonnull(strstr(e.message, "[keyvault] url"));
+
+        /* The secret on our vault, the KEK on the foreign one. */
+        free(t->secret_url);
+        ck_assert_int_ge(asprintf(&t->secret_url, "%s/secrets/a/0123abcd", ade_emulator_suite->vault_url), 0);
+        ck_assert_int_ge(asprintf(&kek, "%s/keys/kek/0123abcd", foreign->vault_url), 0);
+        free(t->kek_url);
+        t->kek_url = TAKE_PTR(kek);
+        ck_assert_int_eq(ade_resolver_key_from_token(c.resolver, t, &back, NULL), -EPERM);
+
+        /* Another name of our own emulator, not named anywhere: refused as well. */
+        other_kek = on_other_vault(ade_emulator_suite->kek_url);
+        ck_assert_int_eq(ade_resolver_keyvault(c.resolver, other_kek, &kv, NULL), -EPERM);
+        ck_assert_ptr_null(kv);
+
+        ck_assert_uint_eq(ade_emulator_requests_to(foreign, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_escrow_to_an_unnamed_vault_goes_nowhere) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_secret_ AdeSecret *key = key_file();
+        _cleanup_free_ char *other = on_other_vault(ade_emulator_suite->vault_url);
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        AdeLuksToken *t = NULL;
+
+        /* RotateKey escrows to the KeyVaultURL a volume's token names. */
+        ctx_start(&c);
+        ck_assert_int_eq(ade_resolver_escrow(c.resolver,
+                                 &(AdeResolverEscrow){.vault_url = other, .volume_type = "Data"}, key, &t, &e),
+                -EPERM);
+        ck_assert_str_eq(e.code, "VaultNotAllowed");
         ck_assert_ptr_null(t);
         ck_assert_uint_eq(ade_emulator_requests_to(ade_emulator_suite, NULL), 0);
 }
@@ -364,6 +426,8 @@ int main(void) {
         tcase_add_test(tc, test_missing_secret_says_so);
         tcase_add_test(tc, test_hostile_vault_urls_from_a_token_go_nowhere);
         tcase_add_test(tc, test_escrow_to_a_hostile_vault_goes_nowhere);
+        tcase_add_test(tc, test_token_naming_a_foreign_vault_gets_no_token);
+        tcase_add_test(tc, test_escrow_to_an_unnamed_vault_goes_nowhere);
         tcase_add_test(tc, test_threads_share_token_and_connections);
         tcase_add_test(tc, test_sequential_calls_reuse_one_connection);
         tcase_add_test(tc, test_broken_identity_reported_then_retried);

@@ -38,7 +38,10 @@ dvm_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 dvm_cache=${ADE_VM_CACHE:-/var/cache/ade-vm}
 top_srcdir=${top_srcdir:-$dvm_top}
 top_builddir=${top_builddir:-$top_srcdir/build}
-# daemon-lib.sh: the emulator (start_emulator), the work folder and its clean-up, skip/fail.
+# daemon-lib.sh: the emulator (start_emulator), the work folder and its clean-up, skip/fail. The
+# guest reaches the emulator by Azure's own names (contoso.vault.azure.net), so it plays the public
+# cloud's Key Vault resource.
+EMULATOR_KEYVAULT_RESOURCE=https://vault.azure.net
 . "$dvm_top/tests/daemon/daemon-lib.sh"
 
 DVM_RUN=

@@ -8,7 +8,10 @@ mkdir -p /mnt/data "$w/headers" "$w/state"
 require "mount the ext4 data disk" mount $dev /mnt/data
 require "its files match the manifest" verify_tree /mnt/data
 
-"$b/tests/emulator/ade-emulator" --dir "$w/emu" >"$w/emulator.log" 2>&1 &
+# The vault is reached as https://localhost:PORT: the emulator plays a cloud whose Key Vault resource
+# is https://localhost (tests/daemon/daemon-lib.sh says why).
+printf '{"keyvault":{"resource":"https://localhost"}}' >"$w/emulator-overlay.json"
+"$b/tests/emulator/ade-emulator" --dir "$w/emu" --config "$w/emulator-overlay.json" >"$w/emulator.log" 2>&1 &
 for _ in $(seq 1 600); do [ -s "$w/emu/ready.json" ] && break; sleep 0.1; done
 require "the emulator is ready" test -s "$w/emu/ready.json"
 https=$(sed -n 's/.*"https_port": *\([0-9]*\).*/\1/p' "$w/emu/ready.json")
@@ -27,6 +30,7 @@ client-secret-file = $w/app-secret
 imds = http://127.0.0.1:$http
 arm = https://localhost:$https
 authority = https://localhost:$https
+keyvault-resource = https://localhost
 ca-file = $w/emu/ca.pem
 [volumes]
 data = $dev

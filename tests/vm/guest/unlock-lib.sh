@@ -24,7 +24,8 @@ ADED=/tmp/aded-debug
 start_emulator_fixed() {
         rm -f "$WORK/emu/ready.json"
         mkdir -p "$WORK/emu"
-        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" \
+        printf '{"keyvault":{"resource":"%s"}}' "$EMULATOR_KEYVAULT_RESOURCE" >"$WORK/emu/overlay.json"
+        "$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" --config "$WORK/emu/overlay.json" \
                 --https-port $HTTPS_PORT --http-port $HTTP_PORT >>"$WORK/emulator.log" 2>&1 &
         EMU_PID=$!
         local i
