@@ -249,7 +249,7 @@ static int parse_dns_suffix(ParseContext *ctx, const char *value, void *field) {
         const char *p = value + 1;
         unsigned labels = 0;
 
-        if (value[0] != '.' || strlen(value) > 253)
+        if (value[0] != '.' || value[1] == '\0' || strlen(value) > 253)
                 return fail(ctx, "'%s' is not a DNS suffix such as .vault.azure.net", value);
         while (*p) {
                 size_t n = strcspn(p, ".");
