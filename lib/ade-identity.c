@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ade-entra.h"
 #include "ade-identity.h"
@@ -10,15 +12,28 @@
 int ade_identity_read_client_secret(const char *path, AdeSecret **ret) {
         _cleanup_secret_ AdeSecret *s = NULL;
         _cleanup_close_ int fd = -EBADF;
+        struct stat st;
         size_t n;
         int r;
 
         assert(path);
         assert(ret);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return ade_log_debug_errno(-errno, "Cannot open %s: %m", path);
+        /* Checked on the file opened, not the name: what is read is what was judged. A secret that
+         * another user may read or replace is no secret of ours. */
+        if (fstat(fd, &st) < 0)
+                return ade_log_debug_errno(-errno, "Cannot stat %s: %m", path);
+        if (!S_ISREG(st.st_mode))
+                return ade_log_debug_errno(-EACCES, "%s is not a regular file", path);
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return ade_log_debug_errno(
+                        -EACCES, "%s belongs to uid %u, not to root; chown root %s", path, (unsigned)st.st_uid, path);
+        if (st.st_mode & 0077)
+                return ade_log_debug_errno(-EACCES, "%s may be read or written by others (mode %04o); chmod 600 %s",
+                        path, (unsigned)(st.st_mode & 07777), path);
         r = ade_secret_read_fd(fd, 4095, &s);
         if (r == -EFBIG)
                 return ade_log_debug_errno(r, "%s is too large for a client secret", path);

@@ -15,5 +15,7 @@
 int ade_identity_credential_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeCredential **ret);
 
 /* Reads a client secret: the file's first line (a trailing newline dropped), at most 4095 bytes.
+ * The file must be a regular file owned by root (or the caller's uid) that neither group nor others
+ * may read or write (-EACCES otherwise, so that a secret others could read or swap is never used).
  * -EINVAL when it is empty, -EFBIG when larger, -errno when it cannot be opened. */
 int ade_identity_read_client_secret(const char *path, AdeSecret **ret);

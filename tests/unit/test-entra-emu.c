@@ -2,6 +2,7 @@
 /* Entra ID client credentials against the emulator: a client secret and a certificate assertion
  * (PS256 and RS256) get tokens Key Vault accepts; bad credentials are refused with Entra's code;
  * ade.conf's [identity] builds the same credentials. One emulator for the suite. */
+#include <sys/stat.h>
 #include <curl/curl.h>
 
 #include "ade-config.h"
@@ -203,6 +204,7 @@ START_TEST(test_config_client_secret_credential) {
         ck_assert_ptr_nonnull(f);
         fputs(SECRET_APP_SECRET "\n", f);
         fclose(f);
+        ck_assert_int_eq(chmod(secret_file, 0600), 0); /* ade refuses a secret others may read */
         ck_assert_int_ge(asprintf(&extra,
                                  "[identity]\ntype = client-secret\nclient-id = " SECRET_APP "\ntenant-id = %s\n"
                                  "client-secret-file = %s\n",

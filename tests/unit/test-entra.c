@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Entra client pieces that need no server: the certificate's client assertion (verified here with
  * OpenSSL as an independent judge), GUIDs, scope/resource forms, and the credential's token cache. */
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ade-base64.h"
 #include "ade-entra.h"
+#include "ade-identity.h"
 #include "ade-json.h"
 #include "ade-test.h"
 #include "ade-credential.h"
@@ -359,6 +364,42 @@ START_TEST(test_cache_fetch_error_passes_through) {
 }
 END_TEST
 
+/* A client secret others can read is no secret: ade refuses a file that group or others may read
+ * or write, or that someone else owns, and says how to fix it. */
+START_TEST(test_client_secret_file_permissions) {
+        _cleanup_secret_ AdeSecret *s = NULL;
+        char path[PATH_MAX];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/app-secret", tmpdir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "s3cret\n", 7), 7);
+        close(fd);
+
+        ck_assert_int_eq(ade_identity_read_client_secret(path, &s), 0);
+        ck_assert_int_eq(s->size, 6);
+        s = ade_secret_free(s);
+
+        static const mode_t loose[] = {0604, 0640, 0620, 0602, 0644};
+        for (size_t i = 0; i < ELEMENTSOF(loose); i++) {
+                ck_assert_int_eq(chmod(path, loose[i]), 0);
+                ck_assert_int_eq(ade_identity_read_client_secret(path, &s), -EACCES);
+                ck_assert_ptr_null(s);
+        }
+        ck_assert_int_eq(chmod(path, 0400), 0);
+        ck_assert_int_eq(ade_identity_read_client_secret(path, &s), 0);
+        s = ade_secret_free(s);
+
+        if (geteuid() == 0) {
+                ck_assert_int_eq(chown(path, 65534, 65534), 0);
+                ck_assert_int_eq(ade_identity_read_client_secret(path, &s), -EACCES);
+                ck_assert_ptr_null(s);
+        }
+        ck_assert_int_eq(unlink(path), 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("entra");
         TCase *tc = ade_test_case("entra");
@@ -373,6 +414,7 @@ int main(void) {
         tcase_add_test(tc, test_certificate_missing_file_refused);
         tcase_add_test(tc, test_unknown_assertion_alg_refused);
         tcase_add_test(tc, test_secret_client_needs_tenant_and_id);
+        tcase_add_test(tc, test_client_secret_file_permissions);
         tcase_add_test(tc, test_guid_shape);
         tcase_add_test(tc, test_resource_scope_forms);
         tcase_add_test(tc, test_jwt_claims_refuses_garbage);

@@ -2,6 +2,7 @@
 /* The key resolver against the emulator: escrow and key file back, with and without a KEK, with
  * the KEK in another vault, from a token without Passphrase; one token per resource and reused
  * connections across calls and threads; vault URLs from a token through its one door. */
+#include <sys/stat.h>
 #include <pthread.h>
 
 #include "ade-json.h"
@@ -404,6 +405,7 @@ START_TEST(test_broken_identity_reported_then_retried) {
         ck_assert_ptr_nonnull(f);
         fputs("ade~emulator.Secret-0123456789\n", f);
         fclose(f);
+        ck_assert_int_eq(chmod(secret_file, 0600), 0); /* ade refuses a secret others may read */
         ck_assert_int_eq(ade_resolver_credential(c.resolver, &cred), 0);
         ck_assert_ptr_nonnull(cred);
         (void)unlink(secret_file);

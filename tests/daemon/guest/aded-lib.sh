@@ -17,6 +17,7 @@ require "the emulator is ready" test -s "$w/emu/ready.json"
 https=$(sed -n 's/.*"https_port": *\([0-9]*\).*/\1/p' "$w/emu/ready.json")
 http=$(sed -n 's/.*"http_port": *\([0-9]*\).*/\1/p' "$w/emu/ready.json")
 printf 'ade~emulator.Secret-0123456789' >"$w/app-secret"
+chmod 600 "$w/app-secret"
 cat >"$w/ade.conf" <<EOF2
 [keyvault]
 url = https://localhost:$https
