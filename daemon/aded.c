@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/resource.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 
 #include "ade-config.h"
 #include "ade-log.h"
+#include "ade-secret.h"
 #include "aded-manager.h"
 #include "aded-worker.h"
 
@@ -61,6 +63,18 @@ static int run(AdeConfig *config) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return 1;
 
+        /* Said once, as aded starts: key files are then swappable (aded.service sets LimitMEMLOCK=). */
+        r = ade_secret_check_lock(ADE_SECRET_SIZE_MAX);
+        if (r < 0) {
+                struct rlimit rl = {};
+
+                (void)getrlimit(RLIMIT_MEMLOCK, &rl);
+                ade_log_warning_errno(r,
+                        "key material cannot be locked in RAM (%m; RLIMIT_MEMLOCK is %llu bytes): key files may be "
+                        "written to swap. Raise LimitMEMLOCK= (aded.service sets 64M) or ulimit -l",
+                        (unsigned long long)rl.rlim_cur);
+        }
+
         r = manager_new(config, &m);
         if (r < 0) {
                 ade_log_error_errno(r, "cannot start: %m");
@@ -108,11 +122,17 @@ int main(int argc, char *argv[]) {
         bool check_only = false;
         int c, r;
 
+        /* Before anything else, the worker too: no core of a process that holds key files, and
+         * OpenSSL's freed heap wiped (ade-secret.h). */
+        r = ade_secret_protect_process();
+
         /* Online reencryption runs in a child started from this binary (aded-worker.h). */
         if (argc > 1 && streq(argv[1], ADED_WORKER_ARG))
                 return aded_worker_main(argc, argv);
 
         ade_log_set_callback(log_to_journal_or_stderr, NULL);
+        if (r < 0)
+                ade_log_warning_errno(r, "cannot keep key material out of cores and freed memory: %m");
 
         while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
                 switch (c) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -255,7 +256,49 @@ static CURLcode ssl_ctx_trust(CURL *curl, void *ssl_ctx, void *userdata) {
         (void)curl;
         /* Shared by reference: X509_STORE is safe to read from several TLS contexts at once. */
         SSL_CTX_set1_cert_store(ssl_ctx, userdata);
+        /* OpenSSL keeps a record's plaintext in its read buffer after handing it over: a secret's
+         * value, an unwrapped key, a token. */
+        SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
         return CURLE_OK;
+}
+
+/* libcurl's heap, wiped as it is given back: its send buffer holds a small request body (a client
+ * secret, a key file being wrapped), its header lists the bearer token, its receive buffer the
+ * answer. */
+static void curl_wiping_free(void *p) {
+        if (p) {
+                ade_memzero(p, malloc_usable_size(p));
+                free(p);
+        }
+}
+
+static void *curl_wiping_realloc(void *p, size_t n) {
+        size_t old;
+        void *q;
+
+        if (!p)
+                return malloc(n);
+        old = malloc_usable_size(p);
+        if (n > 0 && n <= old)
+                return p;
+        /* Moved by hand, so that the old block is wiped before it is freed. */
+        q = malloc(n ?: 1);
+        if (!q)
+                return NULL;
+        memcpy(q, p, old < n ? old : n);
+        curl_wiping_free(p);
+        return q;
+}
+
+static char *curl_wiping_strdup(const char *s) {
+        return strdup(s);
+}
+
+int ade_http_global_init(void) {
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, curl_wiping_free, curl_wiping_realloc, curl_wiping_strdup,
+                    calloc) != CURLE_OK)
+                return ade_log_debug_errno(-EIO, "libcurl cannot be initialised");
+        return 0;
 }
 
 int ade_http_new(const AdeHttpOptions *opts, AdeHttp **ret) {

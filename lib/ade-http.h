@@ -27,10 +27,17 @@
  * @imds_gone_max_ms from the first attempt whatever @max_retries says, and no proxy is used.
  * Other 4xx are never retried.
  *
- * Programs call curl_global_init() once, before starting threads (libcurl's rule).
- * Limits of the secret hygiene: request bodies are passed to libcurl without a copy and answers are
- * collected in buffers wiped on free, but libcurl may still copy a small body into its own send
- * buffer, and bearer tokens pass through its header list. */
+ * Programs call ade_http_global_init() once, before starting threads (libcurl's rule).
+ * Secret hygiene: request bodies are passed to libcurl without a copy and answers are collected in
+ * buffers wiped on free; libcurl copies a small body into its own send buffer, and bearer tokens
+ * pass through its header list and receive buffer: ade_http_global_init() has libcurl's heap wiped
+ * as libcurl frees it, and every TLS context cleanses a record's plaintext once it is read
+ * (SSL_OP_CLEANSE_PLAINTEXT). What libcurl still holds in a buffer it keeps for its next transfer
+ * stays there until overwritten. */
+
+/* curl_global_init(CURL_GLOBAL_DEFAULT), with allocation functions that wipe what libcurl frees.
+ * Once per process, before any thread; curl_global_cleanup() undoes it. 0 or -EIO. */
+int ade_http_global_init(void);
 
 typedef void (*AdeHttpSleepFunc)(uint64_t msec, void *userdata);
 

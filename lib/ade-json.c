@@ -3,6 +3,16 @@
 #include <stdarg.h>
 
 #include "ade-json.h"
+#include "ade-secret.h"
+
+/* json-c's tokener collects every string of the document in its print buffer, and frees it without
+ * wiping: the last long string (a secret's value, an access token) would stay in freed heap. The
+ * struct is public in json-c's header. */
+static void tokener_free(json_tokener *tok) {
+        if (tok->pb && tok->pb->buf && tok->pb->size > 0)
+                ade_memzero(tok->pb->buf, (size_t)tok->pb->size);
+        json_tokener_free(tok);
+}
 
 int ade_json_parse(const char *buf, size_t len, json_object **ret) {
         json_tokener *tok;
@@ -31,11 +41,11 @@ int ade_json_parse(const char *buf, size_t len, json_object **ret) {
                 }
                 if (!only_space) {
                         json_object_put(o);
-                        json_tokener_free(tok);
+                        tokener_free(tok);
                         return -EBADMSG;
                 }
         }
-        json_tokener_free(tok);
+        tokener_free(tok);
 
         /* A bare "null" parses to NULL with success; a document must be a value. */
         if (!o)

@@ -41,7 +41,7 @@ int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeRes
                 return -ENOMEM;
         pthread_mutex_init(&r->lock, NULL);
         r->config = config;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (ade_http_global_init() < 0)
                 return -ENOMEM;
         r->curl_initialized = true;
         k = ade_http_share_new(&r->share);

@@ -37,7 +37,7 @@ typedef struct AdeResolver AdeResolver;
 
 /* A resolver for @config (borrowed; it must outlive the resolver) with HTTP options @opts (NULL: the
  * defaults; the CA file is always the configuration's, the share always the resolver's). Calls
- * curl_global_init(): make it before starting threads. */
+ * ade_http_global_init() (libcurl's curl_global_init()): make it before starting threads. */
 int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeResolver **ret);
 AdeResolver *ade_resolver_free(AdeResolver *r);
 static inline void ade_resolver_freep(AdeResolver **r) {

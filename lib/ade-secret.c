@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -57,6 +60,67 @@ int ade_secret_new(size_t size, AdeSecret **ret) {
         s->size = size;
         s->capacity = len - 1;
         *ret = s;
+        return 0;
+}
+
+int ade_secret_check_lock(size_t size) {
+        /* As ade_secret_new() maps and locks a secret, with mlock()'s reason kept. */
+        size_t len = page_round(size + 1);
+        void *m;
+        int r;
+
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+                return -ENOMEM;
+        r = mlock(m, len) < 0 ? -errno : 0;
+        (void)munmap(m, len);
+        return r;
+}
+
+/* OpenSSL's heap, wiped as it is given back: what OpenSSL frees may be a TLS record's plaintext (a
+ * secret's value in an answer) or a key. */
+static void *ossl_malloc(size_t n, const char *file, int line) {
+        (void)file;
+        (void)line;
+        return malloc(n);
+}
+
+static void ossl_free(void *p, const char *file, int line) {
+        (void)file;
+        (void)line;
+        if (p) {
+                ade_memzero(p, malloc_usable_size(p));
+                free(p);
+        }
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
+        size_t old;
+        void *q;
+
+        if (!p)
+                return malloc(n);
+        if (n == 0) {
+                ossl_free(p, file, line);
+                return NULL;
+        }
+        old = malloc_usable_size(p);
+        if (n <= old)
+                return p;
+        /* Moved by hand, so that the old block is wiped before it is freed. */
+        q = malloc(n);
+        if (!q)
+                return NULL;
+        memcpy(q, p, old);
+        ossl_free(p, file, line);
+        return q;
+}
+
+int ade_secret_protect_process(void) {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return -errno;
+        if (CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) != 1)
+                return -EBUSY;
         return 0;
 }
 

@@ -46,6 +46,19 @@ bool ade_secret_equal(const AdeSecret *a, const AdeSecret *b);
 
 bool ade_secret_is_locked(const AdeSecret *s);
 
+/* What a process that holds key material does first thing in main(), before any thread or any
+ * allocation by OpenSSL: it becomes non-dumpable (PR_SET_DUMPABLE 0: no core on a crash, whatever
+ * the core limit, and only CAP_SYS_PTRACE may attach to it or read its /proc memory files), and
+ * OpenSSL's heap is wiped when OpenSSL frees it (TLS records, keys, unwrap results). Returns 0, or
+ * -errno of prctl(); OpenSSL refusing new memory functions (it allocated already) is -EBUSY, after
+ * the rest was done. */
+int ade_secret_protect_process(void);
+
+/* Whether key material can be locked in RAM in this process: 0, or mlock()'s -errno (-ENOMEM or
+ * -EPERM under a small RLIMIT_MEMLOCK) as a secret of @size bytes got it. A process reports a
+ * failure once, as it starts: key files may then reach swap. */
+int ade_secret_check_lock(size_t size);
+
 /* Wipes, unlocks and unmaps. Accepts NULL; always returns NULL. */
 AdeSecret *ade_secret_free(AdeSecret *s);
 

@@ -57,6 +57,12 @@ int main(int argc, char *argv[]) {
         AdeCredential *cred;
         int c, r, fd;
 
+        /* It holds the key file: no core of it, OpenSSL's freed heap wiped (ade-secret.h). */
+        r = ade_secret_protect_process();
+        if (r < 0)
+                fprintf(stderr, "ade-resolve-key: cannot keep the key out of cores and freed memory: %s\n",
+                        strerror(-r));
+
         ade_log_set_callback(log_to_stderr, NULL);
         while ((c = getopt_long(argc, argv, "hc:o:", options, NULL)) >= 0)
                 switch (c) {

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <openssl/crypto.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "ade-secret.h"
 #include "ade-test.h"
@@ -133,6 +137,52 @@ START_TEST(test_read_fd) {
 }
 END_TEST
 
+/* In a child, so that the test process itself stays as it was. */
+START_TEST(test_protect_process) {
+        pid_t pid = fork();
+        int status;
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                void *p;
+
+                if (ade_secret_protect_process() != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+                        _exit(1);
+                /* OpenSSL's allocations now go through the wiping functions. */
+                p = OPENSSL_malloc(64);
+                p = OPENSSL_realloc(p, 4096);
+                OPENSSL_free(p);
+                _exit(p ? 0 : 2);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* A failed mlock is reported with mlock's reason; root has CAP_IPC_LOCK and no limit applies. */
+START_TEST(test_check_lock) {
+        pid_t pid;
+        int status;
+
+        ck_assert_int_eq(ade_secret_check_lock(4096), 0);
+        if (geteuid() == 0)
+                return;
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct rlimit rl = {0, 0};
+
+                if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+                        _exit(3);
+                _exit(ade_secret_check_lock(4096) < 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 START_TEST(test_free_null_is_noop) {
         ck_assert_ptr_null(ade_secret_free(NULL));
         ck_assert_ptr_null(ade_erase_and_free(NULL));
@@ -155,6 +205,8 @@ int main(void) {
         tcase_add_test(tc, test_truncate_cannot_grow);
         tcase_add_test(tc, test_free_null_is_noop);
         tcase_add_test(tc, test_read_fd);
+        tcase_add_test(tc, test_protect_process);
+        tcase_add_test(tc, test_check_lock);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
