@@ -63,3 +63,7 @@ int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, 
 int aded_keys_resolve(Manager *m, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
         return ade_resolver_key_from_token(m->resolver, token, ret_keyfile, ret_error);
 }
+
+int aded_keys_disable_secret(Manager *m, const char *secret_url, AdeCloudError *ret_error) {
+        return ade_resolver_disable_secret(m->resolver, secret_url, ret_error);
+}

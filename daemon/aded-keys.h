@@ -28,3 +28,7 @@ int aded_keys_escrow(Manager *m, const AdedEnableParams *p, const AdeVolume *v, 
  * its (wrapped) value is stored in token->passphrase, so the token can be written as it would have
  * been. */
 int aded_keys_resolve(Manager *m, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error);
+
+/* Disables the secret version a volume's token named (RotateKey's revocation of the secret it
+ * replaced): ade_resolver_disable_secret(). */
+int aded_keys_disable_secret(Manager *m, const char *secret_url, AdeCloudError *ret_error);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ade-io.h"
 #include "ade-keyfile.h"
+#include "ade-log.h"
 #include "aded-job.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
@@ -66,5 +67,18 @@ int aded_rotate_run(Job *j) {
                 return job_fail(j, r, NULL, NULL, "rotating the key of %s failed: %s", device, strerror(-r));
 
         (void)aded_state_update(m->state, device, _ADE_JOB_STEP_INVALID, set_rotated, new_token);
+
+        /* Revocation (docs/architecture.md §3): the secret replaced is disabled, not deleted, so
+         * that a snapshot taken before the rotation can still be opened once its owner enables it
+         * again. The rotation itself is done: a failure here is said, not the job's. */
+        if (!streq_ptr(token->secret_url, new_token->secret_url)) {
+                job_set_phase(j, "disabling the old secret");
+                r = aded_keys_disable_secret(m, token->secret_url, &cerr);
+                if (r < 0)
+                        ade_log_warning_errno(r,
+                                "%s: the key was rotated, but the old secret %s is still enabled: %s. Disable it "
+                                "in Key Vault",
+                                device, token->secret_url, cerr.message ?: strerror(-r));
+        }
         return 0;
 }

@@ -612,6 +612,32 @@ int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret
         return 0;
 }
 
+int ade_keyvault_disable_secret(AdeKeyVault *kv, const char *secret_url, AdeCloudError *ret_error) {
+        static const char body[] = "{\"attributes\":{\"enabled\":false}}";
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *full = NULL;
+        int r;
+
+        assert(kv);
+
+        r = ade_url_keyvault_object(secret_url, "secrets", true, NULL, NULL, NULL);
+        if (r < 0)
+                return ade_log_debug_errno(-EINVAL, "'%s' is not a versioned secret URL", strna(secret_url));
+        r = kv_check_url(kv, secret_url);
+        if (r < 0)
+                return r;
+        r = with_api_version(secret_url, &full);
+        if (r < 0)
+                return r;
+
+        r = kv_call(kv, "PATCH", full, body, sizeof(body) - 1, &reply, ret_error);
+        if (r < 0)
+                return r;
+        /* The service answers the secret's attributes; a value there would be a copy to wipe. */
+        ade_json_wipe_string(reply, "value");
+        return 0;
+}
+
 AdeKvKey *ade_kv_key_free(AdeKvKey *k) {
         if (!k)
                 return NULL;

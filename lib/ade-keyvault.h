@@ -93,6 +93,12 @@ int ade_keyvault_set_secret(AdeKeyVault *kv, const char *name, const AdeSecret *
 /* GET a secret by URL ("https://v/secrets/NAME[/VERSION]"; no version: the latest). */
 int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret **ret, AdeCloudError *ret_error);
 
+/* PATCH a secret version ("https://v/secrets/NAME/VERSION": a version is required, so that only
+ * that one changes) to enabled: false. The secret is kept, its value no longer served: what
+ * RotateKey does to the secret it replaced (docs/architecture.md §3). Returns 0, -EINVAL for a URL
+ * without a version or of another vault, or the call's error. */
+int ade_keyvault_disable_secret(AdeKeyVault *kv, const char *secret_url, AdeCloudError *ret_error);
+
 typedef struct AdeKvKey {
         char *kid;      /* versioned */
         char *kty;      /* "RSA", "RSA-HSM", "EC", ... */

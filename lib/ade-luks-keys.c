@@ -25,6 +25,16 @@ static int token_successor(
         return 0;
 }
 
+/* After a rotation or a new token, the backup kept is of the header as it now is: the one taken
+ * before still holds the keyslot just removed, or the token naming the secret just replaced, both
+ * revoked (docs/architecture.md §3). When no new backup can be written, the one before is kept. */
+static void backup_after_change(struct crypt_device *cd, const AdeLuksOptions *o, const char *before) {
+        _cleanup_free_ char *after = NULL;
+
+        (void)luks_backup_header(cd, o->header_dir, &after);
+        luks_prune_backups(o->header_dir, crypt_get_uuid(cd), after ?: before);
+}
+
 int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old_keyfile, const AdeSecret *new_keyfile,
         const AdeLuksToken *new_token, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
@@ -97,7 +107,7 @@ int ade_luks_rotate(const char *device, const char *header, const AdeSecret *old
         r = luks_hook(o, ADE_LUKS_STEP_ROTATE_OLD_REMOVED);
         if (r < 0)
                 return r;
-        luks_prune_backups(o->header_dir, crypt_get_uuid(cd), backup);
+        backup_after_change(cd, o, backup);
         return 0;
 }
 
@@ -126,7 +136,7 @@ int ade_luks_update_token(const char *device, const char *header, const AdeSecre
         r = luks_token_store(cd, t, slot);
         if (r < 0)
                 return r;
-        luks_prune_backups(o->header_dir, crypt_get_uuid(cd), backup);
+        backup_after_change(cd, o, backup);
         return 0;
 }
 

@@ -274,8 +274,9 @@ int ade_luks_read_token(const char *device, const char *header, AdeLuksToken **r
 /* Writes a header backup of @device (or @header) to header_dir/<uuid>.<unix time>.backup ("-N"
  * before ".backup" when that name is taken), 0600, fsynced with its folder; -EINVAL without
  * @header_dir. Returns the path in *ret_path (optional). Rotate and update_token take
- * one themselves before they change anything and, once they succeed, remove that volume's older
- * backups (a backup is kept until the next successful operation). */
+ * one themselves before they change anything and, once they succeed, one of the header as it then
+ * is, and remove that volume's older backups: the one from before holds the keyslot or token they
+ * revoked (docs/architecture.md §3). */
 int ade_luks_backup_header(const char *device, const char *header, const char *header_dir, char **ret_path);
 
 /* Finds the detached header in @header_dir whose token's DeviceId is @device_id (or whose token

@@ -324,6 +324,18 @@ static int vault_from_volume(
         return ade_resolver_keyvault(r, url, ret, ret_error);
 }
 
+int ade_resolver_disable_secret(AdeResolver *r, const char *secret_url, AdeCloudError *ret_error) {
+        AdeKeyVault *kv;
+        int k;
+
+        assert(r);
+
+        k = vault_from_volume(r, secret_url, "secrets", &kv, ret_error);
+        if (k < 0)
+                return k;
+        return ade_keyvault_disable_secret(kv, secret_url, ret_error);
+}
+
 int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
         AdeCloudError *ret_error) {
         _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;

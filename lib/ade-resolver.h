@@ -86,6 +86,10 @@ int ade_resolver_trust_state(AdeResolver *r, const struct AdeState *state);
  * Returns 0, -EINVAL for a URL that ade-url.h refuses, -ENOMEM. */
 int ade_resolver_trust_vault(AdeResolver *r, const char *url);
 
+/* Disables the secret version @secret_url (a token's SecretURL, so it passes the same checks as a
+ * key fetched from it): ade_keyvault_disable_secret(). */
+int ade_resolver_disable_secret(AdeResolver *r, const char *secret_url, AdeCloudError *ret_error);
+
 typedef struct AdeResolverEscrow {
         const char *vault_url;             /* KeyVaultURL: where the secret goes */
         const char *vault_resource_id;     /* KeyVaultResourceId, or NULL */

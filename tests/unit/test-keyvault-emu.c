@@ -98,6 +98,32 @@ START_TEST(test_get_secret_versioned) {
 }
 END_TEST
 
+/* RotateKey's revocation: one version disabled, the other still served; a URL without a version
+ * (which would name whatever is latest) is refused before anything is sent. */
+START_TEST(test_disable_secret_version) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_secret_ AdeSecret *v1 = NULL, *v2 = NULL;
+        _cleanup_(ade_kv_secret_freep) AdeKvSecret *s = NULL;
+        _cleanup_free_ char *id1 = NULL, *id2 = NULL, *latest = NULL;
+
+        ctx_start(&c);
+        ck_assert_int_eq(ade_secret_new_from("old", 3, &v1), 0);
+        ck_assert_int_eq(ade_secret_new_from("new", 3, &v2), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "s9", v1, NULL, NULL, &id1, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "s9", v2, NULL, NULL, &id2, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_disable_secret(c.kv, id1, NULL), 0);
+        ck_assert_int_lt(ade_keyvault_get_secret(c.kv, id1, &s, NULL), 0);
+        ck_assert_ptr_null(s);
+        ck_assert_int_eq(ade_keyvault_get_secret(c.kv, id2, &s, NULL), 0);
+        ck_assert_str_eq((char *)s->value->data, "new");
+
+        ck_assert_int_ge(asprintf(&latest, "%.*s", (int)(strrchr(id2, '/') - id2), id2), 0);
+        ck_assert_int_eq(ade_keyvault_disable_secret(c.kv, latest, NULL), -EINVAL);
+        s = ade_kv_secret_free(s);
+        ck_assert_int_eq(ade_keyvault_get_secret(c.kv, id2, &s, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_secret_value_needing_json_escapes) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_secret_ AdeSecret *v = NULL;
@@ -774,6 +800,7 @@ int main(void) {
         tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_set_and_get_secret_latest);
         tcase_add_test(tc, test_get_secret_versioned);
+        tcase_add_test(tc, test_disable_secret_version);
         tcase_add_test(tc, test_secret_value_needing_json_escapes);
         tcase_add_test(tc, test_get_secret_not_found);
         tcase_add_test(tc, test_set_secret_bad_name_refused);
