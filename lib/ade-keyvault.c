@@ -555,6 +555,20 @@ static int parse_tags(json_object *o, char ***ret) {
         return 0;
 }
 
+/* The URL to call for the secret @secret_url (a version required when @versioned) on this vault. */
+static int secret_call_url(AdeKeyVault *kv, const char *secret_url, bool versioned, char **ret) {
+        int r;
+
+        r = ade_url_keyvault_object(secret_url, "secrets", versioned, NULL, NULL, NULL);
+        if (r < 0)
+                return ade_log_debug_errno(
+                        -EINVAL, "'%s' is not a%s secret URL", strna(secret_url), versioned ? " versioned" : "");
+        r = kv_check_url(kv, secret_url);
+        if (r < 0)
+                return r;
+        return with_api_version(secret_url, ret);
+}
+
 int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret **ret, AdeCloudError *ret_error) {
         _cleanup_(ade_kv_secret_freep) AdeKvSecret *s = NULL;
         _cleanup_json_ json_object *reply = NULL;
@@ -566,13 +580,7 @@ int ade_keyvault_get_secret(AdeKeyVault *kv, const char *secret_url, AdeKvSecret
         assert(kv);
         assert(ret);
 
-        r = ade_url_keyvault_object(secret_url, "secrets", false, NULL, NULL, NULL);
-        if (r < 0)
-                return ade_log_debug_errno(-EINVAL, "'%s' is not a secret URL", strna(secret_url));
-        r = kv_check_url(kv, secret_url);
-        if (r < 0)
-                return r;
-        r = with_api_version(secret_url, &full);
+        r = secret_call_url(kv, secret_url, false, &full);
         if (r < 0)
                 return r;
 
@@ -620,13 +628,7 @@ int ade_keyvault_disable_secret(AdeKeyVault *kv, const char *secret_url, AdeClou
 
         assert(kv);
 
-        r = ade_url_keyvault_object(secret_url, "secrets", true, NULL, NULL, NULL);
-        if (r < 0)
-                return ade_log_debug_errno(-EINVAL, "'%s' is not a versioned secret URL", strna(secret_url));
-        r = kv_check_url(kv, secret_url);
-        if (r < 0)
-                return r;
-        r = with_api_version(secret_url, &full);
+        r = secret_call_url(kv, secret_url, true, &full);
         if (r < 0)
                 return r;
 

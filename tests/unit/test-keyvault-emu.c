@@ -716,45 +716,39 @@ static unsigned requests_with_token(AdeEmulator *e) {
         return n;
 }
 
-START_TEST(test_challenge_naming_our_resource_from_a_foreign_host_refused) {
+/* A client for the public cloud's Key Vault resource, against the emulator answering with the
+ * challenge @overlay configures: the call is refused with ChallengeResourceMismatch (its message
+ * naming the vault and containing @needle), and neither a token is asked for nor one sent. */
+static void check_challenge_refused(const char *overlay, const char *needle) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
         _cleanup_cloud_error_ AdeCloudError e = {};
         AdeHttpOptions o;
         AdeKvKey *k = NULL;
 
-        /* The vault answers as Key Vault of the public cloud does, resource="https://vault.azure.net",
-         * but from localhost, which does not lie within vault.azure.net: a look-alike naming our
-         * resource gets no token (the SDKs' verify_challenge_resource). */
-        ctx_start_with(&c, "{\"keyvault\":{\"resource\":\"https://vault.azure.net\"}}", NULL);
+        ctx_start_with(&c, overlay, NULL);
         o = test_options(c.emu);
         ck_assert_int_eq(ade_keyvault_new(c.emu->vault_url, c.cred, "https://vault.azure.net", &o, &kv), 0);
         ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
         ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
         ck_assert_ptr_nonnull(strstr(e.message, c.emu->vault_url));
-        ck_assert_ptr_nonnull(strstr(e.message, "does not lie within"));
+        ck_assert_ptr_nonnull(strstr(e.message, needle));
         ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
         ck_assert_uint_eq(requests_with_token(c.emu), 0);
 }
+
+/* The vault answers as Key Vault of the public cloud does, resource="https://vault.azure.net", but
+ * from localhost, which does not lie within vault.azure.net: a look-alike naming our resource gets
+ * no token (the SDKs' verify_challenge_resource). */
+START_TEST(test_challenge_naming_our_resource_from_a_foreign_host_refused) {
+        check_challenge_refused("{\"keyvault\":{\"resource\":\"https://vault.azure.net\"}}", "does not lie within");
+}
 END_TEST
 
+/* "scope=https://localhost/.default" from localhost: the host lies within what it names, but that
+ * is not a Key Vault domain of our cloud (https://vault.azure.net), so it gets no Key Vault token. */
 START_TEST(test_challenge_of_a_host_naming_itself_not_mapped_to_our_resource) {
-        _cleanup_(ctx_done) Ctx c;
-        _cleanup_(ade_keyvault_freep) AdeKeyVault *kv = NULL;
-        _cleanup_cloud_error_ AdeCloudError e = {};
-        AdeHttpOptions o;
-        AdeKvKey *k = NULL;
-
-        /* "scope=https://localhost/.default" from localhost: the host lies within what it names, but
-         * that is not a Key Vault domain of our cloud (https://vault.azure.net), so it gets no Key
-         * Vault token. */
-        ctx_start_with(&c, "{\"keyvault\":{\"challenge_scope\":true}}", NULL);
-        o = test_options(c.emu);
-        ck_assert_int_eq(ade_keyvault_new(c.emu->vault_url, c.cred, "https://vault.azure.net", &o, &kv), 0);
-        ck_assert_int_eq(ade_keyvault_get_key(kv, c.emu->kek_url, &k, &e), -EPERM);
-        ck_assert_str_eq(e.code, "ChallengeResourceMismatch");
-        ck_assert_int_eq(ade_emulator_requests_to(c.emu, "imds"), 0);
-        ck_assert_uint_eq(requests_with_token(c.emu), 0);
+        check_challenge_refused("{\"keyvault\":{\"challenge_scope\":true}}", "Key Vault resource");
 }
 END_TEST
 
