@@ -12,6 +12,7 @@
 #include <systemd/sd-journal.h>
 
 #include "ade-config.h"
+#include "ade-identity.h"
 #include "ade-log.h"
 #include "ade-secret.h"
 #include "aded-manager.h"
@@ -73,6 +74,22 @@ static int run(AdeConfig *config) {
                         "key material cannot be locked in RAM (%m; RLIMIT_MEMLOCK is %llu bytes): key files may be "
                         "written to swap. Raise LimitMEMLOCK= (aded.service sets 64M) or ulimit -l",
                         (unsigned long long)rl.rlim_cur);
+        }
+
+        /* A client secret others may read is refused at every use (ade-identity.h); said here once,
+         * with the fix, rather than only as each job's failure. */
+        if (config->identity.type == ADE_IDENTITY_CLIENT_SECRET && config->identity.client_secret_file) {
+                _cleanup_secret_ AdeSecret *secret = NULL;
+
+                r = ade_identity_read_client_secret(config->identity.client_secret_file, &secret);
+                if (r == -EACCES)
+                        ade_log_error("%s: the client secret must be a regular file owned by root that group and "
+                                      "others may neither read nor write (chown root, chmod 600); it is not used "
+                                      "until then",
+                                config->identity.client_secret_file);
+                else if (r < 0)
+                        ade_log_error_errno(
+                                r, "cannot read the client secret %s: %m", config->identity.client_secret_file);
         }
 
         r = manager_new(config, &m);

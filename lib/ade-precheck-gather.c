@@ -23,6 +23,7 @@ typedef struct Gathered {
         AdePrecheckSnapshot *snaps;
         AdePrecheckRestorePoint *rps;
         char *vm_error, *vault_error, *kek_error, *snapshot_error;
+        char *identity_error; /* why there is no credential, for the checks that need one */
 } Gathered;
 
 typedef struct Gather {
@@ -47,6 +48,7 @@ static void gathered_done(Gathered *g) {
         free(g->vault_error);
         free(g->kek_error);
         free(g->snapshot_error);
+        free(g->identity_error);
 }
 
 static char *describe(const AdeCloudError *e, const char *service, int r) {
@@ -215,6 +217,12 @@ static int gather_vault(Gather *gt) {
 
         if (!req->vault_resource_id)
                 return 0;
+        if (!gt->cred) {
+                f->vault_error = -ENOTCONN;
+                f->vault_error_message =
+                        g->identity_error ?: "no identity to ask ARM with (see [identity] in ade.conf)";
+                return 0;
+        }
         r = gt->arm ? ade_arm_get_vault(gt->arm, req->vault_resource_id, &g->vault, &err) : -ENOTCONN;
         if (r < 0) {
                 f->vault_error = r;
@@ -241,7 +249,8 @@ static int gather_kek(Gather *gt) {
                 return 0;
         if (!gt->cred) {
                 f->kek_error = -ENOTCONN;
-                f->kek_error_message = "no identity to ask Key Vault with (see [identity] in ade.conf)";
+                f->kek_error_message =
+                        gt->g.identity_error ?: "no identity to ask Key Vault with (see [identity] in ade.conf)";
                 return 0;
         }
         /* An unversioned or malformed URL is refused by the judgement without asking Key Vault. */
@@ -311,8 +320,24 @@ int ade_precheck_run(const AdePrecheckRequest *req, AdeCheckList *list, AdeImdsI
 
         r = ade_resolver_credential(gt.resolver, &gt.cred);
         if (r < 0) {
+                const AdeConfig *c = req->config;
+
                 ade_log_debug_errno(r, "Cannot set up the identity from ade.conf: %m");
                 gt.cred = NULL;
+                /* Said to the person in the checks that need it, not as "could not be reached". */
+                if (r == -EACCES && c->identity.type == ADE_IDENTITY_CLIENT_SECRET)
+                        r = asprintf(&gt.g.identity_error,
+                                "the client secret %s may be read or written by others, or is not root's: chown "
+                                "root and chmod 600 it",
+                                strna(c->identity.client_secret_file));
+                else
+                        r = asprintf(&gt.g.identity_error, "cannot set up the identity of [identity] in %s: %s",
+                                strna(c->path), strerror(-r));
+                if (r < 0) {
+                        gt.g.identity_error = NULL;
+                        gathered_done(&gt.g);
+                        return -ENOMEM;
+                }
         }
         if (gt.cred && ade_arm_new(req->config->azure.arm, gt.cred, req->config->azure.arm_resource,
                                ade_resolver_http_options(gt.resolver), &arm) >= 0)
