@@ -30,6 +30,9 @@ run() {
 }
 
 run enable enable --volume-type DATA
+# Not dumpable: asked inside aded itself (PR_GET_DUMPABLE is 3), as only the process can say.
+d=$(gdb -p "$ADED_PID" -batch -ex 'print (int)prctl(3, 0, 0, 0, 0)' 2>/dev/null | sed -n 's/^\$1 = //p')
+[ "$d" = 0 ] || fail "aded is dumpable (PR_GET_DUMPABLE says '$d')"
 [ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "not Encrypted after enable"
 "$RESOLVE" --config "$WORK/ade.conf" --output "$WORK/key1" "$VOLUME" 2>/dev/null || fail "cannot resolve the key"
 if grep -qw device-mapper /proc/devices; then
