@@ -122,6 +122,7 @@ struct AdeVarlinkServer {
         char *vendor, *product, *version, *url;
         gid_t group;
         unsigned connections_max, per_uid_max;
+        AdeVarlinkLimits limits;
         json_object *empty; /* {} handed to methods called without parameters */
         bool validate_replies;
         sd_event_source *accept_retry; /* listeners paused after EMFILE and friends */
@@ -826,6 +827,14 @@ void ade_varlink_server_set_connections_max(AdeVarlinkServer *s, unsigned total,
                 s->connections_max = total;
         if (per_uid > 0)
                 s->per_uid_max = per_uid;
+}
+
+void ade_varlink_server_get_limits(AdeVarlinkServer *s, AdeVarlinkLimits *ret) {
+        *ret = s->limits;
+}
+
+void ade_varlink_server_set_limits(AdeVarlinkServer *s, const AdeVarlinkLimits *l) {
+        s->limits = *l;
 }
 
 unsigned ade_varlink_server_current_connections(AdeVarlinkServer *s) {
