@@ -687,7 +687,11 @@ static bool utf8_ok(const char *s) {
         const unsigned char *p = (const unsigned char *)s;
 
         while (*p) {
-                unsigned n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : 9;
+                unsigned n = *p < 0x80             ? 0
+                             : (*p & 0xe0) == 0xc0 ? 1
+                             : (*p & 0xf0) == 0xe0 ? 2
+                             : (*p & 0xf8) == 0xf0 ? 3
+                                                   : 9;
 
                 if (n == 9)
                         return false;
@@ -713,8 +717,8 @@ static char *raw_call(const char *text) {
 
 START_TEST(test_method_with_nul_does_not_run_truncated) {
         /* json-c ends the C string at the NUL: without a check this ran Ping. */
-        _cleanup_free_ char *m = raw_call(
-                "{\"method\":\"org.example.test.Ping\\u0000.Admin\",\"parameters\":{\"text\":\"pong\"}}");
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\\u0000.Admin\",\"parameters\":{\"text\":\"pong\"}}");
 
         ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":"
                             "\"org.example.test.Ping\\u0000.Admin\"}}");
@@ -768,7 +772,8 @@ START_TEST(test_interface_not_utf8_never_echoed_raw) {
 END_TEST
 
 START_TEST(test_parameter_not_utf8_is_invalid) {
-        _cleanup_free_ char *m = raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"\xe9t\xe9\"}}");
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"\xe9t\xe9\"}}");
 
         ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":"
                             "\"text\"}}");
@@ -786,8 +791,8 @@ START_TEST(test_unknown_key_not_utf8_never_echoed_raw) {
 END_TEST
 
 START_TEST(test_utf8_parameters_pass) {
-        _cleanup_free_ char *m =
-                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x94\x91\"}}");
+        _cleanup_free_ char *m = raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":"
+                                          "\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x94\x91\"}}");
 
         ck_assert_str_eq(m, "{\"parameters\":{\"text\":\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x94\x91\"}}");
 }
@@ -1400,7 +1405,8 @@ static pid_t peer_start(uid_t uid, unsigned n, int *ret_report, int *ret_hold) {
                 for (int fd = 3; fd < 1024; fd++)
                         if (fd != report[1] && fd != hold[0])
                                 (void)close(fd);
-                if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                if (uid != 0 &&
+                        (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
                         _exit(2);
                 if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                         rl.rlim_cur = rl.rlim_max;
