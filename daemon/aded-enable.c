@@ -182,6 +182,19 @@ static int prep_volume_luks(EnablePrep *e, AdeVolume *v) {
 static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
         _cleanup_free_ char *reason = NULL;
 
+        /* Unmounting in a namespace of our own would leave the filesystem mounted for everyone else,
+         * and e2fsck would repair it mounted (issue 11 item 0). */
+        if (e->manager->mount_ns_foreign) {
+                if (asprintf(&reason,
+                            "%s is mounted at %s, and aded runs in a mount namespace of its own (not pid 1's), "
+                            "where unmounting it would not unmount it for the system; start aded from "
+                            "aded.service (its unit creates no mount namespace), or unmount it and run enable again",
+                            v->device, v->mountpoint) < 0)
+                        reason = NULL;
+                plan_add_check(e, "volume-eligible", v->device, false, true, reason ?: "not eligible");
+                prep_refuse(e, "volume-eligible", reason ?: "not eligible");
+                return;
+        }
         if (e->manager->dm) {
                 plan_add_check(e, "volume-eligible", v->device, true, true,
                         "mounted: encrypted online (unmounted, header written, mounted again from "

@@ -6,6 +6,7 @@
 
 #include "ade-disk-encryption-idl.h"
 #include "ade-dm.h"
+#include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-log.h"
 #include "aded-enable.h"
@@ -66,6 +67,18 @@ int manager_new(AdeConfig *config, Manager **ret) {
                 goto fail;
 
         m->dm = ade_dm_available();
+        r = ade_fs_mount_namespace_is_system();
+        m->mount_ns_foreign = r <= 0;
+        if (r < 0)
+                ade_log_error_errno(r,
+                        "cannot tell whether aded runs in the system's mount namespace (/proc/self/ns/mnt "
+                        "against /proc/1/ns/mnt): %m; mounted volumes are not encrypted online and "
+                        "Unlock does not mount");
+        else if (r == 0)
+                ade_log_error("aded runs in a mount namespace of its own, not the system's (pid 1's): what it "
+                              "unmounted or mounted would change only its own view; mounted volumes are not "
+                              "encrypted online and Unlock does not mount. Start it from aded.service, whose unit "
+                              "creates no mount namespace, or without unshare/ProtectSystem= and the like (aded(8))");
         *ret = m;
         return 0;
 fail:

@@ -25,6 +25,9 @@ struct Manager {
         AdedState *state;
         AdeResolver *resolver; /* Key Vault for every job, and the preconditions' identity */
         bool dm;               /* device-mapper available */
+        /* Not in pid 1's mount namespace (or it cannot be told): what aded would mount or unmount
+         * would change only its own view, so online encryption and Unlock's mount are refused. */
+        bool mount_ns_foreign;
 
         /* The loop's alone. */
         sd_event *event;

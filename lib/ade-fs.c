@@ -185,11 +185,39 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         return WEXITSTATUS(status);
 }
 
+/* Before a program writes to @device: -EBUSY, with a sentence in *ret_output, when the system has it
+ * mounted. e2fsck and resize2fs look only at their own namespace's mounts: in another one than
+ * pid 1's, a filesystem the system uses would look free (issue 11 item 0). */
+static int refuse_mounted(const char *device, char **ret_output) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r;
+
+        if (stat(device, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode))
+                return 0;
+        r = ade_fs_mounted_anywhere(st.st_rdev, &path);
+        if (r < 0)
+                return ade_log_debug_errno(r, "Cannot read the mount tables to check that %s is unmounted: %m", device);
+        if (r == 0)
+                return 0;
+        if (ret_output && asprintf(ret_output, "%s is mounted on %s; it must be unmounted for the whole system first",
+                                  device, path) < 0)
+                *ret_output = NULL;
+        return ade_log_debug_errno(EBUSY, "%s is mounted on %s", device, path);
+}
+
 int ade_fs_check(const char *device, bool repair, char **ret_output) {
         _cleanup_free_ char *out = NULL;
         char *argv[] = {(char *)"e2fsck", (char *)"-f", (char *)(repair ? "-p" : "-n"), (char *)device, NULL};
         int r;
 
+        if (repair) {
+                r = refuse_mounted(device, ret_output);
+                if (r < 0)
+                        return r;
+        }
         r = ade_fs_run(argv, &out);
         if (r < 0)
                 return r;
@@ -269,6 +297,9 @@ int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
         if (new_size == 0 || new_size % 1024 != 0)
                 return -EINVAL;
 
+        r = refuse_mounted(device, ret_output);
+        if (r < 0)
+                return r;
         if (asprintf(&size_arg, "%" PRIu64 "K", new_size / 1024) < 0)
                 return -ENOMEM;
         char *resize[] = {(char *)"resize2fs", (char *)device, size_arg, NULL};
@@ -535,6 +566,69 @@ int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char *
         if (ret_options)
                 *ret_options = TAKE_PTR(options);
         return r;
+}
+
+int ade_fs_mounted_anywhere(dev_t devnum, char **ret_path) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = ade_fs_mount_of(NULL, devnum, &path, NULL);
+        if (r == 0)
+                r = ade_fs_mount_of(ADE_FS_SYSTEM_MOUNTINFO, devnum, &path, NULL);
+        if (r <= 0)
+                return r;
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return 1;
+}
+
+/* The ID (field 1) of the first mount in @mountinfo. */
+static int mount_first_id(const char *mountinfo, int *ret_id) {
+        _cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
+
+        if (!f)
+                return -errno;
+        if (fscanf(f, "%d", ret_id) != 1)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Whether a line of @mountinfo has the mount ID @id. */
+static int mount_id_in(const char *mountinfo, int id) {
+        _cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
+        char line[4096];
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                int i;
+
+                if (sscanf(line, "%d", &i) == 1 && i == id)
+                        return 1;
+                /* A line longer than the buffer: skip its rest. */
+                while (!strchr(line, '\n') && fgets(line, sizeof(line), f))
+                        ;
+        }
+        return 0;
+}
+
+int ade_fs_mount_namespace_is_system(void) {
+        struct stat self, init;
+        int id, r;
+
+        /* Both links lead to the namespace's inode. */
+        if (stat("/proc/self/ns/mnt", &self) >= 0 && stat("/proc/1/ns/mnt", &init) >= 0)
+                return self.st_dev == init.st_dev && self.st_ino == init.st_ino;
+        if (errno != EACCES && errno != EPERM)
+                return -errno;
+        /* Following pid 1's link takes ptrace access, which a process with fewer capabilities than
+         * pid 1 lacks (the unit's CapabilityBoundingSet= makes aded one). Its mount table is
+         * readable: a mount belongs to exactly one namespace, and a copied namespace gets new mount
+         * IDs, so one ID in both tables means one namespace. */
+        r = mount_first_id("/proc/self/mountinfo", &id);
+        if (r < 0)
+                return r;
+        return mount_id_in(ADE_FS_SYSTEM_MOUNTINFO, id);
 }
 
 static int match_path(dev_t devnum, const char *path, const char *options, void *userdata) {

@@ -92,6 +92,21 @@ int ade_fs_unmount(const char *path);
 int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char **ret_options);
 int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum);
 
+/* The mount table of pid 1's mount namespace: the system's, whatever namespace we run in. */
+#define ADE_FS_SYSTEM_MOUNTINFO "/proc/1/mountinfo"
+
+/* Whether the block device @devnum is mounted in our mount namespace or in the system's (pid 1's),
+ * which differ when we were started in a namespace of our own: 1 with the mount point in *ret_path
+ * (optional), 0 when it is mounted in neither, a negative errno when either table cannot be read
+ * (so that a caller about to write refuses rather than guesses). ade_fs_check() with @repair,
+ * ade_fs_shrink() refuse a device mounted in either (-EBUSY, with a sentence in *ret_output). */
+int ade_fs_mounted_anywhere(dev_t devnum, char **ret_path);
+
+/* 1 when this process runs in pid 1's mount namespace (so that what it mounts and unmounts is
+ * mounted and unmounted for the system), 0 when in another, a negative errno when either cannot be
+ * read. */
+int ade_fs_mount_namespace_is_system(void);
+
 /* A filesystem as fstab may name it: its block device, and the UUID and label on it. */
 typedef struct AdeFsId {
         dev_t devnum;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -324,6 +326,25 @@ START_TEST(test_check_not_a_block_device) {
 }
 END_TEST
 
+/* A process that made a mount namespace of its own is told so (issue 11 item 0). */
+START_TEST(test_mount_namespace_of_its_own_is_not_the_system) {
+        int status;
+        pid_t pid;
+
+        ck_assert_int_ge(ade_fs_mount_namespace_is_system(), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNS) < 0)
+                        _exit(77); /* not root: nothing to tell */
+                _exit(ade_fs_mount_namespace_is_system() == 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77);
+}
+END_TEST
+
 static Suite *fs_suite(void) {
         Suite *s = suite_create("fs");
         TCase *tc;
@@ -366,6 +387,10 @@ static Suite *fs_suite(void) {
         tcase_add_test(tc, test_check_busy_mount_point);
         tcase_add_test(tc, test_check_unreadable_mountinfo);
         tcase_add_test(tc, test_check_not_a_block_device);
+        suite_add_tcase(s, tc);
+
+        tc = ade_test_case("mount-namespace");
+        tcase_add_test(tc, test_mount_namespace_of_its_own_is_not_the_system);
         suite_add_tcase(s, tc);
         return s;
 }
