@@ -6,8 +6,10 @@
 #include <mntent.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -452,14 +454,45 @@ static bool mount_option_userspace(const char *o) {
         return false;
 }
 
+/* @path as a directory reached without following a symbolic link anywhere on the way: an O_PATH
+ * descriptor, or -ELOOP. What is mounted then goes where this descriptor points, not where a link
+ * swapped in after a check would lead. */
+static int open_real_directory(const char *path) {
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+        _cleanup_free_ char *real = NULL;
+        int fd;
+
+        fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd >= 0)
+                return fd;
+        if (errno != ENOSYS)
+                return -errno;
+        /* Before Linux 5.6: the last component is opened without following, the rest compared. */
+        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOTDIR ? -ELOOP : -errno;
+        real = realpath(path, NULL);
+        if (!real || !streq(real, path)) {
+                close(fd);
+                return real ? -ELOOP : -errno;
+        }
+        return fd;
+}
+
 int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options) {
         _cleanup_free_ char *copy = NULL, *data = NULL;
+        _cleanup_close_ int dir = -EBADF;
         unsigned long flags = 0;
         size_t n = 0;
-        char *state = NULL;
+        char *state = NULL, target[64];
 
         assert(device);
         assert(path);
+
+        dir = open_real_directory(path);
+        if (dir < 0)
+                return ade_log_debug_errno(dir, "%s is no directory reached without symbolic links: %m", path);
+        snprintf(target, sizeof(target), "/proc/self/fd/%d", dir);
 
         if (!isempty(options)) {
                 copy = strdup(options);
@@ -482,7 +515,7 @@ int ade_fs_mount(const char *device, const char *path, const char *fstype, const
                         n += (size_t)sprintf(data + n, "%s%s", n > 0 ? "," : "", o);
                 }
         }
-        if (mount(device, path, fstype, flags, n > 0 ? data : NULL) < 0)
+        if (mount(device, target, fstype, flags, n > 0 ? data : NULL) < 0)
                 return ade_log_debug_errno(-errno, "mounting %s on %s (%s, %s) failed: %m", device, path, strna(fstype),
                         isempty(options) ? "defaults" : options);
         return 0;
@@ -657,13 +690,35 @@ int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum
         return q.found;
 }
 
+char *ade_fs_options_security(const char *options) {
+        static const char *const keep[] = {"ro", "nosuid", "nodev", "noexec"};
+        _cleanup_free_ char *copy = NULL, *out = NULL;
+        size_t n = 0;
+        char *state = NULL;
+
+        copy = strdup(options ?: "");
+        out = calloc(1, strlen(options ?: "") + 1);
+        if (!copy || !out)
+                return NULL;
+        for (char *o = strtok_r(copy, ",", &state); o; o = strtok_r(NULL, ",", &state))
+                for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+                        if (streq(o, keep[i]))
+                                n += (size_t)sprintf(out + n, "%s%s", n > 0 ? "," : "", o);
+        return TAKE_PTR(out);
+}
+
 int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options) {
+        _cleanup_free_ char *kept = NULL;
         int r;
 
         r = ade_fs_mount(device, path, fstype, options);
-        if (r >= 0 || isempty(options))
+        if (r >= 0 || isempty(options) || r == -ELOOP)
                 return r;
-        return ade_fs_mount(device, path, fstype, NULL);
+        /* The retry drops what the kernel may refuse now, never what protects the system. */
+        kept = ade_fs_options_security(options);
+        if (!kept)
+                return -ENOMEM;
+        return ade_fs_mount(device, path, fstype, kept);
 }
 
 int ade_fs_unmount(const char *path) {
@@ -800,6 +855,12 @@ int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, con
                         "%s is open but not mounted: its mount point %s does not exist; create it and run "
                         "'adectl unlock' again",
                         mapper, mount_point);
+        /* Checked here, mounted there: a link makes the two differ, and may be swapped in between. */
+        if (!streq(c->canonical, mount_point))
+                return why(ret_why, -ELOOP,
+                        "%s is open but not mounted: its mount point %s leads through a symbolic link to %s; aded "
+                        "mounts only on the real path, so fix the link or mount it by hand",
+                        mapper, mount_point, c->canonical);
         if (!c->directory)
                 return why(ret_why, -ENOTDIR,
                         "%s is open but not mounted: its mount point %s is not a directory; make it one and "

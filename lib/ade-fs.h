@@ -66,14 +66,20 @@ int ade_fs_wipe_signatures(const char *device);
 /* Mounts @device on @path as @fstype, with @options written as in fstab ("rw,noatime,errors=remount-ro";
  * NULL or "" for the defaults): the VFS options (ro, nosuid, nodev, noexec, noatime, relatime, ...)
  * become mount(2) flags, those only mount(8) reads (defaults, auto, noauto, nofail, _netdev, user,
- * x-*, comment=...) are dropped, and the rest goes to the filesystem. Returns 0 or the negative
- * errno of mount(2). */
+ * x-*, comment=...) are dropped, and the rest goes to the filesystem. @path must be a directory
+ * reached without a symbolic link anywhere on the way (-ELOOP otherwise), and the mount goes on the
+ * directory that was opened. Returns 0 or the negative errno of mount(2). */
 int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options);
 
-/* As ade_fs_mount(), and when that fails with @options, once more with the defaults: a filesystem
- * put back after an operation must not stay unmounted over an option the kernel refuses now. Returns
- * 0 or the last attempt's negative errno. */
+/* As ade_fs_mount(), and when that fails with @options, once more with only the options that protect
+ * the system (ade_fs_options_security()): a filesystem put back after an operation must not stay
+ * unmounted over an option the kernel refuses now, nor come back with set-uid programs or device
+ * nodes it was mounted without. Returns 0 or the last attempt's negative errno. */
 int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options);
+
+/* Of @options (fstab's syntax; may be NULL), "ro", "nosuid", "nodev" and "noexec", in their order: a
+ * new string, "" when none; NULL when out of memory. */
+char *ade_fs_options_security(const char *options);
 
 /* Unmounts the filesystem mounted on @path (umount2(), no flags: a busy filesystem stays). Returns 0
  * or the negative errno of umount2(2) (-EBUSY while something uses it). */
@@ -148,7 +154,8 @@ int ade_fs_mount_check_read(dev_t mapper, const char *mount_point, const char *m
  * @mount_point: 1 when it is mounted there already, 0 when it can be mounted now. Otherwise a
  * negative errno and, in *ret_why, a sentence for a person naming @mapper and @mount_point and what
  * to do: -EALREADY (mounted elsewhere: aded leaves it there), -ENOENT or -ENOTDIR (no directory at
- * @mount_point), -EBUSY (something else is mounted on it); -ENOMEM without a sentence. */
+ * @mount_point), -ELOOP (its real path differs: a symbolic link on the way), -EBUSY (something else
+ * is mounted on it); -ENOMEM without a sentence. */
 int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, const char *mount_point, char **ret_why);
 
 /* Both, for the block device @mapper and /proc/self/mountinfo. -ENODEV (no sentence) when @mapper is

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <limits.h>
+#include <libgen.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -267,6 +268,51 @@ START_TEST(test_check_mounted_there_through_a_link) {
 }
 END_TEST
 
+/* Checked canonical, mounted by the recorded path: a link there (or swapped in) sent the mount
+ * elsewhere (issue 11 item 7). */
+START_TEST(test_check_free_mount_point_through_a_link_refused) {
+        _cleanup_free_ char *why = NULL, *mp = NULL, *link = NULL;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/mnt", dir), 0);
+        ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        ck_assert_int_eq(symlink(mp, link), 0);
+        ck_assert_int_eq(check(link, &why), -ELOOP);
+        ck_assert_ptr_nonnull(strstr(why, link));
+        ck_assert_ptr_nonnull(strstr(why, mp));
+        ck_assert_ptr_nonnull(strstr(why, "symbolic link"));
+}
+END_TEST
+
+START_TEST(test_mount_refuses_a_link_on_the_way) {
+        _cleanup_free_ char *mp = NULL, *link = NULL, *below = NULL;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/mnt/d", dir), 0);
+        ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+        ck_assert_int_ge(asprintf(&below, "%s/link/d", dir), 0);
+        ck_assert_int_eq(mkdir(dirname(strdupa(mp)), 0755), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        ck_assert_int_eq(symlink(dirname(strdupa(mp)), link), 0);
+        /* The link as the last component, and further up: refused before mount(2) is tried. */
+        ck_assert_int_eq(ade_fs_mount("/dev/null", link, "ext4", NULL), -ELOOP);
+        ck_assert_int_eq(ade_fs_mount("/dev/null", below, "ext4", NULL), -ELOOP);
+}
+END_TEST
+
+/* A failed mount is retried without what the kernel may refuse, never without what protects. */
+START_TEST(test_options_security_kept) {
+        _cleanup_free_ char *a = ade_fs_options_security("rw,nosuid,nodev,noexec,errors=remount-ro,noatime");
+        _cleanup_free_ char *b = ade_fs_options_security("ro,data=journal,x-systemd.automount");
+        _cleanup_free_ char *c = ade_fs_options_security(NULL);
+        _cleanup_free_ char *d = ade_fs_options_security("suid,dev,exec");
+
+        ck_assert_str_eq(a, "nosuid,nodev,noexec");
+        ck_assert_str_eq(b, "ro");
+        ck_assert_str_eq(c, "");
+        ck_assert_str_eq(d, "");
+}
+END_TEST
+
 START_TEST(test_check_mounted_elsewhere) {
         _cleanup_free_ char *why = NULL, *mp = NULL;
 
@@ -387,6 +433,9 @@ static Suite *fs_suite(void) {
         tcase_add_test(tc, test_check_busy_mount_point);
         tcase_add_test(tc, test_check_unreadable_mountinfo);
         tcase_add_test(tc, test_check_not_a_block_device);
+        tcase_add_test(tc, test_check_free_mount_point_through_a_link_refused);
+        tcase_add_test(tc, test_mount_refuses_a_link_on_the_way);
+        tcase_add_test(tc, test_options_security_kept);
         suite_add_tcase(s, tc);
 
         tc = ade_test_case("mount-namespace");
