@@ -134,6 +134,10 @@ int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const Ad
         Job **grown, *j;
         int r;
 
+        /* One job per device, whatever asked for it: an Unlock opening a volume that a Disable is
+         * decrypting would race it (issue 11 item 8). */
+        if (manager_find_job(m, v->device))
+                return -EBUSY;
         grown = realloc(m->jobs, (m->n_jobs + 1) * sizeof(Job *));
         if (!grown)
                 return -ENOMEM;

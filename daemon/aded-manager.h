@@ -71,7 +71,8 @@ void manager_volumes_invalidate(Manager *m);
  * started are cancelled. */
 int manager_start_jobs(Manager *m, AdedJobType type, AdeVolume *const *vols, size_t n, const AdedEnableParams *params,
         Job ***ret_jobs);
-/* The same for one volume, not logged: a resume says so itself. */
+/* The same for one volume, not logged: a resume says so itself. Both refuse a volume on which a
+ * job runs already (-EBUSY): one job per device, whichever method asked. */
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret);
 
 Job *manager_find_job(Manager *m, const char *device);
