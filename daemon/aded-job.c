@@ -43,6 +43,7 @@ struct Job {
         char *message;    /* what a person reads when it failed, or (Unlock, result 0) why it left a volume
                            * open but unmounted */
         char *mounted_on; /* Unlock: where the volume's filesystem is mounted now, or NULL */
+        bool failed;      /* job_fail() was called: its first message is the one that says why */
         char *mapper;     /* the crypt mapping it is open on, or NULL */
         uint64_t last_signal_usec;
 
@@ -240,6 +241,15 @@ int job_fail(Job *j, int r, const char *error_name, json_object *parameters, con
         va_end(ap);
 
         pthread_mutex_lock(&j->lock);
+        if (j->failed) {
+                /* The first failure is the specific one ("cannot unmount ... held by ..."); callers
+                 * further out know less and must not replace it with "encrypting ... failed". */
+                pthread_mutex_unlock(&j->lock);
+                free(msg);
+                json_object_put(parameters);
+                return r;
+        }
+        j->failed = true;
         free(j->message);
         j->message = msg;
         free(j->error_name);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <blkid/blkid.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mntent.h>
@@ -12,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "ade-fs.h"
 #include "ade-io.h"
@@ -727,6 +729,131 @@ int ade_fs_unmount(const char *path) {
         if (umount2(path, 0) < 0)
                 return ade_log_debug_errno(errno, "unmounting %s failed: %m", path);
         return 0;
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* Whether the file @name under /proc/@pid (a link such as "cwd" or "fd/3") lies on @dev. */
+static bool proc_file_on(const char *pid, const char *name, dev_t dev) {
+        char path[PATH_MAX];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%s/%s", pid, name);
+        return stat(path, &st) >= 0 && st.st_dev == dev;
+}
+
+/* Whether the process @pid uses the filesystem @dev: its root, working folder, program, an open
+ * file or a mapped one (a library, a program run from there). */
+static bool process_uses(const char *pid, dev_t dev) {
+        _cleanup_(closedirp) DIR *fds = NULL;
+        _cleanup_fclose_ FILE *maps = NULL;
+        char path[PATH_MAX], line[4096];
+        struct dirent *de;
+
+        if (proc_file_on(pid, "cwd", dev) || proc_file_on(pid, "root", dev) || proc_file_on(pid, "exe", dev))
+                return true;
+        snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+        fds = opendir(path);
+        while (fds && (de = readdir(fds))) {
+                char name[300];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(name, sizeof(name), "fd/%s", de->d_name);
+                if (proc_file_on(pid, name, dev))
+                        return true;
+        }
+        snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+        maps = fopen(path, "re");
+        while (maps && fgets(line, sizeof(line), maps)) {
+                unsigned maj, min;
+                unsigned long inode;
+
+                if (sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &inode) == 3 && inode != 0 &&
+                        makedev(maj, min) == dev)
+                        return true;
+        }
+        return false;
+}
+
+#define HOLDERS_MAX 10
+
+int ade_fs_holders(const char *path, char **ret) {
+        _cleanup_(closedirp) DIR *proc = NULL;
+        _cleanup_free_ char *list = NULL;
+        unsigned n = 0, more = 0;
+        struct stat st;
+        struct dirent *de;
+
+        assert(path);
+        assert(ret);
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        proc = opendir("/proc");
+        if (!proc)
+                return -errno;
+        while ((de = readdir(proc))) {
+                _cleanup_fclose_ FILE *f = NULL;
+                char comm[64] = "?", file[PATH_MAX], *grown = NULL;
+
+                if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || (pid_t)atoi(de->d_name) == getpid() ||
+                        !process_uses(de->d_name, st.st_dev))
+                        continue;
+                if (n == HOLDERS_MAX) {
+                        more++;
+                        continue;
+                }
+                snprintf(file, sizeof(file), "/proc/%s/comm", de->d_name);
+                f = fopen(file, "re");
+                if (f && fgets(comm, sizeof(comm), f))
+                        comm[strcspn(comm, "\n")] = '\0';
+                if (asprintf(&grown, "%s%spid %s (%s)", strempty(list), list ? ", " : "", de->d_name, comm) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = grown;
+                n++;
+        }
+        if (more > 0) {
+                char *grown = NULL;
+
+                if (asprintf(&grown, "%s and %u more", list, more) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = grown;
+        }
+        *ret = TAKE_PTR(list);
+        return (int)(n + more);
+}
+
+int ade_fs_unmount_patiently(const char *path, uint64_t timeout_usec, char **ret_holders) {
+        struct timespec start, now;
+        int r;
+
+        assert(path);
+
+        if (clock_gettime(CLOCK_MONOTONIC, &start) < 0)
+                return -errno;
+        for (;;) {
+                uint64_t elapsed;
+
+                r = ade_fs_unmount(path);
+                if (r != -EBUSY)
+                        return r;
+                if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+                        return -errno;
+                elapsed = (uint64_t)(now.tv_sec - start.tv_sec) * 1000000U + (now.tv_nsec - start.tv_nsec) / 1000;
+                if (elapsed >= timeout_usec)
+                        break;
+                /* A reader that touches the mount now and then lets go in between. */
+                (void)usleep(100 * 1000);
+        }
+        if (ret_holders && ade_fs_holders(path, ret_holders) <= 0)
+                *ret_holders = NULL;
+        return -EBUSY;
 }
 
 static void endmntentp(FILE **f) {

@@ -85,6 +85,18 @@ char *ade_fs_options_security(const char *options);
  * or the negative errno of umount2(2) (-EBUSY while something uses it). */
 int ade_fs_unmount(const char *path);
 
+/* Unmounts @path as ade_fs_unmount() does, and while it is busy tries again every 100 ms for up to
+ * @timeout_usec: something that touches the filesystem now and then must not fail the caller at
+ * once. Still busy then: -EBUSY, with the processes that use it in *ret_holders (optional; NULL when
+ * none are found, see ade_fs_holders()). */
+int ade_fs_unmount_patiently(const char *path, uint64_t timeout_usec, char **ret_holders);
+
+/* The processes other than ours that use the filesystem holding @path (their working folder, root,
+ * program, an open or mapped file), as "pid 812 (less), pid 913 (bash)", at most ten and then
+ * "and N more", in *ret (NULL when none). Returns how many, or a negative errno. Processes whose
+ * /proc entries we may not read are not found. */
+int ade_fs_holders(const char *path, char **ret);
+
 /* ---- where filesystems are mounted: mountinfo and fstab ----
  *
  * Each function that reads a file takes its path, NULL for the system's (/proc/self/mountinfo,

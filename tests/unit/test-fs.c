@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -391,6 +392,88 @@ START_TEST(test_mount_namespace_of_its_own_is_not_the_system) {
 }
 END_TEST
 
+/* Whether something is mounted on @mp (its device differs from its parent's). */
+static bool mountpoint_busy(const char *mp) {
+        _cleanup_free_ char *parent = NULL;
+        struct stat a, b;
+
+        ck_assert_int_ge(asprintf(&parent, "%s/..", mp), 0);
+        ck_assert_int_eq(stat(mp, &a), 0);
+        ck_assert_int_eq(stat(parent, &b), 0);
+        return a.st_dev != b.st_dev;
+}
+
+/* A tmpfs of our own on dir/m (root only: false otherwise), used by a child that keeps a file in
+ * it open until @hold is closed. */
+static bool busy_tmpfs(char **ret_mp, pid_t *ret_child, int *ret_hold) {
+        _cleanup_free_ char *mp = NULL, *file = NULL;
+        int hold[2];
+        pid_t pid;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/m", dir), 0);
+        ck_assert_int_ge(asprintf(&file, "%s/m/f", dir), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        if (mount("tmpfs", mp, "tmpfs", 0, "size=1m") < 0)
+                return false;
+        ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                char c;
+                int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+                close(hold[1]);
+                (void)!read(hold[0], &c, 1);
+                _exit(fd >= 0 ? 0 : 1);
+        }
+        close(hold[0]);
+        /* The child has its file open once the file exists and it shows in the child's fds. */
+        for (;;) {
+                char link[64], target[PATH_MAX];
+                bool found = false;
+
+                for (int fd = 3; fd < 64 && !found; fd++) {
+                        ssize_t n;
+
+                        snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)pid, fd);
+                        n = readlink(link, target, sizeof(target) - 1);
+                        if (n > 0) {
+                                target[n] = '\0';
+                                found = streq(target, file);
+                        }
+                }
+                if (found)
+                        break;
+                sched_yield();
+        }
+        *ret_mp = TAKE_PTR(mp);
+        *ret_child = pid;
+        *ret_hold = hold[1];
+        return true;
+}
+
+/* A busy filesystem: the unmount tries for a bounded time, then says who holds it (issue 11 item 9). */
+START_TEST(test_unmount_patiently_names_the_holders) {
+        _cleanup_free_ char *mp = NULL, *holders = NULL, *expected = NULL;
+        int hold, status;
+        pid_t child;
+
+        if (!busy_tmpfs(&mp, &child, &hold))
+                return; /* not root */
+        ck_assert_int_eq(ade_fs_unmount_patiently(mp, 300 * 1000, &holders), -EBUSY);
+        ck_assert_int_ge(asprintf(&expected, "pid %d (", (int)child), 0);
+        ck_assert_ptr_nonnull(holders);
+        ck_assert_ptr_nonnull(strstr(holders, expected));
+        ck_assert(mountpoint_busy(mp));
+
+        close(hold);
+        ck_assert_int_eq(waitpid(child, &status, 0), child);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_int_eq(ade_fs_unmount_patiently(mp, 300 * 1000, NULL), 0);
+        ck_assert(!mountpoint_busy(mp));
+}
+END_TEST
+
 static Suite *fs_suite(void) {
         Suite *s = suite_create("fs");
         TCase *tc;
@@ -440,6 +523,11 @@ static Suite *fs_suite(void) {
 
         tc = ade_test_case("mount-namespace");
         tcase_add_test(tc, test_mount_namespace_of_its_own_is_not_the_system);
+        suite_add_tcase(s, tc);
+
+        tc = ade_test_case("unmount");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_unmount_patiently_names_the_holders);
         suite_add_tcase(s, tc);
         return s;
 }
