@@ -231,6 +231,12 @@ static int job_progress(uint64_t done, uint64_t total, void *userdata) {
         return atomic_load(&j->cancel) ? 1 : 0;
 }
 
+static int job_cancelled(void *userdata) {
+        Job *j = userdata;
+
+        return atomic_load(&j->cancel) ? 1 : 0;
+}
+
 int job_fail(Job *j, int r, const char *error_name, json_object *parameters, const char *format, ...) {
         va_list ap;
         char *msg = NULL;
@@ -295,6 +301,7 @@ void job_engine_options(Job *j, AdeLuksOptions *ret) {
                 .format_all = j->params.format_all,
                 .format_all_confirmed = j->params.format_all,
                 .progress = job_progress,
+                .cancelled = job_cancelled,
                 .userdata = j,
         };
 }
