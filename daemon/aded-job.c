@@ -11,6 +11,7 @@
 #include "ade-log.h"
 #include "aded-decrypt.h"
 #include "aded-encrypt.h"
+#include "ade-http.h"
 #include "aded-errors.h"
 #include "aded-job.h"
 #include "aded-keys.h"
@@ -377,6 +378,8 @@ static void *job_thread(void *userdata) {
 
         if (j->manager->dm && ade_dm_find_crypt(j->device, &mapper) > 0)
                 job_set_mapper(j, mapper);
+        /* Key Vault's retries in this thread end when the job is cancelled. */
+        ade_http_set_thread_cancel(job_cancelled, j);
 
         r = j->type >= 0 && j->type < _ADED_JOB_TYPE_MAX ? job_run[j->type](j) : -EINVAL;
         if (r < 0 && r != -ECANCELED)

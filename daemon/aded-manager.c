@@ -101,6 +101,7 @@ Manager *manager_free(Manager *m) {
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
+        sd_event_source_disable_unref(m->extend_timer);
         if (m->event_fd >= 0)
                 close(m->event_fd);
         sd_event_unref(m->event);
@@ -308,12 +309,32 @@ static void manager_dispatch_progress(Manager *m) {
                 (void)sd_event_exit(m->event, 0);
 }
 
+/* Extends the stop timeout by this much each time. */
+#define EXTEND_TIMEOUT_USEC (90U * 1000U * 1000U)
+#define EXTEND_INTERVAL_USEC (30U * 1000U * 1000U)
+
+/* While stopping: e2fsck and resize2fs finish whatever systemd sends (a half-done one can leave a
+ * filesystem worse than it found it), so as long as one runs, systemd is told to wait longer
+ * instead of killing it at TimeoutStopSec= (issue 11 item 10). Nothing else extends the stop. */
+static int on_extend_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (ade_fs_programs_running() > 0)
+                (void)sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%u", EXTEND_TIMEOUT_USEC);
+        (void)sd_event_source_set_time(s, usec + EXTEND_INTERVAL_USEC);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        (void)m;
+        return 0;
+}
+
 void manager_stop(Manager *m) {
         if (!m->stopping)
                 ade_log_info("stopping: %zu job(s) stop at the next hotzone boundary and resume at the next start",
                         m->n_jobs);
         m->stopping = true;
         (void)sd_notify(false, "STOPPING=1");
+        if (!m->extend_timer)
+                (void)sd_event_add_time_relative(m->event, &m->extend_timer, CLOCK_MONOTONIC, 0, 0, on_extend_timer, m);
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_cancel(m->jobs[i]);
         manager_dispatch_progress(m);

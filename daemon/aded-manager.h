@@ -35,7 +35,8 @@ struct Manager {
         gid_t group;
         int event_fd;
         sd_event_source *event_fd_source;
-        Job **jobs; /* running, or finished and not reaped yet */
+        sd_event_source *extend_timer; /* while stopping: extends systemd's stop timeout, see manager_stop() */
+        Job **jobs;                    /* running, or finished and not reaped yet */
         size_t n_jobs;
         struct EnablePrep *preps; /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
         struct Waiter *waiters;   /* calls waiting for jobs, and Watch (aded-waiter.c) */

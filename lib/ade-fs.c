@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <blkid/blkid.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mntent.h>
@@ -124,6 +125,13 @@ static int find_program(const char *name, char **ret) {
         return ade_log_debug_errno(ENOENT, "Program %s not found in /usr/sbin, /sbin, /usr/bin, /bin", name);
 }
 
+/* Programs of ade_fs_run() running now, in every thread. */
+static atomic_uint programs_running;
+
+unsigned ade_fs_programs_running(void) {
+        return atomic_load(&programs_running);
+}
+
 int ade_fs_run(char *const argv[], char **ret_output) {
         _cleanup_free_ char *path = NULL, *out = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
@@ -157,6 +165,7 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         r = ade_spawn(path, argv, (const AdeSpawnFd[]){{wfd, STDOUT_FILENO}, {wfd, STDERR_FILENO}}, 2, &stop, &pid);
         if (r < 0)
                 return r;
+        atomic_fetch_add(&programs_running, 1);
         close(TAKE_FD(wfd)); /* the child holds the write end now; EOF comes when it exits */
 
         for (;;) {
@@ -176,6 +185,7 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         out[n] = 0;
 
         r = ade_spawn_wait(pid, &status);
+        atomic_fetch_sub(&programs_running, 1);
         if (r < 0)
                 return r;
 

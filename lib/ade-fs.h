@@ -58,6 +58,10 @@ int ade_fs_make(const char *device, const char *type, const char *label, const c
  * output on success of the call. */
 int ade_fs_run(char *const argv[], char **ret_output);
 
+/* How many programs ade_fs_run() runs right now (in any thread). They finish whatever signal the
+ * service gets: a stopping daemon extends its stop timeout while this is not 0. */
+unsigned ade_fs_programs_running(void);
+
 /* Erases every signature libblkid finds on @device (LUKS headers, filesystem magic), as
  * "wipefs -a" would, leaving all other bytes alone. Used once a header was exported, so that the
  * device stops looking like LUKS while its data moves. */

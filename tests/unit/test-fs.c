@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -474,6 +476,36 @@ START_TEST(test_unmount_patiently_names_the_holders) {
 }
 END_TEST
 
+static void *run_cat(void *userdata) {
+        char *argv[] = {(char *)"cat", userdata, NULL};
+
+        return (void *)(intptr_t)ade_fs_run(argv, NULL);
+}
+
+/* A program that must finish is counted while it runs: a stopping aded extends systemd's stop
+ * timeout for it (issue 11 item 10). */
+START_TEST(test_programs_running_counted) {
+        _cleanup_free_ char *fifo = NULL;
+        pthread_t t;
+        void *result;
+        int fd;
+
+        ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+        ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+        ck_assert_uint_eq(ade_fs_programs_running(), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, run_cat, fifo), 0);
+        /* cat waits in open() until a writer comes: it runs until then. */
+        while (ade_fs_programs_running() == 0)
+                sched_yield();
+        fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(pthread_join(t, &result), 0);
+        ck_assert_int_eq((int)(intptr_t)result, 0);
+        ck_assert_uint_eq(ade_fs_programs_running(), 0);
+}
+END_TEST
+
 static Suite *fs_suite(void) {
         Suite *s = suite_create("fs");
         TCase *tc;
@@ -528,6 +560,7 @@ static Suite *fs_suite(void) {
         tc = ade_test_case("unmount");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_unmount_patiently_names_the_holders);
+        tcase_add_test(tc, test_programs_running_counted);
         suite_add_tcase(s, tc);
         return s;
 }
