@@ -19,13 +19,7 @@ start_emulator
 write_config
 
 # aded in a namespace of its own, in which the volume is unmounted: only there.
-real_aded=$ADED
-ADED=$WORK/aded-unshared
-cat >"$ADED" <<EOS
-#!/bin/sh
-exec unshare --mount --propagation private sh -c 'umount "\$0" && exec "\$@"' "$WORK/mnt" "$real_aded" "\$@"
-EOS
-chmod +x "$ADED"
+aded_unshared 'umount "$0"' "$WORK/mnt"
 start_aded
 
 adectl enable --volume-type DATA >"$WORK/out" 2>&1

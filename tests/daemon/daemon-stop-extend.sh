@@ -12,19 +12,7 @@ make_volume 200
 start_emulator
 write_config
 
-export NOTIFY_SOCKET=$WORK/notify.sock
-python3 - "$NOTIFY_SOCKET" "$WORK/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        msg = s.recv(4096).decode()
-        log.write(msg.replace("\n", "|") + "\n")
-PY
-listener=$!
-CLEANUPS+=("kill $listener")
-for _ in $(seq 1 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
+start_notify_listener
 # e2fsck -p (the repair before the shrink) waits on a FIFO; every other e2fsck runs at once.
 cp /usr/sbin/e2fsck "$WORK/e2fsck.real"
 mkfifo "$WORK/go"
@@ -39,13 +27,7 @@ fi
 exec "$WORK/e2fsck.real" "\$@"
 EOS
 chmod +x "$WORK/e2fsck"
-real_aded=$ADED
-ADED=$WORK/aded-wrapped
-cat >"$ADED" <<EOS
-#!/bin/sh
-exec unshare --mount --propagation private sh -c 'mount --bind "\$0" /usr/sbin/e2fsck && exec "\$@"' "$WORK/e2fsck" "$real_aded" "\$@"
-EOS
-chmod +x "$ADED"
+aded_unshared 'mount --bind "$0" /usr/sbin/e2fsck' "$WORK/e2fsck"
 start_aded
 adectl enable --volume-type DATA --no-wait >/dev/null 2>&1 || fail "enable --no-wait failed"
 for _ in $(seq 1 1200); do [ -e "$WORK/fsck-started" ] && break; sleep 0.05; done
