@@ -182,8 +182,9 @@ static int prep_volume_luks(EnablePrep *e, AdeVolume *v) {
  * filesystem proves nothing: the job checks after unmounting), refused otherwise. */
 static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
         _cleanup_free_ char *reason = NULL;
+        const char *why;
 
-        if (e->manager->dm) {
+        if (e->manager->dm && !e->manager->mount_ns_foreign) {
                 plan_add_check(e, "volume-eligible", v->device, true, true,
                         "mounted: encrypted online (unmounted, header written, mounted again from "
                         "/dev/mapper, then encrypted underneath)");
@@ -193,10 +194,15 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
                 prep_eligible(e, v);
                 return;
         }
-        if (asprintf(&reason,
-                    "%s is mounted at %s and device-mapper is not available on this host, so it cannot be "
-                    "encrypted online; unmount it and run enable again (ade never unmounts behind your back)",
-                    v->device, v->mountpoint) < 0)
+        /* Unmounting in a namespace of our own would leave the filesystem mounted for everyone else,
+         * and e2fsck would repair it mounted (issue 11 item 0). */
+        why = e->manager->mount_ns_foreign
+                      ? "aded runs in a mount namespace of its own (not pid 1's), where unmounting it would not "
+                        "unmount it for the system; start aded from aded.service (its unit creates no mount "
+                        "namespace), or unmount it and run enable again"
+                      : "device-mapper is not available on this host, so it cannot be encrypted online; unmount it "
+                        "and run enable again (ade never unmounts behind your back)";
+        if (asprintf(&reason, "%s is mounted at %s and %s", v->device, v->mountpoint, why) < 0)
                 reason = NULL;
         plan_add_check(e, "volume-eligible", v->device, false, true, reason ?: "not eligible");
         prep_refuse(e, "volume-eligible", reason ?: "not eligible");

@@ -185,6 +185,9 @@ static int encrypt_fetch(
         return 0;
 }
 
+/* How long an online enable tries to unmount a busy filesystem. */
+#define ADED_UNMOUNT_PATIENCE_USEC (5U * 1000U * 1000U)
+
 /* Online (docs/architecture.md §4, ADE's flow), for a mounted volume when device-mapper is there:
  * unmount, write the header and activate (init_only), mount again from /dev/mapper, then reencrypt
  * underneath the mounted filesystem. Only after the key is escrowed: a refusal before leaves the
@@ -195,7 +198,7 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         const AdeVolume *v = job_volume(j);
         const char *device = job_device(j);
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
-        _cleanup_free_ char *name = NULL, *mapper = NULL, *prepared = NULL;
+        _cleanup_free_ char *name = NULL, *mapper = NULL, *prepared = NULL, *holders = NULL;
         const char *base = strrchr(device, '/'), *mountpoint = v->mountpoint, *fstype = v->fstype, *options = NULL;
         AdeVolume unmounted;
         int r;
@@ -226,12 +229,14 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         }
 
         job_set_phase(j, "unmounting");
-        r = ade_fs_unmount(mountpoint);
+        /* Bounded: a reader that touches the mount now and then must not fail the enable at once. */
+        r = ade_fs_unmount_patiently(mountpoint, ADED_UNMOUNT_PATIENCE_USEC, &holders);
         if (r < 0) {
                 r = job_fail(j, r, NULL, NULL,
-                        "cannot unmount %s from %s to encrypt it online: %s; stop what uses it and run enable "
-                        "again",
-                        device, mountpoint, strerror(-r));
+                        "cannot unmount %s from %s to encrypt it online: %s%s%s; stop what uses it and run "
+                        "enable again",
+                        device, mountpoint, r == -EBUSY ? "still in use after 5 s" : strerror(-r),
+                        holders ? ", by " : "", strempty(holders));
                 if (prepared)
                         (void)unlink(prepared);
                 return r;

@@ -11,6 +11,7 @@
 #include "ade-log.h"
 #include "aded-decrypt.h"
 #include "aded-encrypt.h"
+#include "ade-http.h"
 #include "aded-errors.h"
 #include "aded-job.h"
 #include "aded-keys.h"
@@ -43,6 +44,7 @@ struct Job {
         char *message;    /* what a person reads when it failed, or (Unlock, result 0) why it left a volume
                            * open but unmounted */
         char *mounted_on; /* Unlock: where the volume's filesystem is mounted now, or NULL */
+        bool failed;      /* job_fail() was called: its first message is the one that says why */
         char *mapper;     /* the crypt mapping it is open on, or NULL */
         uint64_t last_signal_usec;
 
@@ -230,6 +232,12 @@ static int job_progress(uint64_t done, uint64_t total, void *userdata) {
         return atomic_load(&j->cancel) ? 1 : 0;
 }
 
+static int job_cancelled(void *userdata) {
+        Job *j = userdata;
+
+        return atomic_load(&j->cancel) ? 1 : 0;
+}
+
 int job_fail(Job *j, int r, const char *error_name, json_object *parameters, const char *format, ...) {
         va_list ap;
         char *msg = NULL;
@@ -240,6 +248,15 @@ int job_fail(Job *j, int r, const char *error_name, json_object *parameters, con
         va_end(ap);
 
         pthread_mutex_lock(&j->lock);
+        if (j->failed) {
+                /* The first failure is the specific one ("cannot unmount ... held by ..."); callers
+                 * further out know less and must not replace it with "encrypting ... failed". */
+                pthread_mutex_unlock(&j->lock);
+                free(msg);
+                json_object_put(parameters);
+                return r;
+        }
+        j->failed = true;
         free(j->message);
         j->message = msg;
         free(j->error_name);
@@ -285,6 +302,7 @@ void job_engine_options(Job *j, AdeLuksOptions *ret) {
                 .format_all = j->params.format_all,
                 .format_all_confirmed = j->params.format_all,
                 .progress = job_progress,
+                .cancelled = job_cancelled,
                 .userdata = j,
         };
 }
@@ -360,6 +378,8 @@ static void *job_thread(void *userdata) {
 
         if (j->manager->dm && ade_dm_find_crypt(j->device, &mapper) > 0)
                 job_set_mapper(j, mapper);
+        /* Key Vault's retries in this thread end when the job is cancelled. */
+        ade_http_set_thread_cancel(job_cancelled, j);
 
         r = j->type >= 0 && j->type < _ADED_JOB_TYPE_MAX ? job_run[j->type](j) : -EINVAL;
         if (r < 0 && r != -ECANCELED)

@@ -6,6 +6,7 @@
 
 #include "ade-disk-encryption-idl.h"
 #include "ade-dm.h"
+#include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-log.h"
 #include "aded-enable.h"
@@ -70,6 +71,18 @@ int manager_new(AdeConfig *config, Manager **ret) {
                 goto fail;
 
         m->dm = ade_dm_available();
+        r = ade_fs_mount_namespace_is_system();
+        m->mount_ns_foreign = r <= 0;
+        if (r < 0)
+                ade_log_error_errno(r,
+                        "cannot tell whether aded runs in the system's mount namespace (/proc/self/ns/mnt "
+                        "against /proc/1/ns/mnt): %m; mounted volumes are not encrypted online and "
+                        "Unlock does not mount");
+        else if (r == 0)
+                ade_log_error("aded runs in a mount namespace of its own, not the system's (pid 1's): what it "
+                              "unmounted or mounted would change only its own view; mounted volumes are not "
+                              "encrypted online and Unlock does not mount. Start it from aded.service, whose unit "
+                              "creates no mount namespace, or without unshare/ProtectSystem= and the like (aded(8))");
         *ret = m;
         return 0;
 fail:
@@ -92,6 +105,7 @@ Manager *manager_free(Manager *m) {
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
+        sd_event_source_disable_unref(m->extend_timer);
         if (m->event_fd >= 0)
                 close(m->event_fd);
         sd_event_unref(m->event);
@@ -125,6 +139,10 @@ int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const Ad
         Job **grown, *j;
         int r;
 
+        /* One job per device, whatever asked for it: an Unlock opening a volume that a Disable is
+         * decrypting would race it (issue 11 item 8). */
+        if (manager_find_job(m, v->device))
+                return -EBUSY;
         grown = realloc(m->jobs, (m->n_jobs + 1) * sizeof(Job *));
         if (!grown)
                 return -ENOMEM;
@@ -295,12 +313,32 @@ static void manager_dispatch_progress(Manager *m) {
                 (void)sd_event_exit(m->event, 0);
 }
 
+/* Extends the stop timeout by this much each time. */
+#define EXTEND_TIMEOUT_USEC (90U * 1000U * 1000U)
+#define EXTEND_INTERVAL_USEC (30U * 1000U * 1000U)
+
+/* While stopping: e2fsck and resize2fs finish whatever systemd sends (a half-done one can leave a
+ * filesystem worse than it found it), so as long as one runs, systemd is told to wait longer
+ * instead of killing it at TimeoutStopSec= (issue 11 item 10). Nothing else extends the stop. */
+static int on_extend_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (ade_fs_programs_running() > 0)
+                (void)sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%u", EXTEND_TIMEOUT_USEC);
+        (void)sd_event_source_set_time(s, usec + EXTEND_INTERVAL_USEC);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        (void)m;
+        return 0;
+}
+
 void manager_stop(Manager *m) {
         if (!m->stopping)
                 ade_log_info("stopping: %zu job(s) stop at the next hotzone boundary and resume at the next start",
                         m->n_jobs);
         m->stopping = true;
         (void)sd_notify(false, "STOPPING=1");
+        if (!m->extend_timer)
+                (void)sd_event_add_time_relative(m->event, &m->extend_timer, CLOCK_MONOTONIC, 0, 0, on_extend_timer, m);
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_cancel(m->jobs[i]);
         manager_dispatch_progress(m);

@@ -25,6 +25,9 @@ struct Manager {
         AdedState *state;
         AdeResolver *resolver; /* Key Vault for every job, and the preconditions' identity */
         bool dm;               /* device-mapper available */
+        /* Not in pid 1's mount namespace (or it cannot be told): what aded would mount or unmount
+         * would change only its own view, so online encryption and Unlock's mount are refused. */
+        bool mount_ns_foreign;
 
         /* The loop's alone. */
         sd_event *event;
@@ -32,7 +35,8 @@ struct Manager {
         gid_t group;
         int event_fd;
         sd_event_source *event_fd_source;
-        Job **jobs; /* running, or finished and not reaped yet */
+        sd_event_source *extend_timer; /* while stopping: extends systemd's stop timeout, see manager_stop() */
+        Job **jobs;                    /* running, or finished and not reaped yet */
         size_t n_jobs;
         struct EnablePrep *preps; /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
         struct Waiter *waiters;   /* calls waiting for jobs, and Watch (aded-waiter.c) */
@@ -68,7 +72,8 @@ void manager_volumes_invalidate(Manager *m);
  * started are cancelled. */
 int manager_start_jobs(Manager *m, AdedJobType type, AdeVolume *const *vols, size_t n, const AdedEnableParams *params,
         Job ***ret_jobs);
-/* The same for one volume, not logged: a resume says so itself. */
+/* The same for one volume, not logged: a resume says so itself. Both refuse a volume on which a
+ * job runs already (-EBUSY): one job per device, whichever method asked. */
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret);
 
 Job *manager_find_job(Manager *m, const char *device);

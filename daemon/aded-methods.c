@@ -188,6 +188,10 @@ static int run_on_encrypted(Manager *m, AdeVarlinkCall *call, unsigned flags, Ad
                         return r;
                 return ade_varlink_reply(call, reply);
         }
+        /* Each volume has one job at a time, with or without a device named in the call. */
+        for (size_t i = 0; i < k; i++)
+                if (manager_find_job(m, eligible[i]->device))
+                        return aded_error_in_progress(call);
         r = manager_start_jobs(m, type, eligible, k, params, &jobs);
         if (r < 0)
                 return r;
@@ -274,8 +278,6 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                 return aded_error_precondition(call, "device-mapper",
                         "device-mapper is not available on this host (no /dev/mapper/control): "
                         "encrypted volumes cannot be opened here; load the dm-crypt module");
-        if (manager_find_job(m, device ?: ""))
-                return aded_error_in_progress(call);
         return run_on_encrypted(m, call, flags, ADED_JOB_UNLOCK, device, want_unlock, NULL);
 }
 

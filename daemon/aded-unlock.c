@@ -50,6 +50,17 @@ static void unlock_mount(Job *j, const char *name) {
                 job_note(j, "out of memory");
                 return;
         }
+        /* A mount in a namespace of our own would be seen by nobody else. */
+        if (job_manager(j)->mount_ns_foreign) {
+                if (asprintf(&why,
+                            "%s is open but not mounted on %s: aded runs in a mount namespace of its own (not "
+                            "pid 1's), where nobody else would see the mount; mount it by hand, or start aded "
+                            "from aded.service",
+                            mapper, record->mount_point) < 0)
+                        why = NULL;
+                job_note(j, why ?: "not mounted: aded runs in a mount namespace of its own");
+                return;
+        }
 
         r = ade_fs_mount_check(mapper, record->mount_point, &why);
         if (r == 0)

@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,7 +132,9 @@ static int worker_run(const char *op, const char *device, const char *header, co
         bool have_result = false;
         int result = -EIO, status, r, k;
 
-        r = aded_worker_wait_orphans(device);
+        r = aded_worker_wait_orphans(device, o->run_dir, ADED_WORKER_ORPHAN_WAIT_USEC, o->cancelled, o->userdata);
+        if (r < 0)
+                return r;
         if (r > 0)
                 ade_log_info("%s: the worker of an earlier aded finished; continuing", device);
 
@@ -188,16 +194,57 @@ int aded_worker_decrypt(
         return worker_run("decrypt", device, header, keyfile, o, ret_header);
 }
 
-/* A worker's pid whose third argument is @device, other than us; 0 when there is none. */
+/* ---- a worker's identity: its lock ------------------------------------------------------------ */
+
+int aded_worker_lock(const char *device, const char *run_dir, bool wait, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (stat(device, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode))
+                return -ENOTBLK;
+        run_dir = run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT;
+        if (mkdir(run_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        /* By device number: the path may name another disk after a rename, the number does not
+         * while the worker runs (it holds the device open). */
+        if (snprintf(path, sizeof(path), "%s/worker-%u-%u.lock", run_dir, major(st.st_rdev), minor(st.st_rdev)) >=
+                (int)sizeof(path))
+                return -ENAMETOOLONG;
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        /* In the service's own folder, which only root may write: a file someone else made there
+         * is no lock of ours. */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return -EPERM;
+        while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+                if (errno == EINTR)
+                        continue;
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The process that looks like the worker for @device: root's, running our own program, with
+ * "--reencrypt-worker OP @device" as its arguments; 0 when none. Only for the log: the lock says
+ * whether a worker is at work. */
 static pid_t find_worker(const char *device) {
         _cleanup_(closedirp) DIR *d = opendir("/proc");
+        struct stat self;
         struct dirent *de;
 
-        if (!d)
+        if (!d || stat("/proc/self/exe", &self) < 0)
                 return 0;
         while ((de = readdir(d))) {
                 char path[64], buf[4096];
                 _cleanup_close_ int fd = -EBADF;
+                struct stat st, exe;
                 ssize_t n;
                 pid_t pid;
                 const char *a[4] = {};
@@ -205,6 +252,12 @@ static pid_t find_worker(const char *device) {
 
                 pid = (pid_t)strtol(de->d_name, NULL, 10);
                 if (pid <= 0 || pid == getpid())
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+                if (stat(path, &st) < 0 || st.st_uid != 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+                if (stat(path, &exe) < 0 || exe.st_dev != self.st_dev || exe.st_ino != self.st_ino)
                         continue;
                 snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -224,22 +277,41 @@ static pid_t find_worker(const char *device) {
         return 0;
 }
 
-int aded_worker_wait_orphans(const char *device) {
+int aded_worker_wait_orphans(const char *device, const char *run_dir, uint64_t timeout_usec,
+        int (*cancelled)(void *userdata), void *userdata) {
         const struct timespec tick = {.tv_nsec = 200 * 1000 * 1000};
-        int n = 0;
-        pid_t pid, last = 0;
+        uint64_t waited = 0;
+        int r;
 
-        while ((pid = find_worker(device)) > 0) {
-                if (pid != last) {
-                        ade_log_info("%s: a reencryption worker of an earlier aded (pid %d) is still at work; "
-                                     "waiting for it to finish or stop",
+        for (;;) {
+                _cleanup_close_ int fd = -EBADF;
+                pid_t pid;
+
+                /* Free: no worker at work. Released at once: the worker we start takes it. */
+                r = aded_worker_lock(device, run_dir, false, &fd);
+                if (r >= 0)
+                        return waited > 0;
+                if (r != -EBUSY)
+                        return ade_log_error_errno(
+                                r, "%s: cannot check for a reencryption worker still at work: %m", device);
+                if (waited == 0) {
+                        pid = find_worker(device);
+                        ade_log_info("%s: a reencryption worker of an earlier aded (pid %d) is still at work; waiting "
+                                     "for it to finish or stop",
                                 device, (int)pid);
-                        last = pid;
-                        n++;
+                }
+                if (cancelled && cancelled(userdata))
+                        return -ECANCELED;
+                if (waited >= timeout_usec) {
+                        pid = find_worker(device);
+                        return ade_log_error_errno(ETIMEDOUT,
+                                "%s: a reencryption worker of an earlier aded (pid %d) is still at work after %" PRIu64
+                                " s; stop it (kill -TERM %d: it stops at the next hotzone boundary) or wait for it",
+                                device, (int)pid, timeout_usec / 1000000U, (int)pid);
                 }
                 nanosleep(&tick, NULL);
+                waited += 200 * 1000;
         }
-        return n;
 }
 
 /* ---- the worker's side -------------------------------------------------------------------- */
@@ -305,6 +377,7 @@ int aded_worker_main(int argc, char *argv[]) {
         struct sigaction sa = {.sa_handler = worker_on_signal};
         AdeLuksOptions o = {};
         const char *op, *device, *header;
+        _cleanup_close_ int lock = -EBADF;
         int r;
 
         /* aded --reencrypt-worker OP DEVICE HEADER NAME HEADER_DIR RUN_DIR HOTZONE RESILIENCE */
@@ -337,6 +410,12 @@ int aded_worker_main(int argc, char *argv[]) {
 
         r = ade_secret_read_fd(WORKER_KEY_FD, 4096, &key);
         close(WORKER_KEY_FD);
+        if (r < 0) {
+                worker_say("result %d\n", r);
+                return 1;
+        }
+        /* Held until we exit: how the next aded knows that a worker is at work here. */
+        r = aded_worker_lock(device, o.run_dir, false, &lock);
         if (r < 0) {
                 worker_say("result %d\n", r);
                 return 1;

@@ -27,9 +27,24 @@ int aded_worker_resume(const char *device, const char *header, const AdeSecret *
 int aded_worker_decrypt(
         const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header);
 
-/* Waits (polling) until no worker left by an earlier aded works on @device any more. Returns the
- * number of workers waited for. */
-int aded_worker_wait_orphans(const char *device);
+/* The lock a worker holds on @device for as long as it runs: a file for the device's number in
+ * @run_dir (NULL: ADE_LUKS_RUN_DIR_DEFAULT), made there if missing, locked with flock(). The folder
+ * is the service's and only root may write in it, so no other user can hold the lock and pass for a
+ * worker (issue 11 item 5: a look-alike command line stalled every online job). 0 with the
+ * descriptor that holds it in *ret_fd; -EBUSY when it is held (and @wait false); -ENOTBLK when
+ * @device is no device; -EPERM when the file belongs to another user. */
+int aded_worker_lock(const char *device, const char *run_dir, bool wait, int *ret_fd);
+
+/* How long a job waits for the worker of an earlier aded: longer than its stop at a hotzone
+ * boundary takes, shorter than an operator waits without an answer. */
+#define ADED_WORKER_ORPHAN_WAIT_USEC (10U * 60U * 1000U * 1000U)
+
+/* Waits (polling) while a worker left by an earlier aded holds @device's lock, for at most
+ * @timeout_usec, and asks @cancelled (may be NULL) between looks. Returns 1 when it waited for one,
+ * 0 when there was none, -ECANCELED, -ETIMEDOUT (logged, with the worker's pid and how to stop
+ * it), or another negative errno when the lock cannot be checked. */
+int aded_worker_wait_orphans(const char *device, const char *run_dir, uint64_t timeout_usec,
+        int (*cancelled)(void *userdata), void *userdata);
 
 /* The worker's main(), for "aded --reencrypt-worker ...". */
 int aded_worker_main(int argc, char *argv[]);

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 /* sd_journal_send() would otherwise stamp every message with this file's location (the sink's); the
@@ -44,6 +45,21 @@ static void manager_freep(Manager **m) {
         manager_freep_helper(*m);
 }
 
+/* Descriptors aded wants: varlink connections may take all but ADE_VARLINK_FD_RESERVE of them, and
+ * they are capped at 1024 (ade-varlink.h), so the default soft limit of 1024 would leave the
+ * service short. The unit sets the same (LimitNOFILE=); this covers a start outside systemd. */
+#define ADED_NOFILE 4096U
+
+static void raise_nofile(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= ADED_NOFILE)
+                return;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > ADED_NOFILE ? ADED_NOFILE : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                ade_log_warning_errno(errno, "cannot raise the open files limit to %u: %m", ADED_NOFILE);
+}
+
 static int run(AdeConfig *config) {
         _cleanup_(manager_freep) Manager *m = NULL;
         sigset_t mask;
@@ -56,6 +72,8 @@ static int run(AdeConfig *config) {
          * each time, instead of glibc raising the threshold and keeping them in a worker's arena for
          * good (an idle aded stayed ~20 MiB larger after one job). */
         (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
+        raise_nofile();
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <blkid/blkid.h>
+#include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mntent.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "ade-fs.h"
 #include "ade-io.h"
@@ -120,6 +125,13 @@ static int find_program(const char *name, char **ret) {
         return ade_log_debug_errno(ENOENT, "Program %s not found in /usr/sbin, /sbin, /usr/bin, /bin", name);
 }
 
+/* Programs of ade_fs_run() running now, in every thread. */
+static atomic_uint programs_running;
+
+unsigned ade_fs_programs_running(void) {
+        return atomic_load(&programs_running);
+}
+
 int ade_fs_run(char *const argv[], char **ret_output) {
         _cleanup_free_ char *path = NULL, *out = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
@@ -153,6 +165,7 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         r = ade_spawn(path, argv, (const AdeSpawnFd[]){{wfd, STDOUT_FILENO}, {wfd, STDERR_FILENO}}, 2, &stop, &pid);
         if (r < 0)
                 return r;
+        atomic_fetch_add(&programs_running, 1);
         close(TAKE_FD(wfd)); /* the child holds the write end now; EOF comes when it exits */
 
         for (;;) {
@@ -172,6 +185,7 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         out[n] = 0;
 
         r = ade_spawn_wait(pid, &status);
+        atomic_fetch_sub(&programs_running, 1);
         if (r < 0)
                 return r;
 
@@ -185,11 +199,39 @@ int ade_fs_run(char *const argv[], char **ret_output) {
         return WEXITSTATUS(status);
 }
 
+/* Before a program writes to @device: -EBUSY, with a sentence in *ret_output, when the system has it
+ * mounted. e2fsck and resize2fs look only at their own namespace's mounts: in another one than
+ * pid 1's, a filesystem the system uses would look free (issue 11 item 0). */
+static int refuse_mounted(const char *device, char **ret_output) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r;
+
+        if (stat(device, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode))
+                return 0;
+        r = ade_fs_mounted_anywhere(st.st_rdev, &path);
+        if (r < 0)
+                return ade_log_debug_errno(r, "Cannot read the mount tables to check that %s is unmounted: %m", device);
+        if (r == 0)
+                return 0;
+        if (ret_output && asprintf(ret_output, "%s is mounted on %s; it must be unmounted for the whole system first",
+                                  device, path) < 0)
+                *ret_output = NULL;
+        return ade_log_debug_errno(EBUSY, "%s is mounted on %s", device, path);
+}
+
 int ade_fs_check(const char *device, bool repair, char **ret_output) {
         _cleanup_free_ char *out = NULL;
         char *argv[] = {(char *)"e2fsck", (char *)"-f", (char *)(repair ? "-p" : "-n"), (char *)device, NULL};
         int r;
 
+        if (repair) {
+                r = refuse_mounted(device, ret_output);
+                if (r < 0)
+                        return r;
+        }
         r = ade_fs_run(argv, &out);
         if (r < 0)
                 return r;
@@ -269,6 +311,9 @@ int ade_fs_shrink(const char *device, uint64_t new_size, char **ret_output) {
         if (new_size == 0 || new_size % 1024 != 0)
                 return -EINVAL;
 
+        r = refuse_mounted(device, ret_output);
+        if (r < 0)
+                return r;
         if (asprintf(&size_arg, "%" PRIu64 "K", new_size / 1024) < 0)
                 return -ENOMEM;
         char *resize[] = {(char *)"resize2fs", (char *)device, size_arg, NULL};
@@ -421,14 +466,45 @@ static bool mount_option_userspace(const char *o) {
         return false;
 }
 
+/* @path as a directory reached without following a symbolic link anywhere on the way: an O_PATH
+ * descriptor, or -ELOOP. What is mounted then goes where this descriptor points, not where a link
+ * swapped in after a check would lead. */
+static int open_real_directory(const char *path) {
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+        _cleanup_free_ char *real = NULL;
+        int fd;
+
+        fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd >= 0)
+                return fd;
+        if (errno != ENOSYS)
+                return -errno;
+        /* Before Linux 5.6: the last component is opened without following, the rest compared. */
+        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOTDIR ? -ELOOP : -errno;
+        real = realpath(path, NULL);
+        if (!real || !streq(real, path)) {
+                close(fd);
+                return real ? -ELOOP : -errno;
+        }
+        return fd;
+}
+
 int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options) {
         _cleanup_free_ char *copy = NULL, *data = NULL;
+        _cleanup_close_ int dir = -EBADF;
         unsigned long flags = 0;
         size_t n = 0;
-        char *state = NULL;
+        char *state = NULL, target[64];
 
         assert(device);
         assert(path);
+
+        dir = open_real_directory(path);
+        if (dir < 0)
+                return ade_log_debug_errno(dir, "%s is no directory reached without symbolic links: %m", path);
+        snprintf(target, sizeof(target), "/proc/self/fd/%d", dir);
 
         if (!isempty(options)) {
                 copy = strdup(options);
@@ -451,7 +527,7 @@ int ade_fs_mount(const char *device, const char *path, const char *fstype, const
                         n += (size_t)sprintf(data + n, "%s%s", n > 0 ? "," : "", o);
                 }
         }
-        if (mount(device, path, fstype, flags, n > 0 ? data : NULL) < 0)
+        if (mount(device, target, fstype, flags, n > 0 ? data : NULL) < 0)
                 return ade_log_debug_errno(-errno, "mounting %s on %s (%s, %s) failed: %m", device, path, strna(fstype),
                         isempty(options) ? "defaults" : options);
         return 0;
@@ -537,6 +613,69 @@ int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char *
         return r;
 }
 
+int ade_fs_mounted_anywhere(dev_t devnum, char **ret_path) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = ade_fs_mount_of(NULL, devnum, &path, NULL);
+        if (r == 0)
+                r = ade_fs_mount_of(ADE_FS_SYSTEM_MOUNTINFO, devnum, &path, NULL);
+        if (r <= 0)
+                return r;
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return 1;
+}
+
+/* The ID (field 1) of the first mount in @mountinfo. */
+static int mount_first_id(const char *mountinfo, int *ret_id) {
+        _cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
+
+        if (!f)
+                return -errno;
+        if (fscanf(f, "%d", ret_id) != 1)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Whether a line of @mountinfo has the mount ID @id. */
+static int mount_id_in(const char *mountinfo, int id) {
+        _cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
+        char line[4096];
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                int i;
+
+                if (sscanf(line, "%d", &i) == 1 && i == id)
+                        return 1;
+                /* A line longer than the buffer: skip its rest. */
+                while (!strchr(line, '\n') && fgets(line, sizeof(line), f))
+                        ;
+        }
+        return 0;
+}
+
+int ade_fs_mount_namespace_is_system(void) {
+        struct stat self, init;
+        int id, r;
+
+        /* Both links lead to the namespace's inode. */
+        if (stat("/proc/self/ns/mnt", &self) >= 0 && stat("/proc/1/ns/mnt", &init) >= 0)
+                return self.st_dev == init.st_dev && self.st_ino == init.st_ino;
+        if (errno != EACCES && errno != EPERM)
+                return -errno;
+        /* Following pid 1's link takes ptrace access, which a process with fewer capabilities than
+         * pid 1 lacks (the unit's CapabilityBoundingSet= makes aded one). Its mount table is
+         * readable: a mount belongs to exactly one namespace, and a copied namespace gets new mount
+         * IDs, so one ID in both tables means one namespace. */
+        r = mount_first_id("/proc/self/mountinfo", &id);
+        if (r < 0)
+                return r;
+        return mount_id_in(ADE_FS_SYSTEM_MOUNTINFO, id);
+}
+
 static int match_path(dev_t devnum, const char *path, const char *options, void *userdata) {
         MountQuery *q = userdata;
 
@@ -563,13 +702,35 @@ int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum
         return q.found;
 }
 
+char *ade_fs_options_security(const char *options) {
+        static const char *const keep[] = {"ro", "nosuid", "nodev", "noexec"};
+        _cleanup_free_ char *copy = NULL, *out = NULL;
+        size_t n = 0;
+        char *state = NULL;
+
+        copy = strdup(options ?: "");
+        out = calloc(1, strlen(options ?: "") + 1);
+        if (!copy || !out)
+                return NULL;
+        for (char *o = strtok_r(copy, ",", &state); o; o = strtok_r(NULL, ",", &state))
+                for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+                        if (streq(o, keep[i]))
+                                n += (size_t)sprintf(out + n, "%s%s", n > 0 ? "," : "", o);
+        return TAKE_PTR(out);
+}
+
 int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options) {
+        _cleanup_free_ char *kept = NULL;
         int r;
 
         r = ade_fs_mount(device, path, fstype, options);
-        if (r >= 0 || isempty(options))
+        if (r >= 0 || isempty(options) || r == -ELOOP)
                 return r;
-        return ade_fs_mount(device, path, fstype, NULL);
+        /* The retry drops what the kernel may refuse now, never what protects the system. */
+        kept = ade_fs_options_security(options);
+        if (!kept)
+                return -ENOMEM;
+        return ade_fs_mount(device, path, fstype, kept);
 }
 
 int ade_fs_unmount(const char *path) {
@@ -578,6 +739,131 @@ int ade_fs_unmount(const char *path) {
         if (umount2(path, 0) < 0)
                 return ade_log_debug_errno(errno, "unmounting %s failed: %m", path);
         return 0;
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* Whether the file @name under /proc/@pid (a link such as "cwd" or "fd/3") lies on @dev. */
+static bool proc_file_on(const char *pid, const char *name, dev_t dev) {
+        char path[PATH_MAX];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%s/%s", pid, name);
+        return stat(path, &st) >= 0 && st.st_dev == dev;
+}
+
+/* Whether the process @pid uses the filesystem @dev: its root, working folder, program, an open
+ * file or a mapped one (a library, a program run from there). */
+static bool process_uses(const char *pid, dev_t dev) {
+        _cleanup_(closedirp) DIR *fds = NULL;
+        _cleanup_fclose_ FILE *maps = NULL;
+        char path[PATH_MAX], line[4096];
+        struct dirent *de;
+
+        if (proc_file_on(pid, "cwd", dev) || proc_file_on(pid, "root", dev) || proc_file_on(pid, "exe", dev))
+                return true;
+        snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+        fds = opendir(path);
+        while (fds && (de = readdir(fds))) {
+                char name[300];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(name, sizeof(name), "fd/%s", de->d_name);
+                if (proc_file_on(pid, name, dev))
+                        return true;
+        }
+        snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+        maps = fopen(path, "re");
+        while (maps && fgets(line, sizeof(line), maps)) {
+                unsigned maj, min;
+                unsigned long inode;
+
+                if (sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &inode) == 3 && inode != 0 &&
+                        makedev(maj, min) == dev)
+                        return true;
+        }
+        return false;
+}
+
+#define HOLDERS_MAX 10
+
+int ade_fs_holders(const char *path, char **ret) {
+        _cleanup_(closedirp) DIR *proc = NULL;
+        _cleanup_free_ char *list = NULL;
+        unsigned n = 0, more = 0;
+        struct stat st;
+        struct dirent *de;
+
+        assert(path);
+        assert(ret);
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        proc = opendir("/proc");
+        if (!proc)
+                return -errno;
+        while ((de = readdir(proc))) {
+                _cleanup_fclose_ FILE *f = NULL;
+                char comm[64] = "?", file[PATH_MAX], *grown = NULL;
+
+                if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || (pid_t)atoi(de->d_name) == getpid() ||
+                        !process_uses(de->d_name, st.st_dev))
+                        continue;
+                if (n == HOLDERS_MAX) {
+                        more++;
+                        continue;
+                }
+                snprintf(file, sizeof(file), "/proc/%s/comm", de->d_name);
+                f = fopen(file, "re");
+                if (f && fgets(comm, sizeof(comm), f))
+                        comm[strcspn(comm, "\n")] = '\0';
+                if (asprintf(&grown, "%s%spid %s (%s)", strempty(list), list ? ", " : "", de->d_name, comm) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = grown;
+                n++;
+        }
+        if (more > 0) {
+                char *grown = NULL;
+
+                if (asprintf(&grown, "%s and %u more", list, more) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = grown;
+        }
+        *ret = TAKE_PTR(list);
+        return (int)(n + more);
+}
+
+int ade_fs_unmount_patiently(const char *path, uint64_t timeout_usec, char **ret_holders) {
+        struct timespec start, now;
+        int r;
+
+        assert(path);
+
+        if (clock_gettime(CLOCK_MONOTONIC, &start) < 0)
+                return -errno;
+        for (;;) {
+                uint64_t elapsed;
+
+                r = ade_fs_unmount(path);
+                if (r != -EBUSY)
+                        return r;
+                if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+                        return -errno;
+                elapsed = (uint64_t)(now.tv_sec - start.tv_sec) * 1000000U + (now.tv_nsec - start.tv_nsec) / 1000;
+                if (elapsed >= timeout_usec)
+                        break;
+                /* A reader that touches the mount now and then lets go in between. */
+                (void)usleep(100 * 1000);
+        }
+        if (ret_holders && ade_fs_holders(path, ret_holders) <= 0)
+                *ret_holders = NULL;
+        return -EBUSY;
 }
 
 static void endmntentp(FILE **f) {
@@ -706,6 +992,12 @@ int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, con
                         "%s is open but not mounted: its mount point %s does not exist; create it and run "
                         "'adectl unlock' again",
                         mapper, mount_point);
+        /* Checked here, mounted there: a link makes the two differ, and may be swapped in between. */
+        if (!streq(c->canonical, mount_point))
+                return why(ret_why, -ELOOP,
+                        "%s is open but not mounted: its mount point %s leads through a symbolic link to %s; aded "
+                        "mounts only on the real path, so fix the link or mount it by hand",
+                        mapper, mount_point, c->canonical);
         if (!c->directory)
                 return why(ret_why, -ENOTDIR,
                         "%s is open but not mounted: its mount point %s is not a directory; make it one and "

@@ -58,6 +58,10 @@ int ade_fs_make(const char *device, const char *type, const char *label, const c
  * output on success of the call. */
 int ade_fs_run(char *const argv[], char **ret_output);
 
+/* How many programs ade_fs_run() runs right now (in any thread). They finish whatever signal the
+ * service gets: a stopping daemon extends its stop timeout while this is not 0. */
+unsigned ade_fs_programs_running(void);
+
 /* Erases every signature libblkid finds on @device (LUKS headers, filesystem magic), as
  * "wipefs -a" would, leaving all other bytes alone. Used once a header was exported, so that the
  * device stops looking like LUKS while its data moves. */
@@ -66,18 +70,36 @@ int ade_fs_wipe_signatures(const char *device);
 /* Mounts @device on @path as @fstype, with @options written as in fstab ("rw,noatime,errors=remount-ro";
  * NULL or "" for the defaults): the VFS options (ro, nosuid, nodev, noexec, noatime, relatime, ...)
  * become mount(2) flags, those only mount(8) reads (defaults, auto, noauto, nofail, _netdev, user,
- * x-*, comment=...) are dropped, and the rest goes to the filesystem. Returns 0 or the negative
- * errno of mount(2). */
+ * x-*, comment=...) are dropped, and the rest goes to the filesystem. @path must be a directory
+ * reached without a symbolic link anywhere on the way (-ELOOP otherwise), and the mount goes on the
+ * directory that was opened. Returns 0 or the negative errno of mount(2). */
 int ade_fs_mount(const char *device, const char *path, const char *fstype, const char *options);
 
-/* As ade_fs_mount(), and when that fails with @options, once more with the defaults: a filesystem
- * put back after an operation must not stay unmounted over an option the kernel refuses now. Returns
- * 0 or the last attempt's negative errno. */
+/* As ade_fs_mount(), and when that fails with @options, once more with only the options that protect
+ * the system (ade_fs_options_security()): a filesystem put back after an operation must not stay
+ * unmounted over an option the kernel refuses now, nor come back with set-uid programs or device
+ * nodes it was mounted without. Returns 0 or the last attempt's negative errno. */
 int ade_fs_mount_or_defaults(const char *device, const char *path, const char *fstype, const char *options);
+
+/* Of @options (fstab's syntax; may be NULL), "ro", "nosuid", "nodev" and "noexec", in their order: a
+ * new string, "" when none; NULL when out of memory. */
+char *ade_fs_options_security(const char *options);
 
 /* Unmounts the filesystem mounted on @path (umount2(), no flags: a busy filesystem stays). Returns 0
  * or the negative errno of umount2(2) (-EBUSY while something uses it). */
 int ade_fs_unmount(const char *path);
+
+/* Unmounts @path as ade_fs_unmount() does, and while it is busy tries again every 100 ms for up to
+ * @timeout_usec: something that touches the filesystem now and then must not fail the caller at
+ * once. Still busy then: -EBUSY, with the processes that use it in *ret_holders (optional; NULL when
+ * none are found, see ade_fs_holders()). */
+int ade_fs_unmount_patiently(const char *path, uint64_t timeout_usec, char **ret_holders);
+
+/* The processes other than ours that use the filesystem holding @path (their working folder, root,
+ * program, an open or mapped file), as "pid 812 (less), pid 913 (bash)", at most ten and then
+ * "and N more", in *ret (NULL when none). Returns how many, or a negative errno. Processes whose
+ * /proc entries we may not read are not found. */
+int ade_fs_holders(const char *path, char **ret);
 
 /* ---- where filesystems are mounted: mountinfo and fstab ----
  *
@@ -91,6 +113,21 @@ int ade_fs_unmount(const char *path);
  * is. Both return a negative errno when @mountinfo cannot be read. */
 int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char **ret_options);
 int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum);
+
+/* The mount table of pid 1's mount namespace: the system's, whatever namespace we run in. */
+#define ADE_FS_SYSTEM_MOUNTINFO "/proc/1/mountinfo"
+
+/* Whether the block device @devnum is mounted in our mount namespace or in the system's (pid 1's),
+ * which differ when we were started in a namespace of our own: 1 with the mount point in *ret_path
+ * (optional), 0 when it is mounted in neither, a negative errno when either table cannot be read
+ * (so that a caller about to write refuses rather than guesses). ade_fs_check() with @repair,
+ * ade_fs_shrink() refuse a device mounted in either (-EBUSY, with a sentence in *ret_output). */
+int ade_fs_mounted_anywhere(dev_t devnum, char **ret_path);
+
+/* 1 when this process runs in pid 1's mount namespace (so that what it mounts and unmounts is
+ * mounted and unmounted for the system), 0 when in another, a negative errno when either cannot be
+ * read. */
+int ade_fs_mount_namespace_is_system(void);
 
 /* A filesystem as fstab may name it: its block device, and the UUID and label on it. */
 typedef struct AdeFsId {
@@ -133,7 +170,8 @@ int ade_fs_mount_check_read(dev_t mapper, const char *mount_point, const char *m
  * @mount_point: 1 when it is mounted there already, 0 when it can be mounted now. Otherwise a
  * negative errno and, in *ret_why, a sentence for a person naming @mapper and @mount_point and what
  * to do: -EALREADY (mounted elsewhere: aded leaves it there), -ENOENT or -ENOTDIR (no directory at
- * @mount_point), -EBUSY (something else is mounted on it); -ENOMEM without a sentence. */
+ * @mount_point), -ELOOP (its real path differs: a symbolic link on the way), -EBUSY (something else
+ * is mounted on it); -ENOMEM without a sentence. */
 int ade_fs_mount_check_verdict(const AdeFsMountCheck *c, const char *mapper, const char *mount_point, char **ret_why);
 
 /* Both, for the block device @mapper and /proc/self/mountinfo. -ENODEV (no sentence) when @mapper is

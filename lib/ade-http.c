@@ -641,11 +641,29 @@ static uint64_t now_ms(void) {
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void default_sleep(uint64_t msec, void *userdata) {
-        struct timespec ts = {.tv_sec = msec / 1000, .tv_nsec = (msec % 1000) * 1000000};
+/* The calling thread's cancel check (ade_http_set_thread_cancel()). */
+static _Thread_local int (*thread_cancelled)(void *userdata);
+static _Thread_local void *thread_cancelled_userdata;
 
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+void ade_http_set_thread_cancel(int (*cancelled)(void *userdata), void *userdata) {
+        thread_cancelled = cancelled;
+        thread_cancelled_userdata = userdata;
+}
+
+static bool cancelled_now(void) {
+        return thread_cancelled && thread_cancelled(thread_cancelled_userdata);
+}
+
+/* Sleeps in slices, so that a cancel ends a wait of up to a minute (Retry-After) at once. */
+static void default_sleep(uint64_t msec, void *userdata) {
+        while (msec > 0 && !cancelled_now()) {
+                uint64_t slice = msec < 100 ? msec : 100;
+                struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000};
+
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
+                msec -= slice;
+        }
 }
 
 static bool transport_is_retryable(int r) {
@@ -754,10 +772,17 @@ static int request_with(
                 if (gone && elapsed + delay > h->opts.imds_gone_max_ms)
                         delay = h->opts.imds_gone_max_ms - elapsed;
 
+                /* Retries take minutes: a job being stopped must not sit them out (issue 11 item 10). */
+                if (cancelled_now())
+                        return ade_log_debug_errno(ECANCELED, "%s %s: cancelled before retry %u", req->method ?: "GET",
+                                req->url, retry + 1);
                 ade_log_debug("%s %s: %s, retry %u in %" PRIu64 " ms", req->method ?: "GET", req->url,
                         r < 0 ? strerror(-r) : "retryable status", retry + 1, delay);
 
                 (h->opts.sleep ?: default_sleep)(delay, h->opts.sleep_userdata);
+                if (cancelled_now())
+                        return ade_log_debug_errno(ECANCELED, "%s %s: cancelled before retry %u", req->method ?: "GET",
+                                req->url, retry + 1);
         }
 }
 

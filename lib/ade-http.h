@@ -77,6 +77,12 @@ typedef struct AdeHttpOptions {
 /* Fills @o with the defaults (all zero, retries default). */
 void ade_http_options_init(AdeHttpOptions *o);
 
+/* A cancel check for the requests the calling thread makes (thread-local; NULL: none): between
+ * retries, and every 100 ms of the wait before one, a request asks @cancelled(@userdata) and on a
+ * non-zero answer returns -ECANCELED instead of trying again. A job that is told to stop does not
+ * sit out minutes of retries. */
+void ade_http_set_thread_cancel(int (*cancelled)(void *userdata), void *userdata);
+
 typedef struct AdeHttp AdeHttp;
 
 /* Creates a client. The extra CA file must exist and hold at least one PEM certificate, else -EINVAL

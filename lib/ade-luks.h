@@ -133,31 +133,33 @@ AdeLuksStep ade_luks_step_from_string(const char *s);
 typedef int (*AdeLuksHook)(AdeLuksStep step, void *userdata);
 
 typedef struct AdeLuksOptions {
-        const char *header_dir;      /* required for anything that writes: backups, detached headers */
-        const char *run_dir;         /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
-        const char *prepared_header; /* encrypt: a header file from ade_luks_prepare_header() for this
-                                      * volume, used (and removed) when the header goes in front;
-                                      * left alone when the plan is a detached header */
-        const char *active_name;     /* online: the dm name the volume is (or gets) active under;
-                                      * NULL offline. Needs device-mapper. The flow (ADE's): unmount,
-                                      * encrypt with active_name and init_only (shrink, header,
-                                      * activation), mount /dev/mapper/<active_name>, then
-                                      * ade_luks_resume() with the same active_name in the background. */
-        bool init_only;              /* encrypt: stop once the header is written (and the volume active,
-                                      * online), before any data is encrypted; state is then CLEAN */
-        bool escrow_confirmed;       /* the token's SecretURL exists in Key Vault; without it nothing is written */
-        bool format_all;             /* destroy the data and make the filesystem anew ... */
-        bool format_all_confirmed;   /* ... only with this explicit confirmation too */
-        bool force_detached;         /* take the detached path even when the filesystem could shrink */
-        uint64_t hotzone_size;       /* bytes; 0: offline, libcryptsetup's default, which for checksum
-                                      * resilience is already as large as the keyslot area allows (about
-                                      * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
-                                      * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
-                                      * by the 16 MiB shift. */
-        const char *resilience;      /* encryption with a detached header, and decryption: "checksum"
-                                      * (default) or "journal" (an attached header's decryption
-                                      * takes their datashift- variants); "none" is refused
-                                      * (-EINVAL): a crash must be recoverable */
+        const char *header_dir;           /* required for anything that writes: backups, detached headers */
+        int (*cancelled)(void *userdata); /* non-zero: stop waiting (aded's wait for an earlier worker);
+                                           * NULL: never; gets @userdata */
+        const char *run_dir;              /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
+        const char *prepared_header;      /* encrypt: a header file from ade_luks_prepare_header() for this
+                                           * volume, used (and removed) when the header goes in front;
+                                           * left alone when the plan is a detached header */
+        const char *active_name;          /* online: the dm name the volume is (or gets) active under;
+                                           * NULL offline. Needs device-mapper. The flow (ADE's): unmount,
+                                           * encrypt with active_name and init_only (shrink, header,
+                                           * activation), mount /dev/mapper/<active_name>, then
+                                           * ade_luks_resume() with the same active_name in the background. */
+        bool init_only;                   /* encrypt: stop once the header is written (and the volume active,
+                                           * online), before any data is encrypted; state is then CLEAN */
+        bool escrow_confirmed;            /* the token's SecretURL exists in Key Vault; without it nothing is written */
+        bool format_all;                  /* destroy the data and make the filesystem anew ... */
+        bool format_all_confirmed;        /* ... only with this explicit confirmation too */
+        bool force_detached;              /* take the detached path even when the filesystem could shrink */
+        uint64_t hotzone_size;            /* bytes; 0: offline, libcryptsetup's default, which for checksum
+                                           * resilience is already as large as the keyslot area allows (about
+                                           * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);
+                                           * online (active_name), ADE_LUKS_ONLINE_HOTZONE. Datashift: fixed
+                                           * by the 16 MiB shift. */
+        const char *resilience;           /* encryption with a detached header, and decryption: "checksum"
+                                           * (default) or "journal" (an attached header's decryption
+                                           * takes their datashift- variants); "none" is refused
+                                           * (-EINVAL): a crash must be recoverable */
         AdeLuksProgress progress;
         void *userdata;
         AdeLuksHook hook;

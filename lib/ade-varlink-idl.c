@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "ade-log.h"
+#include "ade-utf8.h"
 #include "ade-varlink-idl.h"
 
 typedef enum IdlKind {
@@ -507,6 +508,7 @@ const char *const *ade_varlink_interface_get_methods(const AdeVarlinkInterface *
 typedef struct Path {
         char buf[512];
         size_t len;
+        bool input; /* checking what a peer sent: its strings must be text */
 } Path;
 
 /* Appends ".@key" (no dot at the start) or, for a NULL @key, "[@idx]". Returns the old length for path_pop(). */
@@ -563,6 +565,17 @@ static int validate_struct(
         return 0;
 }
 
+/* A string a peer sent is text: UTF-8 (JSON is, RFC 8259 §8.1) without U+0000, which every C
+ * consumer would read as the end (a device "/dev/sda\u0000x" would be taken for /dev/sda). */
+static bool string_ok(json_object *v, const Path *path) {
+        const char *s = json_object_get_string(v);
+        size_t len = (size_t)json_object_get_string_len(v);
+
+        if (!path->input)
+                return true;
+        return !memchr(s, '\0', len) && ade_utf8_valid(s, len);
+}
+
 static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_object *v, Path *path, unsigned depth) {
         const IdlMember *m;
         int r;
@@ -583,7 +596,7 @@ static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_obj
                 /* Encoders write 1.0 as 1 (Go does). */
                 return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int) ? 0 : -EBADMSG;
         case IDL_STRING:
-                return json_object_is_type(v, json_type_string) ? 0 : -EBADMSG;
+                return json_object_is_type(v, json_type_string) && string_ok(v, path) ? 0 : -EBADMSG;
         case IDL_OBJECT:
                 return json_object_is_type(v, json_type_object) ? 0 : -EBADMSG;
         case IDL_REF:
@@ -594,7 +607,7 @@ static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_obj
         case IDL_STRUCT:
                 return validate_struct(iface, t, v, path, depth);
         case IDL_ENUM:
-                if (!json_object_is_type(v, json_type_string))
+                if (!json_object_is_type(v, json_type_string) || !string_ok(v, path))
                         return -EBADMSG;
                 for (size_t i = 0; i < t->n; i++)
                         if (streq(t->names[i], json_object_get_string(v)))
@@ -618,6 +631,8 @@ static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_obj
                 json_object_object_foreach(v, key, val) {
                         size_t old = path_push(path, key, 0);
 
+                        if (path->input && !ade_utf8_valid(key, strlen(key)))
+                                return -EBADMSG;
                         r = validate(iface, t->element, val, path, depth + 1);
                         if (r < 0)
                                 return r;
@@ -630,9 +645,9 @@ static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_obj
 
 /* Validates @parameters (NULL: an empty object) against @type; on failure *ret_field names the field. */
 static int validate_top(
-        const AdeVarlinkInterface *iface, const IdlType *type, json_object *parameters, char **ret_field) {
+        const AdeVarlinkInterface *iface, const IdlType *type, bool input, json_object *parameters, char **ret_field) {
         json_object *empty = NULL;
-        Path path = {};
+        Path path = {.input = input};
         int r;
 
         if (!parameters) {
@@ -661,7 +676,7 @@ static int validate_method(
         m = find_member(iface, MEMBER_METHOD, name);
         if (!m)
                 return -ENOENT;
-        return validate_top(iface, input ? m->input : m->output, parameters, ret_field);
+        return validate_top(iface, input ? m->input : m->output, input, parameters, ret_field);
 }
 
 int ade_varlink_interface_validate_input(
@@ -684,5 +699,5 @@ int ade_varlink_interface_validate_error(
         m = find_member(iface, MEMBER_ERROR, name);
         if (!m)
                 return -ENOENT;
-        return validate_top(iface, m->type, parameters, ret_field);
+        return validate_top(iface, m->type, false, parameters, ret_field);
 }

@@ -5,7 +5,9 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +16,7 @@
 #include "ade-io.h"
 #include "ade-json.h"
 #include "ade-log.h"
+#include "ade-utf8.h"
 #include "ade-varlink-idl.h"
 #include "ade-varlink-stream.h"
 #include "ade-varlink.h"
@@ -81,6 +84,7 @@ struct AdeVarlinkCall {
         unsigned n_ref;
         Connection *conn; /* NULL once answered or once the peer is gone */
         char *method;
+        size_t method_len;                /* a peer's name may hold a NUL (\u0000): then strlen() is shorter */
         const AdeVarlinkInterface *iface; /* set once the method is found */
         unsigned flags;
         bool done;
@@ -96,6 +100,9 @@ struct Connection {
         Connection *prev, *next;
         AdeVarlinkStream stream; /* the socket, its framing and its buffers */
         sd_event_source *io, *defer;
+        sd_event_source *timer; /* the idle or partial-message deadline; NULL until first needed */
+        uint64_t idle_since;    /* CLOCK_MONOTONIC µs since nothing is running, buffered or unsent; 0: busy */
+        uint64_t partial_since; /* since a message began to arrive and is incomplete; 0: none */
         uid_t uid;
         gid_t gid;
         pid_t pid;
@@ -121,7 +128,8 @@ struct AdeVarlinkServer {
         size_t n_bindings;
         char *vendor, *product, *version, *url;
         gid_t group;
-        unsigned connections_max, per_uid_max;
+        AdeVarlinkLimits limits;
+        AdeVarlinkBudget budget_all, budget_unprivileged;
         json_object *empty; /* {} handed to methods called without parameters */
         bool validate_replies;
         sd_event_source *accept_retry; /* listeners paused after EMFILE and friends */
@@ -327,7 +335,8 @@ static int call_send(AdeVarlinkCall *call, const char *error, json_object *param
         r = ade_varlink_stream_queue(&c->stream, msg);
         if (r < 0) {
                 /* A peer that does not read while we keep producing is dropped, not buffered forever. */
-                connection_kill(c, r == -ENOBUFS ? "output buffer full, peer does not read"
+                connection_kill(c, r == -ENOBUFS
+                                           ? "output buffer full (peer does not read) or buffers of its peers full"
                                    : r == -E2BIG ? "reply exceeds 16 MiB"
                                                  : "out of memory");
                 return r;
@@ -387,6 +396,7 @@ static void connection_free(Connection *c) {
 
         c->io = sd_event_source_disable_unref(c->io);
         c->defer = sd_event_source_disable_unref(c->defer);
+        c->timer = sd_event_source_disable_unref(c->timer);
 
         call = TAKE_PTR(c->current);
         if (call) {
@@ -417,6 +427,8 @@ static size_t connection_read(Connection *c) {
                 connection_kill(c, "message exceeds 16 MiB");
         else if (r == -ENOMEM)
                 connection_kill(c, "out of memory");
+        else if (r == -ENOBUFS)
+                connection_kill(c, "buffers of its peers are full");
         else if (r != -EAGAIN) {
                 c->write_dead = c->read_eof = true;
                 connection_kill(c, "read failed");
@@ -453,6 +465,52 @@ static void connection_process(Connection *c) {
         c->processing = false;
 }
 
+static int on_connection_timer(sd_event_source *source, uint64_t usec, void *userdata);
+
+/* Sets (or stops) the one deadline @c may have: a peer other than root that keeps a connection open
+ * with nothing going on holds a descriptor and a connection slot for nothing; a message that never
+ * ends holds its buffer. Either way the connection is dropped at the deadline. */
+static void connection_arm_timer(Connection *c, bool have_message, bool out_pending) {
+        const AdeVarlinkLimits *l = &c->server->limits;
+        bool idle, partial;
+        uint64_t now, deadline = UINT64_MAX;
+
+        idle = c->uid != 0 && l->idle_timeout_usec > 0 && !c->current && !out_pending &&
+               ade_varlink_stream_input_pending(&c->stream) == 0;
+        partial = l->partial_timeout_usec > 0 && !have_message && ade_varlink_stream_input_pending(&c->stream) > 0;
+        if (!idle && !partial) {
+                c->idle_since = c->partial_since = 0;
+                if (c->timer)
+                        (void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return;
+        }
+
+        if (sd_event_now(c->server->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (!idle)
+                c->idle_since = 0;
+        else if (c->idle_since == 0)
+                c->idle_since = now;
+        if (!partial)
+                c->partial_since = 0;
+        else if (c->partial_since == 0)
+                c->partial_since = now;
+        if (idle)
+                deadline = c->idle_since + l->idle_timeout_usec;
+        if (partial && c->partial_since + l->partial_timeout_usec < deadline)
+                deadline = c->partial_since + l->partial_timeout_usec;
+
+        if (!c->timer) {
+                if (sd_event_add_time(
+                            c->server->event, &c->timer, CLOCK_MONOTONIC, deadline, 0, on_connection_timer, c) < 0)
+                        ade_log_debug(
+                                "varlink: no timer for the connection of pid %d: it has no deadline", (int)c->pid);
+                return;
+        }
+        (void)sd_event_source_set_time(c->timer, deadline);
+        (void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
 /* Frees @c when it is finished, or updates what the loop waits for. Called at the end of each event. */
 static void connection_settle(Connection *c) {
         bool have_message, out_pending;
@@ -485,6 +543,18 @@ static void connection_settle(Connection *c) {
         /* A message already buffered and nothing blocking it: dispatch on the next iteration. */
         if (have_message && !c->current && ade_varlink_stream_output_pending(&c->stream) <= OUTPUT_HIGH)
                 connection_schedule(c);
+
+        connection_arm_timer(c, have_message, out_pending);
+}
+
+static int on_connection_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+
+        connection_kill(c, c->partial_since > 0 && usec >= c->partial_since + c->server->limits.partial_timeout_usec
+                                   ? "message incomplete for too long"
+                                   : "idle for too long");
+        connection_settle(c);
+        return 0;
 }
 
 static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -543,14 +613,26 @@ static bool connection_allowed(Connection *c, unsigned flags) {
         return true;
 }
 
-/* Checks the call in order: interface, method, binding, permission, "more", parameters; then runs it. */
-static int call_run(Connection *c, AdeVarlinkCall *call, json_object *parameters) {
+/* Checks the call in order: interface, method, binding, permission, "more", parameters; then runs it.
+ * @key_nul: a key of the message held a NUL, which json-c cut the key at. */
+static int call_run(Connection *c, AdeVarlinkCall *call, json_object *parameters, bool key_nul) {
         AdeVarlinkServer *s = c->server;
         _cleanup_free_ char *field = NULL;
         const AdeVarlinkInterface *iface;
         const Binding *b;
         const char *dot;
         int r;
+
+        /* A name that is not text names no method: matching what precedes a NUL would run another
+         * method than the one asked for. The answer repeats the name whole. */
+        if (strlen(call->method) != call->method_len || !ade_utf8_valid(call->method, call->method_len)) {
+                _cleanup_json_ json_object *p = json_object_new_object();
+
+                if (!p || json_object_object_add(
+                                  p, "method", json_object_new_string_len(call->method, (int)call->method_len)) < 0)
+                        return -ENOMEM;
+                return ade_varlink_error(call, ADE_VARLINK_ERROR_METHOD_NOT_FOUND, p);
+        }
 
         dot = strrchr(call->method, '.');
         if (!dot || dot == call->method)
@@ -586,6 +668,10 @@ static int call_run(Connection *c, AdeVarlinkCall *call, json_object *parameters
         if ((b->flags & ADE_VARLINK_BIND_REQUIRES_MORE) && !(call->flags & ADE_VARLINK_METHOD_MORE))
                 return ade_varlink_error(call, ADE_VARLINK_ERROR_EXPECTED_MORE, NULL);
 
+        /* The parameters cannot be what the peer meant: a cut key may pass for another one. */
+        if (key_nul)
+                return ade_varlink_error_invalid_parameter(call, "parameters");
+
         r = ade_varlink_interface_validate_input(iface, dot + 1, parameters, &field);
         if (r == -EBADMSG)
                 return ade_varlink_error_invalid_parameter(call, field);
@@ -606,13 +692,56 @@ static int call_run(Connection *c, AdeVarlinkCall *call, json_object *parameters
         return 0;
 }
 
+/* The \u0000 escapes in the text of a message that json-c parsed (so every backslash starts an escape). */
+static size_t count_escaped_nuls(const char *buf, size_t len) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == '\\') {
+                        if (len - i >= 6 && memcmp(buf + i + 1, "u0000", 5) == 0)
+                                n++;
+                        i++; /* the escaped character is no backslash of its own */
+                }
+        return n;
+}
+
+/* The NUL bytes in the string values under @v; json-c keeps those, but cuts keys at theirs. */
+static size_t count_value_nuls(json_object *v) {
+        size_t n = 0;
+
+        switch (json_object_get_type(v)) {
+        case json_type_string: {
+                const char *s = json_object_get_string(v);
+                size_t len = (size_t)json_object_get_string_len(v);
+
+                for (const char *z; (z = memchr(s, '\0', len)); len -= z + 1 - s, s = z + 1)
+                        n++;
+                return n;
+        }
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(v); i++)
+                        n += count_value_nuls(json_object_array_get_idx(v, i));
+                return n;
+        case json_type_object: {
+                json_object_object_foreach(v, key, val) {
+                        (void)key;
+                        n += count_value_nuls(val);
+                }
+                return n;
+        }
+        default:
+                return 0;
+        }
+}
+
 static int connection_dispatch(Connection *c, const char *buf, size_t len) {
         _cleanup_json_ json_object *msg = NULL;
-        json_object *parameters = NULL, *v;
+        json_object *parameters = NULL, *v, *m;
         const char *method;
+        size_t method_len;
         unsigned flags = 0;
         AdeVarlinkCall *call;
-        bool b;
+        bool b, key_nul;
         int r;
 
         /* Anything but a well-formed call means the peer does not speak varlink: no reply can help. */
@@ -621,11 +750,13 @@ static int connection_dispatch(Connection *c, const char *buf, size_t len) {
                 connection_kill(c, "invalid JSON");
                 return -EBADMSG;
         }
-        r = ade_json_get_string(msg, "method", &method);
-        if (r < 0) {
+        if (!json_object_object_get_ex(msg, "method", &m) || !json_object_is_type(m, json_type_string)) {
                 connection_kill(c, "message without a method");
                 return -EBADMSG;
         }
+        method = json_object_get_string(m);
+        method_len = (size_t)json_object_get_string_len(m);
+        key_nul = count_escaped_nuls(buf, len) > count_value_nuls(msg);
         if (json_object_object_get_ex(msg, "parameters", &v) && v) {
                 if (!json_object_is_type(v, json_type_object)) {
                         connection_kill(c, "parameters is not an object");
@@ -661,8 +792,13 @@ static int connection_dispatch(Connection *c, const char *buf, size_t len) {
                 connection_kill(c, "out of memory");
                 return -ENOMEM;
         }
-        call->n_ref = 1; /* the connection's, dropped by the final reply or the disconnect */
-        call->method = strdup(method);
+        call->n_ref = 1;                       /* the connection's, dropped by the final reply or the disconnect */
+        call->method = malloc(method_len + 1); /* not strndup(): that stops at a NUL */
+        if (call->method) {
+                memcpy(call->method, method, method_len);
+                call->method[method_len] = '\0';
+        }
+        call->method_len = method_len;
         if (!call->method) {
                 free(call);
                 connection_kill(c, "out of memory");
@@ -677,7 +813,7 @@ static int connection_dispatch(Connection *c, const char *buf, size_t len) {
 
         /* Our own reference: the method may answer (and so drop the connection's) right away. */
         ade_varlink_call_ref(call);
-        r = call_run(c, call, parameters);
+        r = call_run(c, call, parameters, key_nul);
         if (r < 0 && !call->done && call->conn)
                 (void)call_error_string(call, ADE_VARLINK_ERROR_SYSTEM, "message", strerror(-r));
 
@@ -756,8 +892,17 @@ int ade_varlink_server_new(sd_event *event, AdeVarlinkServer **ret) {
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->group = (gid_t)-1;
-        s->connections_max = ADE_VARLINK_CONNECTIONS_MAX_DEFAULT;
-        s->per_uid_max = ADE_VARLINK_CONNECTIONS_PER_UID_MAX_DEFAULT;
+        ade_varlink_server_set_limits(
+                s, &(const AdeVarlinkLimits){
+                           .connections_max = ADE_VARLINK_CONNECTIONS_MAX_DEFAULT,
+                           .per_uid_max = ADE_VARLINK_CONNECTIONS_PER_UID_MAX_DEFAULT,
+                           .unprivileged_max = ADE_VARLINK_UNPRIVILEGED_MAX_DEFAULT,
+                           .unprivileged_per_uid_max = ADE_VARLINK_UNPRIVILEGED_PER_UID_MAX_DEFAULT,
+                           .idle_timeout_usec = ADE_VARLINK_IDLE_TIMEOUT_USEC_DEFAULT,
+                           .partial_timeout_usec = ADE_VARLINK_PARTIAL_TIMEOUT_USEC_DEFAULT,
+                           .buffer_budget = ADE_VARLINK_BUFFER_BUDGET_DEFAULT,
+                           .unprivileged_buffer_budget = ADE_VARLINK_UNPRIVILEGED_BUFFER_BUDGET_DEFAULT,
+                   });
         s->empty = json_object_new_object();
         if (!s->empty)
                 return -ENOMEM;
@@ -823,9 +968,20 @@ void ade_varlink_server_set_group(AdeVarlinkServer *s, gid_t gid) {
 
 void ade_varlink_server_set_connections_max(AdeVarlinkServer *s, unsigned total, unsigned per_uid) {
         if (total > 0)
-                s->connections_max = total;
+                s->limits.connections_max = total;
         if (per_uid > 0)
-                s->per_uid_max = per_uid;
+                s->limits.per_uid_max = per_uid;
+}
+
+void ade_varlink_server_get_limits(AdeVarlinkServer *s, AdeVarlinkLimits *ret) {
+        *ret = s->limits;
+}
+
+void ade_varlink_server_set_limits(AdeVarlinkServer *s, const AdeVarlinkLimits *l) {
+        s->limits = *l;
+        /* Lowering a budget below what is in use only stops growth until connections give back. */
+        s->budget_all.max = l->buffer_budget;
+        s->budget_unprivileged.max = l->unprivileged_buffer_budget;
 }
 
 unsigned ade_varlink_server_current_connections(AdeVarlinkServer *s) {
@@ -930,12 +1086,24 @@ static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdat
         return 0;
 }
 
+/* The descriptors connections may reach: ADE_VARLINK_FD_RESERVE below the soft RLIMIT_NOFILE, or half
+ * of a limit too small for that. Read at each accept: the service may raise its limit. */
+static unsigned server_fd_cap(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT_MAX)
+                return UINT_MAX;
+        if (rl.rlim_cur > 2 * ADE_VARLINK_FD_RESERVE)
+                return (unsigned)rl.rlim_cur - ADE_VARLINK_FD_RESERVE;
+        return (unsigned)rl.rlim_cur / 2;
+}
+
 static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         AdeVarlinkServer *s = userdata;
         _cleanup_close_ int cfd = -EBADF;
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
-        unsigned same_uid = 0;
+        unsigned same_uid = 0, unprivileged = 0;
         Connection *c;
         int r;
 
@@ -956,11 +1124,23 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 return 0;
         }
 
-        for (Connection *i = s->connections; i; i = i->next)
+        for (Connection *i = s->connections; i; i = i->next) {
                 if (i->uid == cred.uid)
                         same_uid++;
-        if (s->n_connections >= s->connections_max || same_uid >= s->per_uid_max) {
+                if (i->uid != 0)
+                        unprivileged++;
+        }
+        if (s->n_connections >= s->limits.connections_max || same_uid >= s->limits.per_uid_max ||
+                (cred.uid != 0 && (unprivileged >= s->limits.unprivileged_max ||
+                                          same_uid >= s->limits.unprivileged_per_uid_max))) {
                 ade_log_debug("varlink: refusing connection of uid %u: too many connections", (unsigned)cred.uid);
+                return 0;
+        }
+        /* accept() took the lowest free descriptor: this high, all below it are taken, and the
+         * service's own opens (state, devices, pipes) need the few that remain. */
+        if ((unsigned)cfd >= server_fd_cap()) {
+                ade_log_debug("varlink: refusing connection of uid %u: file descriptors are reserved for the service",
+                        (unsigned)cred.uid);
                 return 0;
         }
 
@@ -988,12 +1168,15 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 return 0;
         }
         ade_varlink_stream_init(&c->stream, TAKE_FD(cfd));
+        ade_varlink_stream_set_budgets(&c->stream, &s->budget_all, c->uid != 0 ? &s->budget_unprivileged : NULL);
 
         c->next = s->connections;
         if (c->next)
                 c->next->prev = c;
         s->connections = c;
         s->n_connections++;
+        /* A peer that connects and sends nothing idles from now. */
+        connection_arm_timer(c, false, false);
         return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <sys/socket.h>
 
+#include "ade-utf8.h"
 #include "ade-varlink-stream.h"
 
 /* One read per call, so that a fast sender cannot starve the others on a loop. */
@@ -28,11 +29,40 @@ void ade_varlink_stream_init(AdeVarlinkStream *s, int fd) {
         *s = (AdeVarlinkStream){.fd = fd};
 }
 
+void ade_varlink_stream_set_budgets(AdeVarlinkStream *s, AdeVarlinkBudget *a, AdeVarlinkBudget *b) {
+        assert(s);
+        assert(!s->in && !s->out);
+
+        s->budgets[0] = a;
+        s->budgets[1] = b;
+}
+
+/* Moves a buffer's charge from @old to @new bytes: -ENOBUFS, charging nothing, when a budget cannot
+ * take the growth. */
+static int budgets_charge(AdeVarlinkStream *s, size_t old, size_t new) {
+        for (size_t i = 0; i<ADE_VARLINK_STREAM_BUDGETS_MAX &&new> old; i++)
+                if (s->budgets[i] && s->budgets[i]->used + (new - old) > s->budgets[i]->max)
+                        return -ENOBUFS;
+        for (size_t i = 0; i < ADE_VARLINK_STREAM_BUDGETS_MAX; i++)
+                if (s->budgets[i]) {
+                        assert(s->budgets[i]->used >= old);
+                        s->budgets[i]->used = s->budgets[i]->used - old + new;
+                }
+        return 0;
+}
+
 static void input_release(AdeVarlinkStream *s) {
         if (s->in)
                 explicit_bzero(s->in, s->in_alloc);
+        (void)budgets_charge(s, s->in_alloc, 0);
         s->in = mfree(s->in);
         s->in_start = s->in_size = s->in_alloc = s->in_scanned = 0;
+}
+
+static void output_release(AdeVarlinkStream *s) {
+        (void)budgets_charge(s, s->out_alloc, 0);
+        s->out = mfree(s->out);
+        s->out_alloc = 0;
 }
 
 void ade_varlink_stream_done(AdeVarlinkStream *s) {
@@ -42,8 +72,8 @@ void ade_varlink_stream_done(AdeVarlinkStream *s) {
                 close(s->fd);
         s->fd = -EBADF;
         input_release(s);
-        s->out = mfree(s->out);
-        s->out_done = s->out_size = s->out_alloc = 0;
+        output_release(s);
+        s->out_done = s->out_size = 0;
 }
 
 /* Position of the NUL that ends the next message, or SIZE_MAX. */
@@ -81,9 +111,13 @@ int ade_varlink_stream_read(AdeVarlinkStream *s) {
                 char *p;
 
                 a = MAX(a, s->in_size + READ_MIN);
+                if (budgets_charge(s, s->in_alloc, a) < 0)
+                        return -ENOBUFS;
                 p = realloc(s->in, a);
-                if (!p)
+                if (!p) {
+                        (void)budgets_charge(s, a, s->in_alloc);
                         return -ENOMEM;
+                }
                 s->in = p;
                 s->in_alloc = a;
         }
@@ -155,15 +189,20 @@ static int output_reserve(AdeVarlinkStream *s, size_t extra) {
         a = s->out_alloc ? s->out_alloc : OUTPUT_INITIAL;
         while (a < need)
                 a *= 2;
+        if (budgets_charge(s, s->out_alloc, a) < 0)
+                return -ENOBUFS;
         p = realloc(s->out, a);
-        if (!p)
+        if (!p) {
+                (void)budgets_charge(s, a, s->out_alloc);
                 return -ENOMEM;
+        }
         s->out = p;
         s->out_alloc = a;
         return 0;
 }
 
 int ade_varlink_stream_queue(AdeVarlinkStream *s, json_object *msg) {
+        _cleanup_free_ char *repaired = NULL;
         const char *text;
         size_t len;
         int r;
@@ -175,6 +214,15 @@ int ade_varlink_stream_queue(AdeVarlinkStream *s, json_object *msg) {
         if (!text)
                 return -ENOMEM;
         len = strlen(text);
+        /* json-c escapes control characters but copies other bytes as they are: a string that was
+         * not UTF-8 (a peer's unknown key, a device's label) would make the whole message invalid
+         * JSON. JSON's own syntax is ASCII, so repairing the text repairs just the strings. */
+        if (!ade_utf8_valid(text, len)) {
+                repaired = ade_utf8_sanitize(text, len, &len);
+                if (!repaired)
+                        return -ENOMEM;
+                text = repaired;
+        }
         if (len > ADE_VARLINK_MESSAGE_MAX)
                 return -E2BIG;
         r = output_reserve(s, len + 1);
@@ -200,13 +248,15 @@ int ade_varlink_stream_flush(AdeVarlinkStream *s) {
         }
 
         s->out_done = s->out_size = 0;
-        if (s->out_alloc > OUTPUT_KEEP) {
-                s->out = mfree(s->out);
-                s->out_alloc = 0;
-        }
+        if (s->out_alloc > OUTPUT_KEEP)
+                output_release(s);
         return 0;
 }
 
 size_t ade_varlink_stream_output_pending(const AdeVarlinkStream *s) {
         return s->out_size - s->out_done;
+}
+
+size_t ade_varlink_stream_input_pending(const AdeVarlinkStream *s) {
+        return s->in_size - s->in_start;
 }

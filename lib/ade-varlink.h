@@ -30,8 +30,41 @@
 #define ADE_VARLINK_MESSAGE_MAX (16U * 1024U * 1024U)
 /* Bytes of replies queued for one connection that does not read; beyond it the connection is dropped. */
 #define ADE_VARLINK_OUTPUT_MAX (16U * 1024U * 1024U)
-#define ADE_VARLINK_CONNECTIONS_MAX_DEFAULT 4096U
+/* File descriptors the server never takes for connections: below RLIMIT_NOFILE by this many (half
+ * the limit when it is smaller), so that the service's own opens (state file, devices, pipes)
+ * never fail because peers hold every descriptor. */
+#define ADE_VARLINK_FD_RESERVE 128U
+
+/* What peers may take from the server (ade_varlink_server_set_limits()). Root (uid 0) is the
+ * server's owner; any other peer (a member of the group that may call Show) must not be able to
+ * lock root out, so it gets small shares and the rest stays reserved for root. */
+typedef struct AdeVarlinkLimits {
+        unsigned connections_max;          /* every peer together; also kept ADE_VARLINK_FD_RESERVE below
+                                            * RLIMIT_NOFILE, read at each accept */
+        unsigned per_uid_max;              /* one uid, root included */
+        unsigned unprivileged_max;         /* every peer but root together */
+        unsigned unprivileged_per_uid_max; /* one uid other than root */
+        uint64_t idle_timeout_usec;        /* a non-root peer's connection with no call running, nothing
+                                            * buffered and nothing to send is closed after this long; 0:
+                                            * never. Root's connections never idle out. */
+        uint64_t partial_timeout_usec;     /* a message still incomplete this long after its first byte
+                                            * arrived drops the connection, whoever the peer; 0: never */
+        size_t buffer_budget;              /* bytes that the input and output buffers of every connection
+                                            * may hold together */
+        size_t unprivileged_buffer_budget; /* the same for the connections of peers other than root */
+} AdeVarlinkLimits;
+
+/* The defaults: 1024 connections (64 of them for peers other than root, 16 per such uid), idle
+ * connections of such peers closed after 60 s, a message incomplete for 10 s dropped, 64 MiB of
+ * buffers in all, of which the peers other than root may fill one message's worth (16 MiB and a read). */
+#define ADE_VARLINK_CONNECTIONS_MAX_DEFAULT 1024U
 #define ADE_VARLINK_CONNECTIONS_PER_UID_MAX_DEFAULT 1024U
+#define ADE_VARLINK_UNPRIVILEGED_MAX_DEFAULT 64U
+#define ADE_VARLINK_UNPRIVILEGED_PER_UID_MAX_DEFAULT 16U
+#define ADE_VARLINK_IDLE_TIMEOUT_USEC_DEFAULT (60U * 1000U * 1000U)
+#define ADE_VARLINK_PARTIAL_TIMEOUT_USEC_DEFAULT (10U * 1000U * 1000U)
+#define ADE_VARLINK_BUFFER_BUDGET_DEFAULT (64U * 1024U * 1024U)
+#define ADE_VARLINK_UNPRIVILEGED_BUFFER_BUDGET_DEFAULT (ADE_VARLINK_MESSAGE_MAX + 128U * 1024U)
 /* Pipelining: a connection is answered one call at a time, in order. While a call is pending (or more
  * than 256 KiB of replies wait unread), the server stops reading that connection as soon as the next
  * complete call is buffered, so a pipelining or non-reading peer costs at most about one message of
@@ -114,8 +147,12 @@ void ade_varlink_server_set_validate_replies(AdeVarlinkServer *s, bool b);
 /* The group that ADE_VARLINK_BIND_ROOT_OR_GROUP admits; (gid_t) -1 (the default) admits none. */
 void ade_varlink_server_set_group(AdeVarlinkServer *s, gid_t gid);
 
-/* Caps connections in total and per peer uid (0 leaves a value unchanged). A connection beyond
- * either cap is accepted and closed at once. */
+/* The limits in force, and new ones. A connection beyond a cap is accepted and closed at once; one
+ * whose buffers would take more than a budget allows is dropped (the others go on). */
+void ade_varlink_server_get_limits(AdeVarlinkServer *s, AdeVarlinkLimits *ret);
+void ade_varlink_server_set_limits(AdeVarlinkServer *s, const AdeVarlinkLimits *limits);
+
+/* Caps connections in total and per peer uid (0 leaves a value unchanged). */
 void ade_varlink_server_set_connections_max(AdeVarlinkServer *s, unsigned total, unsigned per_uid);
 
 /* Adds an interface from its varlink IDL text (copied). Its name comes from the text's "interface"

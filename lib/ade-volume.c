@@ -96,28 +96,17 @@ static bool dir_is_empty(const char *path) {
         return true;
 }
 
-/* Where the block device @devnum is mounted, from /proc/self/mountinfo (major:minor in field 3). */
+/* Where the block device @devnum is mounted: in our mount table or the system's (pid 1's), so that a
+ * volume the system uses never looks free to an aded started in a namespace of its own. */
 static int mountpoint_of(dev_t devnum, char **ret) {
-        _cleanup_fclose_ FILE *f = NULL;
-        char line[4096];
+        _cleanup_free_ char *path = NULL;
+        int r;
 
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-        while (fgets(line, sizeof(line), f)) {
-                unsigned maj, min;
-                char mnt[PATH_MAX];
-
-                if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
-                        continue;
-                if (makedev(maj, min) == devnum) {
-                        /* mountinfo escapes spaces as \040; mount points with spaces are rare enough. */
-                        *ret = strdup(mnt);
-                        return *ret ? 1 : -ENOMEM;
-                }
-        }
-        *ret = NULL;
-        return 0;
+        r = ade_fs_mounted_anywhere(devnum, &path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(path);
+        return r;
 }
 
 static bool is_active_swap(const char *device) {

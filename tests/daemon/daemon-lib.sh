@@ -199,6 +199,34 @@ start_aded() {
         fail "aded did not answer on $SOCKET"
 }
 
+# aded_unshared SNIPPET ARG: from now on start_aded starts aded in a mount namespace of its own,
+# after "sh -c SNIPPET ARG" prepared it there (ARG is $0 in SNIPPET).
+aded_unshared() {
+        local real=$ADED
+        ADED=$WORK/aded-unshared
+        cat >"$ADED" <<EOS
+#!/bin/sh
+exec unshare --mount --propagation private sh -c '$1 && exec "\$@"' "$2" "$real" "\$@"
+EOS
+        chmod +x "$ADED"
+}
+
+# start_notify_listener: NOTIFY_SOCKET for aded, each datagram a line of $WORK/notify.log.
+start_notify_listener() {
+        export NOTIFY_SOCKET=$WORK/notify.sock
+        python3 - "$NOTIFY_SOCKET" "$WORK/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        msg = s.recv(4096).decode()
+        log.write(msg.replace("\n", "|") + "\n")
+PY
+        CLEANUPS+=("kill $!")
+        for _ in $(seq 1 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
+}
+
 stop_aded() {
         [ -n "$ADED_PID" ] || return 0
         kill -TERM "$ADED_PID" 2>/dev/null

@@ -9,19 +9,7 @@ make_volume 600
 start_emulator
 write_config
 
-export NOTIFY_SOCKET=$WORK/notify.sock
-python3 - "$NOTIFY_SOCKET" "$WORK/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        msg = s.recv(4096).decode()
-        log.write(msg.replace("\n", "|") + "\n")
-PY
-listener=$!
-CLEANUPS+=("kill $listener")
-for _ in $(seq 1 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
+start_notify_listener
 start_aded
 adectl enable --volume-type DATA >/dev/null 2>&1 || fail "enable failed"
 stop_aded || fail "aded did not exit 0"

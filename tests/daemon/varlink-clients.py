@@ -6,6 +6,10 @@
   varlink-clients.py hostile SOCKET          each hostile client gets an error or is dropped, while a
                                              well-behaved client on its own connection keeps getting
                                              answers and aded stays up
+  varlink-clients.py flood SOCKET IDLE LARGE opens LARGE connections that each send almost 16 MiB
+                                             without the NUL that would end the message, then IDLE
+                                             that send nothing; prints "ready" once all are open
+                                             (or refused), then holds them until stdin closes
 
 Prints one line per check and exits 1 on the first failure. Only the standard library: this is a
 judge independent of ade's own varlink code."""
@@ -200,9 +204,41 @@ def concurrent(path, n):
     print(f"PASS: {n} concurrent Show calls answered; states seen: {', '.join(states)}")
 
 
+def flood(path, idle, large):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    held = []
+    body = b'{"method":"' + b"a" * (16 * 1024 * 1024 - 64 * 1024)
+
+    def send_large():
+        try:
+            s = connect(path)
+            held.append(s)
+            s.sendall(body)
+        except OSError:
+            pass  # dropped: what aded should do once its budget for us is spent
+
+    threads = [threading.Thread(target=send_large) for _ in range(large)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(idle):
+        try:
+            held.append(connect(path))
+        except OSError:
+            pass
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "hostile":
         hostile(sys.argv[2])
+    elif len(sys.argv) == 5 and sys.argv[1] == "flood":
+        flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif len(sys.argv) == 4 and sys.argv[1] == "concurrent":
         concurrent(sys.argv[2], int(sys.argv[3]))
     else:

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <limits.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -265,6 +271,51 @@ START_TEST(test_check_mounted_there_through_a_link) {
 }
 END_TEST
 
+/* Checked canonical, mounted by the recorded path: a link there (or swapped in) sent the mount
+ * elsewhere (issue 11 item 7). */
+START_TEST(test_check_free_mount_point_through_a_link_refused) {
+        _cleanup_free_ char *why = NULL, *mp = NULL, *link = NULL;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/mnt", dir), 0);
+        ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        ck_assert_int_eq(symlink(mp, link), 0);
+        ck_assert_int_eq(check(link, &why), -ELOOP);
+        ck_assert_ptr_nonnull(strstr(why, link));
+        ck_assert_ptr_nonnull(strstr(why, mp));
+        ck_assert_ptr_nonnull(strstr(why, "symbolic link"));
+}
+END_TEST
+
+START_TEST(test_mount_refuses_a_link_on_the_way) {
+        _cleanup_free_ char *mp = NULL, *link = NULL, *below = NULL;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/mnt/d", dir), 0);
+        ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+        ck_assert_int_ge(asprintf(&below, "%s/link/d", dir), 0);
+        ck_assert_int_eq(mkdir(dirname(strdupa(mp)), 0755), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        ck_assert_int_eq(symlink(dirname(strdupa(mp)), link), 0);
+        /* The link as the last component, and further up: refused before mount(2) is tried. */
+        ck_assert_int_eq(ade_fs_mount("/dev/null", link, "ext4", NULL), -ELOOP);
+        ck_assert_int_eq(ade_fs_mount("/dev/null", below, "ext4", NULL), -ELOOP);
+}
+END_TEST
+
+/* A failed mount is retried without what the kernel may refuse, never without what protects. */
+START_TEST(test_options_security_kept) {
+        _cleanup_free_ char *a = ade_fs_options_security("rw,nosuid,nodev,noexec,errors=remount-ro,noatime");
+        _cleanup_free_ char *b = ade_fs_options_security("ro,data=journal,x-systemd.automount");
+        _cleanup_free_ char *c = ade_fs_options_security(NULL);
+        _cleanup_free_ char *d = ade_fs_options_security("suid,dev,exec");
+
+        ck_assert_str_eq(a, "nosuid,nodev,noexec");
+        ck_assert_str_eq(b, "ro");
+        ck_assert_str_eq(c, "");
+        ck_assert_str_eq(d, "");
+}
+END_TEST
+
 START_TEST(test_check_mounted_elsewhere) {
         _cleanup_free_ char *why = NULL, *mp = NULL;
 
@@ -324,6 +375,137 @@ START_TEST(test_check_not_a_block_device) {
 }
 END_TEST
 
+/* A process that made a mount namespace of its own is told so (issue 11 item 0). */
+START_TEST(test_mount_namespace_of_its_own_is_not_the_system) {
+        int status;
+        pid_t pid;
+
+        ck_assert_int_ge(ade_fs_mount_namespace_is_system(), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNS) < 0)
+                        _exit(77); /* not root: nothing to tell */
+                _exit(ade_fs_mount_namespace_is_system() == 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77);
+}
+END_TEST
+
+/* Whether something is mounted on @mp (its device differs from its parent's). */
+static bool mountpoint_busy(const char *mp) {
+        _cleanup_free_ char *parent = NULL;
+        struct stat a, b;
+
+        ck_assert_int_ge(asprintf(&parent, "%s/..", mp), 0);
+        ck_assert_int_eq(stat(mp, &a), 0);
+        ck_assert_int_eq(stat(parent, &b), 0);
+        return a.st_dev != b.st_dev;
+}
+
+/* A tmpfs of our own on dir/m (root only: false otherwise), used by a child that keeps a file in
+ * it open until @hold is closed. */
+static bool busy_tmpfs(char **ret_mp, pid_t *ret_child, int *ret_hold) {
+        _cleanup_free_ char *mp = NULL, *file = NULL;
+        int hold[2];
+        pid_t pid;
+
+        ck_assert_int_ge(asprintf(&mp, "%s/m", dir), 0);
+        ck_assert_int_ge(asprintf(&file, "%s/m/f", dir), 0);
+        ck_assert_int_eq(mkdir(mp, 0755), 0);
+        if (mount("tmpfs", mp, "tmpfs", 0, "size=1m") < 0)
+                return false;
+        ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                char c;
+                int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+                close(hold[1]);
+                (void)!read(hold[0], &c, 1);
+                _exit(fd >= 0 ? 0 : 1);
+        }
+        close(hold[0]);
+        /* The child has its file open once the file exists and it shows in the child's fds. */
+        for (;;) {
+                char link[64], target[PATH_MAX];
+                bool found = false;
+
+                for (int fd = 3; fd < 64 && !found; fd++) {
+                        ssize_t n;
+
+                        snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)pid, fd);
+                        n = readlink(link, target, sizeof(target) - 1);
+                        if (n > 0) {
+                                target[n] = '\0';
+                                found = streq(target, file);
+                        }
+                }
+                if (found)
+                        break;
+                sched_yield();
+        }
+        *ret_mp = TAKE_PTR(mp);
+        *ret_child = pid;
+        *ret_hold = hold[1];
+        return true;
+}
+
+/* A busy filesystem: the unmount tries for a bounded time, then says who holds it (issue 11 item 9). */
+START_TEST(test_unmount_patiently_names_the_holders) {
+        _cleanup_free_ char *mp = NULL, *holders = NULL, *expected = NULL;
+        int hold, status;
+        pid_t child;
+
+        if (!busy_tmpfs(&mp, &child, &hold))
+                return; /* not root */
+        ck_assert_int_eq(ade_fs_unmount_patiently(mp, 300 * 1000, &holders), -EBUSY);
+        ck_assert_int_ge(asprintf(&expected, "pid %d (", (int)child), 0);
+        ck_assert_ptr_nonnull(holders);
+        ck_assert_ptr_nonnull(strstr(holders, expected));
+        ck_assert(mountpoint_busy(mp));
+
+        close(hold);
+        ck_assert_int_eq(waitpid(child, &status, 0), child);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_int_eq(ade_fs_unmount_patiently(mp, 300 * 1000, NULL), 0);
+        ck_assert(!mountpoint_busy(mp));
+}
+END_TEST
+
+static void *run_cat(void *userdata) {
+        char *argv[] = {(char *)"cat", userdata, NULL};
+
+        return (void *)(intptr_t)ade_fs_run(argv, NULL);
+}
+
+/* A program that must finish is counted while it runs: a stopping aded extends systemd's stop
+ * timeout for it (issue 11 item 10). */
+START_TEST(test_programs_running_counted) {
+        _cleanup_free_ char *fifo = NULL;
+        pthread_t t;
+        void *result;
+        int fd;
+
+        ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+        ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+        ck_assert_uint_eq(ade_fs_programs_running(), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, run_cat, fifo), 0);
+        /* cat waits in open() until a writer comes: it runs until then. */
+        while (ade_fs_programs_running() == 0)
+                sched_yield();
+        fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(pthread_join(t, &result), 0);
+        ck_assert_int_eq((int)(intptr_t)result, 0);
+        ck_assert_uint_eq(ade_fs_programs_running(), 0);
+}
+END_TEST
+
 static Suite *fs_suite(void) {
         Suite *s = suite_create("fs");
         TCase *tc;
@@ -366,6 +548,19 @@ static Suite *fs_suite(void) {
         tcase_add_test(tc, test_check_busy_mount_point);
         tcase_add_test(tc, test_check_unreadable_mountinfo);
         tcase_add_test(tc, test_check_not_a_block_device);
+        tcase_add_test(tc, test_check_free_mount_point_through_a_link_refused);
+        tcase_add_test(tc, test_mount_refuses_a_link_on_the_way);
+        tcase_add_test(tc, test_options_security_kept);
+        suite_add_tcase(s, tc);
+
+        tc = ade_test_case("mount-namespace");
+        tcase_add_test(tc, test_mount_namespace_of_its_own_is_not_the_system);
+        suite_add_tcase(s, tc);
+
+        tc = ade_test_case("unmount");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_unmount_patiently_names_the_holders);
+        tcase_add_test(tc, test_programs_running_counted);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -270,6 +270,35 @@ START_TEST(test_connection_refused_after_retries) {
 }
 END_TEST
 
+static int cancel_counter(void *userdata) {
+        (*(unsigned *)userdata)++;
+        return 1;
+}
+
+/* A stopping job is not held for minutes of retries (issue 11 item 10). */
+START_TEST(test_cancel_ends_retries) {
+        _cleanup_http_ AdeHttp *h = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        AdeHttpResponse resp = {};
+        AdeHttpOptions o;
+        unsigned sleeps = 0, asked = 0;
+
+        ade_http_options_init(&o);
+        o.imds = true;
+        o.max_retries = 5;
+        o.sleep = sleep_counter;
+        o.sleep_userdata = &sleeps;
+        ck_assert_int_eq(ade_http_new(&o, &h), 0);
+        ade_http_set_thread_cancel(cancel_counter, &asked);
+        ck_assert_int_eq(
+                ade_http_request(h, &(AdeHttpRequest){.url = "http://127.0.0.1:1/metadata/instance"}, &resp, &e),
+                -ECANCELED);
+        ade_http_set_thread_cancel(NULL, NULL);
+        ck_assert_uint_eq(sleeps, 0);
+        ck_assert_uint_ge(asked, 1);
+}
+END_TEST
+
 START_TEST(test_plain_http_refused_outside_imds) {
         _cleanup_http_ AdeHttp *h = NULL;
         _cleanup_cloud_error_ AdeCloudError e = {};
@@ -310,6 +339,7 @@ int main(void) {
         tcase_add_test(tc, test_missing_ca_file_refused);
         tcase_add_test(tc, test_ca_file_without_certificate_refused);
         tcase_add_test(tc, test_connection_refused_after_retries);
+        tcase_add_test(tc, test_cancel_ends_retries);
         tcase_add_test(tc, test_plain_http_refused_outside_imds);
         suite_add_tcase(s, tc);
         return ade_test_run(s);

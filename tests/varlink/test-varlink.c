@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
@@ -33,6 +34,10 @@ static const char test_idl[] =
         "method Later(n: int) -> (square: int)\n"
         "# Answers with the error named in @error and parameters @reason.\n"
         "method Raise(error: string, reason: ?object) -> ()\n"
+        "# Answers with a string that is not UTF-8 (Latin-1 from a device label, say).\n"
+        "method Latin1() -> (text: string)\n"
+        "# Opens /dev/null and says whether it could.\n"
+        "method Open() -> (errno: int)\n"
         "error Oops (reason: string)\n";
 
 /* An interface that declares its own PermissionDenied, like io.ade.DiskEncryption. */
@@ -190,6 +195,23 @@ static int method_oops(AdeVarlinkCall *call, json_object *parameters, unsigned f
         return ade_varlink_error(call, error, reason);
 }
 
+static int method_latin1(AdeVarlinkCall *call, json_object *parameters, unsigned flags, void *userdata) {
+        _cleanup_json_ json_object *p = json_object_new_object();
+
+        ck_assert_int_eq(ade_json_add_string(p, "text", "caf\xe9 \xff!"), 0);
+        return ade_varlink_reply(call, p);
+}
+
+static int method_open(AdeVarlinkCall *call, json_object *parameters, unsigned flags, void *userdata) {
+        _cleanup_json_ json_object *p = json_object_new_object();
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        json_object_object_add(p, "errno", json_object_new_int(fd < 0 ? errno : 0));
+        if (fd >= 0)
+                close(fd);
+        return ade_varlink_reply(call, p);
+}
+
 static void setup_test(AdeVarlinkServer *s) {
         ck_assert_int_eq(ade_varlink_server_add_interface(s, test_idl), 0);
         ck_assert_int_eq(ade_varlink_server_bind_method(s, "org.example.test.Ping", method_ping, 0, NULL), 0);
@@ -217,6 +239,8 @@ static void setup_test(AdeVarlinkServer *s) {
         ade_varlink_server_set_validate_replies(s, true);
         ck_assert_int_eq(ade_varlink_server_bind_method(s, "org.example.test.Flood", method_flood, 0, NULL), 0);
         ck_assert_int_eq(ade_varlink_server_bind_method(s, "org.example.test.Later", method_later, 0, NULL), 0);
+        ck_assert_int_eq(ade_varlink_server_bind_method(s, "org.example.test.Latin1", method_latin1, 0, NULL), 0);
+        ck_assert_int_eq(ade_varlink_server_bind_method(s, "org.example.test.Open", method_open, 0, NULL), 0);
         ck_assert_int_eq(pipe2(disconnect_pipe, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(flood_pipe, O_CLOEXEC), 0);
 }
@@ -651,6 +675,134 @@ START_TEST(test_invalid_parameter) {
         ck_assert_str_eq(error, "org.varlink.service.InvalidParameter");
         ck_assert_int_gt(asprintf(&want, "{\"parameter\":\"%s\"}", invalid[_i].parameter), 0);
         ck_assert_str_eq(reply, want);
+}
+END_TEST
+
+/* ---- strings that are not what they seem ---- */
+
+static void assert_server_still_answers(void);
+
+/* Whether @s is valid UTF-8 (the judge here is independent of the server's own check). */
+static bool utf8_ok(const char *s) {
+        const unsigned char *p = (const unsigned char *)s;
+
+        while (*p) {
+                unsigned n = *p < 0x80             ? 0
+                             : (*p & 0xe0) == 0xc0 ? 1
+                             : (*p & 0xf0) == 0xe0 ? 2
+                             : (*p & 0xf8) == 0xf0 ? 3
+                                                   : 9;
+
+                if (n == 9)
+                        return false;
+                p++;
+                for (unsigned i = 0; i < n; i++, p++)
+                        if ((*p & 0xc0) != 0x80)
+                                return false;
+        }
+        return true;
+}
+
+/* Sends @text as one message on a fresh connection and returns the reply. */
+static char *raw_call(const char *text) {
+        int fd = raw_connect(&ts);
+        char *m;
+
+        raw_send(fd, text);
+        m = raw_recv(fd);
+        close(fd);
+        ck_assert_ptr_nonnull(m);
+        return m;
+}
+
+START_TEST(test_method_with_nul_does_not_run_truncated) {
+        /* json-c ends the C string at the NUL: without a check this ran Ping. */
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\\u0000.Admin\",\"parameters\":{\"text\":\"pong\"}}");
+
+        ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":"
+                            "\"org.example.test.Ping\\u0000.Admin\"}}");
+        assert_server_still_answers();
+}
+END_TEST
+
+START_TEST(test_parameter_with_nul_is_invalid) {
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"/dev/sda\\u0000x\"}}");
+
+        ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":"
+                            "\"text\"}}");
+}
+END_TEST
+
+START_TEST(test_key_with_nul_is_invalid) {
+        /* json-c cuts a key at its NUL ("text"): it must not pass for the key it was cut to. */
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\\u0000x\":\"pong\"}}");
+
+        ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":"
+                            "\"parameters\"}}");
+}
+END_TEST
+
+START_TEST(test_escaped_backslash_before_u0000_is_no_nul) {
+        /* "\\u0000" is a backslash and the text u0000: no NUL. */
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"a\\\\u0000\"}}");
+
+        ck_assert_str_eq(m, "{\"parameters\":{\"text\":\"a\\\\u0000\"}}");
+}
+END_TEST
+
+START_TEST(test_method_not_utf8_never_echoed_raw) {
+        _cleanup_free_ char *m = raw_call("{\"method\":\"org.example.test.P\xffing\",\"parameters\":{}}");
+
+        ck_assert(utf8_ok(m));
+        ck_assert_ptr_null(strchr(m, '\xff'));
+        ck_assert_ptr_nonnull(startswith(m, "{\"error\":\"org.varlink.service.MethodNotFound\""));
+}
+END_TEST
+
+START_TEST(test_interface_not_utf8_never_echoed_raw) {
+        _cleanup_free_ char *m = raw_call("{\"method\":\"org.\xc3(ample.Ping\"}");
+
+        ck_assert(utf8_ok(m));
+        ck_assert_ptr_nonnull(startswith(m, "{\"error\":\"org.varlink.service.MethodNotFound\""));
+}
+END_TEST
+
+START_TEST(test_parameter_not_utf8_is_invalid) {
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"\xe9t\xe9\"}}");
+
+        ck_assert_str_eq(m, "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":"
+                            "\"text\"}}");
+}
+END_TEST
+
+START_TEST(test_unknown_key_not_utf8_never_echoed_raw) {
+        _cleanup_free_ char *m =
+                raw_call("{\"method\":\"org.example.test.Types\",\"parameters\":{" VALID_TYPES ",\"\xff\":1}}");
+
+        ck_assert(utf8_ok(m));
+        ck_assert_ptr_null(strchr(m, '\xff'));
+        ck_assert_ptr_nonnull(startswith(m, "{\"error\":\"org.varlink.service.InvalidParameter\""));
+}
+END_TEST
+
+START_TEST(test_utf8_parameters_pass) {
+        _cleanup_free_ char *m = raw_call("{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":"
+                                          "\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x94\x91\"}}");
+
+        ck_assert_str_eq(m, "{\"parameters\":{\"text\":\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x94\x91\"}}");
+}
+END_TEST
+
+START_TEST(test_reply_not_utf8_is_sent_as_utf8) {
+        _cleanup_free_ char *m = raw_call("{\"method\":\"org.example.test.Latin1\"}");
+
+        /* Each byte that is not UTF-8 becomes U+FFFD. */
+        ck_assert_str_eq(m, "{\"parameters\":{\"text\":\"caf\xef\xbf\xbd \xef\xbf\xbd!\"}}");
 }
 END_TEST
 
@@ -1188,6 +1340,291 @@ START_TEST(test_connections_total_capped) {
 }
 END_TEST
 
+/* ---- peers other than root: small shares, so that root is never locked out ---- */
+
+static AdeVarlinkLimits limits;
+
+static void setup_with_limits(AdeVarlinkServer *s) {
+        setup_test(s);
+        ade_varlink_server_set_limits(s, &limits);
+}
+
+static void restart_with_limits(void (*change)(AdeVarlinkLimits *l)) {
+        AdeVarlinkLimits l;
+
+        ade_varlink_server_get_limits(ts.server, &l);
+        change(&l);
+        limits = l;
+        test_server_stop(&ts);
+        test_server_start(&ts, setup_with_limits);
+}
+
+/* A connection that answers a Ping within 20 s (an open one), or not (closed by the server). Never
+ * asserts: used in children too. */
+static bool fd_answers(int fd) {
+        static const char ping[] = "{\"method\":\"org.example.test.Ping\",\"parameters\":{\"text\":\"x\"}}";
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[256];
+
+        if (send(fd, ping, sizeof(ping), MSG_NOSIGNAL) != (ssize_t)sizeof(ping))
+                return false;
+        if (poll(&p, 1, 20000) != 1)
+                return false;
+        return recv(fd, buf, sizeof(buf), 0) > 0;
+}
+
+static int connect_fd(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        strcpy(sa.sun_path, path);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* A peer in a child: drops to @uid (when we are root), opens @n connections and calls Ping on each,
+ * then writes how many were answered to @report and holds them all open until @hold is closed. */
+static pid_t peer_start(uid_t uid, unsigned n, int *ret_report, int *ret_hold) {
+        int report[2], hold[2];
+        pid_t pid;
+
+        ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct rlimit rl;
+                unsigned answered = 0;
+                char c;
+
+                /* Nothing of the parent's stays open here (another peer's hold pipe would keep that
+                 * peer waiting), but our two pipes. */
+                for (int fd = 3; fd < 1024; fd++)
+                        if (fd != report[1] && fd != hold[0])
+                                (void)close(fd);
+                if (uid != 0 &&
+                        (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                        _exit(2);
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                        rl.rlim_cur = rl.rlim_max;
+                        (void)setrlimit(RLIMIT_NOFILE, &rl);
+                }
+                for (unsigned i = 0; i < n; i++) {
+                        int fd = connect_fd(ts.path);
+
+                        if (fd >= 0 && fd_answers(fd))
+                                answered++;
+                }
+                if (write(report[1], &answered, sizeof(answered)) != sizeof(answered))
+                        _exit(3);
+                (void)!read(hold[0], &c, 1);
+                _exit(0);
+        }
+        close(report[1]);
+        close(hold[0]);
+        *ret_report = report[0];
+        *ret_hold = hold[1];
+        return pid;
+}
+
+static unsigned peer_answered(int report) {
+        unsigned n = 0;
+        struct pollfd p = {.fd = report, .events = POLLIN};
+
+        ck_assert_int_eq(poll(&p, 1, 60000), 1);
+        ck_assert_int_eq(read(report, &n, sizeof(n)), (ssize_t)sizeof(n));
+        return n;
+}
+
+static void peer_stop(pid_t pid, int report, int hold) {
+        int status;
+
+        close(hold);
+        close(report);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void small_unprivileged_caps(AdeVarlinkLimits *l) {
+        l->unprivileged_max = 3;
+        l->unprivileged_per_uid_max = 2;
+}
+
+START_TEST(test_unprivileged_peer_capped_per_uid_root_still_answered) {
+        int report, hold;
+        pid_t pid;
+
+        if (geteuid() != 0)
+                return; /* needs to be another uid than the server's peers */
+        restart_with_limits(small_unprivileged_caps);
+        pid = peer_start(65534, 5, &report, &hold);
+        ck_assert_uint_eq(peer_answered(report), 2);
+        /* While the peer holds its connections open, root is served, and more than once. */
+        for (int i = 0; i < 5; i++)
+                assert_server_still_answers();
+        peer_stop(pid, report, hold);
+}
+END_TEST
+
+START_TEST(test_unprivileged_peers_capped_together) {
+        int report1, hold1, report2, hold2;
+        pid_t a, b;
+
+        if (geteuid() != 0)
+                return;
+        restart_with_limits(small_unprivileged_caps);
+        a = peer_start(65534, 2, &report1, &hold1);
+        ck_assert_uint_eq(peer_answered(report1), 2);
+        b = peer_start(65533, 2, &report2, &hold2);
+        ck_assert_uint_eq(peer_answered(report2), 1);
+        assert_server_still_answers();
+        peer_stop(a, report1, hold1);
+        peer_stop(b, report2, hold2);
+}
+END_TEST
+
+static void short_idle_timeout(AdeVarlinkLimits *l) {
+        l->idle_timeout_usec = 100 * 1000;
+}
+
+START_TEST(test_unprivileged_idle_connection_closed_root_kept) {
+        int root_fd, status;
+        pid_t pid;
+
+        if (geteuid() != 0)
+                return;
+        restart_with_limits(short_idle_timeout);
+        root_fd = raw_connect(&ts);
+        /* The peer's connections are closed while it waits: answered once, then gone. */
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct pollfd p;
+                char c;
+                int fd;
+
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                fd = connect_fd(ts.path);
+                if (fd < 0)
+                        _exit(3);
+                p = (struct pollfd){.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 20000) != 1 || recv(fd, &c, 1, 0) > 0)
+                        _exit(4); /* still open after 20 s, or the server sent something */
+                _exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        /* Root's idle connection is still there and served. */
+        ck_assert(fd_answers(root_fd));
+        close(root_fd);
+}
+END_TEST
+
+static void short_partial_timeout(AdeVarlinkLimits *l) {
+        l->partial_timeout_usec = 100 * 1000;
+}
+
+START_TEST(test_partial_message_times_out) {
+        int fd;
+
+        restart_with_limits(short_partial_timeout);
+        fd = raw_connect(&ts);
+        ck_assert_int_eq(send(fd, "{\"method\":", 10, MSG_NOSIGNAL), 10);
+        ck_assert(raw_closed(fd));
+        close(fd);
+        assert_server_still_answers();
+}
+END_TEST
+
+static void small_unprivileged_budget(AdeVarlinkLimits *l) {
+        l->unprivileged_buffer_budget = 1536 * 1024;
+        l->partial_timeout_usec = 0;
+}
+
+START_TEST(test_unprivileged_buffer_budget_drops_connections) {
+        _cleanup_(ade_varlink_client_freep) AdeVarlinkClient *c = NULL;
+        _cleanup_json_ json_object *p = json_object_new_object(), *reply = NULL;
+        size_t size = 4 * 1024 * 1024;
+        _cleanup_free_ char *text = malloc(size + 1);
+        pid_t pid;
+        int status;
+
+        if (geteuid() != 0)
+                return;
+        restart_with_limits(small_unprivileged_budget);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                /* Three unterminated 600 KiB messages: together beyond the peers' budget. */
+                static char junk[600 * 1024];
+                struct pollfd pf[3];
+                int fds[3];
+
+                memset(junk, ' ', sizeof(junk));
+                junk[0] = '{';
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                for (int i = 0; i < 3; i++) {
+                        size_t done = 0;
+
+                        fds[i] = connect_fd(ts.path);
+                        if (fds[i] < 0)
+                                _exit(3);
+                        while (done < sizeof(junk)) {
+                                ssize_t n = send(fds[i], junk + done, sizeof(junk) - done, MSG_NOSIGNAL);
+                                if (n <= 0)
+                                        break; /* dropped */
+                                done += n;
+                        }
+                        pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+                }
+                /* At least one is closed by the server. */
+                if (poll(pf, 3, 20000) < 1)
+                        _exit(4);
+                _exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+
+        /* Root's large call still fits. */
+        memset(text, 'x', size);
+        text[size] = '\0';
+        ck_assert_int_eq(ade_json_add_string(p, "text", text), 0);
+        ck_assert_int_eq(ade_varlink_client_connect(ts.path, &c), 0);
+        ck_assert_int_eq(ade_varlink_client_call(c, "org.example.test.Ping", p, &reply, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_connections_leave_fds_for_the_server) {
+        struct rlimit saved, low;
+        int fd, report, hold;
+        pid_t pid;
+
+        /* The server's own process may open no more than 256 files; a peer (root here: the caps for
+         * other peers are far lower) opens 400 connections. */
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = saved;
+        low.rlim_cur = 256;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        fd = raw_connect(&ts);
+        pid = peer_start(geteuid(), 400, &report, &hold);
+        ck_assert_uint_lt(peer_answered(report), 256);
+        /* The connection made before still works, and the server can still open a file. */
+        raw_send(fd, "{\"method\":\"org.example.test.Open\"}");
+        _cleanup_free_ char *m = raw_recv(fd);
+        ck_assert_str_eq(m, "{\"parameters\":{\"errno\":0}}");
+        peer_stop(pid, report, hold);
+        close(fd);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+END_TEST
+
 /* Runs in a child: fd 3 must be free for the socket systemd would pass. */
 static int listen_auto_child(const char *fdname, int *ret_taken) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1380,6 +1817,20 @@ static Suite *varlink_suite(void) {
         tcase_add_test(tc, test_oneway_then_close_still_runs);
         suite_add_tcase(s, tc);
 
+        tc = ade_test_case("strings");
+        tcase_add_checked_fixture(tc, start, stop);
+        tcase_add_test(tc, test_method_with_nul_does_not_run_truncated);
+        tcase_add_test(tc, test_parameter_with_nul_is_invalid);
+        tcase_add_test(tc, test_key_with_nul_is_invalid);
+        tcase_add_test(tc, test_escaped_backslash_before_u0000_is_no_nul);
+        tcase_add_test(tc, test_method_not_utf8_never_echoed_raw);
+        tcase_add_test(tc, test_interface_not_utf8_never_echoed_raw);
+        tcase_add_test(tc, test_parameter_not_utf8_is_invalid);
+        tcase_add_test(tc, test_unknown_key_not_utf8_never_echoed_raw);
+        tcase_add_test(tc, test_utf8_parameters_pass);
+        tcase_add_test(tc, test_reply_not_utf8_is_sent_as_utf8);
+        suite_add_tcase(s, tc);
+
         tc = ade_test_case("client");
         tcase_add_checked_fixture(tc, start, stop);
         tcase_add_test(tc, test_client_reads_reply);
@@ -1397,6 +1848,12 @@ static Suite *varlink_suite(void) {
         tcase_add_checked_fixture(tc, start, stop);
         tcase_add_test(tc, test_connections_per_uid_capped);
         tcase_add_test(tc, test_connections_total_capped);
+        tcase_add_test(tc, test_unprivileged_peer_capped_per_uid_root_still_answered);
+        tcase_add_test(tc, test_unprivileged_peers_capped_together);
+        tcase_add_test(tc, test_unprivileged_idle_connection_closed_root_kept);
+        tcase_add_test(tc, test_partial_message_times_out);
+        tcase_add_test(tc, test_unprivileged_buffer_budget_drops_connections);
+        tcase_add_test(tc, test_connections_leave_fds_for_the_server);
         tcase_add_test(tc, test_listen_auto_takes_varlink_fd);
         tcase_add_test(tc, test_listen_auto_ignores_other_names);
         tcase_add_test(tc, test_listen_address_modes);

@@ -4,13 +4,34 @@
 # disk, mounted like a data disk in use. The Azure emulator and aded run here; "adectl enable" must
 # encrypt it online: unmount, header, activate, mount again from /dev/mapper, encrypt underneath,
 # with files written meanwhile; Show says unlocked with its mapper during the job and Encrypted
-# after, and every file is intact.
+# after, and every file is intact. First, while a process keeps the mount point busy, enable fails
+# with a message naming it and that process.
 . "$top_srcdir/tests/vm/guest/guest-lib.sh"
 . "$top_srcdir/tests/vm/guest/online-lib.sh"
 
 . "$top_srcdir/tests/daemon/guest/aded-lib.sh"
 check "Show: the mounted volume is NotEncrypted" sh -c "'$b/tools/adectl' show --json | grep -q NotEncrypted"
 check "the dry run plans an online encryption" sh -c "'$b/tools/adectl' enable --volume-type DATA --dry-run | grep -q online"
+
+# A process keeps the mount point busy (its working folder is there): the unmount is tried for a
+# bounded time, then enable fails naming the mount point and the process, not with the generic
+# "encrypting /dev/vda failed: Device or resource busy" (issue 11 item 9); the volume stays mounted
+# and plain, and the enable below, once the process is gone, carries on.
+(cd /mnt/data && exec sleep 600) &
+holder=$!
+for _ in $(seq 1 100); do [ "$(readlink /proc/$holder/cwd)" = /mnt/data ] && break; sleep 0.1; done
+check "a process keeps /mnt/data busy" test "$(readlink /proc/$holder/cwd)" = /mnt/data
+"$b/tools/adectl" enable --volume-type DATA >"$w/enable-busy.out" 2>&1
+rc=$?
+sed 's/^/# /' "$w/enable-busy.out" | tail -n 2
+check "busy: enable fails" test $rc -ne 0
+check "busy: the message names the mount point" grep -q "from /mnt/data to encrypt it online" "$w/enable-busy.out"
+check "busy: the message names the process holding it" grep -q "pid $holder (sleep)" "$w/enable-busy.out"
+check_fails "busy: the generic message does not replace it" grep -q "encrypting $dev failed" "$w/enable-busy.out"
+check "busy: /mnt/data is still mounted from $dev" sh -c "findmnt -n -o SOURCE /mnt/data | grep -qx $dev"
+check_fails "busy: no LUKS header was written" cryptsetup isLuks $dev
+kill $holder
+wait $holder 2>/dev/null
 
 "$b/tools/adectl" enable --volume-type DATA >"$w/enable.out" 2>&1 &
 enable=$!

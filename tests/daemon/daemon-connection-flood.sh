@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A member of [daemon] group (who may call Show) floods aded: 1100 connections that send nothing
+# (more than the 1024 descriptors a process gets by default) and 40 messages of almost 16 MiB that
+# never end. Root is still accepted and answered while they are held, aded can still open files
+# (Show reads the devices), and its memory stays bounded (issue 11 item 4: before, root waited or
+# was refused and aded grew from 13 MiB to 669 MiB).
+. "$(dirname "$0")/daemon-lib.sh"
+daemon_require_root
+# The member runs it: a python3 under root's home (pyenv) is out of its reach.
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || skip "no $PYTHON"
+command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "no useradd/setpriv"
+suffix=$$
+group=adefg$suffix member=adefm$suffix
+groupadd "$group" || fail "groupadd failed"
+CLEANUPS+=("groupdel $group")
+useradd -M -N -g nogroup -G "$group" -s /usr/sbin/nologin "$member" || fail "useradd failed"
+CLEANUPS=("userdel $member" "${CLEANUPS[@]}")
+
+make_volume 200
+start_emulator
+write_config "$group"
+chmod 755 "$WORK"
+# What systemd gives a service unless its unit says otherwise; aded must cope with it.
+ulimit -Sn 1024
+start_aded
+rss_start=$(awk '/^VmRSS/ {print $2}' "/proc/$ADED_PID/status")
+
+coproc FLOOD { setpriv --reuid "$member" --regid nogroup --init-groups \
+        "$PYTHON" "$(dirname "$0")/varlink-clients.py" flood "$SOCKET" 1100 40 2>&1; }
+CLEANUPS=("kill ${FLOOD_PID} 2>/dev/null" "${CLEANUPS[@]}")
+read -r -u "${FLOOD[0]}" line || fail "the flooding client died"
+[ "$line" = ready ] || fail "the flooding client said: $line"
+peak=$(awk '/^VmHWM/ {print $2}' "/proc/$ADED_PID/status")
+echo "aded VmRSS at start ${rss_start} KiB, peak once the flood is in ${peak} KiB"
+
+# Root, while the member holds everything that aded let it keep.
+for i in 1 2 3; do
+        timeout 60 "$ADECTL" show --json >"$WORK/root-show" 2>&1 || { cat "$WORK/root-show"; fail "root's Show $i failed during the flood"; }
+        jq -e '.volumes | length == 1' "$WORK/root-show" >/dev/null || fail "root's Show $i lacks the volume"
+done
+peak=$(awk '/^VmHWM/ {print $2}' "/proc/$ADED_PID/status")
+echo "aded peak after root's calls ${peak} KiB"
+kill -0 "$ADED_PID" || fail "aded died"
+eval "exec ${FLOOD[1]}>&-"
+wait "$FLOOD_PID"
+
+# The budget for peers other than root is one message's worth (ade-varlink.h): 40 of them must not
+# take aded anywhere near 40 × 16 MiB. 100 MiB leaves room for the allocator and the Show replies.
+[ "$peak" -lt $((100 * 1024)) ] || fail "aded's peak resident memory was ${peak} KiB during the flood"
+timeout 60 "$ADECTL" show >/dev/null 2>&1 || fail "root's Show failed after the flood"
+pass "peak ${peak} KiB"
