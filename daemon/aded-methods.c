@@ -215,8 +215,23 @@ static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
         return true;
 }
 
+/* Whether @device names a data volume, by its path or its stable id. */
+static int data_volume_known(Manager *m, const char *device) {
+        _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
+        int r;
+
+        r = manager_data_volumes(m, &all);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; all[i]; i++)
+                if (streq(all[i]->device, device) || streq_ptr(all[i]->stable_id, device))
+                        return 1;
+        return 0;
+}
+
 static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         Manager *m = userdata;
+        const char *device;
         int r;
 
         if (refuse_volume_type(call, params,
@@ -226,7 +241,16 @@ static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned fl
                 return r;
         if (refuse_when_busy(m, call, &r))
                 return r;
-        return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, NULL, want_encrypted, NULL);
+        /* One volume (its path or stable id), or every encrypted data volume. */
+        device = opt_string(params, "device", NULL);
+        if (device) {
+                r = data_volume_known(m, device);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return aded_error_no_such_volume(call, device);
+        }
+        return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, device, want_encrypted, NULL);
 }
 
 static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
@@ -243,20 +267,6 @@ static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned fla
                         .kek_vault_resource_id = m->config->keyvault.kek_vault_resource_id,
                         .kek_algorithm = kek ? m->config->keyvault.kek_algorithm : NULL,
                 });
-}
-
-/* Whether @device names a data volume, by its path or its stable id. */
-static int data_volume_known(Manager *m, const char *device) {
-        _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        int r;
-
-        r = manager_data_volumes(m, &all);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; all[i]; i++)
-                if (streq(all[i]->device, device) || streq_ptr(all[i]->stable_id, device))
-                        return 1;
-        return 0;
 }
 
 static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {

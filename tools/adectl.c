@@ -604,14 +604,18 @@ static int verb_disable(int argc, char *argv[]) {
         VerbArgs a = {};
         int r;
 
-        r = parse_verb_args("disable", argc, argv, ALLOW(ARG_VOLUME_TYPE) | ALLOW(ARG_NO_WAIT), &a);
+        r = parse_verb_args("disable", argc, argv, ALLOW(ARG_VOLUME_TYPE) | ALLOW(ARG_NO_WAIT) | ALLOW(ARG_DEVICE), &a);
         if (r != 0)
                 return r;
+        if (optind < argc && !a.device)
+                a.device = argv[optind++];
         if (optind < argc)
                 return usage_error("disable: unexpected argument '%s'", argv[optind]);
         if (!a.volume_type)
                 return usage_error("%s", "disable needs --volume-type DATA or ALL");
         ade_json_add_string(params, "volumeType", a.volume_type);
+        if (a.device)
+                ade_json_add_string(params, "device", a.device);
         if (a.no_wait) {
                 /* Without "more" aded still answers when the job ends; send it oneway instead. */
                 _cleanup_(ade_varlink_client_freep) AdeVarlinkClient *c = NULL;
