@@ -64,4 +64,19 @@ start_aded
 [ "$(sha256sum <"$WORK/state/state.json.v1")" = "$old" ] || fail "the old file is not kept as state.json.v1"
 grep -q "migrating the state file from version 1" "$WORK/aded.log" || fail "the migration is not logged"
 stop_aded || fail "aded did not stop cleanly"
+
+# A version 1 record of a loop device (which had no stable id then) is keyed by the stable id of
+# the device now at its name: keyed by the name it would never meet its volume again.
+if [ "$(id -u)" = 0 ] && truncate -s 1M "$WORK/v1.img" && l=$(losetup -f --show "$WORK/v1.img" 2>/dev/null); then
+        LOOPS+=("$l")
+        rm -f "$WORK/state/state.json" "$WORK/state/state.json.v1"
+        printf '{"version": 1, "volumes": [{"device": "%s", "job": "encrypt", "step": "done"}]}' "$l" >"$WORK/state/state.json"
+        start_aded
+        id=$(jq -r '.volumes[0].deviceId' "$WORK/state/state.json")
+        case $id in loop:*) ;; *) fail "the migrated record of $l is keyed by '$id', not the loop device's stable id" ;; esac
+        [ "$(jq -r '.volumes[0].device' "$WORK/state/state.json")" = "$l" ] || fail "the migrated record lost its device"
+        stop_aded || fail "aded did not stop cleanly"
+else
+        echo "(not root or no loop device: the migration of a loop device's record is not checked)"
+fi
 pass
