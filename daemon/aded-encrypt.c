@@ -396,15 +396,20 @@ int aded_encrypt_run(Job *j) {
         ade_luks_plan_done(&hook.planned);
         if (plan.header_path)
                 (void)job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, plan.header_path);
-        ade_luks_plan_done(&plan);
-        if (r == -ECANCELED || (r < 0 && hook.record_error < 0))
+        if (r == -ECANCELED || (r < 0 && hook.record_error < 0)) {
+                ade_luks_plan_done(&plan);
                 return r;
-        if (r < 0)
+        }
+        if (r < 0) {
+                ade_luks_plan_done(&plan);
                 return job_fail(j, r, NULL, NULL, "encrypting %s failed: %s%s%s", device, strerror(-r),
                         engine_error ? ": " : "", strempty(engine_error));
+        }
 
-        if (ade_luks_status(device, header, &st) >= 0 && st.uuid[0])
+        /* A detached header is known by its path only now, when the job did not start from one. */
+        if (ade_luks_status(device, header ?: plan.header_path, &st) >= 0 && st.uuid[0])
                 (void)job_record_step(j, ADE_STEP_REENCRYPT, aded_state_set_uuid, st.uuid);
+        ade_luks_plan_done(&plan);
         /* An error of an earlier attempt is history now. */
         return job_record_step(j, ADE_STEP_DONE, clear_error, NULL);
 }
