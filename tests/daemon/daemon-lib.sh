@@ -35,7 +35,8 @@ daemon_cleanup() {
                 wait "$ADED_PID" 2>/dev/null
         fi
         [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
-        for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+        # Only a loop device still backed by our file: a name detached earlier may be another test's.
+        for l in "${LOOPS[@]}"; do losetup "$l" 2>/dev/null | grep -qF "$WORK/" && losetup -d "$l" 2>/dev/null; done
         if [ $rc != 0 ] && [ $rc != 77 ] && [ -n "$WORK" ]; then
                 echo "--- aded log"; grep -v "^aded: varlink: call\b" "$WORK/aded.log" 2>/dev/null | tail -n 60
         fi

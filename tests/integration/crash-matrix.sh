@@ -3,8 +3,8 @@
 # The offline crash matrix (docs/crash-matrix.md): aded, driven through adectl, killed with SIGKILL
 # at every engine point (AdeLuksStep) and every state step (AdeJobStep, and RotateKey's records)
 # of encrypt, decrypt and rotate, with the header attached and detached; each point is then
-# resumed twice (killed again at the same point or a later one, then let finish) by
-# crash-point.sh, which checks the end state and the data. Points run ADE_CRASH_JOBS at a time
+# resumed (a sample of them twice: killed again at the same point or a later one, then let
+# finish) by crash-point.sh, which checks the end state and the data. Points run ADE_CRASH_JOBS at a time
 # (default 2), each with its own loop device, emulator, aded and folders. Prints the table.
 set -uo pipefail
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,6 +50,9 @@ for kind in attached detached; do
                         read -r -a pts <<<"$(echo ${!list})"
                         [ $i -lt ${#pts[@]} ] || continue
                         later=$(IFS=,; echo "${pts[*]:$((i + 1))}")
+                        # Every point is resumed; every third is killed again first (all of them with
+                        # ADE_CRASH_TWICE=all): the second kill finds the same code paths as the first.
+                        [ "${ADE_CRASH_TWICE:-sample}" = all ] || [ $((i % 3)) = 0 ] || later=-
                         specs+=("$op/${pts[$i]}/$later")
                         echo "$chains $op $kind ${pts[$i]}" >>"$out/points"
                         n=$((n + 1))

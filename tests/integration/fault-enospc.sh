@@ -11,17 +11,18 @@
 daemon_require_root
 command -v mkfs.ext2 >/dev/null || skip "no mkfs.ext2"
 
-# tiny_fs DIR: a 2 MiB ext2 mounted on DIR (unmounted at exit).
+# tiny_fs DIR MIB: a small ext2 mounted on DIR (unmounted at exit). header-dir needs room for a
+# detached header (16 MiB), a header backup and an export when it is not full.
 tiny_fs() {
         local img l
         img=$(mktemp "$WORK/tiny.XXXXXX")
-        truncate -s 2M "$img"
+        truncate -s "$2M" "$img"
         mkfs.ext2 -q -F -b 1024 -m 0 "$img" || fail "mkfs.ext2 failed"
         l=$(losetup -f --show "$img") || fail "losetup failed"
         LOOPS+=("$l")
         mkdir -p "$1"
         mount "$l" "$1" || fail "cannot mount a tiny filesystem on $1"
-        CLEANUPS+=("umount '$1'")
+        CLEANUPS+=("umount -l '$1'")
 }
 
 # fill DIR / unfill DIR: no byte left on its filesystem, then space again.
@@ -36,6 +37,12 @@ unfill() {
         sync
 }
 
+# names_device_and_cause WHAT DEVICE MESSAGE: the job's message says which device and why.
+names_device_and_cause() {
+        case $3 in *"$2"*) ;; *) fail "$1 the message does not name $2: $3" ;; esac
+        case $3 in *"No space left"*) ;; *) fail "$1 the message does not say why: $3" ;; esac
+}
+
 # A volume with files (attached header) and one without a filesystem (detached header).
 make_volume 160 ext4
 A=$VOLUME A_MANIFEST=$MANIFEST
@@ -48,8 +55,8 @@ sum_a=$(sha256sum <"$A") sum_b=$(sha256sum <"$B")
 
 start_emulator
 write_config
-tiny_fs "$WORK/state"
-tiny_fs "$WORK/headers"
+tiny_fs "$WORK/state" 2
+tiny_fs "$WORK/headers" 64
 sed -i "s|^data = .*|data = $A|" "$WORK/ade.conf"
 
 # ---- (a) state-dir full -----------------------------------------------------------------------
@@ -58,7 +65,7 @@ start_aded
 adectl enable --volume-type DATA >"$WORK/out" 2>&1 && fail "(a) enable succeeded with a full state-dir"
 [ "$(volume_field "$A" state)" = Failed ] || fail "(a) Show does not say Failed: $(volume_field "$A" state)"
 msg=$(volume_field "$A" message)
-case $msg in *"$A"*"No space left"*) ;; *) fail "(a) the message does not name the device and the cause: $msg" ;; esac
+names_device_and_cause "(a)" "$A" "$msg"
 [ "$(sha256sum <"$A")" = "$sum_a" ] || fail "(a) the volume changed"
 unfill "$WORK/state"
 adectl enable --volume-type DATA >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "(a) enable failed once space was back"; }
@@ -75,7 +82,7 @@ start_aded
 adectl enable --volume-type DATA >"$WORK/out" 2>&1 && fail "(b) enable succeeded with a full header-dir"
 [ "$(volume_field "$B" state)" = Failed ] || fail "(b) Show does not say Failed: $(volume_field "$B" state)"
 msg=$(volume_field "$B" message)
-case $msg in *"$B"*"No space left"*) ;; *) fail "(b) the message does not name the device and the cause: $msg" ;; esac
+names_device_and_cause "(b)" "$B" "$msg"
 [ "$(sha256sum <"$B")" = "$sum_b" ] || fail "(b) the volume changed"
 stop_aded || fail "aded did not stop"
 unfill "$WORK/headers"
@@ -103,7 +110,7 @@ start_aded
 adectl disable --volume-type DATA >"$WORK/out" 2>&1 && fail "(c) disable succeeded with a full header-dir"
 [ "$(volume_field "$A" state)" = Failed ] || fail "(c) Show does not say Failed: $(volume_field "$A" state)"
 msg=$(volume_field "$A" message)
-case $msg in *"$A"*"No space left"*) ;; *) fail "(c) the message does not name the device and the cause: $msg" ;; esac
+names_device_and_cause "(c)" "$A" "$msg"
 [ "$(cryptsetup luksUUID "$A")" = "$uuid" ] || fail "(c) the header changed"
 unfill "$WORK/headers"
 adectl disable --volume-type DATA >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "(c) disable failed once space was back"; }
