@@ -232,6 +232,26 @@ wait_for_state() {
         fail "$1 did not reach $2 (now $(volume_field "$1" state))"
 }
 
+# check_detached_copy DEVICE HEADER IMAGE SUM: the volume encrypted with the detached HEADER holds
+# the plaintext whose sha256 is SUM: a copy of IMAGE (DEVICE's file) decrypted by stock cryptsetup
+# with the key ade-resolve-key fetches. The originals are not touched.
+check_detached_copy() {
+        local key=$WORK/copy.key copy
+        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
+        "$RESOLVE" --config "$WORK/ade.conf" --header "$2" --output "$key" "$1" 2>"$WORK/resolve.err" ||
+                fail "ade-resolve-key failed for $1: $(cat "$WORK/resolve.err")"
+        cp "$2" "$WORK/copy.header"
+        cp --sparse=always "$3" "$WORK/copy.img"
+        copy=$(losetup -f --show "$WORK/copy.img") || fail "losetup failed"
+        LOOPS+=("$copy")
+        cryptsetup reencrypt -q --decrypt --header "$WORK/copy.header" --key-file "$key" "$copy" >/dev/null 2>&1 ||
+                fail "stock cryptsetup cannot decrypt a copy of $1"
+        [ "$(sha256sum <"$copy")" = "$4" ] || fail "the decrypted copy of $1 differs from the original"
+        losetup -d "$copy"
+        unset 'LOOPS[-1]' # detached: the name may be another test's by the exit
+        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
+}
+
 secrets_count() {
         emulator_state | jq '[.secrets[].name] | unique | length'
 }

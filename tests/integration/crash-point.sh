@@ -181,20 +181,7 @@ run_point() {
                 else
                         [ -f "$header" ] || fail "no detached header recorded"
                         keyslots=$(cryptsetup luksDump "$header" | grep -cE '^  [0-9]+: luks2')
-                        key=$WORK/key.$POINTS_DONE
-                        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
-                        "$RESOLVE" --config "$WORK/ade.conf" --header "$header" --output "$key" "$VOLUME" 2>"$WORK/resolve.err" || { cat "$WORK/resolve.err"; }; [ -s "$key" ] ||
-                                fail "ade-resolve-key failed"
-                        cp "$header" "$WORK/copy.header"
-                        cp --sparse=always "$IMAGE" "$WORK/copy.img"
-                        copy=$(losetup -f --show "$WORK/copy.img")
-                        LOOPS+=("$copy")
-                        cryptsetup reencrypt -q --decrypt --header "$WORK/copy.header" --key-file "$key" "$copy" >/dev/null 2>&1 ||
-                                fail "stock cryptsetup cannot decrypt a copy"
-                        [ "$(sha256sum <"$copy")" = "$raw_sum" ] || fail "the decrypted copy differs from the original device"
-                        losetup -d "$copy"
-                        unset 'LOOPS[-1]' # detached: the name may be another test's by the exit
-                        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
+                        check_detached_copy "$VOLUME" "$header" "$IMAGE" "$raw_sum"
                 fi
                 [ "$keyslots" = 1 ] || fail "$keyslots keyslots, not 1"
         fi

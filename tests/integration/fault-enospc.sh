@@ -90,15 +90,7 @@ start_aded # the record is past the escrow: resumed at start
 wait_for_state "$B" Encrypted 120
 [ "$(secrets_count)" = $((secrets + 1)) ] || fail "(b) the resume escrowed again"
 header=$(jq -r --arg d "$B" '.volumes[] | select(.device == $d) | .headerPath' "$WORK/state/state.json")
-key=$WORK/key.b
-"$RESOLVE" --config "$WORK/ade.conf" --header "$header" --output "$key" "$B" 2>/dev/null || fail "(b) cannot resolve the key"
-cp "$header" "$WORK/copy.header"
-cp --sparse=always "$WORK/raw.img" "$WORK/copy.img"
-copy=$(losetup -f --show "$WORK/copy.img")
-LOOPS+=("$copy")
-cryptsetup reencrypt -q --decrypt --header "$WORK/copy.header" --key-file "$key" "$copy" >/dev/null 2>&1 ||
-        fail "(b) stock cryptsetup cannot decrypt a copy"
-[ "$(sha256sum <"$copy")" = "$sum_b" ] || fail "(b) the data differ"
+check_detached_copy "$B" "$header" "$WORK/raw.img" "$sum_b"
 echo "ok: (b) full header-dir: Failed with '$msg'; resumed at start once space was back"
 
 # ---- (c) header-dir full when Disable backs the header up ---------------------------------------
