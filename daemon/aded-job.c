@@ -177,6 +177,10 @@ const char *job_device(const Job *j) {
         return j->device;
 }
 
+const char *job_key(const Job *j) {
+        return aded_state_key(j->volume);
+}
+
 const AdeVolume *job_volume(const Job *j) {
         return j->volume;
 }
@@ -310,10 +314,12 @@ void job_engine_options(Job *j, AdeLuksOptions *ret) {
 int job_record_step(Job *j, AdeJobStep step, AdedStateUpdate update, void *userdata) {
         int r;
 
-        r = aded_state_update(j->manager->state, j->device, step, update, userdata);
+        r = aded_state_update(j->manager->state, job_key(j), step, update, userdata);
         if (r < 0 && r != -ENOENT)
-                ade_log_error_errno(r, "cannot save the state file in %s: %m; the job on %s stops here",
-                        j->manager->config->daemon.state_dir, j->device);
+                return job_fail(j, r, NULL, NULL,
+                        "cannot save the state file in %s: %s; the job on %s stopped there and goes on once the "
+                        "file can be written (free space, fix the folder, then restart aded or run it again)",
+                        j->manager->config->daemon.state_dir, strerror(-r), j->device);
         return r;
 }
 
@@ -329,15 +335,16 @@ static void record_failure(Job *j, int r) {
         message = strdup(j->message ?: strerror(-r));
         pthread_mutex_unlock(&j->lock);
         if (message)
-                (void)aded_state_update(j->manager->state, j->device, _ADE_JOB_STEP_INVALID, set_error, message);
+                (void)aded_state_update(j->manager->state, job_key(j), _ADE_JOB_STEP_INVALID, set_error, message);
 }
 
 int job_header(Job *j, char **ret) {
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         char *h = NULL;
 
-        (void)aded_state_get(j->manager->state, j->device, &record);
-        if (record && record->header_path)
+        (void)aded_state_get(j->manager->state, job_key(j), &record);
+        /* A recorded header file that is gone (a decryption that ended) names nothing. */
+        if (record && record->header_path && access(record->header_path, F_OK) == 0)
                 h = TAKE_PTR(record->header_path);
         if (!h && j->volume->stable_id &&
                 ade_luks_find_header(j->manager->config->volumes.header_dir, j->volume->stable_id, &h) < 0)

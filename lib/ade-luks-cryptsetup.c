@@ -7,6 +7,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "ade-dm.h"
@@ -358,6 +359,28 @@ int luks_header_file_new(char *template) {
         return 0;
 }
 
+int luks_header_backup_to(struct crypt_device *cd, const char *path) {
+        uint64_t metadata = 0, keyslots = 0;
+        _cleanup_free_ char *dir = NULL;
+        struct statvfs sv;
+        int r;
+
+        r = crypt_header_backup(cd, CRYPT_LUKS2, path);
+        if (r >= 0)
+                return 0;
+        /* libcryptsetup reports a short write as EIO: a full folder is the person's to fix, and says so. */
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        if (strrchr(dir, '/'))
+                *strrchr(dir, '/') = '\0';
+        if (r == -EIO && crypt_get_metadata_size(cd, &metadata, &keyslots) >= 0 && statvfs(dir, &sv) >= 0 &&
+                (uint64_t)sv.f_bavail * sv.f_frsize < 2 * metadata + keyslots)
+                r = -ENOSPC;
+        (void)unlink(path);
+        return r;
+}
+
 int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **ret_path) {
         _cleanup_free_ char *path = NULL;
         int r;
@@ -366,14 +389,17 @@ int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **r
         if (r < 0)
                 return r;
         for (unsigned n = 0;; n++) {
+                char suffix[64];
+
                 path = mfree(path);
-                if (asprintf(&path, "%s/%s.%lld%s%.0u.backup", header_dir, strna(crypt_get_uuid(cd)),
-                            (long long)time(NULL), n ? "-" : "", n) < 0)
-                        return -ENOMEM;
+                snprintf(suffix, sizeof(suffix), ".%lld%s%.0u.backup", (long long)time(NULL), n ? "-" : "", n);
+                r = ade_luks_uuid_path(header_dir, crypt_get_uuid(cd), suffix, &path);
+                if (r < 0)
+                        return r;
                 if (access(path, F_OK) < 0)
                         break;
         }
-        r = crypt_header_backup(cd, CRYPT_LUKS2, path);
+        r = luks_header_backup_to(cd, path);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot back up the LUKS2 header to %s: %m", path);
         r = luks_make_durable(path);
@@ -393,7 +419,7 @@ void luks_prune_backups(const char *header_dir, const char *uuid, const char *ke
         const char *keep_name = keep ? strrchr(keep, '/') : NULL;
         struct dirent *de;
 
-        if (!uuid || asprintf(&prefix, "%s.", uuid) < 0)
+        if (!ade_luks_uuid_is_valid(uuid) || asprintf(&prefix, "%s.", uuid) < 0)
                 return;
         keep_name = keep_name ? keep_name + 1 : keep;
         d = opendir(header_dir);
@@ -426,16 +452,19 @@ int ade_luks_backup_header(const char *device, const char *header, const char *h
 
 /* ---- detached headers ------------------------------------------------------------------------ */
 
-static bool same_device(const char *a, const char *b) {
+/* Whether a token's DeviceId @id names the device @b (a stable id or a device path): the same text,
+ * links to the same block device, or @b's stable id (a loop device's backing file) is @id. */
+static bool same_device(const char *id, const char *b) {
+        _cleanup_free_ char *b_id = NULL;
         struct stat sa, sb;
 
-        if (streq(a, b))
+        if (streq(id, b))
                 return true;
-        if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+        if (stat(b, &sb) < 0 || !S_ISBLK(sb.st_mode))
                 return false;
-        if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+        if (stat(id, &sa) == 0 && S_ISBLK(sa.st_mode))
                 return sa.st_rdev == sb.st_rdev;
-        return false;
+        return ade_volume_stable_id(b, &b_id, NULL) >= 0 && streq(b_id, id);
 }
 
 int ade_luks_find_header(const char *header_dir, const char *device_id, char **ret_path) {
@@ -454,7 +483,9 @@ int ade_luks_find_header(const char *header_dir, const char *device_id, char **r
                 _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
                 _cleanup_free_ char *path = NULL;
 
-                if (de->d_name[0] == '.' || strstr(de->d_name, ".backup"))
+                /* Backups and half-made files (*.tmp) never name the header of a device. */
+                if (de->d_name[0] == '.' || strstr(de->d_name, ".backup") ||
+                        (strlen(de->d_name) > 4 && streq(de->d_name + strlen(de->d_name) - 4, ".tmp")))
                         continue;
                 if (asprintf(&path, "%s/%s", header_dir, de->d_name) < 0)
                         return -ENOMEM;

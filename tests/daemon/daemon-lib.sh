@@ -35,7 +35,8 @@ daemon_cleanup() {
                 wait "$ADED_PID" 2>/dev/null
         fi
         [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
-        for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+        # Only a loop device still backed by our file: a name detached earlier may be another test's.
+        for l in "${LOOPS[@]}"; do losetup "$l" 2>/dev/null | grep -qF "$WORK/" && losetup -d "$l" 2>/dev/null; done
         if [ $rc != 0 ] && [ $rc != 77 ] && [ -n "$WORK" ]; then
                 echo "--- aded log"; grep -v "^aded: varlink: call\b" "$WORK/aded.log" 2>/dev/null | tail -n 60
         fi
@@ -265,6 +266,26 @@ wait_for_state() {
                 sleep 0.1
         done
         fail "$1 did not reach $2 (now $(volume_field "$1" state))"
+}
+
+# check_detached_copy DEVICE HEADER IMAGE SUM: the volume encrypted with the detached HEADER holds
+# the plaintext whose sha256 is SUM: a copy of IMAGE (DEVICE's file) decrypted by stock cryptsetup
+# with the key ade-resolve-key fetches. The originals are not touched.
+check_detached_copy() {
+        local key=$WORK/copy.key copy
+        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
+        "$RESOLVE" --config "$WORK/ade.conf" --header "$2" --output "$key" "$1" 2>"$WORK/resolve.err" ||
+                fail "ade-resolve-key failed for $1: $(cat "$WORK/resolve.err")"
+        cp "$2" "$WORK/copy.header"
+        cp --sparse=always "$3" "$WORK/copy.img"
+        copy=$(losetup -f --show "$WORK/copy.img") || fail "losetup failed"
+        LOOPS+=("$copy")
+        cryptsetup reencrypt -q --decrypt --header "$WORK/copy.header" --key-file "$key" "$copy" >/dev/null 2>&1 ||
+                fail "stock cryptsetup cannot decrypt a copy of $1"
+        [ "$(sha256sum <"$copy")" = "$4" ] || fail "the decrypted copy of $1 differs from the original"
+        losetup -d "$copy"
+        unset 'LOOPS[-1]' # detached: the name may be another test's by the exit
+        rm -f "$key" "$WORK/copy.header" "$WORK/copy.img"
 }
 
 secrets_count() {
