@@ -4,6 +4,7 @@
 #include "aded-decrypt.h"
 #include "aded-job.h"
 #include "aded-manager.h"
+#include "aded-verify.h"
 #include "aded-worker.h"
 
 /* The header of the volume and its status. An attached header exported for decryption (the
@@ -22,9 +23,9 @@ static int decrypt_find_header(Job *j, char **ret_header, AdeLuksStatus *ret_sta
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "cannot read the LUKS header of %s: %s", device, strerror(-r));
         if (st.state == ADE_LUKS_STATE_NONE && !header) {
-                (void)aded_state_get(m->state, device, &record);
+                (void)aded_state_get(m->state, job_key(j), &record);
                 if (record && record->uuid &&
-                        asprintf(&header, "%s/%s.decrypt-header", m->config->volumes.header_dir, record->uuid) < 0)
+                        ade_luks_uuid_path(m->config->volumes.header_dir, record->uuid, ".decrypt-header", &header) < 0)
                         header = NULL;
                 if (!header || ade_luks_status(device, header, &st) < 0 || st.state == ADE_LUKS_STATE_NONE)
                         return 0;
@@ -52,31 +53,58 @@ static int decrypt_record(Job *j, const char *header, const AdeLuksStatus *st) {
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         int r;
 
-        r = aded_state_get(m->state, job_device(j), &record);
+        r = aded_state_get(m->state, job_key(j), &record);
         if (r < 0)
                 return r;
         if (record && record->kind == ADE_JOB_DECRYPT)
-                return 0;
-        return aded_state_add(m->state, job_device(j), ADE_JOB_DECRYPT, ADE_STEP_PRECONDITIONS, fill_decrypt_record,
+                return job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_device, (void *)job_device(j));
+        return aded_state_add(m->state, job_key(j), job_device(j), ADE_JOB_DECRYPT, ADE_STEP_PRECONDITIONS,
+                fill_decrypt_record,
                 &(DecryptRecord){.uuid = st->uuid, .header = header, .device_id = job_volume(j)->stable_id});
+}
+
+/* The engine exported an attached header (with its decryption initialised) and is about to erase
+ * the device's: the export's path goes into the record first. */
+static int decrypt_hook(AdeLuksStep step, void *userdata) {
+        Job *j = userdata;
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        _cleanup_free_ char *path = NULL;
+
+        if (step != ADE_LUKS_STEP_DECRYPT_HEADER_EXPORTED)
+                return 0;
+        if (aded_state_get(job_manager(j)->state, job_key(j), &record) < 0 || !record || !record->uuid ||
+                ade_luks_uuid_path(job_manager(j)->config->volumes.header_dir, record->uuid, ".decrypt-header", &path) <
+                        0)
+                return -EIO;
+        return job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, path) < 0 ? -EIO : 0;
 }
 
 int aded_decrypt_run(Job *j) {
         Manager *m = job_manager(j);
         const char *device = job_device(j);
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_free_ char *header = NULL, *exported = NULL, *active = NULL;
         AdeLuksOptions o;
-        AdeLuksStatus st;
+        AdeLuksStatus st = {};
+        bool plain;
         int r;
 
         job_engine_options(j, &o);
+        o.hook = decrypt_hook;
+        o.hook_userdata = j;
         r = decrypt_find_header(j, &header, &st);
         if (r < 0)
                 return r;
-        if (r == 0) {
-                (void)aded_state_remove(m->state, device);
+        plain = r == 0;
+        (void)aded_state_get(m->state, job_key(j), &record);
+        /* Before anything is written (the record's removal included): is this the volume? */
+        r = aded_verify_job(j, record, header);
+        if (r < 0)
+                return r;
+        if (plain) {
+                (void)aded_state_remove(m->state, job_key(j));
                 return 0; /* plaintext already */
         }
 
@@ -111,5 +139,5 @@ int aded_decrypt_run(Job *j) {
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "decrypting %s failed: %s", device, strerror(-r));
 
-        return aded_state_remove(m->state, device);
+        return aded_state_remove(m->state, job_key(j));
 }

@@ -10,6 +10,7 @@
 #include "aded-job.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
+#include "aded-verify.h"
 #include "aded-worker.h"
 
 /* Enable's job (docs/architecture.md §4): every step is recorded in the state file before the next
@@ -27,7 +28,6 @@ static void fill_new_record(AdeStateVolume *v, void *userdata) {
         const NewRecord *n = userdata;
         const AdedEnableParams *p = n->params;
 
-        (void)ade_strdup_to(&v->device_id, n->volume->stable_id);
         (void)ade_strdup_to(&v->volume_type, ade_volume_type_to_string(n->volume->type));
         (void)ade_strdup_to(&v->keyvault_url, p->keyvault_url);
         (void)ade_strdup_to(&v->keyvault_resource_id, p->keyvault_resource_id);
@@ -40,8 +40,17 @@ static void fill_new_record(AdeStateVolume *v, void *userdata) {
         (void)ade_strdup_to(&v->mount_options, n->mount_options);
 }
 
-static void set_secret_url(AdeStateVolume *v, void *userdata) {
-        (void)ade_strdup_to(&v->secret_url, userdata);
+/* The escrow's record: the secret, and the UUID the header will take, both before anything is
+ * written to the disk. */
+typedef struct Escrowed {
+        const char *secret_url, *uuid;
+} Escrowed;
+
+static void set_escrowed(AdeStateVolume *v, void *userdata) {
+        const Escrowed *e = userdata;
+
+        (void)ade_strdup_to(&v->secret_url, e->secret_url);
+        (void)ade_strdup_to(&v->uuid, e->uuid);
 }
 
 static void clear_error(AdeStateVolume *v, void *userdata) {
@@ -49,11 +58,26 @@ static void clear_error(AdeStateVolume *v, void *userdata) {
         v->error = mfree(v->error);
 }
 
+/* What the engine's hook needs: the job, and the plan the engine copies out before it writes. */
+typedef struct EncryptHook {
+        Job *job;
+        AdeLuksPlan planned;
+} EncryptHook;
+
 /* The engine tells us when it crossed a point of no return; the state file follows. */
 static int encrypt_hook(AdeLuksStep step, void *userdata) {
-        Job *j = userdata;
+        EncryptHook *h = userdata;
+        Job *j = h->job;
 
         switch (step) {
+        case ADE_LUKS_STEP_PLANNED:
+                /* A detached header's path is known before the file exists: recorded first, so that
+                 * no header of ours is ever on disk without the state file naming it. */
+                if (h->planned.header != ADE_LUKS_HEADER_DETACHED || !h->planned.header_path)
+                        return 0;
+                return job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, h->planned.header_path) < 0
+                               ? -EIO
+                               : 0;
         case ADE_LUKS_STEP_SHRUNK:
                 return job_record_step(j, ADE_STEP_SHRINK, NULL, NULL) < 0 ? -EIO : 0;
         case ADE_LUKS_STEP_HEADER_WRITTEN:
@@ -79,7 +103,8 @@ static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_o
 
 /* The first steps, up to the escrow: a fresh record, the preconditions, a new key file, and its
  * secret in Key Vault. Nothing has touched the disk nor Key Vault that a resume would need. */
-static int encrypt_escrow(Job *j, const AdeLuksOptions *o, AdeLuksToken **ret_token, AdeSecret **ret_keyfile) {
+static int encrypt_escrow(
+        Job *j, const AdeLuksOptions *o, const char *uuid, AdeLuksToken **ret_token, AdeSecret **ret_keyfile) {
         Manager *m = job_manager(j);
         const AdeVolume *v = job_volume(j);
         const char *device = job_device(j);
@@ -93,7 +118,7 @@ static int encrypt_escrow(Job *j, const AdeLuksOptions *o, AdeLuksToken **ret_to
         r = volume_mount_target(v, &mount_point, &mount_options);
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "cannot find where %s is mounted: %s", device, strerror(-r));
-        r = aded_state_add(m->state, device, ADE_JOB_ENCRYPT, ADE_STEP_NONE, fill_new_record,
+        r = aded_state_add(m->state, job_key(j), device, ADE_JOB_ENCRYPT, ADE_STEP_NONE, fill_new_record,
                 &(NewRecord){.volume = v,
                         .params = job_params(j),
                         .mount_point = mount_point,
@@ -133,7 +158,8 @@ static int encrypt_escrow(Job *j, const AdeLuksOptions *o, AdeLuksToken **ret_to
         if (r < 0)
                 return r;
         /* From here on the secret exists: a resume fetches it, it never escrows again. */
-        r = job_record_step(j, ADE_STEP_ESCROW, set_secret_url, token->secret_url);
+        r = job_record_step(
+                j, ADE_STEP_ESCROW, set_escrowed, &(Escrowed){.secret_url = token->secret_url, .uuid = uuid});
         if (r < 0)
                 return r;
 
@@ -197,6 +223,9 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         _cleanup_free_ char *name = NULL, *mapper = NULL, *prepared = NULL;
         const char *base = strrchr(device, '/'), *mountpoint = v->mountpoint, *fstype = v->fstype, *options = NULL;
+        /* The mapper's name comes from the filesystem's UUID, which the disk's owner chose: only a
+         * name that is one harmless path component, else the device's. */
+        const char *tag = v->fs_uuid && ade_luks_name_is_safe(v->fs_uuid) ? v->fs_uuid : base ? base + 1 : device;
         AdeVolume unmounted;
         int r;
 
@@ -206,14 +235,10 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
                         "%s is mounted on %s but its filesystem type is unknown; unmount it and run enable again",
                         device, mountpoint);
         /* The filesystem comes back with the options it had (ro, noexec, ...), not with defaults. */
-        (void)aded_state_get(m->state, device, &record);
+        (void)aded_state_get(m->state, job_key(j), &record);
         if (record && streq_ptr(record->mount_point, mountpoint))
                 options = record->mount_options;
-        if (asprintf(&name, "ade-%s",
-                    v->fs_uuid
-                            ?: base ? base + 1
-                                    : device) < 0 ||
-                asprintf(&mapper, "/dev/mapper/%s", name) < 0)
+        if (asprintf(&name, "ade-%s", tag) < 0 || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
                 return -ENOMEM;
 
         /* An ext filesystem most likely gets its header in front: build that header now, while the
@@ -304,30 +329,59 @@ int aded_encrypt_run(Job *j) {
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_free_ char *engine_error = NULL;
+        EncryptHook hook = {.job = j};
+        char uuid[ADE_LUKS_UUID_SIZE] = "";
         const char *header = NULL;
         AdeLuksPlan plan = {};
         AdeLuksOptions o;
         AdeLuksStatus st;
+        bool fresh;
         int r;
 
         job_engine_options(j, &o);
         o.hook = encrypt_hook;
-        o.hook_userdata = j;
+        o.hook_userdata = &hook;
+        o.planned = &hook.planned;
 
-        r = aded_state_get(job_manager(j)->state, device, &record);
+        r = aded_state_get(job_manager(j)->state, job_key(j), &record);
         if (r < 0)
                 return r;
-        if (record)
+        /* A finished record on a volume that is to be encrypted again (it was decrypted behind ade's
+         * back, or another disk took its place): a new job, a new key. */
+        fresh = !record || record->step < ADE_STEP_ESCROW || record->step == ADE_STEP_DONE;
+        if (!fresh) {
                 header = record->header_path;
+                /* Before anything is written: is this the volume the record is about? */
+                r = aded_verify_job(j, record, header);
+                if (r < 0)
+                        return r;
+                r = job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_device, (void *)device);
+                if (r < 0)
+                        return r;
+        }
 
-        if (!record || record->step < ADE_STEP_ESCROW)
-                r = encrypt_escrow(j, &o, &token, &keyfile);
+        /* The header's UUID is chosen and recorded with the escrow, before any header exists. An
+         * older record without one gets it now, unless its header may exist already. */
+        if (!fresh && record->uuid)
+                snprintf(uuid, sizeof(uuid), "%s", record->uuid);
+        else if (fresh || record->step < ADE_STEP_SHRINK) {
+                r = ade_luks_uuid_new(uuid);
+                if (r < 0)
+                        return job_fail(j, r, NULL, NULL, "cannot make a UUID for %s: %s", device, strerror(-r));
+                if (!fresh && (r = job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_uuid, uuid)) < 0)
+                        return r;
+        }
+        o.uuid = uuid[0] ? uuid : NULL;
+
+        if (fresh)
+                r = encrypt_escrow(j, &o, o.uuid, &token, &keyfile);
         else
                 r = encrypt_fetch(j, record, header, &token, &keyfile);
         if (r < 0)
                 return r;
 
         r = encrypt_data(j, header, token, keyfile, &o, &plan, &engine_error);
+        ade_luks_plan_done(&hook.planned);
         if (plan.header_path)
                 (void)job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, plan.header_path);
         ade_luks_plan_done(&plan);

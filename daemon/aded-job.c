@@ -175,6 +175,10 @@ const char *job_device(const Job *j) {
         return j->device;
 }
 
+const char *job_key(const Job *j) {
+        return aded_state_key(j->volume);
+}
+
 const AdeVolume *job_volume(const Job *j) {
         return j->volume;
 }
@@ -292,7 +296,7 @@ void job_engine_options(Job *j, AdeLuksOptions *ret) {
 int job_record_step(Job *j, AdeJobStep step, AdedStateUpdate update, void *userdata) {
         int r;
 
-        r = aded_state_update(j->manager->state, j->device, step, update, userdata);
+        r = aded_state_update(j->manager->state, job_key(j), step, update, userdata);
         if (r < 0 && r != -ENOENT)
                 ade_log_error_errno(r, "cannot save the state file in %s: %m; the job on %s stops here",
                         j->manager->config->daemon.state_dir, j->device);
@@ -311,14 +315,14 @@ static void record_failure(Job *j, int r) {
         message = strdup(j->message ?: strerror(-r));
         pthread_mutex_unlock(&j->lock);
         if (message)
-                (void)aded_state_update(j->manager->state, j->device, _ADE_JOB_STEP_INVALID, set_error, message);
+                (void)aded_state_update(j->manager->state, job_key(j), _ADE_JOB_STEP_INVALID, set_error, message);
 }
 
 int job_header(Job *j, char **ret) {
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         char *h = NULL;
 
-        (void)aded_state_get(j->manager->state, j->device, &record);
+        (void)aded_state_get(j->manager->state, job_key(j), &record);
         if (record && record->header_path)
                 h = TAKE_PTR(record->header_path);
         if (!h && j->volume->stable_id &&

@@ -67,6 +67,8 @@ void job_release(Job *j);
 
 AdedJobType job_type(const Job *j);
 const char *job_device(const Job *j);
+/* The key of the job's volume in the state file (aded_state_key()). */
+const char *job_key(const Job *j);
 /* The job's own description of its volume, probed before it began; it does not change while the
  * job runs (the manager's list is refreshed meanwhile). */
 const AdeVolume *job_volume(const Job *j);

@@ -39,6 +39,17 @@ static bool opt_bool(json_object *params, const char *key) {
         return ade_json_get_bool(params, key, &b) >= 0 && b;
 }
 
+/* Refuses a mutating @call while aded runs read-only on a state file it could not read: true, with
+ * what sending the error returned in *ret. */
+static bool refuse_when_degraded(Manager *m, AdeVarlinkCall *call, int *ret) {
+        const char *why = aded_state_degraded(m->state);
+
+        if (!why)
+                return false;
+        *ret = aded_error_precondition(call, "state-file", why);
+        return true;
+}
+
 /* Enable and Disable take volumeType OS, Data or All, and refuse OS with @os_reason: true when
  * @call was answered so, with what sending the error returned in *ret. */
 static bool refuse_volume_type(AdeVarlinkCall *call, json_object *params, const char *os_reason, int *ret) {
@@ -87,6 +98,8 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
         alg = opt_string(params, "kekAlgorithm", m->config->keyvault.kek_algorithm ?: "RSA-OAEP");
         if (!ade_kek_algorithm_is_valid(alg))
                 return ade_varlink_error_invalid_parameter(call, "kekAlgorithm");
+        if (refuse_when_degraded(m, call, &r))
+                return r;
         if (m->stopping)
                 return aded_error_stopping(call);
         if (manager_has_running_jobs(m))
@@ -110,7 +123,7 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
 static int volume_luks_status(Manager *m, const AdeVolume *v, AdeLuksStatus *ret) {
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
 
-        (void)aded_state_get(m->state, v->device, &record);
+        (void)aded_state_get(m->state, aded_state_key(v), &record);
         return ade_luks_status(v->device, record ? record->header_path : NULL, ret);
 }
 
@@ -146,7 +159,7 @@ static bool want_unlock(Manager *m, const AdeVolume *v) {
                 return true;
         if (r < 0)
                 return false;
-        (void)aded_state_get(m->state, v->device, &record);
+        (void)aded_state_get(m->state, aded_state_key(v), &record);
         if (!record || !record->mount_point || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
                 return false;
         r = ade_fs_mount_check(mapper, record->mount_point, &why);
@@ -202,6 +215,8 @@ static int run_on_encrypted(Manager *m, AdeVarlinkCall *call, unsigned flags, Ad
 /* Refuses @call while aded stops or a job runs: true, with what sending the error returned in
  * *ret. */
 static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
+        if (refuse_when_degraded(m, call, ret))
+                return true;
         if (m->stopping)
                 *ret = aded_error_stopping(call);
         else if (manager_has_running_jobs(m))
@@ -261,6 +276,8 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
         int r;
 
         device = opt_string(params, "device", NULL);
+        if (refuse_when_degraded(m, call, &r))
+                return r;
         if (m->stopping)
                 return aded_error_stopping(call);
         if (device) {

@@ -67,7 +67,7 @@ static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
 
         *g = (ShowFacts){.facts.volume = v};
 
-        r = aded_state_get(m->state, v->device, &g->record);
+        r = aded_state_get(m->state, aded_state_key(v), &g->record);
         if (r < 0)
                 return r;
         g->facts.record = g->record;
@@ -169,6 +169,9 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
         }
         json_object_object_add(o, "os", json_object_new_string(aded_volume_state_to_string(summary.os)));
         json_object_object_add(o, "data", json_object_new_string(aded_volume_state_to_string(summary.data)));
+        /* Why aded runs read-only, when it does: Show is how a person finds out. */
+        if (aded_state_degraded(m->state))
+                json_object_object_add(o, "message", json_object_new_string(aded_state_degraded(m->state)));
         *ret = TAKE_PTR(o);
         return 0;
 }

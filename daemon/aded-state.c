@@ -3,14 +3,51 @@
 #include <pthread.h>
 
 #include "ade-io.h"
+#include "ade-log.h"
 #include "aded-state.h"
 
 struct AdedState {
         pthread_mutex_t lock;
         AdeState *state;
+        char *degraded; /* why aded runs read-only, or NULL */
 };
 
+/* A state file that cannot be trusted must not stop aded (a crash loop helps nobody, and Show is
+ * how a person finds out what is wrong), nor be overwritten: aded runs read-only on an empty state
+ * and says why (docs/architecture.md §16.1). */
+static int open_degraded(AdedState *s, const char *dir, const char *error) {
+        int r;
+
+        r = ade_state_new(dir, &s->state);
+        if (r < 0)
+                return r;
+        if (asprintf(&s->degraded,
+                    "%s; aded runs read-only until it can read its state file: Show works, Enable, Disable, Unlock "
+                    "and RotateKey are refused and no job is resumed. Fix or move the file away and restart aded",
+                    error) < 0)
+                return -ENOMEM;
+        ade_log_error("%s", s->degraded);
+        return 0;
+}
+
+/* A file of an older version is kept beside the new one (state.json.v<N>) and saved in this
+ * version's form. A failed save leaves the migrated state in memory: the next step saves it. */
+static void migrate(AdeState *state) {
+        int r;
+
+        ade_log_info("%s/%s: migrating the state file from version %d to %d (the old file stays as %s.v%d)", state->dir,
+                ADE_STATE_FILE_NAME, state->loaded_version, ADE_STATE_VERSION, ADE_STATE_FILE_NAME,
+                state->loaded_version);
+        r = ade_state_keep_old(state);
+        if (r >= 0)
+                r = ade_state_save(state);
+        if (r < 0)
+                ade_log_error_errno(
+                        r, "%s: cannot save the migrated state file: %m; it is saved at the next change", state->dir);
+}
+
 int aded_state_open(const char *dir, AdedState **ret, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
         AdedState *s;
         int r;
 
@@ -19,12 +56,16 @@ int aded_state_open(const char *dir, AdedState **ret, char **ret_error) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        r = ade_state_load(dir, &s->state, ret_error);
-        if (r < 0) {
-                free(s);
+        pthread_mutex_init(&s->lock, NULL);
+        r = ade_state_load(dir, &s->state, &error);
+        if (r == -ENOMEM || (r < 0 && (r = open_degraded(s, dir, error ?: strerror(-r))) < 0)) {
+                aded_state_free(s);
                 return r;
         }
-        pthread_mutex_init(&s->lock, NULL);
+        if (!s->degraded && s->state->loaded_version > 0 && s->state->loaded_version < ADE_STATE_VERSION)
+                migrate(s->state);
+        if (ret_error)
+                *ret_error = NULL;
         *ret = s;
         return 0;
 }
@@ -33,12 +74,17 @@ AdedState *aded_state_free(AdedState *s) {
         if (!s)
                 return NULL;
         ade_state_free(s->state);
+        free(s->degraded);
         pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
 }
 
-int aded_state_get(AdedState *s, const char *device, AdeStateVolume **ret) {
+const char *aded_state_degraded(AdedState *s) {
+        return s ? s->degraded : NULL;
+}
+
+int aded_state_get(AdedState *s, const char *device_id, AdeStateVolume **ret) {
         AdeStateVolume *v;
         int r = 0;
 
@@ -46,7 +92,7 @@ int aded_state_get(AdedState *s, const char *device, AdeStateVolume **ret) {
         assert(ret);
 
         pthread_mutex_lock(&s->lock);
-        v = ade_state_find(s->state, device);
+        v = ade_state_find(s->state, device_id);
         if (v)
                 r = ade_state_volume_copy(v, ret);
         else
@@ -64,15 +110,21 @@ void aded_state_set_uuid(AdeStateVolume *v, void *uuid) {
         (void)ade_strdup_to(&v->uuid, uuid);
 }
 
-int aded_state_update(AdedState *s, const char *device, AdeJobStep step, AdedStateUpdate update, void *userdata) {
+void aded_state_set_device(AdeStateVolume *v, void *device) {
+        (void)ade_strdup_to(&v->device, device);
+}
+
+int aded_state_update(AdedState *s, const char *device_id, AdeJobStep step, AdedStateUpdate update, void *userdata) {
         AdeStateVolume *v;
         int r;
 
         assert(s);
 
         pthread_mutex_lock(&s->lock);
-        v = ade_state_find(s->state, device);
-        if (v) {
+        v = ade_state_find(s->state, device_id);
+        if (s->degraded)
+                r = -EROFS;
+        else if (v) {
                 if (update)
                         update(v, userdata);
                 ade_state_volume_set_step(v, step >= 0 ? step : v->step);
@@ -83,15 +135,15 @@ int aded_state_update(AdedState *s, const char *device, AdeJobStep step, AdedSta
         return r;
 }
 
-int aded_state_add(
-        AdedState *s, const char *device, AdeJobKind kind, AdeJobStep step, AdedStateUpdate update, void *userdata) {
+int aded_state_add(AdedState *s, const char *device_id, const char *device, AdeJobKind kind, AdeJobStep step,
+        AdedStateUpdate update, void *userdata) {
         AdeStateVolume *v;
         int r;
 
         assert(s);
 
         pthread_mutex_lock(&s->lock);
-        r = ade_state_add(s->state, device, kind, &v);
+        r = s->degraded ? -EROFS : ade_state_add(s->state, device_id, device, kind, &v);
         if (r >= 0) {
                 if (update)
                         update(v, userdata);
@@ -102,14 +154,18 @@ int aded_state_add(
         return r;
 }
 
-int aded_state_remove(AdedState *s, const char *device) {
+int aded_state_remove(AdedState *s, const char *device_id) {
         int r;
 
         assert(s);
 
         pthread_mutex_lock(&s->lock);
-        (void)ade_state_remove(s->state, device);
-        r = ade_state_save(s->state);
+        if (s->degraded)
+                r = -EROFS;
+        else {
+                (void)ade_state_remove(s->state, device_id);
+                r = ade_state_save(s->state);
+        }
         pthread_mutex_unlock(&s->lock);
         return r;
 }

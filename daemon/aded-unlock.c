@@ -2,6 +2,7 @@
 #include "ade-dm.h"
 #include "ade-fs.h"
 #include "ade-log.h"
+#include "aded-verify.h"
 #include "aded-job.h"
 #include "aded-manager.h"
 #include "aded-unlock.h"
@@ -43,7 +44,7 @@ static void unlock_mount(Job *j, const char *name) {
         _cleanup_free_ char *mapper = NULL, *why = NULL;
         int r;
 
-        (void)aded_state_get(job_manager(j)->state, job_device(j), &record);
+        (void)aded_state_get(job_manager(j)->state, job_key(j), &record);
         if (!record || !record->mount_point)
                 return;
         if (asprintf(&mapper, "/dev/mapper/%s", name) < 0) {
@@ -79,6 +80,14 @@ int aded_unlock_run(Job *j) {
         name = mfree(name);
 
         (void)job_header(j, &header);
+        /* Activation may recover an interrupted reencryption, a write: only on the right disk. */
+        {
+                _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+                (void)aded_state_get(job_manager(j)->state, job_key(j), &record);
+                r = aded_verify_job(j, record, header);
+                if (r < 0)
+                        return r;
+        }
         r = ade_luks_status(device, header, &st);
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "cannot read the LUKS header of %s: %s", device, strerror(-r));

@@ -366,10 +366,13 @@ int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **r
         if (r < 0)
                 return r;
         for (unsigned n = 0;; n++) {
+                char suffix[64];
+
                 path = mfree(path);
-                if (asprintf(&path, "%s/%s.%lld%s%.0u.backup", header_dir, strna(crypt_get_uuid(cd)),
-                            (long long)time(NULL), n ? "-" : "", n) < 0)
-                        return -ENOMEM;
+                snprintf(suffix, sizeof(suffix), ".%lld%s%.0u.backup", (long long)time(NULL), n ? "-" : "", n);
+                r = ade_luks_uuid_path(header_dir, crypt_get_uuid(cd), suffix, &path);
+                if (r < 0)
+                        return r;
                 if (access(path, F_OK) < 0)
                         break;
         }
@@ -393,7 +396,7 @@ void luks_prune_backups(const char *header_dir, const char *uuid, const char *ke
         const char *keep_name = keep ? strrchr(keep, '/') : NULL;
         struct dirent *de;
 
-        if (!uuid || asprintf(&prefix, "%s.", uuid) < 0)
+        if (!ade_luks_uuid_is_valid(uuid) || asprintf(&prefix, "%s.", uuid) < 0)
                 return;
         keep_name = keep_name ? keep_name + 1 : keep;
         d = opendir(header_dir);
@@ -426,16 +429,19 @@ int ade_luks_backup_header(const char *device, const char *header, const char *h
 
 /* ---- detached headers ------------------------------------------------------------------------ */
 
-static bool same_device(const char *a, const char *b) {
+/* Whether a token's DeviceId @id names the device @b (a stable id or a device path): the same text,
+ * links to the same block device, or @b's stable id (a loop device's backing file) is @id. */
+static bool same_device(const char *id, const char *b) {
+        _cleanup_free_ char *b_id = NULL;
         struct stat sa, sb;
 
-        if (streq(a, b))
+        if (streq(id, b))
                 return true;
-        if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+        if (stat(b, &sb) < 0 || !S_ISBLK(sb.st_mode))
                 return false;
-        if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+        if (stat(id, &sa) == 0 && S_ISBLK(sa.st_mode))
                 return sa.st_rdev == sb.st_rdev;
-        return false;
+        return ade_volume_stable_id(b, &b_id, NULL) >= 0 && streq(b_id, id);
 }
 
 int ade_luks_find_header(const char *header_dir, const char *device_id, char **ret_path) {
@@ -454,7 +460,9 @@ int ade_luks_find_header(const char *header_dir, const char *device_id, char **r
                 _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
                 _cleanup_free_ char *path = NULL;
 
-                if (de->d_name[0] == '.' || strstr(de->d_name, ".backup"))
+                /* Backups and half-made files (*.tmp) never name the header of a device. */
+                if (de->d_name[0] == '.' || strstr(de->d_name, ".backup") ||
+                        (strlen(de->d_name) > 4 && streq(de->d_name + strlen(de->d_name) - 4, ".tmp")))
                         continue;
                 if (asprintf(&path, "%s/%s", header_dir, de->d_name) < 0)
                         return -ENOMEM;

@@ -20,7 +20,9 @@ void ade_luks_plan_done(AdeLuksPlan *p) {
         p->reason = mfree(p->reason);
 }
 
-/* "/dev/disk/azure/scsi1/lun0" -> "dev-disk-azure-scsi1-lun0": a file name for a device. */
+/* "/dev/disk/azure/scsi1/lun0" -> "dev-disk-azure-scsi1-lun0": a file name for a device. The id
+ * comes from a link name under /dev/disk, which a filesystem's label or UUID can shape: what is left
+ * must be one harmless path component, or no file is named after it (-EINVAL). */
 static int device_file_name(const char *device, const char *suffix, char **ret) {
         _cleanup_free_ char *s = NULL;
         char *w;
@@ -32,15 +34,19 @@ static int device_file_name(const char *device, const char *suffix, char **ret) 
         for (w = s; *w; w++)
                 if (*w == '/' || *w == ' ')
                         *w = '-';
+        if (!ade_luks_name_is_safe(s) || s[0] == '.')
+                return ade_log_debug_errno(EINVAL, "'%s' cannot name a header file", s);
         *ret = TAKE_PTR(s);
         return 0;
 }
 
 static int detached_header_path(const AdeVolume *v, const char *header_dir, char **ret) {
         _cleanup_free_ char *name = NULL;
+        int r;
 
-        if (device_file_name(v->stable_id ?: v->device, ".header", &name) < 0)
-                return -ENOMEM;
+        r = device_file_name(v->stable_id ?: v->device, ".header", &name);
+        if (r < 0)
+                return r;
         return asprintf(ret, "%s/%s", header_dir, name) < 0 ? -ENOMEM : 0;
 }
 
@@ -149,7 +155,7 @@ int ade_luks_plan(const AdeVolume *v, const AdeLuksOptions *o, AdeLuksPlan *ret,
 /* A new LUKS2 header in @cd with ADE's cipher, the key file's keyslot and @token bound to it.
  * Returns the keyslot. */
 static int format_header(struct crypt_device *cd, const char *device, const struct crypt_params_luks2 *luks2,
-        const AdeLuksToken *token, const AdeSecret *keyfile) {
+        const char *uuid, const AdeLuksToken *token, const AdeSecret *keyfile) {
         int r;
 
         /* Before the format: the volume key's digest then takes the same fast PBKDF2 (the key is
@@ -157,7 +163,9 @@ static int format_header(struct crypt_device *cd, const char *device, const stru
         r = luks_set_keyfile_pbkdf(cd);
         if (r < 0)
                 return r;
-        r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, NULL, NULL, ADE_LUKS_KEY_BYTES,
+        if (uuid && !ade_luks_uuid_is_valid(uuid))
+                return ade_log_debug_errno(EINVAL, "'%s' is not a UUID for the header of %s", uuid, device);
+        r = crypt_format(cd, CRYPT_LUKS2, ADE_LUKS_CIPHER, ADE_LUKS_CIPHER_MODE, uuid, NULL, ADE_LUKS_KEY_BYTES,
                 (struct crypt_params_luks2 *)luks2);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot format a LUKS2 header for %s: %m", device);
@@ -267,7 +275,7 @@ static int encrypt_detached(const AdeVolume *v, const AdeLuksPlan *plan, const A
         r = luks_init(v->device, hdr, &cd);
         if (r < 0)
                 goto fail;
-        r = slot = format_header(cd, v->device, &luks2, t, keyfile);
+        r = slot = format_header(cd, v->device, &luks2, o->uuid, t, keyfile);
         if (r < 0)
                 goto fail;
         r = init_encryption(cd, v->device, slot, keyfile, &params);
@@ -290,7 +298,7 @@ fail:
  * device, so for an online encryption it can be made while the volume is still mounted. Returns
  * the keyslot; *ret_path gets the file, *ret_cd the context on it. */
 static int make_front_header(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile,
-        const char *run_dir, char **ret_path, struct crypt_device **ret_cd) {
+        const char *run_dir, const char *uuid, char **ret_path, struct crypt_device **ret_cd) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *tmp = NULL;
         const struct crypt_params_luks2 luks2 = {.data_device = v->device, .sector_size = SECTOR};
@@ -308,7 +316,7 @@ static int make_front_header(const AdeVolume *v, const AdeLuksToken *token, cons
         if (r >= 0)
                 r = crypt_set_data_offset(cd, DATASHIFT_BYTES / SECTOR);
         if (r >= 0)
-                r = slot = format_header(cd, v->device, &luks2, token, keyfile);
+                r = slot = format_header(cd, v->device, &luks2, uuid, token, keyfile);
         if (r < 0) {
                 (void)unlink(tmp);
                 return r;
@@ -330,7 +338,7 @@ int ade_luks_prepare_header(const AdeVolume *v, const AdeLuksToken *token, const
         r = luks_check_escrow(token, keyfile, o);
         if (r < 0)
                 return r;
-        r = make_front_header(v, token, keyfile, o->run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT, ret_path, &cd);
+        r = make_front_header(v, token, keyfile, o->run_dir ?: ADE_LUKS_RUN_DIR_DEFAULT, o->uuid, ret_path, &cd);
         return r < 0 ? r : 0;
 }
 
@@ -383,8 +391,12 @@ static int encrypt_attached(const AdeVolume *v, const AdeLuksPlan *plan, const A
                         r = luks_set_keyfile_pbkdf(cd);
                 if (r >= 0)
                         r = slot = luks_keyslot_by_key(cd, keyfile);
+                /* Made for another UUID than the one the caller recorded: not this job's header. */
+                if (r >= 0 && o->uuid && !strcaseeq(strempty(crypt_get_uuid(cd)), o->uuid))
+                        r = ade_log_debug_errno(EINVAL, "The prepared header %s has UUID %s, not %s", tmp,
+                                strna(crypt_get_uuid(cd)), o->uuid);
         } else
-                r = slot = make_front_header(v, token, keyfile, run_dir, &tmp, &cd);
+                r = slot = make_front_header(v, token, keyfile, run_dir, o->uuid, &tmp, &cd);
         if (r < 0)
                 goto fail;
         /* Initialising copies the first 16 MiB of data into the freed tail; then the header goes to
@@ -437,7 +449,7 @@ static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSe
         r = luks_init(v->device, NULL, &cd);
         if (r < 0)
                 return r;
-        r = slot = format_header(cd, v->device, NULL, token, keyfile);
+        r = slot = format_header(cd, v->device, NULL, o->uuid, token, keyfile);
         if (r < 0)
                 return r;
         r = luks_hook(o, ADE_LUKS_STEP_HEADER_WRITTEN);
@@ -446,6 +458,9 @@ static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSe
 
         if (o->active_name)
                 name = strdup(o->active_name);
+        else if (!ade_luks_uuid_is_valid(crypt_get_uuid(cd)))
+                return ade_log_debug_errno(
+                        EBADMSG, "The header of %s has no valid UUID to name its mapping", v->device);
         else
                 r = asprintf(&name, "ade-format-%s", crypt_get_uuid(cd));
         if (!name || r < 0)
@@ -476,10 +491,16 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSec
         if (r < 0)
                 return r;
 
+        if (o->uuid && !ade_luks_uuid_is_valid(o->uuid))
+                return ade_log_debug_errno(EINVAL, "'%s' is not a UUID", o->uuid);
+
         /* Already ours (attached header in progress or done)? Then continue, never start over. */
         if (ade_luks_status(v->device, NULL, &st) >= 0 && st.state != ADE_LUKS_STATE_NONE) {
                 if (st.state == ADE_LUKS_STATE_FINISHED && !st.has_token)
                         return ade_log_debug_errno(EEXIST, "%s is already LUKS2 and not ours", v->device);
+                if (o->uuid && !strcaseeq(st.uuid, o->uuid))
+                        return ade_log_debug_errno(EXDEV, "The header on %s has UUID %s, not the %s of this encryption",
+                                v->device, st.uuid, o->uuid);
                 if (st.operation == ADE_LUKS_OP_DECRYPT)
                         return ade_log_debug_errno(EBUSY, "%s is being decrypted; finish that first", v->device);
                 plan.mode = ADE_LUKS_MODE_IN_PLACE;
@@ -491,9 +512,16 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSec
         }
         /* A detached header of ours for this device? */
         if (ade_luks_find_header(o->header_dir, v->stable_id ?: v->device, &found) >= 0) {
-                if (ade_luks_status(v->device, found, &st) >= 0 && st.operation == ADE_LUKS_OP_DECRYPT)
+                r = ade_luks_status(v->device, found, &st);
+                if (r < 0)
+                        return r;
+                if (st.operation == ADE_LUKS_OP_DECRYPT)
                         return ade_log_debug_errno(
                                 EBUSY, "%s is being decrypted (header %s); finish that first", v->device, found);
+                if (o->uuid && !strcaseeq(st.uuid, o->uuid))
+                        return ade_log_debug_errno(EXDEV,
+                                "The header %s of %s has UUID %s, not the %s of this encryption", found, v->device,
+                                st.uuid, o->uuid);
                 plan.mode = ADE_LUKS_MODE_IN_PLACE;
                 plan.header = ADE_LUKS_HEADER_DETACHED;
                 plan.device_size = plan.data_size = v->size;
@@ -506,6 +534,19 @@ int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSec
         if (r < 0)
                 return r;
         ade_log_debug("Encrypting %s: %s", v->device, plan.reason);
+        if (o->planned) {
+                ade_luks_plan_done(o->planned);
+                *o->planned = (AdeLuksPlan){.mode = plan.mode,
+                        .header = plan.header,
+                        .shrink = plan.shrink,
+                        .online = plan.online,
+                        .device_size = plan.device_size,
+                        .data_size = plan.data_size,
+                        .fs_min_size = plan.fs_min_size};
+                if (ade_strdup_to(&o->planned->header_path, plan.header_path) < 0 ||
+                        ade_strdup_to(&o->planned->reason, plan.reason) < 0)
+                        return -ENOMEM;
+        }
         r = luks_hook(o, ADE_LUKS_STEP_PLANNED);
         if (r < 0)
                 return r;

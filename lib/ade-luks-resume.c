@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 
+#include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-json.h"
 #include "ade-log.h"
@@ -285,6 +286,20 @@ int ade_luks_resume(const char *device, const char *header, const AdeSecret *key
         if (ri != CRYPT_REENCRYPT_CLEAN)
                 return ade_log_debug_errno(EUCLEAN, "The reencryption of %s is not in a resumable state", device);
         decrypting = p.mode == CRYPT_REENCRYPT_DECRYPT;
+
+        if (decrypting && header) {
+                /* An export whose device still carries the same header: the decryption was cut short
+                 * before the device's copy was erased, so no data has moved. Erase it now, as the
+                 * first run would have (ade-luks-decrypt.c). */
+                AdeLuksStatus dev;
+
+                if (ade_luks_status(device, NULL, &dev) >= 0 && dev.state != ADE_LUKS_STATE_NONE &&
+                        strcaseeq(dev.uuid, strempty(crypt_get_uuid(cd)))) {
+                        r = ade_fs_wipe_signatures(device);
+                        if (r < 0)
+                                return ade_log_debug_errno(r, "Cannot erase the LUKS header of %s: %m", device);
+                }
+        }
 
         r = reencrypt_data_done(cd, &plain, &moved_offset, &moved_length);
         if (r < 0)

@@ -35,6 +35,7 @@ static const char *const step_table[_ADE_LUKS_STEP_MAX] = {
         [ADE_LUKS_STEP_ROTATE_TOKEN_SWAPPED] = "rotate-token-swapped",
         [ADE_LUKS_STEP_ROTATE_OLD_REMOVED] = "rotate-old-removed",
         [ADE_LUKS_STEP_DECRYPT_HEADER_EXPORTED] = "decrypt-header-exported",
+        [ADE_LUKS_STEP_DECRYPT_DEVICE_WIPED] = "decrypt-device-wiped",
 };
 
 const char *ade_luks_mode_to_string(AdeLuksMode m) {

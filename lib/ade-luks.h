@@ -86,6 +86,21 @@ typedef enum AdeLuksHeader {
         _ADE_LUKS_HEADER_INVALID = -EINVAL,
 } AdeLuksHeader;
 
+/* The canonical text form of a LUKS UUID and its buffer size. */
+#define ADE_LUKS_UUID_SIZE 37
+
+/* True for a UUID of the canonical form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits). Anything
+ * else read from a header (libcryptsetup loads a UUID of any text, "../" included) is never made
+ * into a file or mapper name. */
+bool ade_luks_uuid_is_valid(const char *uuid);
+/* A new random (version 4) UUID in canonical form. 0 or a negative errno. */
+int ade_luks_uuid_new(char ret[static ADE_LUKS_UUID_SIZE]);
+/* True when @name can be one path component: not empty, at most NAME_MAX bytes, no "/" nor control
+ * character, not "." or "..". */
+bool ade_luks_name_is_safe(const char *name);
+/* "@dir/@uuid@suffix", after checking @uuid (ade_luks_uuid_is_valid(): -EBADMSG otherwise). */
+int ade_luks_uuid_path(const char *dir, const char *uuid, const char *suffix, char **ret);
+
 /* "InPlace"/"FormatAll" and "Attached"/"Detached", as on the wire. */
 const char *ade_luks_mode_to_string(AdeLuksMode m);
 const char *ade_luks_header_to_string(AdeLuksHeader h);
@@ -122,7 +137,11 @@ typedef enum AdeLuksStep {
         ADE_LUKS_STEP_ROTATE_KEYSLOT_ADDED,    /* rotate: the new key file opens a new keyslot */
         ADE_LUKS_STEP_ROTATE_TOKEN_SWAPPED,    /* rotate: the token names the new secret and keyslot */
         ADE_LUKS_STEP_ROTATE_OLD_REMOVED,      /* rotate: the old keyslot is gone */
-        ADE_LUKS_STEP_DECRYPT_HEADER_EXPORTED, /* decrypt (attached): the header file is in header_dir */
+        ADE_LUKS_STEP_DECRYPT_HEADER_EXPORTED, /* decrypt (attached): the exported header, its decryption
+                                                * initialised, is in header_dir under its final name;
+                                                * the device still carries its own header */
+        ADE_LUKS_STEP_DECRYPT_DEVICE_WIPED,    /* decrypt (attached): the device's header is erased; the
+                                                * exported one alone opens the volume */
         _ADE_LUKS_STEP_MAX,
         _ADE_LUKS_STEP_INVALID = -EINVAL,
 } AdeLuksStep;
@@ -134,6 +153,13 @@ typedef int (*AdeLuksHook)(AdeLuksStep step, void *userdata);
 
 typedef struct AdeLuksOptions {
         const char *header_dir;      /* required for anything that writes: backups, detached headers */
+        const char *uuid;            /* encrypt: the LUKS UUID the new header takes (canonical form,
+                                      * ade_luks_uuid_new()), so that the caller can record it before
+                                      * the header exists; NULL: libcryptsetup picks one */
+        AdeLuksPlan *planned;        /* encrypt: when set, the plan taken is copied here before
+                                      * anything is written, then ADE_LUKS_STEP_PLANNED is reported:
+                                      * the hook can record a detached header's path before the file
+                                      * exists. The caller frees it (ade_luks_plan_done()). */
         const char *run_dir;         /* temporary header folder; NULL for ADE_LUKS_RUN_DIR_DEFAULT */
         const char *prepared_header; /* encrypt: a header file from ade_luks_prepare_header() for this
                                       * volume, used (and removed) when the header goes in front;

@@ -61,6 +61,7 @@ AdeStateVolume *ade_state_volume_free(AdeStateVolume *v) {
         free(v->kek_vault_resource_id);
         free(v->kek_algorithm);
         free(v->secret_url);
+        free(v->pending_secret_url);
         free(v->uuid);
         free(v->header_path);
         free(v->error);
@@ -101,16 +102,16 @@ void ade_state_volume_set_step(AdeStateVolume *v, AdeJobStep step) {
         v->updated_usec = ade_now_realtime_usec();
 }
 
-AdeStateVolume *ade_state_find(AdeState *s, const char *device) {
-        for (size_t i = 0; s && device && i < s->n_volumes; i++)
-                if (streq(s->volumes[i]->device, device))
+AdeStateVolume *ade_state_find(AdeState *s, const char *device_id) {
+        for (size_t i = 0; s && device_id && i < s->n_volumes; i++)
+                if (streq(s->volumes[i]->device_id, device_id))
                         return s->volumes[i];
         return NULL;
 }
 
-int ade_state_remove(AdeState *s, const char *device) {
-        for (size_t i = 0; s && device && i < s->n_volumes; i++)
-                if (streq(s->volumes[i]->device, device)) {
+int ade_state_remove(AdeState *s, const char *device_id) {
+        for (size_t i = 0; s && device_id && i < s->n_volumes; i++)
+                if (streq(s->volumes[i]->device_id, device_id)) {
                         ade_state_volume_free(s->volumes[i]);
                         memmove(s->volumes + i, s->volumes + i + 1, (s->n_volumes - i - 1) * sizeof(*s->volumes));
                         s->n_volumes--;
@@ -130,23 +131,24 @@ static int append(AdeState *s, AdeStateVolume *v) {
         return 0;
 }
 
-int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolume **ret) {
+int ade_state_add(AdeState *s, const char *device_id, const char *device, AdeJobKind kind, AdeStateVolume **ret) {
         AdeStateVolume *v;
         int r;
 
-        if (!s || isempty(device) || kind < 0 || kind >= _ADE_JOB_KIND_MAX)
+        if (!s || isempty(device_id) || isempty(device) || kind < 0 || kind >= _ADE_JOB_KIND_MAX)
                 return -EINVAL;
 
         v = calloc(1, sizeof(*v));
         if (!v)
                 return -ENOMEM;
+        v->device_id = strdup(device_id);
         v->device = strdup(device);
-        if (!v->device)
+        if (!v->device_id || !v->device)
                 return ade_state_volume_free(v), -ENOMEM;
         v->kind = kind;
         ade_state_volume_set_step(v, ADE_STEP_NONE);
 
-        (void)ade_state_remove(s, device);
+        (void)ade_state_remove(s, device_id);
         r = append(s, v);
         if (r < 0)
                 return ade_state_volume_free(v), r;
@@ -163,7 +165,7 @@ int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolu
                         {"kekUrl", &(v)->kek_url}, {"kekVaultResourceId", &(v)->kek_vault_resource_id},                \
                         {"kekAlgorithm", &(v)->kek_algorithm}, {"secretUrl", &(v)->secret_url}, {"uuid", &(v)->uuid},  \
                         {"headerPath", &(v)->header_path}, {"error", &(v)->error}, {"mountPoint", &(v)->mount_point},  \
-                        {"mountOptions", &(v)->mount_options},                                                         \
+                        {"mountOptions", &(v)->mount_options}, {"pendingSecretUrl", &(v)->pending_secret_url},         \
         }
 
 typedef struct StringField {
@@ -217,7 +219,9 @@ static int volume_to_json(AdeStateVolume *v, json_object **ret) {
         return 0;
 }
 
-static int volume_from_json(json_object *o, AdeStateVolume **ret) {
+/* @version: the file's. Version 1 keyed records by device; its records take that as their deviceId
+ * where they have none. */
+static int volume_from_json(json_object *o, int64_t version, AdeStateVolume **ret) {
         AdeStateVolume *v;
         const char *s;
         int64_t n;
@@ -240,6 +244,14 @@ static int volume_from_json(json_object *o, AdeStateVolume **ret) {
         r = -EBADMSG;
         if (isempty(v->device))
                 goto fail;
+        if (isempty(v->device_id)) {
+                if (version >= 2)
+                        goto fail;
+                r = ade_strdup_to(&v->device_id, v->device);
+                if (r < 0)
+                        goto fail;
+                r = -EBADMSG;
+        }
         if (ade_json_get_string(o, "job", &s) < 0 || (v->kind = ade_job_kind_from_string(s)) < 0)
                 goto fail;
         if (ade_json_get_string(o, "step", &s) < 0 || (v->step = ade_job_step_from_string(s)) < 0)
@@ -337,11 +349,12 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
         if (r < 0)
                 return fail_msg(ret_error, -EBADMSG,
                         "%s: the state file has no numeric 'version'; move it away and restart", path);
-        if (version != ADE_STATE_VERSION)
+        if (version < 1 || version > ADE_STATE_VERSION)
                 return fail_msg(ret_error, -EPROTONOSUPPORT,
-                        "%s: state file version %" PRIi64 " is not supported (this aded knows version %d); "
+                        "%s: state file version %" PRIi64 " is not supported (this aded knows versions 1 to %d); "
                         "use the aded that wrote it, or move the file away",
                         path, version, ADE_STATE_VERSION);
+        s->loaded_version = (int)version;
 
         r = ade_json_get_array(root, "volumes", &volumes);
         if (r == -ENOENT)
@@ -352,14 +365,19 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
         for (size_t i = 0; volumes && i < json_object_array_length(volumes); i++) {
                 AdeStateVolume *v;
 
-                r = volume_from_json(json_object_array_get_idx(volumes, i), &v);
+                r = volume_from_json(json_object_array_get_idx(volumes, i), version, &v);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
                         return fail_msg(ret_error, -EBADMSG,
-                                "%s: volume record %zu is malformed (needs device, job and step); the state file "
-                                "is corrupt",
+                                "%s: volume record %zu is malformed (needs deviceId, device, job and step); the "
+                                "state file is corrupt",
                                 path, i);
+                if (ade_state_find(s, v->device_id)) {
+                        ade_state_volume_free(v);
+                        return fail_msg(ret_error, -EBADMSG,
+                                "%s: two volume records name the same device; the state file is corrupt", path);
+                }
                 r = append(s, v);
                 if (r < 0)
                         return ade_state_volume_free(v), r;
@@ -367,6 +385,20 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int ade_state_keep_old(AdeState *s) {
+        _cleanup_free_ char *path = NULL, *copy = NULL;
+
+        if (!s || s->loaded_version <= 0)
+                return -EINVAL;
+        if (asprintf(&path, "%s/%s", s->dir, ADE_STATE_FILE_NAME) < 0 ||
+                asprintf(&copy, "%s.v%d", path, s->loaded_version) < 0)
+                return -ENOMEM;
+        /* A link, not a copy: the rename of the next save leaves the old file's inode here, whole. */
+        if (link(path, copy) < 0 && errno != EEXIST)
+                return ade_log_debug_errno(errno, "cannot keep %s as %s: %m", path, copy);
+        return ade_fsync_parent(copy);
 }
 
 int ade_state_save(AdeState *s) {

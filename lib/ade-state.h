@@ -8,9 +8,12 @@
 #include "ade-util.h"
 
 /* aded's state file, <state-dir>/state.json: one record per volume that a job has touched, with the
- * last step that job completed. Every step of docs/architecture.md §4 is recorded before the next one begins, so a
- * daemon restarted after a crash knows where to resume: it never escrows a second secret for a volume
- * (the secret URL is here once escrowed) and never writes to a disk whose key is not escrowed yet.
+ * last step that job completed. A record is keyed by the volume's stable id (AdeVolume.stable_id: the
+ * Azure LUN link, a /dev/disk/by-id link, a loop device's backing file), never by its /dev name,
+ * which another disk can take after a detach, a reboot or a crash (docs/architecture.md §16.1). Every step of
+ * docs/architecture.md §4 is recorded before the next one begins, so a daemon restarted after a crash knows where to
+ * resume: it never escrows a second secret for a volume (the secret URL is here once escrowed) and never writes to a
+ * disk whose key is not escrowed yet.
  *
  * The file is JSON, mode 0600, written atomically: a temporary file in the same folder, fsync, rename
  * over the old one, fsync of the folder. A reader sees the old file or the new one, never a mix.
@@ -18,7 +21,9 @@
  * serialises access. */
 
 #define ADE_STATE_FILE_NAME "state.json"
-#define ADE_STATE_VERSION 1
+/* 2: records keyed by deviceId, uuid chosen before the header is written. Version 1 files are
+ * migrated on load (ade_state_load()). */
+#define ADE_STATE_VERSION 2
 #define ADE_STATE_SIZE_MAX (4U * 1024U * 1024U)
 
 /* The job a record belongs to. */
@@ -56,8 +61,8 @@ AdeJobStep ade_job_step_from_string(const char *s);
 
 /* One volume's record. Strings are NULL when unset. */
 typedef struct AdeStateVolume {
-        char *device;      /* as configured or discovered: /dev/sdc, /dev/loop3 */
-        char *device_id;   /* stable identifier (by-id or Azure LUN link), for detached headers */
+        char *device_id;   /* the key: the volume's stable id (AdeVolume.stable_id); never NULL */
+        char *device;      /* where it was last seen: /dev/sdc, /dev/loop3; for people, not a key */
         char *volume_type; /* "Data" or "OS" */
         AdeJobKind kind;
         AdeJobStep step;
@@ -66,9 +71,13 @@ typedef struct AdeStateVolume {
         char *kek_url;
         char *kek_vault_resource_id;
         char *kek_algorithm;
-        char *secret_url; /* versioned, set once the secret is escrowed, never replaced by a resume */
-        char *uuid;       /* LUKS UUID once the header exists */
-        bool detached;    /* header in header_path rather than on the device */
+        char *secret_url;         /* versioned, set once the secret is escrowed, never replaced by a resume */
+        char *pending_secret_url; /* RotateKey: the new secret, escrowed, not yet sure to be on the disk;
+                                   * a resume finishes the rotation to it (never escrows a third) */
+        char *uuid;               /* the LUKS UUID its header has, or (encryption) will have: chosen and recorded
+                                   * before the header is written, so that a resume can tell the volume's
+                                   * header from another disk's */
+        bool detached;            /* header in header_path rather than on the device */
         char *header_path;
         bool skip_snapshot_check; /* the operator's override, kept so a resume does not re-ask */
         char *mount_point;        /* where its filesystem was mounted (or fstab put it) when enable began:
@@ -82,14 +91,22 @@ typedef struct AdeState {
         char *dir;
         AdeStateVolume **volumes;
         size_t n_volumes;
+        int loaded_version; /* the version of the file read (0: none); below ADE_STATE_VERSION: migrated */
 } AdeState;
 
-/* Reads <dir>/state.json. A missing file is an empty state. Returns -EBADMSG for a file that is not
- * JSON or not the expected shape, -EPROTONOSUPPORT for an unknown version, -EFBIG when larger than
+/* Reads <dir>/state.json. A missing file is an empty state. A version 1 file is migrated in memory
+ * (its records get deviceId = device where they lack one; loaded_version says so; saving writes
+ * version 2). Returns -EBADMSG for a file that is not JSON or not the expected shape,
+ * -EPROTONOSUPPORT for a version newer than this aded's, -EFBIG when larger than
  * ADE_STATE_SIZE_MAX, -errno when unreadable; with @ret_error a message that names the file and says
  * what to do. Unknown fields inside a record are ignored (a newer aded may add them), and fields
  * added since version 1 (mountPoint, mountOptions) may be missing (an older aded wrote the file). */
 int ade_state_load(const char *dir, AdeState **ret, char **ret_error);
+
+/* Keeps the file a migration replaces: hard-links <dir>/state.json to <dir>/state.json.v<N> (N the
+ * version read) unless that copy exists already, and syncs the folder. Call before the first save
+ * of a migrated state. 0 or a negative errno. */
+int ade_state_keep_old(AdeState *s);
 
 /* An empty state for @dir (nothing is written). */
 int ade_state_new(const char *dir, AdeState **ret);
@@ -97,14 +114,15 @@ int ade_state_new(const char *dir, AdeState **ret);
 /* Writes the whole state atomically (see above), creating @dir (0700) if needed. */
 int ade_state_save(AdeState *s);
 
-/* The record for @device, or NULL. */
-AdeStateVolume *ade_state_find(AdeState *s, const char *device);
+/* The record of the volume whose stable id is @device_id, or NULL. */
+AdeStateVolume *ade_state_find(AdeState *s, const char *device_id);
 
-/* Adds a fresh record (step NONE) for @device, replacing any existing one. Returns it borrowed. */
-int ade_state_add(AdeState *s, const char *device, AdeJobKind kind, AdeStateVolume **ret);
+/* Adds a fresh record (step NONE) for the volume @device_id, now at @device, replacing any existing
+ * record of @device_id. Returns it borrowed. */
+int ade_state_add(AdeState *s, const char *device_id, const char *device, AdeJobKind kind, AdeStateVolume **ret);
 
-/* Drops the record of @device. -ENOENT when there is none. */
-int ade_state_remove(AdeState *s, const char *device);
+/* Drops the record of @device_id. -ENOENT when there is none. */
+int ade_state_remove(AdeState *s, const char *device_id);
 
 /* A copy of @v that owns its strings, for a reader that must not hold the state's lock while it
  * works. 0 or -ENOMEM. */

@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/loop.h>
 #include <mntent.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <systemd/sd-device.h>
@@ -171,6 +173,58 @@ static int stable_id_of(dev_t devnum, char **ret, int *ret_lun) {
         return 0;
 }
 
+/* A loop device has no link under /dev/disk without udev, and its /dev/loopN name goes to whichever
+ * image is attached next: its identity is the file behind it (device, inode, offset), which is the
+ * same under any loop name and different for any other image. */
+static int loop_stable_id(const char *device, dev_t devnum, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct loop_info64 info = {};
+
+        *ret = NULL;
+        if (major(devnum) != 7) /* LOOP_MAJOR */
+                return 0;
+        fd = open(device, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+                return 0; /* not attached: nothing better than its name */
+        if (asprintf(ret, "loop:%u:%u:%" PRIu64 ":%" PRIu64, major((dev_t)info.lo_device), minor((dev_t)info.lo_device),
+                    (uint64_t)info.lo_inode, (uint64_t)info.lo_offset) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int ade_volume_stable_id(const char *device, char **ret, int *ret_lun) {
+        _cleanup_free_ char *id = NULL, *canon = NULL;
+        struct stat st;
+        int lun = -1, r;
+
+        assert(device);
+        assert(ret);
+
+        if (stat(device, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode))
+                return -ENOTBLK;
+        r = stable_id_of(st.st_rdev, &id, &lun);
+        if (r >= 0 && !id)
+                r = loop_stable_id(device, st.st_rdev, &id);
+        if (r < 0)
+                return r;
+        if (!id) {
+                if (startswith(device, "/dev/disk/"))
+                        id = strdup(device);
+                else if ((canon = realpath(device, NULL)))
+                        id = TAKE_PTR(canon);
+                else
+                        return -errno;
+                if (!id)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(id);
+        if (ret_lun)
+                *ret_lun = lun;
+        return 0;
+}
+
 static bool is_azure_resource(dev_t devnum) {
         static const char *const links[] = {
                 "/dev/disk/azure/resource",
@@ -277,12 +331,9 @@ int ade_volume_probe(const char *device, AdeVolumeType type, bool format_all, Ad
         v->lun = -1;
         v->device = TAKE_PTR(canon);
 
-        r = stable_id_of(st.st_rdev, &v->stable_id, &v->lun);
+        r = ade_volume_stable_id(device, &v->stable_id, &v->lun);
         if (r < 0)
                 return r;
-        if (!v->stable_id &&
-                !(v->stable_id = strdup(device[0] == '/' && startswith(device, "/dev/disk/") ? device : v->device)))
-                return -ENOMEM;
 
         r = sd_device_new_from_devnum(&d, 'b', st.st_rdev);
         if (r < 0)

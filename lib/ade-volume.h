@@ -49,7 +49,9 @@ const char *ade_volume_skip_to_string(AdeVolumeSkip s);
 typedef struct AdeVolume {
         char *device;     /* the node the engine opens: /dev/sdc1, /dev/loop3 (canonical path) */
         char *stable_id;  /* survives reboots and renames: /dev/disk/azure/scsi1/lun0-part1, then
-                           * /dev/disk/by-id/..., then /dev/disk/by-partuuid/...; @device when none */
+                           * /dev/disk/by-id/..., then /dev/disk/by-partuuid/...; for a loop device
+                           * without such a link "loop:MAJ:MIN:INODE:OFFSET" of its backing file;
+                           * @device when none (ade_volume_stable_id()) */
         uint64_t size;    /* bytes */
         char *fstype;     /* libblkid TYPE: "ext4", "xfs", "swap", "crypto_LUKS", ...; NULL when none */
         char *fs_uuid;    /* filesystem (or LUKS) UUID, NULL when none */
@@ -84,6 +86,11 @@ void ade_volume_free_many(AdeVolume **l);
 static inline void ade_volume_free_manyp(AdeVolume ***l) {
         ade_volume_free_many(*l);
 }
+
+/* The stable id of the block device at @device (see AdeVolume.stable_id) and its Azure LUN (-1 when
+ * none; @ret_lun optional). -ENOENT when @device does not exist, -ENOTBLK when it is no block
+ * device. The state file keys its records by it, and a detached header's token names it. */
+int ade_volume_stable_id(const char *device, char **ret, int *ret_lun);
 
 /* True when anything holds @device: /sys/class/block/<dev>/holders is not empty, or (for a whole
  * disk) one of its partitions is held or mounted. Returns 1, 0 or a negative errno. */

@@ -494,6 +494,8 @@ static int verb_show(int argc, char *argv[]) {
                 print_json(reply);
                 return EXIT_DONE;
         }
+        if (jstr(reply, "message"))
+                printf("aded: %s\n\n", jstr(reply, "message"));
         printf("OS volume:    %s\nData volumes: %s\n\n", strna(jstr(reply, "os")), strna(jstr(reply, "data")));
         (void)ade_json_get_array(reply, "volumes", &volumes);
         print_volumes_table(volumes);

@@ -7,6 +7,7 @@
  *   ade-engine-tool close NAME
  *   ade-engine-tool [--format-all] discover ADE.CONF|-
  *
+ * --uuid UUID gives encrypt the UUID of the new header (AdeLuksOptions.uuid).
  * Online encryption (in the VM): encrypt --active-name N --init-only, mount /dev/mapper/N,
  * then resume --active-name N. prepare prints "prepared=FILE", a header for encrypt
  * --prepared-header FILE (ade_luks_prepare_header()).
@@ -186,7 +187,8 @@ int main(int argc, char *argv[]) {
                 ARG_DEBUG,
                 ARG_QUIET,
                 ARG_CRASH_MID_HOTZONE,
-                ARG_PREPARED_HEADER
+                ARG_PREPARED_HEADER,
+                ARG_UUID
         };
         static const struct option options[] = {{"header", required_argument, NULL, ARG_HEADER},
                 {"header-dir", required_argument, NULL, ARG_HEADER_DIR},
@@ -197,7 +199,7 @@ int main(int argc, char *argv[]) {
                 {"crash-at", required_argument, NULL, ARG_CRASH_AT},
                 {"crash-mid-hotzone", no_argument, NULL, ARG_CRASH_MID_HOTZONE},
                 {"prepared-header", required_argument, NULL, ARG_PREPARED_HEADER},
-                {"hook-exit", required_argument, NULL, ARG_HOOK_EXIT},
+                {"uuid", required_argument, NULL, ARG_UUID}, {"hook-exit", required_argument, NULL, ARG_HOOK_EXIT},
                 {"hook-fail", required_argument, NULL, ARG_HOOK_FAIL},
                 {"active-name", required_argument, NULL, ARG_ACTIVE_NAME},
                 {"init-only", no_argument, NULL, ARG_INIT_ONLY},
@@ -297,6 +299,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_CRASH_MID_HOTZONE:
                         arg_crash_mid_hotzone = true;
+                        break;
+                case ARG_UUID:
+                        o.uuid = optarg;
                         break;
                 default:
                         return 2;

@@ -21,7 +21,11 @@ ok "header file is 0600"
 check_dump "$loop" "$hdr"
 ok "luksDump of the header: aes-xts-plain64, 512-bit key, one crypt segment, token"
 
-"$TOOL" token --header "$hdr" "$loop" | grep -q "^DeviceId=$loop\$" || fail "token lacks the device id"
+# The token names the device by its stable id: for a loop device the file behind it, which no
+# other image attached at the same /dev/loopN shares.
+id=$("$TOOL" probe "$loop" | sed -n 's/^stable_id=//p')
+case $id in loop:*) ;; *) fail "the stable id of $loop is '$id', not its backing file" ;; esac
+"$TOOL" token --header "$hdr" "$loop" | grep -qF "DeviceId=$id" || fail "token lacks the device id"
 [ "$("$TOOL" --header-dir "$HDIR" find-header "$loop")" = "$hdr" ] || fail "header not found by device id"
 ok "token records the device; the header is found again by it"
 

@@ -47,21 +47,24 @@ START_TEST(test_round_trip) {
         AdeStateVolume *v;
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/disk/azure/scsi1/lun0", "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
         ck_assert_int_eq(ade_strdup_to(&v->secret_url, "https://localhost:8443/secrets/abc/0123"), 0);
-        ck_assert_int_eq(ade_strdup_to(&v->device_id, "/dev/disk/azure/scsi1/lun0"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->header_path, "/var/lib/ade/headers/x.hdr"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->volume_type, "Data"), 0);
         v->detached = true;
         v->skip_snapshot_check = true;
         ade_state_volume_set_step(v, ADE_STEP_ESCROW);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", ADE_JOB_DECRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", "/dev/loop8", ADE_JOB_DECRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
 
         ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
         ck_assert_uint_eq(back->n_volumes, 2);
-        v = ade_state_find(back, "/dev/loop7");
+        ck_assert_int_eq(back->loaded_version, ADE_STATE_VERSION);
+        /* The key is the stable id, never the /dev name. */
+        ck_assert_ptr_null(ade_state_find(back, "/dev/loop7"));
+        v = ade_state_find(back, "/dev/disk/azure/scsi1/lun0");
         ck_assert_ptr_nonnull(v);
+        ck_assert_str_eq(v->device, "/dev/loop7");
         ck_assert_int_eq(v->kind, ADE_JOB_ENCRYPT);
         ck_assert_int_eq(v->step, ADE_STEP_ESCROW);
         ck_assert_str_eq(v->secret_url, "https://localhost:8443/secrets/abc/0123");
@@ -84,10 +87,10 @@ START_TEST(test_mount_point_round_trip) {
         AdeStateVolume *v;
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop7", "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_point, "/srv/data dir"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop8", "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
 
         ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
@@ -151,7 +154,7 @@ START_TEST(test_file_mode_is_0600) {
         struct stat st;
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
         snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME, dir);
         ck_assert_int_eq(stat(path, &st), 0);
@@ -169,7 +172,7 @@ START_TEST(test_atomic_replace_leaves_no_temporary) {
         int n = 0;
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
         snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME, dir);
         ck_assert_int_eq(stat(path, &before), 0);
@@ -203,8 +206,8 @@ START_TEST(test_remove_record) {
         AdeState *s = NULL;
 
         ck_assert_int_eq(ade_state_new(dir, &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop2", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", "/dev/loop1", ADE_JOB_ENCRYPT, NULL), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop2", "/dev/loop2", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_remove(s, "/dev/loop1"), 0);
         ck_assert_ptr_null(ade_state_find(s, "/dev/loop1"));
         ck_assert_ptr_nonnull(ade_state_find(s, "/dev/loop2"));
@@ -219,9 +222,9 @@ START_TEST(test_add_replaces_existing_record) {
         AdeStateVolume *v;
 
         ck_assert_int_eq(ade_state_new("/nonexistent", &s), 0);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", "/dev/loop1", ADE_JOB_ENCRYPT, &v), 0);
         ade_state_volume_set_step(v, ADE_STEP_DONE);
-        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", ADE_JOB_DECRYPT, &v), 0);
+        ck_assert_int_eq(ade_state_add(s, "/dev/loop1", "/dev/loop1", ADE_JOB_DECRYPT, &v), 0);
         ck_assert_uint_eq(s->n_volumes, 1);
         ck_assert_int_eq(v->step, ADE_STEP_NONE);
         ade_state_free(s);
@@ -280,6 +283,56 @@ START_TEST(test_wrong_field_type_refused) {
         assert_refused("{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\","
                        "\"secretUrl\": 5}]}",
                 -EBADMSG, "record 0");
+}
+END_TEST
+
+/* Version 1 keyed records by /dev name: they load, keyed by their deviceId (or, without one, their
+ * device), the version read is reported, and the old file can be kept beside the new one. */
+START_TEST(test_version_1_migrates) {
+        char *dir = make_dir(), path[600];
+        AdeState *s = NULL, *back = NULL;
+        struct stat st;
+        char *err = NULL;
+
+        write_state(dir, "{\"version\": 1, \"volumes\": [{\"device\": \"/dev/sdc\", \"deviceId\": "
+                         "\"/dev/disk/azure/scsi1/lun0\", \"job\": \"encrypt\", \"step\": \"escrow\"}, "
+                         "{\"device\": \"/dev/loop3\", \"job\": \"decrypt\", \"step\": \"header\"}]}");
+        ck_assert_int_eq(ade_state_load(dir, &s, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_int_eq(s->loaded_version, 1);
+        ck_assert_ptr_nonnull(ade_state_find(s, "/dev/disk/azure/scsi1/lun0"));
+        ck_assert_str_eq(ade_state_find(s, "/dev/disk/azure/scsi1/lun0")->device, "/dev/sdc");
+        ck_assert_str_eq(ade_state_find(s, "/dev/loop3")->device_id, "/dev/loop3");
+
+        ck_assert_int_eq(ade_state_keep_old(s), 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+        snprintf(path, sizeof(path), "%s/" ADE_STATE_FILE_NAME ".v1", dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        ck_assert_int_eq(back->loaded_version, ADE_STATE_VERSION);
+        ck_assert_uint_eq(back->n_volumes, 2);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_version_2_record_without_device_id_refused) {
+        assert_refused("{\"version\": 2, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\"}]}",
+                -EBADMSG, "record 0");
+}
+END_TEST
+
+START_TEST(test_two_records_of_one_volume_refused) {
+        assert_refused("{\"version\": 2, \"volumes\": [{\"device\":\"/dev/x\",\"deviceId\":\"/dev/disk/by-id/a\","
+                       "\"job\":\"encrypt\",\"step\":\"done\"},{\"device\":\"/dev/y\",\"deviceId\":"
+                       "\"/dev/disk/by-id/a\",\"job\":\"encrypt\",\"step\":\"done\"}]}",
+                -EBADMSG, "same device");
+}
+END_TEST
+
+START_TEST(test_newer_version_refused) {
+        assert_refused("{\"version\": 3, \"volumes\": []}", -EPROTONOSUPPORT, "version 3");
 }
 END_TEST
 
@@ -369,6 +422,10 @@ int main(void) {
         tcase_add_test(tc, test_step_names_round_trip);
         tcase_add_test(tc, test_volume_copy_owns_every_field);
         tcase_add_test(tc, test_volume_copy_keeps_unset_fields_unset);
+        tcase_add_test(tc, test_version_1_migrates);
+        tcase_add_test(tc, test_version_2_record_without_device_id_refused);
+        tcase_add_test(tc, test_two_records_of_one_volume_refused);
+        tcase_add_test(tc, test_newer_version_refused);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
