@@ -119,6 +119,7 @@ header-dir = $work/headers
 socket = $work/run/io.ade.DiskEncryption
 group = root
 state-dir = $work/state
+key-socket = $work/run/key.socket
 EOF
 
 say "Starting aded"

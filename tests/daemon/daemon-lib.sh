@@ -174,6 +174,7 @@ header-dir = $WORK/headers
 socket = $WORK/run/io.ade.DiskEncryption
 group = $group
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
 EOF
         SOCKET=$WORK/run/io.ade.DiskEncryption
         export ADE_SOCKET=$SOCKET

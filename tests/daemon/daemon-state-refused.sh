@@ -14,6 +14,7 @@ header-dir = $WORK/headers
 [daemon]
 socket = $WORK/run/sock
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
 EOF2
 
 printf '{"version": 1, "volumes": [' >"$WORK/state/state.json"

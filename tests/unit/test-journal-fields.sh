@@ -39,6 +39,7 @@ header-dir = $WORK/headers
 [daemon]
 socket = $WORK/run/sock
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
 EOF
 
 # The stand-in journald: one JSON object per datagram (journald's native protocol, both the

@@ -35,6 +35,7 @@ header-dir = $w/headers
 socket = $w/run/io.ade.DiskEncryption
 group = root
 state-dir = $w/state
+key-socket = $w/run/key.socket
 EOF2
 export ADE_SOCKET=$w/run/io.ade.DiskEncryption
 
