@@ -175,6 +175,8 @@ socket = $WORK/run/io.ade.DiskEncryption
 group = $group
 state-dir = $WORK/state
 key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF
         SOCKET=$WORK/run/io.ade.DiskEncryption
         export ADE_SOCKET=$SOCKET

@@ -15,6 +15,8 @@ header-dir = $WORK/headers
 socket = $WORK/run/sock
 state-dir = $WORK/state
 key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF2
 
 printf '{"version": 1, "volumes": [' >"$WORK/state/state.json"

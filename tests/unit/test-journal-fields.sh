@@ -40,6 +40,8 @@ header-dir = $WORK/headers
 socket = $WORK/run/sock
 state-dir = $WORK/state
 key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF
 
 # The stand-in journald: one JSON object per datagram (journald's native protocol, both the
