@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ade-cloud-error.h"
+#include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-keysocket.h"
 #include "ade-log.h"
@@ -110,6 +111,14 @@ static char *keysocket_find_uuid(const char *uuid) {
         return device;
 }
 
+/* Whether @device carries a LUKS header with @uuid. */
+static bool keysocket_device_has_uuid(const char *device, const char *uuid) {
+        _cleanup_(ade_fs_info_done) AdeFsInfo info = {};
+
+        return ade_fs_probe(device, &info) >= 0 && streq_ptr(info.type, "crypto_LUKS") && info.uuid &&
+               strcaseeq(info.uuid, uuid);
+}
+
 /* The device (and detached header) of the mapping @name, "ade-<LUKS UUID>": a detached header is
  * known only to the state file; a header on the device is found by its UUID. -ENODEV with *ret_why
  * for a name that is not ade's or a volume that is not here. */
@@ -137,6 +146,19 @@ static int keysocket_locate(KeySocket *k, const char *name, char **ret_device, c
                 }
                 *ret_device = device;
                 return 0;
+        }
+        /* Where the state file last saw it, when it is still there: one probe instead of a scan. */
+        if (record) {
+                const char *candidates[] = {
+                        startswith(record->device_id, "/dev/") ? record->device_id : NULL, record->device};
+
+                for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+                        if (candidates[i] && keysocket_device_has_uuid(candidates[i], uuid)) {
+                                if (!(*ret_device = strdup(candidates[i])))
+                                        return -ENOMEM;
+                                *ret_header = NULL;
+                                return 0;
+                        }
         }
         device = keysocket_find_uuid(uuid);
         if (!device) {

@@ -3,13 +3,15 @@
 """A key-socket client speaking systemd-cryptsetup's protocol (crypttab(5), "AF_UNIX KEY FILES"):
 bind to the abstract address "\\0<random hex>/cryptsetup/<volume>", connect, read to EOF.
 
-keysocket-client.py SOCKET VOLUME [--out FILE] [--garbage] [--unnamed] [--close-early]
+keysocket-client.py SOCKET VOLUME [--out FILE] [--garbage] [--unnamed] [--close-early] [--time]
 Exit 0 with the key written to FILE (or counted on stdout) when a key came, 2 when the server
-closed without a byte, 1 on a connection error."""
+closed without a byte, 1 on a connection error. --time prints the seconds from connect to EOF
+instead of the key's length."""
 import argparse
 import os
 import socket
 import sys
+import time
 
 p = argparse.ArgumentParser()
 p.add_argument("socket")
@@ -18,11 +20,13 @@ p.add_argument("--out")
 p.add_argument("--garbage", action="store_true", help="send bytes the protocol has none of")
 p.add_argument("--unnamed", action="store_true", help="connect without binding a name")
 p.add_argument("--close-early", action="store_true", help="close right after connecting")
+p.add_argument("--time", action="store_true", help="print the seconds from connect to EOF")
 a = p.parse_args()
 
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 if not a.unnamed:
     s.bind("\0%x/cryptsetup/%s" % (int.from_bytes(os.urandom(8), "big"), a.volume))
+start = time.monotonic()
 try:
     s.connect(a.socket)
 except OSError as e:
@@ -51,4 +55,4 @@ if not key:
 if a.out:
     with open(a.out, "wb") as f:
         f.write(key)
-print(len(key))
+print("%.4f" % (time.monotonic() - start) if a.time else len(key))
