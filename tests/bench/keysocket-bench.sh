@@ -62,4 +62,7 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "round $round: all $N keys delivered in $(sed -n 's/^all //p' "$WORK/round") s"
         sed -n 's/^req //p' "$WORK/round" >>"$WORK/times"
 done
+sort -n "$WORK/times" | awk '{ t[NR] = $1 } END {
+        printf "requests %d: min %.3f s, median %.3f s, p90 %.3f s, max %.3f s\n", NR, t[1], t[int((NR + 1) / 2)],
+                t[int(NR * 0.9 + 0.5)], t[NR] }'
 pass
