@@ -65,8 +65,14 @@ static int decrypt_record(Job *j, const char *header, const AdeLuksStatus *st) {
 
 /* The engine exported an attached header (with its decryption initialised) and is about to erase
  * the device's: the export's path goes into the record first. */
+typedef struct DecryptHook {
+        Job *job;
+        int record_error; /* the state file could not take the step: the job's message says so */
+} DecryptHook;
+
 static int decrypt_hook(AdeLuksStep step, void *userdata) {
-        Job *j = userdata;
+        DecryptHook *h = userdata;
+        Job *j = h->job;
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         _cleanup_free_ char *path = NULL;
 
@@ -76,7 +82,9 @@ static int decrypt_hook(AdeLuksStep step, void *userdata) {
                 ade_luks_uuid_path(job_manager(j)->config->volumes.header_dir, record->uuid, ".decrypt-header", &path) <
                         0)
                 return -EIO;
-        return job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, path) < 0 ? -EIO : 0;
+        /* On failure the job's message is job_record_step()'s; the engine stops with its error. */
+        h->record_error = job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, path);
+        return h->record_error < 0 ? h->record_error : 0;
 }
 
 int aded_decrypt_run(Job *j) {
@@ -88,12 +96,13 @@ int aded_decrypt_run(Job *j) {
         _cleanup_free_ char *header = NULL, *exported = NULL, *active = NULL;
         AdeLuksOptions o;
         AdeLuksStatus st = {};
+        DecryptHook hook = {.job = j};
         bool plain;
         int r;
 
         job_engine_options(j, &o);
         o.hook = decrypt_hook;
-        o.hook_userdata = j;
+        o.hook_userdata = &hook;
         r = decrypt_find_header(j, &header, &st);
         if (r < 0)
                 return r;
@@ -132,12 +141,15 @@ int aded_decrypt_run(Job *j) {
                 r = aded_worker_resume(device, header, keyfile, &o);
         else
                 r = aded_worker_decrypt(device, header, keyfile, &o, &exported);
-        if (exported)
+        /* Stopped or failed half-way: the record names the export for the resume. Done: it is gone. */
+        if (exported && r < 0 && access(exported, F_OK) == 0)
                 (void)job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, exported);
         if (r == -ECANCELED)
                 return r;
-        if (r < 0)
+        if (r < 0 && hook.record_error >= 0)
                 return job_fail(j, r, NULL, NULL, "decrypting %s failed: %s", device, strerror(-r));
+        if (r < 0)
+                return r;
 
         return aded_state_remove(m->state, job_key(j));
 }

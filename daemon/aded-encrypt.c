@@ -62,7 +62,17 @@ static void clear_error(AdeStateVolume *v, void *userdata) {
 typedef struct EncryptHook {
         Job *job;
         AdeLuksPlan planned;
+        int record_error; /* a step the state file could not take: the job's message says so already */
 } EncryptHook;
+
+/* The engine stops when the state file cannot follow it; the job's message is job_record_step()'s. */
+static int hook_record(EncryptHook *h, AdeJobStep step, AdedStateUpdate update, void *userdata) {
+        int r = job_record_step(h->job, step, update, userdata);
+
+        if (r < 0)
+                h->record_error = r;
+        return r < 0 ? r : 0;
+}
 
 /* The engine tells us when it crossed a point of no return; the state file follows. */
 static int encrypt_hook(AdeLuksStep step, void *userdata) {
@@ -79,10 +89,10 @@ static int encrypt_hook(AdeLuksStep step, void *userdata) {
                                ? -EIO
                                : 0;
         case ADE_LUKS_STEP_SHRUNK:
-                return job_record_step(j, ADE_STEP_SHRINK, NULL, NULL) < 0 ? -EIO : 0;
+                return hook_record(h, ADE_STEP_SHRINK, NULL, NULL);
         case ADE_LUKS_STEP_HEADER_WRITTEN:
                 job_set_phase(j, "encrypting");
-                return job_record_step(j, ADE_STEP_HEADER, NULL, NULL) < 0 ? -EIO : 0;
+                return hook_record(h, ADE_STEP_HEADER, NULL, NULL);
         default:
                 return 0;
         }
@@ -124,8 +134,10 @@ static int encrypt_escrow(
                         .mount_point = mount_point,
                         .mount_options = mount_options});
         if (r < 0)
-                return ade_log_error_errno(r, "cannot save the state file in %s: %m; the job on %s stops here",
-                        m->config->daemon.state_dir, device);
+                return job_fail(j, r, NULL, NULL,
+                        "cannot save the state file in %s: %s; the encryption of %s did not start (nothing was "
+                        "written): free space there or fix the folder, then run enable again",
+                        m->config->daemon.state_dir, strerror(-r), device);
 
         job_set_phase(j, "preconditions");
         /* Online, the engine plans once the volume is unmounted (encrypt_online()). */
@@ -384,15 +396,20 @@ int aded_encrypt_run(Job *j) {
         ade_luks_plan_done(&hook.planned);
         if (plan.header_path)
                 (void)job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, plan.header_path);
-        ade_luks_plan_done(&plan);
-        if (r == -ECANCELED)
+        if (r == -ECANCELED || (r < 0 && hook.record_error < 0)) {
+                ade_luks_plan_done(&plan);
                 return r;
-        if (r < 0)
+        }
+        if (r < 0) {
+                ade_luks_plan_done(&plan);
                 return job_fail(j, r, NULL, NULL, "encrypting %s failed: %s%s%s", device, strerror(-r),
                         engine_error ? ": " : "", strempty(engine_error));
+        }
 
-        if (ade_luks_status(device, header, &st) >= 0 && st.uuid[0])
+        /* A detached header is known by its path only now, when the job did not start from one. */
+        if (ade_luks_status(device, header ?: plan.header_path, &st) >= 0 && st.uuid[0])
                 (void)job_record_step(j, ADE_STEP_REENCRYPT, aded_state_set_uuid, st.uuid);
+        ade_luks_plan_done(&plan);
         /* An error of an earlier attempt is history now. */
         return job_record_step(j, ADE_STEP_DONE, clear_error, NULL);
 }

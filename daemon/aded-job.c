@@ -298,8 +298,10 @@ int job_record_step(Job *j, AdeJobStep step, AdedStateUpdate update, void *userd
 
         r = aded_state_update(j->manager->state, job_key(j), step, update, userdata);
         if (r < 0 && r != -ENOENT)
-                ade_log_error_errno(r, "cannot save the state file in %s: %m; the job on %s stops here",
-                        j->manager->config->daemon.state_dir, j->device);
+                return job_fail(j, r, NULL, NULL,
+                        "cannot save the state file in %s: %s; the job on %s stopped there and goes on once the "
+                        "file can be written (free space, fix the folder, then restart aded or run it again)",
+                        j->manager->config->daemon.state_dir, strerror(-r), j->device);
         return r;
 }
 
@@ -323,7 +325,8 @@ int job_header(Job *j, char **ret) {
         char *h = NULL;
 
         (void)aded_state_get(j->manager->state, job_key(j), &record);
-        if (record && record->header_path)
+        /* A recorded header file that is gone (a decryption that ended) names nothing. */
+        if (record && record->header_path && access(record->header_path, F_OK) == 0)
                 h = TAKE_PTR(record->header_path);
         if (!h && j->volume->stable_id &&
                 ade_luks_find_header(j->manager->config->volumes.header_dir, j->volume->stable_id, &h) < 0)

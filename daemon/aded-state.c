@@ -30,6 +30,25 @@ static int open_degraded(AdedState *s, const char *dir, const char *error) {
         return 0;
 }
 
+/* A version 1 record names its volume by the /dev name it had, and by a stable id only when one
+ * existed then (a loop device had none): keyed by that name, it would never meet the volume, whose
+ * key is now its stable id. The volume now at that name is taken as the record's; every job checks
+ * the record's LUKS UUID against the device before it writes (aded-verify.h), which a disk that
+ * took the name fails. */
+static void migrate_keys(AdeState *state) {
+        for (size_t i = 0; i < state->n_volumes; i++) {
+                AdeStateVolume *v = state->volumes[i];
+                _cleanup_free_ char *id = NULL;
+
+                if (!streq(v->device_id, v->device) || ade_volume_stable_id(v->device, &id, NULL) < 0 ||
+                        streq(id, v->device) || ade_state_find(state, id))
+                        continue;
+                ade_log_info("%s: the record of %s is now keyed by its stable id %s", state->dir, v->device, id);
+                free(v->device_id);
+                v->device_id = TAKE_PTR(id);
+        }
+}
+
 /* A file of an older version is kept beside the new one (state.json.v<N>) and saved in this
  * version's form. A failed save leaves the migrated state in memory: the next step saves it. */
 static void migrate(AdeState *state) {
@@ -38,6 +57,7 @@ static void migrate(AdeState *state) {
         ade_log_info("%s/%s: migrating the state file from version %d to %d (the old file stays as %s.v%d)", state->dir,
                 ADE_STATE_FILE_NAME, state->loaded_version, ADE_STATE_VERSION, ADE_STATE_FILE_NAME,
                 state->loaded_version);
+        migrate_keys(state);
         r = ade_state_keep_old(state);
         if (r >= 0)
                 r = ade_state_save(state);

@@ -69,7 +69,9 @@ static const char *decide_header_state(const AdedVolumeFacts *f, AdedVolumeView 
                 v->state = record_failed ? ADED_FAILED : ADED_NOT_ENCRYPTED;
                 return NULL;
         case ADE_LUKS_STATE_FINISHED:
-                v->state = ADED_ENCRYPTED;
+                /* A decryption that failed before it changed anything: the volume is whole, and the
+                 * person must see why Disable did not happen. */
+                v->state = record_failed && f->record->kind == ADE_JOB_DECRYPT ? ADED_FAILED : ADED_ENCRYPTED;
                 v->bytes_done = v->bytes_total = st->data_size;
                 return NULL;
         case ADE_LUKS_STATE_CLEAN:

@@ -7,6 +7,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "ade-dm.h"
@@ -358,6 +359,28 @@ int luks_header_file_new(char *template) {
         return 0;
 }
 
+int luks_header_backup_to(struct crypt_device *cd, const char *path) {
+        uint64_t metadata = 0, keyslots = 0;
+        _cleanup_free_ char *dir = NULL;
+        struct statvfs sv;
+        int r;
+
+        r = crypt_header_backup(cd, CRYPT_LUKS2, path);
+        if (r >= 0)
+                return 0;
+        /* libcryptsetup reports a short write as EIO: a full folder is the person's to fix, and says so. */
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        if (strrchr(dir, '/'))
+                *strrchr(dir, '/') = '\0';
+        if (r == -EIO && crypt_get_metadata_size(cd, &metadata, &keyslots) >= 0 && statvfs(dir, &sv) >= 0 &&
+                (uint64_t)sv.f_bavail * sv.f_frsize < 2 * metadata + keyslots)
+                r = -ENOSPC;
+        (void)unlink(path);
+        return r;
+}
+
 int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **ret_path) {
         _cleanup_free_ char *path = NULL;
         int r;
@@ -376,7 +399,7 @@ int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **r
                 if (access(path, F_OK) < 0)
                         break;
         }
-        r = crypt_header_backup(cd, CRYPT_LUKS2, path);
+        r = luks_header_backup_to(cd, path);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot back up the LUKS2 header to %s: %m", path);
         r = luks_make_durable(path);

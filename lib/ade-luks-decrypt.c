@@ -62,7 +62,7 @@ static int export_header(struct crypt_device *cd, const char *device, const char
                 return -ENOMEM;
         if (unlink(tmp) < 0 && errno != ENOENT)
                 return ade_log_debug_errno(errno, "Cannot remove the unfinished export %s: %m", tmp);
-        r = crypt_header_backup(cd, CRYPT_LUKS2, tmp);
+        r = luks_header_backup_to(cd, tmp);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot export the header of %s to %s: %m", device, tmp);
         r = luks_load(device, tmp, &ecd);
@@ -179,8 +179,23 @@ int ade_luks_decrypt(
         if (r < 0)
                 return r;
         if (st.header == ADE_LUKS_HEADER_DETACHED && is_uninitialised_export(cd, header)) {
-                /* Cut short after the device's header was erased: go on from there. */
+                /* Cut short after the rename: erase the device's copy if it is still there (the
+                 * same header, nothing moved yet), then go on from there. */
+                AdeLuksStatus dev;
+
+                r = ade_luks_status(device, NULL, &dev);
+                if (r < 0)
+                        return r;
+                if (dev.state != ADE_LUKS_STATE_NONE && !strcaseeq(dev.uuid, st.uuid))
+                        return ade_log_debug_errno(EEXIST,
+                                "%s carries another LUKS header (UUID %s) than its export %s", device, dev.uuid,
+                                header);
                 crypt_free(TAKE_PTR(cd));
+                if (dev.state != ADE_LUKS_STATE_NONE) {
+                        r = ade_fs_wipe_signatures(device);
+                        if (r < 0)
+                                return ade_log_debug_errno(r, "Cannot erase the LUKS header of %s: %m", device);
+                }
                 r = init_export(device, header, keyfile, o);
                 if (r < 0)
                         return r;

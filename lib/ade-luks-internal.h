@@ -83,6 +83,9 @@ int luks_make_durable(const char *path);
  * left. */
 int luks_header_file_new(char *template);
 
+/* crypt_header_backup() of @cd to @path; a failure for want of space in @path's folder is -ENOSPC
+ * (libcryptsetup says EIO) and leaves no file. */
+int luks_header_backup_to(struct crypt_device *cd, const char *path);
 /* Backs up the header loaded in @cd to @header_dir (ade_luks_backup_header()). */
 int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **ret_path);
 

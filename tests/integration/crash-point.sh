@@ -62,6 +62,13 @@ issue() {
         esac
 }
 
+# alive PID: running, not a zombie (one the shim killed and nobody has waited for yet).
+alive() {
+        local st
+        st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+        [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # run_aded POINTS: starts aded with the shim armed at POINTS (comma-separated; empty: never), lets
 # it resume what it resumes or, when it resumes nothing and the volume is not where OP leaves it,
 # asks for OP; sets RESULT to "killed at X" or "finished".
@@ -74,14 +81,14 @@ run_aded() {
                 "$ADED" --config "$WORK/ade.conf" --log-level debug >>"$WORK/aded.log" 2>&1 &
         ADED_PID=$!
         for _ in $(seq 1 200); do
-                kill -0 "$ADED_PID" 2>/dev/null || break
+                alive "$ADED_PID" || break
                 [ -S "$SOCKET" ] && "$ADECTL" show >/dev/null 2>&1 && break
                 sleep 0.05
         done
-        if kill -0 "$ADED_PID" 2>/dev/null; then
+        if alive "$ADED_PID"; then
                 if tail -n +"$from" "$WORK/aded.log" | grep -q "resuming the"; then
                         for _ in $(seq 1 1200); do
-                                kill -0 "$ADED_PID" 2>/dev/null || break
+                                alive "$ADED_PID" || break
                                 tail -n +"$from" "$WORK/aded.log" | grep -qE "job on .* (finished|stopped|failed)" && break
                                 sleep 0.05
                         done
@@ -89,7 +96,7 @@ run_aded() {
                         issue
                 fi
         fi
-        if kill -0 "$ADED_PID" 2>/dev/null; then
+        if alive "$ADED_PID"; then
                 stop_aded || fail "aded did not stop cleanly"
                 tail -n +"$from" "$WORK/aded.log" | grep -E "job on .* failed" && fail "the job failed"
                 RESULT=finished

@@ -20,6 +20,8 @@
  *   state:pending         (a record got a pendingSecretUrl: RotateKey's new secret, before the disk)
  *   state:secret          (a record's secretUrl changed: RotateKey's last write)
  * ADE_CRASH_MARK, when set, is a file the shim writes the point it killed at to (fsynced) first.
+ * ADE_CRASH_ACTION=stop stops aded (SIGSTOP) there instead, for a test that changes the world (cuts
+ * the network, fills a disk) at that point and lets it go on with SIGCONT.
  * ADE_CRASH_STATE is the state file to read as the starting point (what was on disk when aded
  * started). */
 #include <dlfcn.h>
@@ -36,10 +38,12 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static json_object *last_state; /* the "volumes" array of the last state.json seen, or NULL */
+static bool fired;              /* a point was reached (only the first one counts) */
 
 static void die_at(const char *point) {
         const char *mark = getenv("ADE_CRASH_MARK");
 
+        fired = true;
         if (mark) {
                 int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
                 if (fd >= 0) {
@@ -48,6 +52,10 @@ static void die_at(const char *point) {
                         fsync(fd);
                         close(fd);
                 }
+        }
+        if (getenv("ADE_CRASH_ACTION") && strcmp(getenv("ADE_CRASH_ACTION"), "stop") == 0) {
+                kill(getpid(), SIGSTOP);
+                return;
         }
         kill(getpid(), SIGKILL);
         for (;;)
@@ -59,6 +67,8 @@ static bool armed(const char *point) {
         const char *list = getenv("ADE_CRASH_AT"), *p;
         size_t n = strlen(point);
 
+        if (fired)
+                return false;
         for (p = list; p && *p;) {
                 const char *end = strchr(p, ',');
                 size_t len = end ? (size_t)(end - p) : strlen(p);

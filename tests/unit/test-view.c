@@ -58,6 +58,14 @@ static const AdeStateVolume rec_failed_before_escrow = {
         .step = ADE_STEP_KEYFILE,
         .error = ERROR,
 };
+/* Disable failed before it changed anything (header-dir full): the header is still whole. */
+static const AdeStateVolume rec_decrypt_failed = {
+        .device = DEV,
+        .kind = ADE_JOB_DECRYPT,
+        .step = ADE_STEP_PRECONDITIONS,
+        .secret_url = SECRET_REC,
+        .error = ERROR,
+};
 static const AdeStateVolume rec_done = {
         .device = DEV,
         .kind = ADE_JOB_ENCRYPT,
@@ -285,6 +293,19 @@ static const Row rows[] = {
                 .mode = "InPlace",
                 .secret_url = SECRET_TOKEN,
                 .kek_url = KEK,
+        },
+        {
+                .name = "a failed decryption of a whole volume says Failed and why",
+                .facts = {.volume = &luks, .record = &rec_decrypt_failed, .luks = &st_finished, .token = &token},
+                .state = ADED_FAILED,
+                .done = 1000,
+                .total = 1000,
+                .uuid = UUID,
+                .header = "Attached",
+                .mode = "InPlace",
+                .secret_url = SECRET_TOKEN,
+                .kek_url = KEK,
+                .message = ERROR,
         },
         {
                 .name = "state file lost, header-dir holds the detached header",
