@@ -144,7 +144,7 @@ void aded_boot_remove(Job *j, const char *uuid) {
         _cleanup_free_ char *name = NULL, *why = NULL, *note = NULL;
         int r;
 
-        if (asprintf(&name, "ade-%s", uuid) < 0)
+        if (!uuid || asprintf(&name, "ade-%s", uuid) < 0)
                 return;
         r = ade_crypttab_remove(m->config->daemon.crypttab, name, NULL, &why);
         if (r > 0)
