@@ -61,6 +61,9 @@ dvm_require_check "both data disks are mounted through /etc/fstab" dvm_ssh g \
 dvm_check "every file reads back on both disks before ade" dvm_ssh g \
         'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
 
+dvm_copy_in g "$top_srcdir/docs/cloud-init/ade.yaml" /root/ade-cloud-config.yaml
+dvm_check "the cloud-init example is valid for the guest's cloud-init (cloud-init schema)" dvm_ssh g \
+        'cloud-init schema --config-file /root/ade-cloud-config.yaml'
 dvm_require_check "the emulator's CA and names are trusted in the guest" dvm_trust_emulator g
 dvm_require_check "apt-get installs $(basename "$DVM_DEB") (no network to Debian)" dvm_install_deb g
 dvm_check "aded.socket and aded.service are enabled" dvm_ssh g \
