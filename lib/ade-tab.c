@@ -322,20 +322,32 @@ static bool fstab_line_is_ours(const Tab *t, size_t i, const char *name) {
         return p && streq(p, name);
 }
 
-/* @options with "_netdev" and "nofail" added when absent. */
+/* @options with each boot flag added when absent: "_netdev" (mounted after the network, which
+ * brings Key Vault), "nofail" (a volume left locked does not stop the boot) and
+ * "x-systemd.before=multi-user.target" (nofail alone orders the mount before nothing, so services
+ * could start before their data is there). */
 static char *options_with_boot_flags(const char *options) {
-        _cleanup_free_ char *copy = strdup(options ?: "defaults"), *out = NULL;
-        bool netdev = false, nofail = false;
-        char *save = NULL;
+        static const char *const flags[] = {"_netdev", "nofail", "x-systemd.before=multi-user.target"};
+        _cleanup_free_ char *out = strdup(options ?: "defaults");
 
-        if (!copy)
+        if (!out)
                 return NULL;
-        for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-                netdev = netdev || streq(o, "_netdev");
-                nofail = nofail || streq(o, "nofail");
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+                _cleanup_free_ char *copy = strdup(out);
+                char *save = NULL, *grown;
+                bool found = false;
+
+                if (!copy)
+                        return NULL;
+                for (char *o = strtok_r(copy, ",", &save); o && !found; o = strtok_r(NULL, ",", &save))
+                        found = streq(o, flags[i]);
+                if (found)
+                        continue;
+                if (asprintf(&grown, "%s,%s", out, flags[i]) < 0)
+                        return NULL;
+                free(out);
+                out = grown;
         }
-        if (asprintf(&out, "%s%s%s", options ?: "defaults", netdev ? "" : ",_netdev", nofail ? "" : ",nofail") < 0)
-                return NULL;
         return TAKE_PTR(out);
 }
 

@@ -33,8 +33,8 @@ int ade_crypttab_set(const char *path, const char *name, const char *source, con
 int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why);
 
 /* Points the fstab line that mounts the filesystem @id at @mount_point to /dev/mapper/@name, adding
- * "_netdev" and "nofail" to its options (a locked volume must not stop the boot, and is mounted
- * after the network brings Key Vault). With no such line, adds one for @mount_point with @fstype
+ * "_netdev", "nofail" and "x-systemd.before=multi-user.target" to its options (mounted after the
+ * network brings Key Vault; a locked volume does not stop the boot; services start after it). With no such line, adds one for @mount_point with @fstype
  * and @options (the mount's options today; NULL for "defaults"). A line that names another
  * filesystem at @mount_point is -EEXIST with *ret_why. */
 int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,

@@ -40,7 +40,7 @@ grep -qx "ade-$ua UUID=$ua $WORK/run/key.socket luks,_netdev,nofail,headless=tru
 [ "$(cat "$WORK/fstab")" = "# /etc/fstab: static file system information.
 UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1
 # ade: ade-$ua was: UUID=$fs_uuid /srv/data ext4 defaults,noatime 0 2
-/dev/mapper/ade-$ua /srv/data ext4 defaults,noatime,_netdev,nofail 0 2" ] || fail "fstab: $(cat "$WORK/fstab")"
+/dev/mapper/ade-$ua /srv/data ext4 defaults,noatime,_netdev,nofail,x-systemd.before=multi-user.target 0 2" ] || fail "fstab: $(cat "$WORK/fstab")"
 ls "$WORK"/crypttab.ade-* >/dev/null 2>&1 || fail "no backup of crypttab"
 cmp -s "$(ls "$WORK"/fstab.ade-* | head -n 1)" "$WORK/fstab.orig" || fail "the fstab backup is not the old file"
 

@@ -166,11 +166,13 @@ START_TEST(test_fstab_repoint_and_restore) {
 
         write_file(tab, fstab_before, 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, &backup, &why), 1);
-        ck_assert_str_eq(read_file(tab), "# /etc/fstab: static file system information.\n"
-                                         "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
-                                         "# ade: " NAME " was: UUID=" FSUUID " /data ext4 defaults,noatime 0 2\n"
-                                         "/dev/mapper/" NAME " /data ext4 defaults,noatime,_netdev,nofail 0 2\n"
-                                         "/dev/sdc1\t/srv\txfs\tdefaults\t0\t0\n");
+        ck_assert_str_eq(read_file(tab),
+                "# /etc/fstab: static file system information.\n"
+                "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
+                "# ade: " NAME " was: UUID=" FSUUID " /data ext4 defaults,noatime 0 2\n"
+                "/dev/mapper/" NAME
+                " /data ext4 defaults,noatime,_netdev,nofail,x-systemd.before=multi-user.target 0 2\n"
+                "/dev/sdc1\t/srv\txfs\tdefaults\t0\t0\n");
         ck_assert_str_eq(read_file(backup), fstab_before);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, NULL, &why), 0);
 
@@ -188,7 +190,8 @@ START_TEST(test_fstab_added_line) {
         write_file(tab, fstab_before, 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/mnt/my data", NAME, "xfs", "rw,relatime", NULL, &why), 1);
         ck_assert_str_eq(read_file(tab) + strlen(fstab_before),
-                "# ade: " NAME " added\n/dev/mapper/" NAME " /mnt/my\\040data xfs rw,relatime,_netdev,nofail 0 0\n");
+                "# ade: " NAME " added\n/dev/mapper/" NAME
+                " /mnt/my\\040data xfs rw,relatime,_netdev,nofail,x-systemd.before=multi-user.target 0 0\n");
         /* Found again through its escaped mount point: nothing to do. */
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/mnt/my data", NAME, "xfs", "rw,relatime", NULL, &why), 0);
         ck_assert_int_eq(ade_fstab_restore(tab, NAME, NULL, &why), 1);
@@ -200,8 +203,9 @@ START_TEST(test_fstab_new_file) {
         _cleanup_free_ char *why = NULL;
 
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, NULL, &why), 1);
-        ck_assert_str_eq(
-                read_file(tab), "# ade: " NAME " added\n/dev/mapper/" NAME " /data ext4 defaults,_netdev,nofail 0 2\n");
+        ck_assert_str_eq(read_file(tab),
+                "# ade: " NAME " added\n/dev/mapper/" NAME
+                " /data ext4 defaults,_netdev,nofail,x-systemd.before=multi-user.target 0 2\n");
 }
 END_TEST
 
@@ -226,8 +230,8 @@ START_TEST(test_fstab_edited_by_a_person) {
                 "/dev/mapper/" NAME " /data ext4 defaults,_netdev 0 2\n",
                 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, NULL, &why), 1);
-        ck_assert_ptr_nonnull(
-                strstr(read_file(tab), "\n/dev/mapper/" NAME " /data ext4 defaults,_netdev,nofail 0 2\n"));
+        ck_assert_ptr_nonnull(strstr(read_file(tab),
+                "\n/dev/mapper/" NAME " /data ext4 defaults,_netdev,nofail,x-systemd.before=multi-user.target 0 2\n"));
 
         write_file(tab,
                 "# ade: " NAME " was: LABEL=data /data ext4 defaults 0 2\n"

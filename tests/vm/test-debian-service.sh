@@ -142,8 +142,8 @@ dvm_check "crypttab: one line per volume, keyed to the key socket (UUID=, or the
          test "$(grep -c "^ade-" /etc/crypttab)" = 2'
 dvm_check "fstab: both lines point at the mappings with _netdev,nofail; the originals kept in comments" dvm_ssh g \
         '. /root/boot-lib.sh; cat /etc/fstab;
-         grep -qx "/dev/mapper/$lun0 /data0 ext4 defaults,nofail,_netdev 0 2" /etc/fstab &&
-         grep -qx "/dev/mapper/$lun1 /data1 xfs defaults,nofail,_netdev 0 2" /etc/fstab &&
+         grep -qx "/dev/mapper/$lun0 /data0 ext4 defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 2" /etc/fstab &&
+         grep -qx "/dev/mapper/$lun1 /data1 xfs defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 2" /etc/fstab &&
          grep -qx "# ade: $lun0 was: /dev/disk/azure/scsi1/lun0 /data0 ext4 defaults,nofail 0 2" /etc/fstab &&
          ls /etc/crypttab.ade-* /etc/fstab.ade-* >/dev/null'
 dvm_check "remote-cryptsetup.target is enabled (Debian 12 leaves it disabled)" dvm_ssh g \
@@ -155,7 +155,8 @@ t0=$(date +%s)
 dvm_require_check "the guest reboots" dvm_reboot g
 echo "# figure debvm-reboot-with-two-volumes $(($(date +%s) - t0)) s"
 dvm_check "after the reboot systemd-cryptsetup opened both volumes through the key socket" dvm_ssh g \
-        '. /root/boot-lib.sh; systemctl is-active "systemd-cryptsetup@$lun0.service" "systemd-cryptsetup@$lun1.service" &&
+        '. /root/boot-lib.sh; systemctl is-active "systemd-cryptsetup@$(systemd-escape "$lun0").service" \
+                 "systemd-cryptsetup@$(systemd-escape "$lun1").service" &&
          journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $lun0" &&
          journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $lun1"'
 dvm_check "both are mounted where they were, before multi-user.target" dvm_ssh g \
@@ -178,7 +179,7 @@ dvm_check "adectl show: both Encrypted and unlocked after the reboot" jq -e \
 # Disable one volume: its crypttab line goes, its fstab line comes back; the next boot mounts it
 # as plaintext.
 dvm_check "adectl disable of lun0 decrypts it" dvm_ssh g \
-        'timeout 1200 adectl disable /dev/disk/azure/scsi1/lun0 </dev/null'
+        'timeout 1200 adectl disable --volume-type DATA /dev/disk/azure/scsi1/lun0 </dev/null'
 dvm_check "its crypttab line is gone and its fstab line is what it was" dvm_ssh g \
         '. /root/boot-lib.sh; cat /etc/crypttab /etc/fstab; test "$(grep -c "^ade-" /etc/crypttab)" = 1 &&
          grep -q "^$lun1 " /etc/crypttab &&
