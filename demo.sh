@@ -119,6 +119,9 @@ header-dir = $work/headers
 socket = $work/run/io.ade.DiskEncryption
 group = root
 state-dir = $work/state
+key-socket = $work/run/key.socket
+crypttab = $work/crypttab
+fstab = $work/fstab
 EOF
 
 say "Starting aded"

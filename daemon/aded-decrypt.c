@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ade-dm.h"
 #include "ade-io.h"
+#include "aded-boot.h"
 #include "aded-decrypt.h"
 #include "aded-job.h"
 #include "aded-manager.h"
@@ -113,6 +114,9 @@ int aded_decrypt_run(Job *j) {
         if (r < 0)
                 return r;
         if (plain) {
+                /* Finished before a crash or stop: its boot lines may still be there. */
+                if (record && record->uuid)
+                        aded_boot_remove(j, record->uuid);
                 (void)aded_state_remove(m->state, job_key(j));
                 return 0; /* plaintext already */
         }
@@ -151,5 +155,8 @@ int aded_decrypt_run(Job *j) {
         if (r < 0)
                 return r;
 
+        /* The volume is plaintext: crypttab must not try to open it at the next boot, and fstab
+         * mounts it as before. Then the record goes (a crash in between redoes this, idempotently). */
+        aded_boot_remove(j, st.uuid[0] ? st.uuid : record ? record->uuid : NULL);
         return aded_state_remove(m->state, job_key(j));
 }

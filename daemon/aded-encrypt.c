@@ -6,6 +6,7 @@
 #include "ade-io.h"
 #include "ade-keyfile.h"
 #include "ade-log.h"
+#include "aded-boot.h"
 #include "aded-encrypt.h"
 #include "aded-job.h"
 #include "aded-keys.h"
@@ -98,16 +99,16 @@ static int encrypt_hook(AdeLuksStep step, void *userdata) {
         }
 }
 
-/* Where @v's filesystem belongs, so that Unlock can put it back after a reboot (see
- * ade_fs_mount_target()). Nothing found is not an error. */
-static int volume_mount_target(const AdeVolume *v, char **ret_path, char **ret_options) {
+/* Where @v's filesystem belongs, so that Unlock and the fstab line can put it back after a reboot
+ * (see ade_fs_mount_target(); @fstab is the configured one). Nothing found is not an error. */
+static int volume_mount_target(const AdeVolume *v, const char *fstab, char **ret_path, char **ret_options) {
         struct stat st;
 
         if (stat(v->device, &st) < 0 || !S_ISBLK(st.st_mode)) {
                 *ret_path = *ret_options = NULL;
                 return 0;
         }
-        return ade_fs_mount_target(&(AdeFsId){.devnum = st.st_rdev, .uuid = v->fs_uuid, .label = v->label}, NULL, NULL,
+        return ade_fs_mount_target(&(AdeFsId){.devnum = st.st_rdev, .uuid = v->fs_uuid, .label = v->label}, fstab, NULL,
                 ret_path, ret_options);
 }
 
@@ -125,7 +126,7 @@ static int encrypt_escrow(
         AdeLuksPlan plan = {};
         int r;
 
-        r = volume_mount_target(v, &mount_point, &mount_options);
+        r = volume_mount_target(v, m->config->daemon.fstab, &mount_point, &mount_options);
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "cannot find where %s is mounted: %s", device, strerror(-r));
         r = aded_state_add(m->state, job_key(j), device, ADE_JOB_ENCRYPT, ADE_STEP_NONE, fill_new_record,
@@ -238,9 +239,9 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         _cleanup_free_ char *name = NULL, *mapper = NULL, *prepared = NULL, *holders = NULL;
         const char *base = strrchr(device, '/'), *mountpoint = v->mountpoint, *fstype = v->fstype, *options = NULL;
-        /* The mapper's name comes from the filesystem's UUID, which the disk's owner chose: only a
-         * name that is one harmless path component, else the device's. */
-        const char *tag = v->fs_uuid && ade_luks_name_is_safe(v->fs_uuid) ? v->fs_uuid : base ? base + 1 : device;
+        /* ade-<LUKS UUID> from the first activation on, the name crypttab gives it at every boot
+         * (docs/architecture.md §9). The UUID was chosen before the header exists (aded_encrypt_run()). */
+        const char *tag = o->uuid ? o->uuid : base ? base + 1 : device;
         AdeVolume unmounted;
         int r;
 
@@ -414,6 +415,9 @@ int aded_encrypt_run(Job *j) {
         /* A detached header is known by its path only now, when the job did not start from one. */
         if (ade_luks_status(device, header ?: plan.header_path, &st) >= 0 && st.uuid[0])
                 (void)job_record_step(j, ADE_STEP_REENCRYPT, aded_state_set_uuid, st.uuid);
+        /* Before the last step: a crash in between writes the lines again (they are idempotent). */
+        if (st.uuid[0])
+                aded_boot_add(j, st.uuid, header ?: plan.header_path);
         ade_luks_plan_done(&plan);
         /* An error of an earlier attempt is history now. */
         return job_record_step(j, ADE_STEP_DONE, clear_error, NULL);

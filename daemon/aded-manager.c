@@ -10,6 +10,7 @@
 #include "ade-io.h"
 #include "ade-log.h"
 #include "aded-enable.h"
+#include "aded-keysocket.h"
 #include "aded-manager.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
@@ -102,6 +103,8 @@ Manager *manager_free(Manager *m) {
         }
         free(m->jobs);
         enable_preps_free_all(m);
+        /* Before the resolver and the state file, which its requests use. */
+        aded_keysocket_free(m->keysocket);
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
@@ -395,6 +398,9 @@ int manager_start(Manager *m) {
         r = manager_listen(m);
         if (r < 0)
                 return r;
+        /* Without it volumes stay locked at boot, but Show, Unlock and the rest still work: logged, not
+         * fatal. */
+        (void)aded_keysocket_start(m, &m->keysocket);
         r = aded_resume_jobs(m);
         if (r < 0)
                 return r;

@@ -32,6 +32,7 @@ struct Manager {
         /* The loop's alone. */
         sd_event *event;
         AdeVarlinkServer *server;
+        struct KeySocket *keysocket; /* aded-keysocket.h; NULL when it could not listen */
         gid_t group;
         int event_fd;
         sd_event_source *event_fd_source;

@@ -31,6 +31,8 @@ static inline const char *aded_state_key(const AdeVolume *v) {
 /* A copy of the record of the volume @device_id in *ret (free with ade_state_volume_free()), NULL
  * when it has none. 0 or -ENOMEM. */
 int aded_state_get(AdedState *s, const char *device_id, AdeStateVolume **ret);
+/* The same for the record of the volume whose LUKS UUID is @uuid (case ignored). */
+int aded_state_get_by_uuid(AdedState *s, const char *uuid, AdeStateVolume **ret);
 
 /* Calls @read with the whole state under the lock (it must not call back into @s) and returns what
  * it returned. */

@@ -417,6 +417,8 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "group", parse_group, daemon.group),
         KEY("daemon", "key-socket", parse_path, daemon.key_socket),
         KEY("daemon", "state-dir", parse_path, daemon.state_dir),
+        KEY("daemon", "crypttab", parse_path, daemon.crypttab),
+        KEY("daemon", "fstab", parse_path, daemon.fstab),
 };
 
 static const char *const sections[] = {"keyvault", "identity", "azure", "preconditions", "volumes", "daemon"};
@@ -448,6 +450,8 @@ AdeConfig *ade_config_free(AdeConfig *c) {
         free(c->daemon.group);
         free(c->daemon.key_socket);
         free(c->daemon.state_dir);
+        free(c->daemon.crypttab);
+        free(c->daemon.fstab);
         free(c);
         return NULL;
 }
@@ -470,6 +474,8 @@ int ade_config_new_default(AdeConfig **ret) {
                 {offsetof(AdeConfig, daemon.group), "ade"},
                 {offsetof(AdeConfig, daemon.key_socket), "/run/ade/key.socket"},
                 {offsetof(AdeConfig, daemon.state_dir), "/var/lib/ade"},
+                {offsetof(AdeConfig, daemon.crypttab), "/etc/crypttab"},
+                {offsetof(AdeConfig, daemon.fstab), "/etc/fstab"},
         };
 
         c = calloc(1, sizeof(*c));

@@ -73,6 +73,8 @@ typedef struct AdeConfig {
                 char *group;
                 char *key_socket;
                 char *state_dir;
+                char *crypttab; /* the tables aded keeps a line in per volume (ade-tab.h) */
+                char *fstab;
         } daemon;
 } AdeConfig;
 

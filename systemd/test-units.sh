@@ -11,13 +11,13 @@ build=${top_builddir:-.}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed -e "s|@sbindir[@]|$(cd "$build/daemon" && pwd)|g" "$src/systemd/aded.service.in" >"$tmp/aded.service"
-cp "$src/systemd/aded.socket" "$tmp/"
+cp "$src/systemd/aded.socket" "$src/systemd/aded-key.socket" "$tmp/"
 
-out=$(cd "$tmp" && systemd-analyze verify --man=no ./aded.socket ./aded.service 2>&1)
+out=$(cd "$tmp" && systemd-analyze verify --man=no ./aded.socket ./aded-key.socket ./aded.service 2>&1)
 rc=$?
 if [ $rc -ne 0 ] || [ -n "$out" ]; then
         echo "systemd-analyze verify complained (rc=$rc):"
         echo "$out"
         exit 1
 fi
-echo "units verified: aded.service aded.socket"
+echo "units verified: aded.service aded.socket aded-key.socket"

@@ -183,6 +183,9 @@ header-dir = $WORK/headers
 socket = $WORK/run/io.ade.DiskEncryption
 group = $group
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF
         SOCKET=$WORK/run/io.ade.DiskEncryption
         export ADE_SOCKET=$SOCKET

@@ -18,6 +18,9 @@ header-dir = $WORK/headers
 [daemon]
 socket = $WORK/run/sock
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF2
 SOCKET=$WORK/run/sock
 export ADE_SOCKET=$SOCKET

@@ -106,6 +106,9 @@ START_TEST(test_empty_file_gives_defaults) {
         ck_assert_str_eq(c->volumes.header_dir, "/var/lib/ade/headers");
         ck_assert_str_eq(c->daemon.socket, "/run/ade/io.ade.DiskEncryption");
         ck_assert_str_eq(c->daemon.state_dir, "/var/lib/ade");
+        ck_assert_str_eq(c->daemon.key_socket, "/run/ade/key.socket");
+        ck_assert_str_eq(c->daemon.crypttab, "/etc/crypttab");
+        ck_assert_str_eq(c->daemon.fstab, "/etc/fstab");
         ck_assert_uint_eq(c->preconditions.snapshot_max_age_sec, 86400);
 }
 END_TEST

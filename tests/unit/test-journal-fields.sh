@@ -39,6 +39,9 @@ header-dir = $WORK/headers
 [daemon]
 socket = $WORK/run/sock
 state-dir = $WORK/state
+key-socket = $WORK/run/key.socket
+crypttab = $WORK/crypttab
+fstab = $WORK/fstab
 EOF
 
 # The stand-in journald: one JSON object per datagram (journald's native protocol, both the

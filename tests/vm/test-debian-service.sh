@@ -6,6 +6,10 @@
 # mount namespace, and "adectl enable --volume-type DATA" encrypts two MOUNTED data disks (ext4 and
 # XFS, mounted through /etc/fstab) through the installed aded.service: both Encrypted, both mounted
 # from /dev/mapper in the system's namespace, every file intact, no error from aded in the journal.
+# Then the same guest's life goes on: crypttab and fstab name both volumes, a reboot has
+# systemd-cryptsetup open them through aded's key socket and mounts them where they were before
+# multi-user.target; a disable puts lun0's lines back, and the next boot mounts it as plaintext; the
+# journal of every boot holds no secret.
 #
 # A unit option that gives aded a mount namespace of its own (ProtectSystem=, ProtectHome=,
 # PrivateTmp=, ProtectKernelLogs=, ProtectControlGroups=, ...) makes the online enable unmount the
@@ -57,6 +61,9 @@ dvm_require_check "both data disks are mounted through /etc/fstab" dvm_ssh g \
 dvm_check "every file reads back on both disks before ade" dvm_ssh g \
         'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
 
+dvm_copy_in g "$top_srcdir/docs/cloud-init/ade.yaml" /root/ade-cloud-config.yaml
+dvm_check "the cloud-init example is valid for the guest's cloud-init (cloud-init schema)" dvm_ssh g \
+        'cloud-init schema --config-file /root/ade-cloud-config.yaml'
 dvm_require_check "the emulator's CA and names are trusted in the guest" dvm_trust_emulator g
 dvm_require_check "apt-get installs $(basename "$DVM_DEB") (no network to Debian)" dvm_install_deb g
 dvm_check "aded.socket and aded.service are enabled" dvm_ssh g \
@@ -115,5 +122,78 @@ dvm_check "every file is intact on both disks after the encryption" dvm_ssh g \
 dvm_check "the journal has no error from aded" dvm_ssh g \
         'out=$(journalctl -q --no-pager -p err -u aded.service -u aded.socket; journalctl -q --no-pager -p err _COMM=aded);
          [ -z "$out" ] || { echo "$out"; false; }'
+
+# ---- the same guest's next boots: crypttab, fstab and the key socket (docs/architecture.md §9) ----
+# The mapping names, from the LUKS UUID of each header: lun0's is on the disk (ext4: shrunk, header
+# in front), lun1's is the detached file its crypttab line names (XFS cannot shrink).
+cat >"$DVM_RUN/boot-lib.sh" <<'EOF2'
+lun0=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun0 2>/dev/null)
+h1=$(sed -n 's|^ade-[^ ]* /dev/disk/azure/scsi1/lun1 .*header=\([^,]*\).*|\1|p' /etc/crypttab)
+lun1=ade-$(cryptsetup luksUUID "$h1" 2>/dev/null)
+EOF2
+dvm_copy_in g "$DVM_RUN/boot-lib.sh" /root/boot-lib.sh
+dvm_check "online enable names both mappings ade-<LUKS UUID>" dvm_ssh g \
+        '. /root/boot-lib.sh; echo "$lun0 $lun1"; test "$lun0" != ade- && test "$lun1" != ade- &&
+         test -b "/dev/mapper/$lun0" && test -b "/dev/mapper/$lun1"'
+dvm_check "crypttab: one line per volume, keyed to the key socket (UUID=, or the stable name and header=)" dvm_ssh g \
+        '. /root/boot-lib.sh; cat /etc/crypttab;
+         grep -qx "$lun0 UUID=${lun0#ade-} /run/ade/key.socket luks,_netdev,nofail,headless=true,tries=1" /etc/crypttab &&
+         grep -q "^$lun1 /dev/disk/azure/scsi1/lun1 /run/ade/key.socket luks,_netdev,nofail,headless=true,tries=1,header=/var/lib/ade/headers/" /etc/crypttab &&
+         test "$(grep -c "^ade-" /etc/crypttab)" = 2'
+dvm_check "fstab: both lines point at the mappings with _netdev,nofail; the originals kept in comments" dvm_ssh g \
+        '. /root/boot-lib.sh; cat /etc/fstab;
+         grep -qx "/dev/mapper/$lun0 /data0 ext4 defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 2" /etc/fstab &&
+         grep -qx "/dev/mapper/$lun1 /data1 xfs defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 2" /etc/fstab &&
+         grep -qx "# ade: $lun0 was: /dev/disk/azure/scsi1/lun0 /data0 ext4 defaults,nofail 0 2" /etc/fstab &&
+         ls /etc/crypttab.ade-* /etc/fstab.ade-* >/dev/null'
+dvm_check "remote-cryptsetup.target is enabled (Debian 12 leaves it disabled)" dvm_ssh g \
+        'test "$(systemctl is-enabled remote-cryptsetup.target)" = enabled'
+dvm_check "aded-key.socket listens on /run/ade/key.socket" dvm_ssh g \
+        'systemctl is-active aded-key.socket && test -S /run/ade/key.socket'
+
+t0=$(date +%s)
+dvm_require_check "the guest reboots" dvm_reboot g
+echo "# figure debvm-reboot-with-two-volumes $(($(date +%s) - t0)) s"
+dvm_check "after the reboot systemd-cryptsetup opened both volumes through the key socket" dvm_ssh g \
+        '. /root/boot-lib.sh; systemctl is-active "systemd-cryptsetup@$(systemd-escape "$lun0").service" \
+                 "systemd-cryptsetup@$(systemd-escape "$lun1").service" &&
+         journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $lun0" &&
+         journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $lun1"'
+dvm_check "both are mounted where they were, before multi-user.target" dvm_ssh g \
+        '. /root/boot-lib.sh; test "$(findmnt -n -o SOURCE /data0)" = "/dev/mapper/$lun0" &&
+         test "$(findmnt -n -o SOURCE /data1)" = "/dev/mapper/$lun1" &&
+         mu=$(systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target) &&
+         for u in data0.mount data1.mount; do
+                 t=$(systemctl show -p ActiveEnterTimestampMonotonic --value $u); echo "$u $t multi-user $mu";
+                 [ "$t" -gt 0 ] && [ "$t" -le "$mu" ] || exit 1
+         done'
+dvm_check "every file is intact after the reboot" dvm_ssh g \
+        'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
+dvm_check "systemctl --failed lists nothing" dvm_ssh g \
+        'out=$(systemctl --failed --no-legend --plain); [ -z "$out" ] || { echo "$out"; false; }'
+dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-boot.json" 2>&1
+dvm_check "adectl show: both Encrypted and unlocked after the reboot" jq -e \
+        '[.volumes[] | select(.device | test("lun[01]$|/dev/vd[bc]$")) | select(.state == "Encrypted" and .unlocked)] | length == 2' \
+        "$DVM_RUN/show-boot.json"
+
+# Disable one volume: its crypttab line goes, its fstab line comes back; the next boot mounts it
+# as plaintext.
+dvm_check "adectl disable of lun0 decrypts it" dvm_ssh g \
+        'timeout 1200 adectl disable --volume-type DATA /dev/disk/azure/scsi1/lun0 </dev/null'
+dvm_check "its crypttab line is gone and its fstab line is what it was" dvm_ssh g \
+        '. /root/boot-lib.sh; cat /etc/crypttab /etc/fstab; test "$(grep -c "^ade-" /etc/crypttab)" = 1 &&
+         grep -q "^$lun1 " /etc/crypttab &&
+         grep -qx "/dev/disk/azure/scsi1/lun0 /data0 ext4 defaults,nofail 0 2" /etc/fstab && ! grep -q "# ade: ade-.* was: /dev/disk/azure/scsi1/lun0 " /etc/fstab'
+dvm_require_check "the guest reboots again" dvm_reboot g
+dvm_check "lun0 mounts as plaintext, lun1 still through the key socket; every file intact" dvm_ssh g \
+        'test "$(findmnt -n -o SOURCE /data0)" = /dev/vdb && findmnt -n -o SOURCE /data1 | grep -q "^/dev/mapper/ade-" &&
+         cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
+
+# Secrets hygiene in the journal of every boot: neither escrowed secret's value appears.
+emulator_state >"$DVM_RUN/emu-state.json" 2>/dev/null
+jq -r '.secrets[].value' "$DVM_RUN/emu-state.json" >"$DVM_RUN/secret-values" 2>/dev/null
+dvm_ssh g 'journalctl --no-pager -o cat' >"$DVM_RUN/journal.txt" 2>&1
+dvm_check "the guest's journal (all boots) holds no secret value" bash -c \
+        '[ -s "$1" ] && ! grep -F -f "$1" "$2"' _ "$DVM_RUN/secret-values" "$DVM_RUN/journal.txt"
 echo "# figure debvm-test-total $(($(date +%s) - t_start)) s"
 dvm_finish

@@ -40,6 +40,9 @@ header-dir = $w/headers
 socket = $w/run/io.ade.DiskEncryption
 group = root
 state-dir = $w/state
+key-socket = $w/run/key.socket
+crypttab = $w/crypttab
+fstab = $w/fstab
 EOF2
 export ADE_SOCKET=$w/run/io.ade.DiskEncryption
 

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+typedef struct Job Job;
+
+/* A volume's life across reboots (docs/architecture.md §9): its crypttab line, which has
+ * systemd-cryptsetup ask the key socket for its key at boot, and its fstab line pointed at the
+ * mapping. Written when an encryption finishes, undone when a decryption finishes, both through
+ * ade-tab (atomic, backed up, idempotent). A failure here never fails the job: the volume is
+ * encrypted (or decrypted) all the same; it is logged and noted on the job with what to do. */
+
+/* For the volume of @j, encrypted with the LUKS UUID @uuid and the detached header @header (NULL
+ * when on the device): the crypttab line "ade-<uuid> UUID=<uuid> <key-socket>
+ * luks,_netdev,nofail,headless=true,tries=1" (detached: the volume's stable id and header=), the
+ * fstab line of its mount point repointed at /dev/mapper/ade-<uuid>; and, when the system's
+ * /etc/crypttab was written, remote-cryptsetup.target enabled (Debian 12 leaves it disabled, and
+ * "_netdev" lines belong to it). */
+void aded_boot_add(Job *j, const char *uuid, const char *header);
+
+/* Undoes aded_boot_add() for the LUKS UUID @uuid: the crypttab line gone, the fstab line back to
+ * what it was. */
+void aded_boot_remove(Job *j, const char *uuid);

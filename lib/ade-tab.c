@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ade-io.h"
+#include "ade-log.h"
+#include "ade-tab.h"
+
+#define TAB_FIELDS_MAX 6
+
+typedef struct Tab {
+        const char *path;
+        char **lines; /* verbatim, without their newline */
+        size_t n;
+        mode_t mode;
+        bool exists;
+        bool fstab;
+} Tab;
+
+static void tab_done(Tab *t) {
+        for (size_t i = 0; i < t->n; i++)
+                free(t->lines[i]);
+        free(t->lines);
+        t->lines = NULL;
+        t->n = 0;
+}
+
+static bool line_is_comment(const char *line) {
+        line += strspn(line, " \t");
+        return *line == 0 || *line == '#';
+}
+
+/* Splits a copy of @line at blanks into @fields (at most TAB_FIELDS_MAX + 1, so that one too many
+ * shows); returns the count. The copy is *ret_copy's. */
+static int line_fields(const char *line, char **ret_copy, char *fields[TAB_FIELDS_MAX + 1]) {
+        char *copy = strdup(line), *save = NULL, *f;
+        int n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (f = strtok_r(copy, " \t", &save); f && n <= TAB_FIELDS_MAX; f = strtok_r(NULL, " \t", &save))
+                fields[n++] = f;
+        *ret_copy = copy;
+        return n;
+}
+
+/* fstab's octal escapes (\040 for a blank), as getmntent() reads them. */
+static char *unescape(const char *s) {
+        char *out = malloc(strlen(s) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        while (*s) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+                        s[3] <= '7') {
+                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 4;
+                } else
+                        *o++ = *s++;
+        }
+        *o = 0;
+        return out;
+}
+
+static char *escape(const char *s) {
+        char *out = malloc(strlen(s) * 4 + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++)
+                if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\\')
+                        o += sprintf(o, "\\%03o", (unsigned char)*s);
+                else
+                        *o++ = *s;
+        *o = 0;
+        return out;
+}
+
+static int tab_load(const char *path, bool fstab, Tab *ret, char **ret_why) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, lineno = 0;
+        ssize_t len;
+        struct stat st;
+        Tab t = {.path = path, .mode = 0644, .fstab = fstab};
+
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno != ENOENT)
+                        return ade_log_debug_errno(errno, "Cannot read %s: %m", path);
+                *ret = t;
+                return 0;
+        }
+        if (fstat(fileno(f), &st) < 0)
+                return -errno;
+        t.mode = st.st_mode & 07777;
+        t.exists = true;
+
+        while ((len = getline(&buf, &size, f)) >= 0) {
+                _cleanup_free_ char *copy = NULL;
+                char *fields[TAB_FIELDS_MAX + 1], **grown;
+                int n;
+
+                lineno++;
+                if (len > 0 && buf[len - 1] == '\n')
+                        buf[--len] = 0;
+                if (strlen(buf) != (size_t)len) {
+                        tab_done(&t);
+                        if (asprintf(ret_why, "%s:%zu: the line holds a NUL byte; fix or remove it, then try again",
+                                    path, lineno) < 0)
+                                *ret_why = NULL;
+                        return -EBADMSG;
+                }
+                if (!line_is_comment(buf)) {
+                        n = line_fields(buf, &copy, fields);
+                        if (n < 0) {
+                                tab_done(&t);
+                                return n;
+                        }
+                        if (n < 2 || n > (fstab ? 6 : 4)) {
+                                tab_done(&t);
+                                if (asprintf(ret_why,
+                                            "%s:%zu: %d fields where %s wants 2 to %d; fix the line, then try again",
+                                            path, lineno, n > TAB_FIELDS_MAX ? TAB_FIELDS_MAX + 1 : n,
+                                            fstab ? "fstab" : "crypttab", fstab ? 6 : 4) < 0)
+                                        *ret_why = NULL;
+                                return -EBADMSG;
+                        }
+                }
+                grown = reallocarray(t.lines, t.n + 1, sizeof(char *));
+                if (!grown || !(grown[t.n] = strdup(buf))) {
+                        if (grown)
+                                t.lines = grown;
+                        tab_done(&t);
+                        return -ENOMEM;
+                }
+                t.lines = grown;
+                t.n++;
+        }
+        if (ferror(f)) {
+                tab_done(&t);
+                return -EIO;
+        }
+        *ret = t;
+        return 0;
+}
+
+static int tab_insert(Tab *t, size_t at, const char *line) {
+        char **grown = reallocarray(t->lines, t->n + 1, sizeof(char *)), *copy;
+
+        if (!grown)
+                return -ENOMEM;
+        t->lines = grown;
+        copy = strdup(line);
+        if (!copy)
+                return -ENOMEM;
+        memmove(t->lines + at + 1, t->lines + at, (t->n - at) * sizeof(char *));
+        t->lines[at] = copy;
+        t->n++;
+        return 0;
+}
+
+static void tab_delete(Tab *t, size_t at) {
+        free(t->lines[at]);
+        memmove(t->lines + at, t->lines + at + 1, (t->n - at - 1) * sizeof(char *));
+        t->n--;
+}
+
+static int tab_replace(Tab *t, size_t at, const char *line) {
+        char *copy = strdup(line);
+
+        if (!copy)
+                return -ENOMEM;
+        free(t->lines[at]);
+        t->lines[at] = copy;
+        return 0;
+}
+
+/* The old file to "<path>.ade-<UTC time>[.N]", never over an earlier backup. */
+static int tab_backup(const Tab *t, char **ret_backup) {
+        _cleanup_free_ char *old = NULL, *name = NULL;
+        _cleanup_(fclosep) FILE *f = NULL;
+        char stamp[32];
+        struct tm tm;
+        time_t now = time(NULL);
+        size_t size = 0;
+        long length;
+
+        f = fopen(t->path, "re");
+        if (!f)
+                return -errno;
+        if (fseek(f, 0, SEEK_END) < 0 || (length = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
+                return -errno;
+        old = malloc((size_t)length + 1);
+        if (!old)
+                return -ENOMEM;
+        size = fread(old, 1, (size_t)length, f);
+        if (ferror(f))
+                return -EIO;
+
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+        for (unsigned i = 0;; i++) {
+                name = mfree(name);
+                if ((i == 0 ? asprintf(&name, "%s.ade-%s", t->path, stamp)
+                            : asprintf(&name, "%s.ade-%s.%u", t->path, stamp, i)) < 0)
+                        return -ENOMEM;
+                if (access(name, F_OK) < 0 && errno == ENOENT)
+                        break;
+                if (i > 1000)
+                        return -EEXIST;
+        }
+        int r = ade_write_file_atomic(name, old, size, t->mode);
+        if (r < 0)
+                return r;
+        if (ret_backup)
+                *ret_backup = TAKE_PTR(name);
+        return 0;
+}
+
+static int tab_save(const Tab *t, char **ret_backup) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        if (t->exists) {
+                r = tab_backup(t, ret_backup);
+                if (r < 0)
+                        return ade_log_debug_errno(r, "Cannot back %s up: %m", t->path);
+        }
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n; i++)
+                fprintf(f, "%s\n", t->lines[i]);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        return ade_write_file_atomic(t->path, text ?: "", size, t->mode);
+}
+
+/* The index of the crypttab line named @name, or -1. */
+static ssize_t crypttab_find(const Tab *t, const char *name) {
+        for (size_t i = 0; i < t->n; i++) {
+                _cleanup_free_ char *copy = NULL;
+                char *fields[TAB_FIELDS_MAX + 1];
+
+                if (line_is_comment(t->lines[i]))
+                        continue;
+                if (line_fields(t->lines[i], &copy, fields) > 0 && streq(fields[0], name))
+                        return (ssize_t)i;
+        }
+        return -1;
+}
+
+int ade_crypttab_set(const char *path, const char *name, const char *source, const char *key, const char *options,
+        char **ret_backup, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        _cleanup_free_ char *line = NULL;
+        ssize_t at;
+        int r;
+
+        if (!path || !name || !source || strpbrk(name, " \t\n") || strpbrk(source, " \t\n") ||
+                (key && strpbrk(key, " \t\n")) || (options && strpbrk(options, " \t\n")))
+                return -EINVAL;
+        r = tab_load(path, false, &t, ret_why);
+        if (r < 0)
+                return r;
+        if (asprintf(&line, "%s %s %s%s%s", name, source, key ?: "none", options ? " " : "", options ?: "") < 0)
+                return -ENOMEM;
+
+        at = crypttab_find(&t, name);
+        if (at >= 0 && streq(t.lines[at], line))
+                return 0;
+        r = at >= 0 ? tab_replace(&t, (size_t)at, line) : tab_insert(&t, t.n, line);
+        if (r < 0)
+                return r;
+        r = tab_save(&t, ret_backup);
+        return r < 0 ? r : 1;
+}
+
+int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        ssize_t at;
+        int r;
+
+        if (!path || !name)
+                return -EINVAL;
+        r = tab_load(path, false, &t, ret_why);
+        if (r < 0)
+                return r;
+        at = crypttab_find(&t, name);
+        if (at < 0)
+                return 0;
+        tab_delete(&t, (size_t)at);
+        r = tab_save(&t, ret_backup);
+        return r < 0 ? r : 1;
+}
+
+/* "# ade: <name> was: " and "# ade: <name> added". */
+static const char *marker_rest(const char *line, const char *name) {
+        const char *p = startswith(line, "# ade: ");
+
+        if (!p || !(p = startswith(p, name)))
+                return NULL;
+        return p;
+}
+
+/* Whether fstab line @i names /dev/mapper/@name as its source. */
+static bool fstab_line_is_ours(const Tab *t, size_t i, const char *name) {
+        _cleanup_free_ char *copy = NULL;
+        char *fields[TAB_FIELDS_MAX + 1];
+        const char *p;
+
+        if (line_is_comment(t->lines[i]) || line_fields(t->lines[i], &copy, fields) < 2)
+                return false;
+        p = startswith(fields[0], "/dev/mapper/");
+        return p && streq(p, name);
+}
+
+/* @options with each boot flag added when absent: "_netdev" (mounted after the network, which
+ * brings Key Vault), "nofail" (a volume left locked does not stop the boot) and
+ * "x-systemd.before=multi-user.target" (nofail alone orders the mount before nothing, so services
+ * could start before their data is there). */
+static char *options_with_boot_flags(const char *options) {
+        static const char *const flags[] = {"_netdev", "nofail", "x-systemd.before=multi-user.target"};
+        _cleanup_free_ char *out = strdup(options ?: "defaults");
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+                _cleanup_free_ char *copy = strdup(out);
+                char *save = NULL, *grown;
+                bool found = false;
+
+                if (!copy)
+                        return NULL;
+                for (char *o = strtok_r(copy, ",", &save); o && !found; o = strtok_r(NULL, ",", &save))
+                        found = streq(o, flags[i]);
+                if (found)
+                        continue;
+                if (asprintf(&grown, "%s,%s", out, flags[i]) < 0)
+                        return NULL;
+                free(out);
+                out = grown;
+        }
+        return TAKE_PTR(out);
+}
+
+int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,
+        const char *fstype, const char *options, char **ret_backup, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        _cleanup_free_ char *line = NULL, *comment = NULL, *opts = NULL, *dir = NULL;
+        int r;
+
+        if (!path || !id || !mount_point || mount_point[0] != '/' || !name || !fstype || strpbrk(name, " \t\n") ||
+                strpbrk(fstype, " \t\n") || (options && strpbrk(options, " \t\n")))
+                return -EINVAL;
+        r = tab_load(path, true, &t, ret_why);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < t.n; i++) {
+                _cleanup_free_ char *copy = NULL, *target = NULL;
+                char *fields[TAB_FIELDS_MAX + 1];
+                int n;
+
+                if (line_is_comment(t.lines[i]))
+                        continue;
+                n = line_fields(t.lines[i], &copy, fields);
+                if (n < 0)
+                        return n;
+                target = unescape(fields[1]);
+                if (!target)
+                        return -ENOMEM;
+                if (!streq(target, mount_point))
+                        continue;
+
+                if (fstab_line_is_ours(&t, i, name)) {
+                        /* Ours already: only the boot flags may be missing (a person's edit). */
+                        opts = options_with_boot_flags(n >= 4 ? fields[3] : NULL);
+                        if (!opts)
+                                return -ENOMEM;
+                        if (n >= 4 && streq(opts, fields[3]))
+                                return 0;
+                        if (asprintf(&line, "%s %s %s %s %s %s", fields[0], fields[1], n >= 3 ? fields[2] : fstype,
+                                    opts, n >= 5 ? fields[4] : "0", n >= 6 ? fields[5] : "0") < 0)
+                                return -ENOMEM;
+                        r = tab_replace(&t, i, line);
+                } else if (ade_fs_spec_names(fields[0], id)) {
+                        opts = options_with_boot_flags(n >= 4 ? fields[3] : NULL);
+                        if (!opts)
+                                return -ENOMEM;
+                        if (asprintf(&comment, "# ade: %s was: %s", name, t.lines[i]) < 0 ||
+                                asprintf(&line, "/dev/mapper/%s %s %s %s %s %s", name, fields[1],
+                                        n >= 3 ? fields[2] : fstype, opts, n >= 5 ? fields[4] : "0",
+                                        n >= 6 ? fields[5] : "0") < 0)
+                                return -ENOMEM;
+                        r = tab_replace(&t, i, line);
+                        if (r >= 0)
+                                r = tab_insert(&t, i, comment);
+                } else {
+                        if (asprintf(ret_why,
+                                    "%s:%zu mounts %s on %s, not the filesystem of the volume %s; resolve the "
+                                    "conflict in %s, then try again",
+                                    path, i + 1, fields[0], mount_point, name, path) < 0)
+                                *ret_why = NULL;
+                        return -EEXIST;
+                }
+                if (r < 0)
+                        return r;
+                r = tab_save(&t, ret_backup);
+                return r < 0 ? r : 1;
+        }
+
+        /* Mounted today, never in fstab: a line so that it comes back after a reboot. */
+        opts = options_with_boot_flags(options);
+        dir = escape(mount_point);
+        if (!opts || !dir)
+                return -ENOMEM;
+        if (asprintf(&comment, "# ade: %s added", name) < 0 ||
+                asprintf(&line, "/dev/mapper/%s %s %s %s 0 %d", name, dir, fstype, opts,
+                        ade_fs_is_ext(fstype) ? 2 : 0) < 0)
+                return -ENOMEM;
+        r = tab_insert(&t, t.n, comment);
+        if (r >= 0)
+                r = tab_insert(&t, t.n, line);
+        if (r < 0)
+                return r;
+        r = tab_save(&t, ret_backup);
+        return r < 0 ? r : 1;
+}
+
+int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        int r;
+
+        if (!path || !name)
+                return -EINVAL;
+        r = tab_load(path, true, &t, ret_why);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < t.n; i++) {
+                const char *rest = marker_rest(t.lines[i], name), *was;
+
+                if (!rest || !(streq(rest, " added") || startswith(rest, " was: ")))
+                        continue;
+                if (i + 1 >= t.n || !fstab_line_is_ours(&t, i + 1, name)) {
+                        if (asprintf(ret_why,
+                                    "%s:%zu: the line after ade's note no longer mounts /dev/mapper/%s; put back what "
+                                    "the note says by hand, or remove the note",
+                                    path, i + 1, name) < 0)
+                                *ret_why = NULL;
+                        return -ESTALE;
+                }
+                was = startswith(rest, " was: ");
+                tab_delete(&t, i + 1);
+                r = was ? tab_replace(&t, i, was) : (tab_delete(&t, i), 0);
+                if (r < 0)
+                        return r;
+                r = tab_save(&t, ret_backup);
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}

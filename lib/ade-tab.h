@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "ade-fs.h"
+
+/* /etc/crypttab and /etc/fstab as ade edits them (docs/architecture.md §9): one crypttab line per
+ * volume, named after its mapping, and the volume's one fstab line repointed at the mapping.
+ *
+ * Contracts shared by every function here:
+ * - @path is the table's file (tests give their own); a missing file is an empty table.
+ * - Lines ade did not write are never changed, moved or reformatted, except the one fstab line
+ *   ade_fstab_repoint() repoints; it keeps that line's original, verbatim, in a comment line of
+ *   its own above it ("# ade: <name> was: <line>"), which is what ade_fstab_restore() puts back. A
+ *   line ade added where there was none follows "# ade: <name> added".
+ * - A table with a line that is not a comment and not 2 to 4 (crypttab) or 2 to 6 (fstab)
+ *   whitespace-separated fields, or holds a NUL byte, is refused: -EBADMSG, and *ret_why says
+ *   "<path>:<line>: ..." and what to do; the file is left as it was.
+ * - A change is written atomically (a temporary file beside it, fsync, rename, fsync of the
+ *   folder), keeps the file's mode, and first copies the old file to "<path>.ade-<UTC time>" (the
+ *   backup's name in *ret_backup when asked for).
+ * - Idempotent: a second call with the same arguments changes nothing. Returns 1 when the file was
+ *   changed, 0 when it already said so, or a negative errno (with *ret_why when it is the table's
+ *   fault). */
+
+/* Makes crypttab's line for @name read "@name @source @key @options" (@key and @options may be
+ * NULL: "none" and no options). A line of another name is left alone, even for the same source. */
+int ade_crypttab_set(const char *path, const char *name, const char *source, const char *key, const char *options,
+        char **ret_backup, char **ret_why);
+
+/* Drops crypttab's line for @name. */
+int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why);
+
+/* Points the fstab line that mounts the filesystem @id at @mount_point to /dev/mapper/@name, adding
+ * "_netdev", "nofail" and "x-systemd.before=multi-user.target" to its options (mounted after the
+ * network brings Key Vault; a locked volume does not stop the boot; services start after it). With no such line, adds one for @mount_point with @fstype
+ * and @options (the mount's options today; NULL for "defaults"). A line that names another
+ * filesystem at @mount_point is -EEXIST with *ret_why. */
+int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,
+        const char *fstype, const char *options, char **ret_backup, char **ret_why);
+
+/* Undoes ade_fstab_repoint() for @name: the original line back, or the added line gone. When the
+ * line below ade's comment no longer names /dev/mapper/@name (a person edited it), nothing is
+ * changed: -ESTALE with *ret_why. */
+int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why);
