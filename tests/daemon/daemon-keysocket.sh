@@ -141,8 +141,8 @@ held=$!
 # request is still open and unanswered.
 sleep 3
 kill -0 $held 2>/dev/null || fail "the request was not held while Key Vault was down"
-"$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" --https-port "$HTTPS_PORT" \
-        --http-port "$HTTP_PORT" >>"$WORK/emulator.log" 2>&1 &
+"$EMULATOR" --dir "$WORK/emu" --state "$WORK/emu/vault-state.json" --config "$WORK/emulator-overlay.json" \
+        --https-port "$HTTPS_PORT" --http-port "$HTTP_PORT" >>"$WORK/emulator.log" 2>&1 &
 EMU_PID=$!
 wait $held || fail "the held request got no key once Key Vault was back"
 cmp -s "$WORK/key" "$WORK/key-a" || fail "the held request got another key"
