@@ -178,9 +178,22 @@ int ade_imds_parse_instance(const char *json, size_t len, AdeImdsInstance **ret)
         return 0;
 }
 
-static int imds_get(
-        AdeImds *imds, const char *path_query, AdeHttpResponse *ret, char **ret_url, AdeCloudError *ret_error) {
+/* IMDS' 410 and 404 mean "updating, come back": once retries ran out that is -EAGAIN, not -ENOENT. */
+static int imds_check_status(const AdeHttpResponse *resp, const char *url, AdeCloudError *ret_error) {
+        if (resp->status == 410) {
+                (void)ade_cloud_error_from_reply(ret_error, resp->status, resp->body, resp->size, url);
+                return ade_log_debug_errno(-EAGAIN, "IMDS at %s still answers 410 after the retry window", url);
+        }
+        return 0;
+}
+
+/* GETs @path_query with IMDS' header and checks that the answer is a 2xx JSON object (the service's
+ * error otherwise). The parsed copy is dropped at once; @wipe_key (may be NULL) names a string in it
+ * that is wiped first, as it may be a token. The caller parses resp->body itself. */
+static int imds_get(AdeImds *imds, const char *path_query, const char *wipe_key, AdeHttpResponse *ret, char **ret_url,
+        AdeCloudError *ret_error) {
         static const char *const headers[] = {"Metadata: true", NULL};
+        _cleanup_json_ json_object *o = NULL;
         _cleanup_free_ char *url = NULL;
         AdeHttpRequest req = {.method = "GET", .headers = headers};
         int r;
@@ -192,35 +205,27 @@ static int imds_get(
         r = ade_http_request(imds->http, &req, ret, ret_error);
         if (r < 0)
                 return r;
+        r = imds_check_status(ret, url, ret_error);
+        if (r < 0)
+                return r;
+        r = ade_http_reply_json(ret, url, &o, ret_error);
+        if (r < 0)
+                return r;
+        if (wipe_key)
+                ade_json_wipe_string(o, wipe_key);
         *ret_url = TAKE_PTR(url);
-        return 0;
-}
-
-/* IMDS' 410 and 404 mean "updating, come back": once retries ran out that is -EAGAIN, not -ENOENT. */
-static int imds_check_status(const AdeHttpResponse *resp, const char *url, AdeCloudError *ret_error) {
-        if (resp->status == 410) {
-                (void)ade_cloud_error_from_reply(ret_error, resp->status, resp->body, resp->size, url);
-                return ade_log_debug_errno(-EAGAIN, "IMDS at %s still answers 410 after the retry window", url);
-        }
         return 0;
 }
 
 int ade_imds_get_instance(AdeImds *imds, AdeImdsInstance **ret, AdeCloudError *ret_error) {
         _cleanup_http_response_ AdeHttpResponse resp = {};
-        _cleanup_json_ json_object *o = NULL;
         _cleanup_free_ char *url = NULL;
         int r;
 
         assert(imds);
         assert(ret);
 
-        r = imds_get(imds, "/metadata/instance?api-version=" IMDS_INSTANCE_API, &resp, &url, ret_error);
-        if (r < 0)
-                return r;
-        r = imds_check_status(&resp, url, ret_error);
-        if (r < 0)
-                return r;
-        r = ade_http_reply_json(&resp, url, &o, ret_error);
+        r = imds_get(imds, "/metadata/instance?api-version=" IMDS_INSTANCE_API, NULL, &resp, &url, ret_error);
         if (r < 0)
                 return r;
 
@@ -283,7 +288,6 @@ int ade_imds_get_token(AdeImds *imds, const char *resource, AdeImdsIdentity kind
         uint64_t *ret_expires_on, AdeCloudError *ret_error) {
         _cleanup_http_response_ AdeHttpResponse resp = {};
         _cleanup_free_ char *res = NULL, *res_e = NULL, *id_e = NULL, *path = NULL, *url = NULL;
-        _cleanup_json_ json_object *o = NULL;
         int r;
 
         assert(imds);
@@ -316,16 +320,9 @@ int ade_imds_get_token(AdeImds *imds, const char *resource, AdeImdsIdentity kind
                 path = p;
         }
 
-        r = imds_get(imds, path, &resp, &url, ret_error);
+        r = imds_get(imds, path, "access_token", &resp, &url, ret_error);
         if (r < 0)
                 return r;
-        r = imds_check_status(&resp, url, ret_error);
-        if (r < 0)
-                return r;
-        r = ade_http_reply_json(&resp, url, &o, ret_error);
-        if (r < 0)
-                return r;
-        ade_json_wipe_string(o, "access_token");
 
         r = ade_imds_parse_token(resp.body, resp.size, time(NULL), ret_token, ret_expires_on);
         if (r == -EPROTO)

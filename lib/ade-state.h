@@ -30,8 +30,11 @@ typedef enum AdeJobKind {
 } AdeJobKind;
 
 /* The steps of an encryption, in order (docs/architecture.md §4). A record's step is the last one completed:
- * ADE_STEP_ESCROW means "the secret is in Key Vault and secret_url says where". Decryption uses
- * ADE_STEP_PRECONDITIONS, ADE_STEP_REENCRYPT and ADE_STEP_DONE. */
+ * ADE_STEP_ESCROW means "the secret is in Key Vault and secret_url says where". A decryption's record
+ * (docs/architecture.md §15.1) is made at ADE_STEP_PRECONDITIONS and moves to ADE_STEP_HEADER, with
+ * header_path naming the file, when the engine returns having exported an attached header; a decryption
+ * found in progress on a header without a record gets one at ADE_STEP_HEADER. It never reaches
+ * ADE_STEP_REENCRYPT or ADE_STEP_DONE: the record is removed once the volume is plaintext. */
 typedef enum AdeJobStep {
         ADE_STEP_NONE,          /* recorded, nothing done yet */
         ADE_STEP_PRECONDITIONS, /* checks passed */

@@ -628,19 +628,12 @@ static int validate(const AdeVarlinkInterface *iface, const IdlType *t, json_obj
         return -EBADMSG;
 }
 
-static int validate_method(
-        const AdeVarlinkInterface *iface, const char *name, bool input, json_object *parameters, char **ret_field) {
+/* Validates @parameters (NULL: an empty object) against @type; on failure *ret_field names the field. */
+static int validate_top(
+        const AdeVarlinkInterface *iface, const IdlType *type, json_object *parameters, char **ret_field) {
         json_object *empty = NULL;
-        const IdlMember *m;
         Path path = {};
         int r;
-
-        assert(iface);
-        assert(name);
-
-        m = find_member(iface, MEMBER_METHOD, name);
-        if (!m)
-                return -ENOENT;
 
         if (!parameters) {
                 empty = json_object_new_object();
@@ -648,7 +641,7 @@ static int validate_method(
                         return -ENOMEM;
                 parameters = empty;
         }
-        r = validate(iface, input ? m->input : m->output, parameters, &path, 0);
+        r = validate(iface, type, parameters, &path, 0);
         json_object_put(empty);
         if (r < 0 && ret_field) {
                 *ret_field = strdup(path.buf);
@@ -656,6 +649,19 @@ static int validate_method(
                         return -ENOMEM;
         }
         return r;
+}
+
+static int validate_method(
+        const AdeVarlinkInterface *iface, const char *name, bool input, json_object *parameters, char **ret_field) {
+        const IdlMember *m;
+
+        assert(iface);
+        assert(name);
+
+        m = find_member(iface, MEMBER_METHOD, name);
+        if (!m)
+                return -ENOENT;
+        return validate_top(iface, input ? m->input : m->output, parameters, ret_field);
 }
 
 int ade_varlink_interface_validate_input(
@@ -670,10 +676,7 @@ int ade_varlink_interface_validate_output(
 
 int ade_varlink_interface_validate_error(
         const AdeVarlinkInterface *iface, const char *name, json_object *parameters, char **ret_field) {
-        json_object *empty = NULL;
         const IdlMember *m;
-        Path path = {};
-        int r;
 
         assert(iface);
         assert(name);
@@ -681,18 +684,5 @@ int ade_varlink_interface_validate_error(
         m = find_member(iface, MEMBER_ERROR, name);
         if (!m)
                 return -ENOENT;
-        if (!parameters) {
-                empty = json_object_new_object();
-                if (!empty)
-                        return -ENOMEM;
-                parameters = empty;
-        }
-        r = validate(iface, m->type, parameters, &path, 0);
-        json_object_put(empty);
-        if (r < 0 && ret_field) {
-                *ret_field = strdup(path.buf);
-                if (!*ret_field)
-                        return -ENOMEM;
-        }
-        return r;
+        return validate_top(iface, m->type, parameters, ret_field);
 }

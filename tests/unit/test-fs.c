@@ -17,7 +17,7 @@
 #define DATA_ID (&(const AdeFsId){.devnum = DATA_DEV, .uuid = DATA_UUID, .label = "data"})
 
 static char template[] = "/tmp/ade-test-fs.XXXXXX";
-static char dir[PATH_MAX], fstab[PATH_MAX], mountinfo[PATH_MAX]; /* dir: canonical, as mountinfo writes it */
+static char dir[PATH_MAX], fstab[PATH_MAX + 16], mountinfo[PATH_MAX + 16]; /* dir: canonical, as mountinfo writes it */
 
 static void write_file(const char *path, const char *text) {
         FILE *f = fopen(path, "we");
