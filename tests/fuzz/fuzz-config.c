@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         "refusal without a message naming the file");
         if (r == 0) {
                 FUZZ_ASSERT(c && !error, "success without a configuration, or with an error");
-                FUZZ_ASSERT(c->daemon.socket && c->daemon.state_dir && c->azure.imds && c->azure.arm,
-                        "defaults missing");
+                FUZZ_ASSERT(
+                        c->daemon.socket && c->daemon.state_dir && c->azure.imds && c->azure.arm, "defaults missing");
                 FUZZ_ASSERT(!c->keyvault.kek_algorithm || ade_kek_algorithm_is_valid(c->keyvault.kek_algorithm),
                         "invalid KEK algorithm accepted");
         }

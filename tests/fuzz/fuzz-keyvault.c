@@ -24,7 +24,8 @@ static int get_secret(AdeKeyVault *kv, AdeCloudError *e) {
         if (r < 0)
                 return r;
         FUZZ_ASSERT(s->id && s->name && s->version && s->value && s->tags, "secret without id, name, version or value");
-        FUZZ_ASSERT(ade_url_keyvault_object(s->id, "secrets", true, NULL, NULL, NULL) == 0, "secret id is no secret URL");
+        FUZZ_ASSERT(
+                ade_url_keyvault_object(s->id, "secrets", true, NULL, NULL, NULL) == 0, "secret id is no secret URL");
         for (char **t = s->tags; *t; t += 2)
                 FUZZ_ASSERT(t[1], "odd tag list");
         return 0;

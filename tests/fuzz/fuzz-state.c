@@ -53,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r = ade_state_load(dir, &s, &error);
         FUZZ_ASSERT(r <= 0, "positive return");
         if (r < 0) {
-                FUZZ_ASSERT(r == -ENOMEM || (error && strstr(error, path)), "refusal without a message naming the file");
+                FUZZ_ASSERT(
+                        r == -ENOMEM || (error && strstr(error, path)), "refusal without a message naming the file");
                 return 0;
         }
         FUZZ_ASSERT(!error, "success with an error message");

@@ -16,7 +16,12 @@ static void check_result(int r, char *field) {
 }
 
 static const char *const errors[] = {
-        "PermissionDenied", "KeyVaultError", "NoSuchVolume", "PreconditionFailed", "E", "Error",
+        "PermissionDenied",
+        "KeyVaultError",
+        "NoSuchVolume",
+        "PreconditionFailed",
+        "E",
+        "Error",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
