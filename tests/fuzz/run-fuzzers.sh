@@ -10,7 +10,8 @@
 #   ADE_FUZZ_CC        the compiler (default: clang-14, else clang)
 # New inputs a run finds go to $ADE_FUZZ_BUILDDIR/tests/fuzz/found/<target>/, crashes to
 # .../tests/fuzz/artifacts/; the committed corpus is only read. Prints one line per target and ends
-# with "N passed, N failed" (each replay and each fuzzing run counts once).
+# with "N passed, N failed" (each replay and each fuzzing run counts once); each run also leaves an
+# automake-style .trs beside its log in .../tests/fuzz/logs/, so that tests/summarize.sh counts it.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -54,6 +55,7 @@ make -j"$jobs" fuzz-targets >make.out 2>&1 || { tail -n 60 make.out; echo "0 pas
 all=$(make -s print-fuzz-targets | tr ' ' '\n' | sed 's|^tests/fuzz/fuzz-||')
 targets=${ADE_FUZZ_TARGETS:-$all}
 mkdir -p tests/fuzz/logs tests/fuzz/artifacts
+rm -f tests/fuzz/logs/*.trs
 
 # The last statistics line libFuzzer printed ("#N DONE cov: C ft: F corp: ..."), shortened.
 stats() {
@@ -95,10 +97,12 @@ summarize() { # phase name rc
         if [ "$3" -eq 0 ]; then
                 passed=$((passed + 1))
                 echo "$1 $2: ok ($(stats "$log"))"
+                echo ":test-result: PASS" >"${log%.log}.trs"
         else
                 failed=$((failed + 1))
                 echo "FAILED: $1 $2 ($builddir/$log)"
                 report "$log"
+                echo ":test-result: FAIL" >"${log%.log}.trs"
         fi
 }
 
