@@ -83,6 +83,29 @@ static int host_normalize(char *host) {
         return 0;
 }
 
+/* Whether libcurl reads @host (normalized, its trailing dot dropped) as written. libcurl reads
+ * "888" as the address 0.0.3.120 but "888." as a name: the origin of "https://888." must not
+ * be a URL that dials another host. */
+static int host_reads_as_itself(const char *host) {
+        _cleanup_(curl_url_cleanupp) CURLU *h = NULL;
+        _cleanup_(curl_freep) char *again = NULL;
+        _cleanup_free_ char *url = NULL;
+        CURLUcode rc;
+
+        /* libcurl reads numbers as an address only in a whole URL, not in a host set alone. */
+        if (asprintf(&url, "https://%s/", host) < 0)
+                return -ENOMEM;
+        h = curl_url();
+        if (!h)
+                return -ENOMEM;
+        rc = curl_url_set(h, CURLUPART_URL, url, 0);
+        if (rc == CURLUE_OK)
+                rc = curl_url_get(h, CURLUPART_HOST, &again, 0);
+        if (rc == CURLUE_OUT_OF_MEMORY)
+                return -ENOMEM;
+        return rc == CURLUE_OK && again && strcasecmp(again, host) == 0;
+}
+
 static int curl_get(CURLU *h, CURLUPart part, char **ret) {
         _cleanup_(curl_freep) char *s = NULL;
         CURLUcode rc;
@@ -161,9 +184,15 @@ int ade_url_parse(const char *url, AdeUrlFlags flags, AdeUrl **ret) {
                 return -EINVAL;
         if (!u->host)
                 return -EDESTADDRREQ;
+        n = strlen(u->host);
         r = host_normalize(u->host);
         if (r < 0)
                 return r;
+        if (strlen(u->host) != n) {
+                r = host_reads_as_itself(u->host);
+                if (r <= 0)
+                        return r < 0 ? r : -EINVAL;
+        }
 
         u->port = https ? 443 : 80;
         if (port) {

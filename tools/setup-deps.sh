@@ -25,6 +25,8 @@ packages=(
         python3
         # CI: the formatting check pins Debian 12's clang-format (.ci/check-format)
         clang-format-14
+        # CI: the libFuzzer targets (tests/fuzz/README.md) build with clang and its runtimes
+        clang-14 libclang-rt-14-dev
 )
 
 missing=()

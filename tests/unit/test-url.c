@@ -89,6 +89,19 @@ START_TEST(test_numeric_ipv4_as_libcurl_dials_it) {
 }
 END_TEST
 
+START_TEST(test_numeric_host_with_trailing_dot) {
+        /* libcurl reads "888" as the address 0.0.3.120 but leaves "888." a name: with its dot
+         * dropped, such a host would have an origin that names another host (found by fuzz-url). */
+        refused("https://888./x", -EINVAL);
+        refused("https://0x7f.1./x", -EINVAL);
+        refused("https://127.1./x", -EINVAL);
+        ck_assert(!ade_url_same_origin("https://888./x", "https://888/x"));
+        /* An address already written as libcurl writes it keeps its meaning with the dot. */
+        ORIGIN_IS("https://127.0.0.1./x", "https://127.0.0.1");
+        ORIGIN_IS("https://888/x", "https://0.0.3.120");
+}
+END_TEST
+
 /* ---- hostile URLs ---- */
 
 START_TEST(test_userinfo_refused) {
@@ -424,6 +437,7 @@ int main(void) {
         tcase_add_test(good, test_trailing_dot_is_normalized);
         tcase_add_test(good, test_ipv6_literals);
         tcase_add_test(good, test_numeric_ipv4_as_libcurl_dials_it);
+        tcase_add_test(good, test_numeric_host_with_trailing_dot);
         tcase_add_test(good, test_host_within);
         tcase_add_test(good, test_join);
         tcase_add_test(good, test_join_dots_in_names_and_queries_allowed);
