@@ -34,9 +34,9 @@ int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, c
 
 /* Points the fstab line that mounts the filesystem @id at @mount_point to /dev/mapper/@name, adding
  * "_netdev", "nofail" and "x-systemd.before=multi-user.target" to its options (mounted after the
- * network brings Key Vault; a locked volume does not stop the boot; services start after it). With no such line, adds one for @mount_point with @fstype
- * and @options (the mount's options today; NULL for "defaults"). A line that names another
- * filesystem at @mount_point is -EEXIST with *ret_why. */
+ * network brings Key Vault; a locked volume does not stop the boot; services start after it). With no such line, adds
+ * one for @mount_point with @fstype and @options (the mount's options today; NULL for "defaults"). A line that names
+ * another filesystem at @mount_point is -EEXIST with *ret_why. */
 int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,
         const char *fstype, const char *options, char **ret_backup, char **ret_why);
 
