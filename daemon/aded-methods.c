@@ -230,18 +230,24 @@ static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
         return true;
 }
 
-/* Whether @device names a data volume, by its path or its stable id. */
-static int data_volume_known(Manager *m, const char *device) {
+/* Refuses @call when @device (non-NULL) names no data volume, by its path or its stable id: true,
+ * with what sending the error (NoSuchVolume) returned in *ret. */
+static bool refuse_unknown_device(Manager *m, AdeVarlinkCall *call, const char *device, int *ret) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
         int r;
 
+        if (!device)
+                return false;
         r = manager_data_volumes(m, &all);
-        if (r < 0)
-                return r;
+        if (r < 0) {
+                *ret = r;
+                return true;
+        }
         for (size_t i = 0; all[i]; i++)
                 if (streq(all[i]->device, device) || streq_ptr(all[i]->stable_id, device))
-                        return 1;
-        return 0;
+                        return false;
+        *ret = aded_error_no_such_volume(call, device);
+        return true;
 }
 
 static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
@@ -258,13 +264,8 @@ static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned fl
                 return r;
         /* One volume (its path or stable id), or every encrypted data volume. */
         device = opt_string(params, "device", NULL);
-        if (device) {
-                r = data_volume_known(m, device);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return aded_error_no_such_volume(call, device);
-        }
+        if (refuse_unknown_device(m, call, device, &r))
+                return r;
         return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, device, want_encrypted, NULL);
 }
 
@@ -294,13 +295,8 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                 return r;
         if (m->stopping)
                 return aded_error_stopping(call);
-        if (device) {
-                r = data_volume_known(m, device);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return aded_error_no_such_volume(call, device);
-        }
+        if (refuse_unknown_device(m, call, device, &r))
+                return r;
         if (!m->dm)
                 return aded_error_precondition(call, "device-mapper",
                         "device-mapper is not available on this host (no /dev/mapper/control): "
