@@ -222,6 +222,7 @@ static int tab_backup(const Tab *t, char **ret_backup) {
         return 0;
 }
 
+/* Returns 1 (the table changed) or a negative errno. */
 static int tab_save(const Tab *t, char **ret_backup) {
         _cleanup_free_ char *text = NULL;
         size_t size = 0;
@@ -240,7 +241,8 @@ static int tab_save(const Tab *t, char **ret_backup) {
                 fprintf(f, "%s\n", t->lines[i]);
         if (fclose(f) != 0)
                 return -ENOMEM;
-        return ade_write_file_atomic(t->path, text ?: "", size, t->mode);
+        r = ade_write_file_atomic(t->path, text ?: "", size, t->mode);
+        return r < 0 ? r : 1;
 }
 
 /* The index of the crypttab line named @name, or -1. */
@@ -279,8 +281,7 @@ int ade_crypttab_set(const char *path, const char *name, const char *source, con
         r = at >= 0 ? tab_replace(&t, (size_t)at, line) : tab_insert(&t, t.n, line);
         if (r < 0)
                 return r;
-        r = tab_save(&t, ret_backup);
-        return r < 0 ? r : 1;
+        return tab_save(&t, ret_backup);
 }
 
 int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why) {
@@ -297,8 +298,7 @@ int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, c
         if (at < 0)
                 return 0;
         tab_delete(&t, (size_t)at);
-        r = tab_save(&t, ret_backup);
-        return r < 0 ? r : 1;
+        return tab_save(&t, ret_backup);
 }
 
 /* "# ade: <name> was: " and "# ade: <name> added". */
@@ -413,8 +413,7 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
                 }
                 if (r < 0)
                         return r;
-                r = tab_save(&t, ret_backup);
-                return r < 0 ? r : 1;
+                return tab_save(&t, ret_backup);
         }
 
         /* Mounted today, never in fstab: a line so that it comes back after a reboot. */
@@ -431,8 +430,7 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
                 r = tab_insert(&t, t.n, line);
         if (r < 0)
                 return r;
-        r = tab_save(&t, ret_backup);
-        return r < 0 ? r : 1;
+        return tab_save(&t, ret_backup);
 }
 
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
@@ -463,8 +461,7 @@ int ade_fstab_restore(const char *path, const char *name, char **ret_backup, cha
                 r = was ? tab_replace(&t, i, was) : (tab_delete(&t, i), 0);
                 if (r < 0)
                         return r;
-                r = tab_save(&t, ret_backup);
-                return r < 0 ? r : 1;
+                return tab_save(&t, ret_backup);
         }
         return 0;
 }
