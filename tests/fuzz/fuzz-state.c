@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         FUZZ_ASSERT(!error, "success with an error message");
         for (size_t i = 0; i < s->n_volumes; i++)
-                FUZZ_ASSERT(s->volumes[i]->device && ade_state_find(s, s->volumes[i]->device), "record without device");
+                FUZZ_ASSERT(s->volumes[i]->device_id && ade_state_find(s, s->volumes[i]->device_id),
+                        "record without its key (deviceId)");
 
         FUZZ_ASSERT(ade_state_save(s) == 0, "a loaded state does not save");
         FUZZ_ASSERT(ade_state_load(dir, &back, NULL) == 0, "a saved state does not load");
@@ -67,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t i = 0; i < s->n_volumes; i++) {
                 const AdeStateVolume *a = s->volumes[i], *b = back->volumes[i];
 
+                same(a->device_id, b->device_id, "deviceId changed");
                 same(a->device, b->device, "device changed");
                 same(a->uuid, b->uuid, "uuid changed");
                 same(a->secret_url, b->secret_url, "secretUrl changed");
