@@ -30,7 +30,8 @@ done
 WORK=$(mktemp -d /tmp/ade-journal.XXXXXX) || fail "mktemp"
 trap 'rm -rf "$WORK"' EXIT
 
-# A state file aded refuses: it logs the library's reason at debug level, then its own errors.
+# A state file aded cannot read: it logs the library's reason at debug level, then its own error, and
+# runs read-only.
 mkdir -p "$WORK/state"
 printf '{"version": 1, "volumes": [' >"$WORK/state/state.json"
 cat >"$WORK/ade.conf" <<EOF
@@ -91,8 +92,18 @@ for _ in $(seq 1 200); do
         sleep 0.05
 done
 [ -e "$work/ready" ] || exit 92
-INVOCATION_ID=ade-test "$aded" --log-level debug --config "$work/ade.conf" >"$work/stderr" 2>&1
-echo $? >"$work/aded.rc"
+# aded runs on, read-only, over a state file it cannot read: once its error is in the journal, it is
+# stopped as systemd would (SIGTERM), and whether it was still running is recorded.
+INVOCATION_ID=ade-test "$aded" --log-level debug --config "$work/ade.conf" >"$work/stderr" 2>&1 &
+aded=$!
+for _ in $(seq 1 600); do
+        grep -q '"PRIORITY": "3"' "$work/journal.jsonl" 2>/dev/null && break
+        kill -0 $aded 2>/dev/null || break
+        sleep 0.05
+done
+if kill -0 $aded 2>/dev/null; then echo running >"$work/aded.alive"; else echo exited >"$work/aded.alive"; fi
+kill -TERM $aded 2>/dev/null
+wait $aded
 # Datagrams queue in order: the end marker arrives after everything aded sent.
 python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"ADE_TEST_END=1\n", "/run/systemd/journal/socket")'
 wait $listener
@@ -101,7 +112,8 @@ EOF
 unshare -m bash "$WORK/run.sh" "$WORK" "$ADED"
 rc=$?
 [ $rc = 0 ] || fail "the namespace with the stand-in journald did not work (exit $rc)"
-[ "$(cat "$WORK/aded.rc")" != 0 ] || fail "aded started on a corrupt state file"
+[ "$(cat "$WORK/aded.alive")" = running ] ||
+        fail "aded exited on a corrupt state file instead of running read-only; stderr: $(cat "$WORK/stderr")"
 [ -s "$WORK/journal.jsonl" ] || fail "nothing reached the journal socket; stderr: $(cat "$WORK/stderr")"
 
 python3 - "$WORK/journal.jsonl" "$top_srcdir" <<'EOF' || fail "journal fields are wrong (above)"
