@@ -465,7 +465,7 @@ static int map_curl_error(
         AdeHttp *h, CURLcode c, const char *errbuf, const Transfer *t, const char *url, AdeCloudError *ret_error) {
         const char *code, *detail = errbuf[0] ? errbuf : curl_easy_strerror(c);
         _cleanup_free_ char *msg = NULL;
-        int r;
+        int r, n;
 
         switch (c) {
         case CURLE_COULDNT_CONNECT:
@@ -506,16 +506,19 @@ static int map_curl_error(
         }
 
         if (r == -EPERM)
-                (void)asprintf(&msg,
+                n = asprintf(&msg,
                         "the TLS certificate of %s is not trusted by the system CA bundle%s%s (%s); "
                         "add its issuing CA to [azure] ca-file or fix the endpoint",
                         url, h->opts.ca_file ? " nor by " : "", h->opts.ca_file ?: "", detail);
         else if (r == -EFBIG)
-                (void)asprintf(&msg, "the answer from %s is larger than %zu bytes", url, h->opts.max_response_size);
+                n = asprintf(&msg, "the answer from %s is larger than %zu bytes", url, h->opts.max_response_size);
         else if (r == -EPROTONOSUPPORT)
-                (void)asprintf(&msg, "%s: only https:// is allowed here (plain http only for IMDS)", url);
+                n = asprintf(&msg, "%s: only https:// is allowed here (plain http only for IMDS)", url);
         else
-                (void)asprintf(&msg, "%s", detail);
+                n = asprintf(&msg, "%s", detail);
+
+        if (n < 0)
+                msg = NULL; /* asprintf leaves it undefined; the bare detail is said instead */
 
         (void)ade_cloud_error_set(ret_error, 0, code, msg ?: detail, url);
         return ade_log_debug_errno(r, "%s %s failed: %s", code, url, msg ?: detail);
