@@ -3,6 +3,7 @@
 
 #include "ade-dm.h"
 #include "ade-json.h"
+#include "aded-keysocket.h"
 #include "aded-manager.h"
 #include "aded-show.h"
 #include "aded-view.h"
@@ -17,6 +18,7 @@ typedef struct ShowFacts {
         AdeLuksToken *token;
         char *mapper;
         AdeFsMountCheck mapper_mount;
+        char *unlock_error;
 } ShowFacts;
 
 static void show_facts_done(ShowFacts *g) {
@@ -26,6 +28,7 @@ static void show_facts_done(ShowFacts *g) {
         ade_luks_token_free(g->token);
         free(g->mapper);
         ade_fs_mount_check_done(&g->mapper_mount);
+        free(g->unlock_error);
 }
 
 /* The LUKS header and its token. A detached header is not on the device: the record names it, or
@@ -60,6 +63,17 @@ static void gather_mapper_mount(ShowFacts *g) {
                 g->facts.mapper_mount = &g->mapper_mount;
 }
 
+/* What the key socket last said about the volume's mapping: named ade-<LUKS UUID> wherever ade
+ * opens it (crypttab too). */
+static void gather_unlock_error(Manager *m, ShowFacts *g) {
+        _cleanup_free_ char *name = NULL;
+
+        if (!g->facts.luks || !g->luks.uuid[0] || asprintf(&name, "ade-%s", g->luks.uuid) < 0)
+                return;
+        g->unlock_error = aded_keysocket_last_error(m->keysocket, name);
+        g->facts.unlock_error = g->unlock_error;
+}
+
 static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
         _cleanup_free_ char *name = NULL;
         Job *j;
@@ -82,6 +96,7 @@ static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
                 gather_header(m, v, g);
                 if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
                         name = mfree(name);
+                gather_unlock_error(m, g);
         }
 
         if (name) {

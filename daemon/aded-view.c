@@ -132,7 +132,7 @@ static char *decide_mapper_mount(const AdedVolumeFacts *f, AdedVolumeView *v) {
 }
 
 static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
-        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ char *why = NULL, *locked = NULL;
         const char *message;
 
         message = decide_header_state(f, v);
@@ -140,6 +140,15 @@ static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
         why = decide_mapper_mount(f, v);
         if (!message && v->state == ADED_ENCRYPTED)
                 message = why;
+        if (!message && v->state == ADED_ENCRYPTED && !v->unlocked && f->unlock_error) {
+                /* The boot went on without it (nofail): Show is where a person learns why. */
+                if (asprintf(&locked,
+                            "locked: the key socket could not give systemd-cryptsetup its key: %s; 'adectl unlock' "
+                            "opens and mounts it once Key Vault answers",
+                            f->unlock_error) < 0)
+                        return -ENOMEM;
+                message = locked;
+        }
         if (f->record && f->record->error && v->state == ADED_FAILED)
                 message = f->record->error;
         else if (!message && f->volume->skip != ADE_VOLUME_ELIGIBLE && v->state == ADED_NOT_ENCRYPTED)

@@ -56,6 +56,9 @@ typedef struct AdedVolumeFacts {
         const char *mapper;
         /* Where that mapping stands against record->mount_point, when both exist and no job runs. */
         const AdeFsMountCheck *mapper_mount;
+        /* Why the key socket could not deliver the volume's key the last time systemd-cryptsetup
+         * asked (at boot, usually); NULL when it did or nobody asked since aded started. */
+        const char *unlock_error;
 } AdedVolumeFacts;
 
 /* The volume object. Strings are borrowed from the facts, except @message; NULL is JSON null. */

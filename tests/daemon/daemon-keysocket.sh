@@ -130,7 +130,11 @@ done
 grep -q "refused the key of ade-$uuid_b: systemd-cryptsetup went away" "$WORK/aded.log" ||
         fail "a peer that left is not logged"
 kill -0 "$ADED_PID" || fail "aded died"
+# Show says why the locked volume is locked, until a request for it succeeds.
+volume_field "$B" message | grep -q "^locked: the key socket could not give systemd-cryptsetup its key: systemd-cryptsetup went away" ||
+        fail "show does not say why $B is locked: $(volume_field "$B" message)"
 ask "ade-$uuid_b" || fail "no key after a peer left"
+[ "$(volume_field "$B" message)" = null ] || fail "show still reports an old failure for $B: $(volume_field "$B" message)"
 
 # Key Vault down: the request is held, and answered once the emulator is back on its port.
 kill "$EMU_PID"

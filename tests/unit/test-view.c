@@ -13,6 +13,7 @@
 #define SECRET_TOKEN "https://contoso.vault.azure.net/secrets/token/2222"
 #define KEK "https://contoso.vault.azure.net/keys/kek/3333"
 #define HEADER_FILE "/var/lib/ade/headers/lun0.header"
+#define KEY_ERROR "cannot get the key of /dev/sdc from Key Vault: Timeout"
 #define ERROR "escrowing the key file of /dev/sdc in Key Vault failed: Forbidden"
 
 /* ---- the facts the rows combine ---- */
@@ -264,6 +265,43 @@ static const Row rows[] = {
                 .state = ADED_ENCRYPTED,
                 .done = 1000,
                 .total = 1000,
+                .uuid = UUID,
+                .header = "Attached",
+                .mode = "InPlace",
+                .secret_url = SECRET_TOKEN,
+                .kek_url = KEK,
+        },
+        {
+                .name = "locked after a boot whose key request failed says why",
+                .facts = {.volume = &luks,
+                        .record = &rec_done,
+                        .luks = &st_finished,
+                        .token = &token,
+                        .unlock_error = KEY_ERROR},
+                .state = ADED_ENCRYPTED,
+                .done = 1000,
+                .total = 1000,
+                .uuid = UUID,
+                .header = "Attached",
+                .mode = "InPlace",
+                .secret_url = SECRET_TOKEN,
+                .kek_url = KEK,
+                .message = "locked: the key socket could not give systemd-cryptsetup its key: " KEY_ERROR
+                           "; 'adectl unlock' opens and mounts it once Key Vault answers",
+        },
+        {
+                .name = "an open volume's old key request failure is history",
+                .facts = {.volume = &luks,
+                        .record = &rec_done_unmounted,
+                        .luks = &st_finished,
+                        .token = &token,
+                        .mapper = MAPPER,
+                        .unlock_error = KEY_ERROR},
+                .state = ADED_ENCRYPTED,
+                .done = 1000,
+                .total = 1000,
+                .unlocked = true,
+                .mapper = MAPPER,
                 .uuid = UUID,
                 .header = "Attached",
                 .mode = "InPlace",
