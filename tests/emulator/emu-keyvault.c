@@ -415,13 +415,14 @@ static void list_secrets(const EmuRequest *req, EmuResponse *resp, const char *v
 
                 if (versions_of ? !strcaseeq(s->name, versions_of) : emu_vault_find_secret(s->name, NULL) != s)
                         continue;
+                if ((versions_of ? asprintf(&id, "%s/secrets/%s/%s", base, s->name, s->version)
+                                 : asprintf(&id, "%s/secrets/%s", base, s->name)) < 0) {
+                        id = NULL;
+                        continue;
+                }
                 e = json_object_new_object();
                 if (!e)
                         continue;
-                if (versions_of)
-                        (void)asprintf(&id, "%s/secrets/%s/%s", base, s->name, s->version);
-                else
-                        (void)asprintf(&id, "%s/secrets/%s", base, s->name);
                 ade_json_add_string(e, "id", id);
                 ade_json_add_string(e, "contentType", s->content_type);
                 json_object_object_add(
