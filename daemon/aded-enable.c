@@ -4,12 +4,14 @@
 #include <stdatomic.h>
 
 #include "ade-json.h"
+#include "ade-log.h"
 #include "ade-precheck.h"
 #include "aded-enable.h"
 #include "aded-errors.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
 #include "aded-show.h"
+#include "aded-state.h"
 #include "aded-vaults.h"
 #include "aded-waiter.h"
 
@@ -19,6 +21,7 @@ struct EnablePrep {
         AdeVarlinkCall *call;
         unsigned flags;
         bool dry_run;
+        const char *volume_type; /* static: "Data" or "All" */
         AdedEnableParams params;
         AdeVolume **volumes; /* the data volumes in scope (owned) */
 
@@ -296,7 +299,8 @@ finish:
         return NULL;
 }
 
-int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const AdedEnableParams *params) {
+int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
+        const AdedEnableParams *params) {
         EnablePrep *e;
         sigset_t all, old;
         int r;
@@ -308,6 +312,7 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
         e->call = ade_varlink_call_ref(call);
         e->flags = flags;
         e->dry_run = dry_run;
+        e->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
         r = aded_enable_params_copy(params, &e->params);
         if (r >= 0)
                 r = aded_vaults_trust_params(m, params);
@@ -353,6 +358,28 @@ static int enable_answer_plan(Manager *m, EnablePrep *e) {
         return ade_varlink_reply(e->call, reply);
 }
 
+/* What the accepted Enable asked for is what "enrolled" means (disks that appear later get the same
+ * choices). Recorded even when nothing was left to encrypt: the request stands. A failed save does
+ * not fail the Enable: the volumes' own records are what resumes need. */
+static void enable_enroll(Manager *m, EnablePrep *e) {
+        const AdedEnableParams *p = &e->params;
+        int r;
+
+        r = aded_state_set_enrollment(m->state, &(const AdeStateEnrollment){
+                                                        .volume_type = (char *)e->volume_type,
+                                                        .keyvault_url = p->keyvault_url,
+                                                        .keyvault_resource_id = p->keyvault_resource_id,
+                                                        .kek_url = p->kek_url,
+                                                        .kek_vault_resource_id = p->kek_vault_resource_id,
+                                                        .kek_algorithm = p->kek_algorithm,
+                                                        .skip_snapshot_check = p->skip_snapshot_check,
+                                                        .format_all = p->format_all,
+                                                });
+        if (r < 0)
+                ade_log_error_errno(r, "cannot record the enrollment in the state file: %m; the volumes are encrypted "
+                                       "all the same, and the next Enable records it");
+}
+
 /* Refuses, answers a dry run, or starts the jobs. */
 static int enable_finish(Manager *m, EnablePrep *e) {
         _cleanup_free_ Job **jobs = NULL;
@@ -370,6 +397,8 @@ static int enable_finish(Manager *m, EnablePrep *e) {
                 return ade_varlink_error(call, e->error_name, e->error_parameters);
         if (m->stopping)
                 return aded_error_stopping(call);
+        if (!e->dry_run)
+                enable_enroll(m, e);
         if (e->dry_run || e->n_eligible == 0)
                 return enable_answer_plan(m, e);
 

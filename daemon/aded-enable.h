@@ -15,8 +15,11 @@ typedef struct Manager Manager;
 typedef struct EnablePrep EnablePrep;
 
 /* Starts the preparation of Enable for @call (@flags: its varlink flags) with @params (copied) over
- * the data volumes. The loop answers once it is done (enable_preps_dispatch()). */
-int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const AdedEnableParams *params);
+ * the data volumes; @volume_type is what the caller asked ("Data" or "All"). The loop answers once it
+ * is done (enable_preps_dispatch()). An Enable that passes its checks (not a dry run) is recorded as
+ * the enrollment (aded_state_set_enrollment()) before its jobs start. */
+int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
+        const AdedEnableParams *params);
 
 /* Answers the Enable calls whose preparation finished; true when any did. */
 bool enable_preps_dispatch(Manager *m);

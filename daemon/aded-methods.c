@@ -87,7 +87,7 @@ static int method_watch(AdeVarlinkCall *call, json_object *params, unsigned flag
 
 static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         Manager *m = userdata;
-        const char *alg;
+        const char *alg, *type;
         int r;
 
         if (refuse_volume_type(call, params,
@@ -105,7 +105,8 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
         if (manager_has_running_jobs(m))
                 return aded_error_in_progress(call);
 
-        return enable_prep_start(m, call, flags, opt_bool(params, "dryRun"),
+        (void)parse_volume_type(params, "volumeType", true, &type);
+        return enable_prep_start(m, call, flags, opt_bool(params, "dryRun"), type,
                 &(const AdedEnableParams){
                         .keyvault_url = (char *)opt_string(params, "keyVaultUrl", m->config->keyvault.url),
                         .keyvault_resource_id =

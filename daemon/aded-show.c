@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ade-dm.h"
 #include "ade-json.h"
 #include "aded-keysocket.h"
 #include "aded-manager.h"
 #include "aded-show.h"
+#include "aded-state.h"
 #include "aded-view.h"
 
 /* The facts about one volume, and the storage they borrow from. */
@@ -160,6 +162,35 @@ static int show_volume(
         return json_object_array_add(volumes, o);
 }
 
+/* The enrollment as Show says it: the state file's fields, its time in RFC 3339. */
+static int show_enrollment(Manager *m, json_object *o) {
+        _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *e = NULL;
+        _cleanup_json_ json_object *j = NULL;
+        char since[sizeof("YYYY-MM-DDTHH:MM:SSZ")];
+        time_t t;
+        struct tm tm;
+        int r;
+
+        r = aded_state_get_enrollment(m->state, &e);
+        if (r < 0 || !e)
+                return r;
+        t = (time_t)(e->updated_usec / 1000000);
+        if (!gmtime_r(&t, &tm) || strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        j = json_object_new_object();
+        if (!j || ade_json_add_string(j, "volumeType", e->volume_type) < 0 ||
+                ade_json_add_string(j, "keyVaultUrl", e->keyvault_url) < 0 ||
+                ade_json_add_string(j, "keyVaultResourceId", e->keyvault_resource_id) < 0 ||
+                ade_json_add_string(j, "kekUrl", e->kek_url) < 0 ||
+                ade_json_add_string(j, "kekVaultResourceId", e->kek_vault_resource_id) < 0 ||
+                ade_json_add_string(j, "kekAlgorithm", e->kek_algorithm) < 0 ||
+                json_object_object_add(j, "skipSnapshotCheck", json_object_new_boolean(e->skip_snapshot_check)) < 0 ||
+                json_object_object_add(j, "formatAll", json_object_new_boolean(e->format_all)) < 0 ||
+                ade_json_add_string(j, "since", since) < 0)
+                return -ENOMEM;
+        return json_object_object_add(o, "enrollment", TAKE_PTR(j));
+}
+
 int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
         AdedShowSummary summary = ADED_SHOW_SUMMARY_INIT;
@@ -184,6 +215,9 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
         }
         json_object_object_add(o, "os", json_object_new_string(aded_volume_state_to_string(summary.os)));
         json_object_object_add(o, "data", json_object_new_string(aded_volume_state_to_string(summary.data)));
+        r = show_enrollment(m, o);
+        if (r < 0)
+                return r;
         /* Why aded runs read-only, when it does: Show is how a person finds out. */
         if (aded_state_degraded(m->state))
                 json_object_object_add(o, "message", json_object_new_string(aded_state_degraded(m->state)));

@@ -219,3 +219,31 @@ int aded_state_remove(AdedState *s, const char *device_id) {
         pthread_mutex_unlock(&s->lock);
         return r;
 }
+
+int aded_state_set_enrollment(AdedState *s, const AdeStateEnrollment *e) {
+        int r;
+
+        assert(s);
+
+        pthread_mutex_lock(&s->lock);
+        r = s->degraded ? -EROFS : ade_state_set_enrollment(s->state, e);
+        if (r >= 0)
+                r = ade_state_save(s->state);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int aded_state_get_enrollment(AdedState *s, AdeStateEnrollment **ret) {
+        int r = 0;
+
+        assert(s);
+        assert(ret);
+
+        pthread_mutex_lock(&s->lock);
+        if (s->state->enrollment)
+                r = ade_state_enrollment_copy(s->state->enrollment, ret);
+        else
+                *ret = NULL;
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}

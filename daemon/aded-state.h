@@ -61,3 +61,9 @@ int aded_state_add(AdedState *s, const char *device_id, const char *device, AdeJ
 
 /* Drops the record of @device_id, if any, and saves. 0, -EROFS, or the save's negative errno. */
 int aded_state_remove(AdedState *s, const char *device_id);
+
+/* Records @e as the enrollment (what an accepted Enable asked for) and saves. 0, -EINVAL, -EROFS,
+ * -ENOMEM, or the save's negative errno (then only memory holds the new one). */
+int aded_state_set_enrollment(AdedState *s, const AdeStateEnrollment *e);
+/* A copy of the enrollment in *ret, NULL when there is none. 0 or -ENOMEM. */
+int aded_state_get_enrollment(AdedState *s, AdeStateEnrollment **ret);

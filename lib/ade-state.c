@@ -74,6 +74,7 @@ AdeStateVolume *ade_state_volume_free(AdeStateVolume *v) {
 AdeState *ade_state_free(AdeState *s) {
         if (!s)
                 return NULL;
+        ade_state_enrollment_free(s->enrollment);
         for (size_t i = 0; i < s->n_volumes; i++)
                 ade_state_volume_free(s->volumes[i]);
         free(s->volumes);
@@ -172,6 +173,112 @@ typedef struct StringField {
         const char *name;
         char **field;
 } StringField;
+
+#define ENROLLMENT_STRING_FIELDS(e)                                                                                    \
+        {                                                                                                              \
+                {"volumeType", &(e)->volume_type}, {"keyVaultUrl", &(e)->keyvault_url},                                \
+                        {"keyVaultResourceId", &(e)->keyvault_resource_id}, {"kekUrl", &(e)->kek_url},                 \
+                        {"kekVaultResourceId", &(e)->kek_vault_resource_id}, {"kekAlgorithm", &(e)->kek_algorithm},    \
+        }
+
+AdeStateEnrollment *ade_state_enrollment_free(AdeStateEnrollment *e) {
+        if (!e)
+                return NULL;
+        const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                free(*fields[i].field);
+        free(e);
+        return NULL;
+}
+
+int ade_state_enrollment_copy(const AdeStateEnrollment *e, AdeStateEnrollment **ret) {
+        _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *c = NULL;
+
+        assert(e);
+        assert(ret);
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->skip_snapshot_check = e->skip_snapshot_check;
+        c->format_all = e->format_all;
+        c->updated_usec = e->updated_usec;
+        const StringField from[] = ENROLLMENT_STRING_FIELDS((AdeStateEnrollment *)e),
+                          to[] = ENROLLMENT_STRING_FIELDS(c);
+        for (size_t i = 0; i < ELEMENTSOF(to); i++)
+                if (ade_strdup_to(to[i].field, *from[i].field) < 0)
+                        return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int ade_state_set_enrollment(AdeState *s, const AdeStateEnrollment *e) {
+        AdeStateEnrollment *c;
+        int r;
+
+        if (!s || !e || isempty(e->volume_type))
+                return -EINVAL;
+        r = ade_state_enrollment_copy(e, &c);
+        if (r < 0)
+                return r;
+        c->updated_usec = ade_now_realtime_usec();
+        ade_state_enrollment_free(s->enrollment);
+        s->enrollment = c;
+        return 0;
+}
+
+static int enrollment_to_json(AdeStateEnrollment *e, json_object **ret) {
+        _cleanup_json_ json_object *o = NULL;
+        const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (ade_json_add_string(o, fields[i].name, *fields[i].field) < 0)
+                        return -ENOMEM;
+        if (json_object_object_add(o, "skipSnapshotCheck", json_object_new_boolean(e->skip_snapshot_check)) < 0 ||
+                json_object_object_add(o, "formatAll", json_object_new_boolean(e->format_all)) < 0 ||
+                json_object_object_add(o, "updatedUsec", json_object_new_int64((int64_t)e->updated_usec)) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int enrollment_from_json(json_object *o, AdeStateEnrollment **ret) {
+        _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *e = NULL;
+        const char *s;
+        int64_t n;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                r = ade_json_get_string(o, fields[i].name, &s);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0 || (r = ade_strdup_to(fields[i].field, s)) < 0)
+                        return r;
+        }
+        if (isempty(e->volume_type))
+                return -EBADMSG;
+        r = ade_json_get_bool(o, "skipSnapshotCheck", &e->skip_snapshot_check);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = ade_json_get_bool(o, "formatAll", &e->format_all);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = ade_json_get_int64(o, "updatedUsec", &n);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        e->updated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
 
 int ade_state_volume_copy(const AdeStateVolume *v, AdeStateVolume **ret) {
         AdeStateVolume *c;
@@ -293,7 +400,7 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
         _cleanup_json_ json_object *root = NULL;
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
-        json_object *volumes;
+        json_object *volumes, *enrollment;
         size_t size = 0;
         int64_t version;
         int r;
@@ -362,6 +469,16 @@ int ade_state_load(const char *dir, AdeState **ret, char **ret_error) {
         else if (r < 0)
                 return fail_msg(ret_error, -EBADMSG, "%s: 'volumes' is not an array; the state file is corrupt", path);
 
+        if (json_object_object_get_ex(root, "enrollment", &enrollment) &&
+                !json_object_is_type(enrollment, json_type_null)) {
+                r = enrollment_from_json(enrollment, &s->enrollment);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail_msg(ret_error, -EBADMSG,
+                                "%s: the enrollment is malformed (needs volumeType); the state file is corrupt", path);
+        }
+
         for (size_t i = 0; volumes && i < json_object_array_length(volumes); i++) {
                 AdeStateVolume *v;
 
@@ -418,6 +535,17 @@ int ade_state_save(AdeState *s) {
         }
         if (json_object_object_add(root, "version", json_object_new_int(ADE_STATE_VERSION)) < 0)
                 return -ENOMEM;
+        if (s->enrollment) {
+                json_object *e;
+
+                r = enrollment_to_json(s->enrollment, &e);
+                if (r < 0)
+                        return r;
+                if (json_object_object_add(root, "enrollment", e) < 0) {
+                        json_object_put(e);
+                        return -ENOMEM;
+                }
+        }
         for (size_t i = 0; i < s->n_volumes; i++) {
                 json_object *v;
 

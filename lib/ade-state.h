@@ -87,8 +87,29 @@ typedef struct AdeStateVolume {
         uint64_t updated_usec;    /* CLOCK_REALTIME of the last change */
 } AdeStateVolume;
 
+/* What the last accepted Enable asked for: that is what "enrolled" means. A disk that appears later
+ * is judged and encrypted with these choices, and Show prints them. Strings are NULL when unset. */
+typedef struct AdeStateEnrollment {
+        char *volume_type; /* "Data" or "All", as the operator asked */
+        char *keyvault_url;
+        char *keyvault_resource_id;
+        char *kek_url;
+        char *kek_vault_resource_id;
+        char *kek_algorithm;
+        bool skip_snapshot_check; /* the operator's precondition override */
+        bool format_all;          /* empty volumes formatted instead of encrypted in place */
+        uint64_t updated_usec;    /* CLOCK_REALTIME of the Enable */
+} AdeStateEnrollment;
+
+int ade_state_enrollment_copy(const AdeStateEnrollment *e, AdeStateEnrollment **ret);
+AdeStateEnrollment *ade_state_enrollment_free(AdeStateEnrollment *e);
+static inline void ade_state_enrollment_freep(AdeStateEnrollment **e) {
+        ade_state_enrollment_free(*e);
+}
+
 typedef struct AdeState {
         char *dir;
+        AdeStateEnrollment *enrollment; /* NULL: no Enable was ever accepted */
         AdeStateVolume **volumes;
         size_t n_volumes;
         int loaded_version; /* the version of the file read (0: none); below ADE_STATE_VERSION: migrated */
@@ -100,7 +121,8 @@ typedef struct AdeState {
  * -EPROTONOSUPPORT for a version newer than this aded's, -EFBIG when larger than
  * ADE_STATE_SIZE_MAX, -errno when unreadable; with @ret_error a message that names the file and says
  * what to do. Unknown fields inside a record are ignored (a newer aded may add them), and fields
- * added since version 1 (mountPoint, mountOptions) may be missing (an older aded wrote the file). */
+ * added since version 1 (mountPoint, mountOptions, the enrollment) may be missing (an older aded
+ * wrote the file). */
 int ade_state_load(const char *dir, AdeState **ret, char **ret_error);
 
 /* Keeps the file a migration replaces: hard-links <dir>/state.json to <dir>/state.json.v<N> (N the
@@ -113,6 +135,10 @@ int ade_state_new(const char *dir, AdeState **ret);
 
 /* Writes the whole state atomically (see above), creating @dir (0700) if needed. */
 int ade_state_save(AdeState *s);
+
+/* Replaces the enrollment with a copy of @e (volume type required), stamped with the time now.
+ * Saving is the caller's move. 0, -EINVAL or -ENOMEM (then the old one stays). */
+int ade_state_set_enrollment(AdeState *s, const AdeStateEnrollment *e);
 
 /* The record of the volume whose stable id is @device_id, or NULL. */
 AdeStateVolume *ade_state_find(AdeState *s, const char *device_id);

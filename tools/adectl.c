@@ -474,6 +474,25 @@ static int parse_verb_args(const char *verb, int argc, char *argv[], unsigned al
 
 #define ALLOW(x) (1U << ((x)-ARG_JSON))
 
+/* What the last Enable asked for: new disks get the same. */
+static void print_enrollment(json_object *reply) {
+        json_object *e = NULL;
+
+        if (!json_object_object_get_ex(reply, "enrollment", &e) || !json_object_is_type(e, json_type_object)) {
+                printf("Enrolled:     no ('adectl enable' enrolls this machine)\n");
+                return;
+        }
+        printf("Enrolled:     %s since %s; vault %s", strna(jstr(e, "volumeType")), strna(jstr(e, "since")),
+                strna(jstr(e, "keyVaultUrl")));
+        if (jstr(e, "kekUrl"))
+                printf("; KEK %s (%s)", jstr(e, "kekUrl"), strna(jstr(e, "kekAlgorithm")));
+        if (jbool(e, "skipSnapshotCheck"))
+                printf("; snapshot check skipped");
+        if (jbool(e, "formatAll"))
+                printf("; format-all");
+        printf("\n");
+}
+
 static int verb_show(int argc, char *argv[]) {
         _cleanup_json_ json_object *params = json_object_new_object(), *reply = NULL;
         VerbArgs a = {};
@@ -496,7 +515,9 @@ static int verb_show(int argc, char *argv[]) {
         }
         if (jstr(reply, "message"))
                 printf("aded: %s\n\n", jstr(reply, "message"));
-        printf("OS volume:    %s\nData volumes: %s\n\n", strna(jstr(reply, "os")), strna(jstr(reply, "data")));
+        printf("OS volume:    %s\nData volumes: %s\n", strna(jstr(reply, "os")), strna(jstr(reply, "data")));
+        print_enrollment(reply);
+        printf("\n");
         (void)ade_json_get_array(reply, "volumes", &volumes);
         print_volumes_table(volumes);
         return EXIT_DONE;

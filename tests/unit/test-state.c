@@ -399,6 +399,75 @@ START_TEST(test_step_names_round_trip) {
 }
 END_TEST
 
+START_TEST(test_enrollment_round_trip) {
+        char *dir = make_dir();
+        AdeState *s = NULL, *back = NULL;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_ptr_null(s->enrollment);
+        ck_assert_int_eq(
+                ade_state_set_enrollment(s, &(const AdeStateEnrollment){.volume_type = (char *)"Data",
+                                                    .keyvault_url = (char *)"https://contoso.vault.azure.net/",
+                                                    .kek_url = (char *)"https://contoso.vault.azure.net/keys/kek/1",
+                                                    .kek_algorithm = (char *)"RSA-OAEP-256",
+                                                    .skip_snapshot_check = true}),
+                0);
+        ck_assert_uint_gt(s->enrollment->updated_usec, 0);
+        ck_assert_int_eq(ade_state_save(s), 0);
+
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        ck_assert_ptr_nonnull(back->enrollment);
+        ck_assert_str_eq(back->enrollment->volume_type, "Data");
+        ck_assert_str_eq(back->enrollment->keyvault_url, "https://contoso.vault.azure.net/");
+        ck_assert_str_eq(back->enrollment->kek_url, "https://contoso.vault.azure.net/keys/kek/1");
+        ck_assert_str_eq(back->enrollment->kek_algorithm, "RSA-OAEP-256");
+        ck_assert_ptr_null(back->enrollment->keyvault_resource_id);
+        ck_assert(back->enrollment->skip_snapshot_check);
+        ck_assert(!back->enrollment->format_all);
+        ck_assert_uint_eq(back->enrollment->updated_usec, s->enrollment->updated_usec);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_enrollment_replaced_and_required_type) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        ck_assert_int_eq(ade_state_set_enrollment(s, &(const AdeStateEnrollment){.volume_type = (char *)"All"}), 0);
+        ck_assert_int_eq(ade_state_set_enrollment(s, &(const AdeStateEnrollment){.kek_url = (char *)"x"}), -EINVAL);
+        ck_assert_str_eq(s->enrollment->volume_type, "All");
+        ck_assert_int_eq(ade_state_set_enrollment(
+                                 s, &(const AdeStateEnrollment){.volume_type = (char *)"Data", .format_all = true}),
+                0);
+        ck_assert_str_eq(s->enrollment->volume_type, "Data");
+        ck_assert(s->enrollment->format_all);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_enrollment_malformed_refused) {
+        assert_refused(
+                "{\"version\": 2, \"enrollment\": {\"kekUrl\": \"x\"}, \"volumes\": []}", -EBADMSG, "enrollment");
+        assert_refused("{\"version\": 2, \"enrollment\": [], \"volumes\": []}", -EBADMSG, "enrollment");
+}
+END_TEST
+
+START_TEST(test_file_without_enrollment_loads) {
+        char *dir = make_dir();
+        AdeState *s = NULL;
+
+        write_state(dir, "{\"version\": 2, \"volumes\": []}");
+        ck_assert_int_eq(ade_state_load(dir, &s, NULL), 0);
+        ck_assert_ptr_null(s->enrollment);
+        ade_state_free(s);
+        remove_dir(dir);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("state");
         TCase *tc = ade_test_case("state");
@@ -426,6 +495,10 @@ int main(void) {
         tcase_add_test(tc, test_version_2_record_without_device_id_refused);
         tcase_add_test(tc, test_two_records_of_one_volume_refused);
         tcase_add_test(tc, test_newer_version_refused);
+        tcase_add_test(tc, test_enrollment_round_trip);
+        tcase_add_test(tc, test_enrollment_replaced_and_required_type);
+        tcase_add_test(tc, test_enrollment_malformed_refused);
+        tcase_add_test(tc, test_file_without_enrollment_loads);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
