@@ -10,6 +10,7 @@
 #include "aded-errors.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
+#include "aded-newdisks.h"
 #include "aded-show.h"
 #include "aded-state.h"
 #include "aded-vaults.h"
@@ -24,6 +25,10 @@ struct EnablePrep {
         const char *volume_type; /* static: "Data" or "All" */
         AdedEnableParams params;
         AdeVolume **volumes; /* the data volumes in scope (owned) */
+        /* aded's own pass over new disks (aded-newdisks.h), with no caller: an ineligible volume is
+         * left alone, not a refusal of the others. */
+        bool auto_pass;
+        char **excluded; /* the enrollment's exclusions (stable ids) */
 
         pthread_t thread;
         atomic_bool finished;
@@ -36,6 +41,7 @@ struct EnablePrep {
         char *error_name;
         json_object *error_parameters;
         int result;
+        char **left_ids, **left_why; /* auto pass: the volumes left alone (stable ids) and why */
 };
 
 static void enable_prep_free(EnablePrep *e) {
@@ -49,6 +55,9 @@ static void enable_prep_free(EnablePrep *e) {
         free(e->eligible);
         free(e->error_name);
         json_object_put(e->error_parameters);
+        strv_free(e->excluded);
+        strv_free(e->left_ids);
+        strv_free(e->left_why);
         free(e);
 }
 
@@ -110,6 +119,45 @@ static void prep_refuse_with(EnablePrep *e, const char *error_name, json_object 
 
 static void prep_refuse(EnablePrep *e, const char *check, const char *reason) {
         prep_refuse_with(e, ADED_ERROR("PreconditionFailed"), aded_error_precondition_parameters(check, reason));
+}
+
+/* @v cannot be encrypted, for @reason: Enable is refused; aded's own pass leaves @v alone, says so
+ * once in the log and keeps the reason for Show. */
+static void prep_ineligible(EnablePrep *e, const AdeVolume *v, const char *reason) {
+        _cleanup_free_ char *why = NULL;
+
+        if (!e->auto_pass) {
+                prep_refuse(e, "volume-eligible", reason);
+                return;
+        }
+        /* The sentence names the device as a person knows it; the id is for Show's lookup. */
+        if (asprintf(&why, "%s is left alone: %s", v->device, reason) < 0 ||
+                strv_extend(&e->left_ids, v->stable_id ?: v->device) < 0)
+                return;
+        if (strv_extend(&e->left_why, why) < 0) {
+                size_t n = strv_length(e->left_ids);
+                e->left_ids[n - 1] = mfree(e->left_ids[n - 1]);
+        }
+}
+
+/* aded's own pass takes only what nobody has to decide about: a volume the operator disabled
+ * stays plain, and an empty one (mkfs may be about to run) only with format-all. 1 when @v is
+ * judged no further. */
+static int prep_auto_filter(EnablePrep *e, AdeVolume *v) {
+        if (!e->auto_pass)
+                return 0;
+        if (strv_contains(e->excluded, v->stable_id ?: v->device)) {
+                prep_ineligible(
+                        e, v, "disabled by the operator: aded leaves it plain; 'adectl enable' encrypts it again");
+                return 1;
+        }
+        if (!v->fstype && !e->params.format_all) {
+                prep_ineligible(e, v,
+                        "no filesystem: aded encrypts an empty disk by itself only when enrolled with --format-all; "
+                        "once it has a filesystem it is encrypted in place");
+                return 1;
+        }
+        return 0;
 }
 
 /* The cloud checks of docs/architecture.md §5, through ade-precheck. */
@@ -208,7 +256,7 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
         if (asprintf(&reason, "%s is mounted at %s and %s", v->device, v->mountpoint, why) < 0)
                 reason = NULL;
         plan_add_check(e, "volume-eligible", v->device, false, true, reason ?: "not eligible");
-        prep_refuse(e, "volume-eligible", reason ?: "not eligible");
+        prep_ineligible(e, v, reason ?: "not eligible");
 }
 
 /* An unmounted plain volume: the engine's plan (checks, shrink, header placement). */
@@ -232,7 +280,7 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
                                                                         : strerror(-r)) < 0)
                         reason = NULL;
                 plan_add_check(e, "volume-eligible", v->device, false, true, reason ?: "not eligible");
-                prep_refuse(e, "volume-eligible", reason ?: "not eligible");
+                prep_ineligible(e, v, reason ?: "not eligible");
                 ade_luks_plan_done(&lp);
                 return;
         }
@@ -272,7 +320,7 @@ static void *prep_thread(void *userdata) {
                 prep_refuse(e, "vault-configured",
                         "no Key Vault URL: set [keyvault] url in the configuration or pass --keyvault-url");
         }
-        if (n == 0) {
+        if (n == 0 && !e->auto_pass) {
                 plan_add_check(e, "volume-eligible", NULL, false, true, "no data volume");
                 prep_refuse(e, "volume-eligible",
                         "there is no data volume to encrypt: list devices in [volumes] data, or attach a data disk");
@@ -281,7 +329,7 @@ static void *prep_thread(void *userdata) {
         for (size_t i = 0; i < n; i++) {
                 AdeVolume *v = e->volumes[i];
 
-                if (prep_volume_luks(e, v) > 0)
+                if (prep_volume_luks(e, v) > 0 || prep_auto_filter(e, v) > 0)
                         continue;
                 if (v->mountpoint)
                         prep_volume_mounted(e, v);
@@ -299,10 +347,28 @@ finish:
         return NULL;
 }
 
+/* Starts @e's thread and lists it; frees @e on failure. */
+static int prep_launch(Manager *m, EnablePrep *e) {
+        sigset_t all, old;
+        int r;
+
+        /* Like a job's thread, it takes no signals. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = -pthread_create(&e->thread, NULL, prep_thread, e);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0) {
+                enable_prep_free(e);
+                return r;
+        }
+        e->next = m->preps;
+        m->preps = e;
+        return 0;
+}
+
 int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
         const AdedEnableParams *params) {
         EnablePrep *e;
-        sigset_t all, old;
         int r;
 
         e = calloc(1, sizeof(*e));
@@ -322,19 +388,41 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
                 enable_prep_free(e);
                 return r;
         }
+        return prep_launch(m, e);
+}
 
-        /* Like a job's thread, it takes no signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&e->thread, NULL, prep_thread, e);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment) {
+        const AdedEnableParams params = {
+                .keyvault_url = enrollment->keyvault_url,
+                .keyvault_resource_id = enrollment->keyvault_resource_id,
+                .kek_url = enrollment->kek_url,
+                .kek_vault_resource_id = enrollment->kek_vault_resource_id,
+                .kek_algorithm = enrollment->kek_algorithm,
+                .format_all = enrollment->format_all,
+                .skip_snapshot_check = enrollment->skip_snapshot_check,
+        };
+        EnablePrep *e;
+        int r;
+
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->manager = m;
+        e->auto_pass = true;
+        e->volume_type = strcaseeq(enrollment->volume_type, "All") ? "All" : "Data";
+        r = aded_enable_params_copy(&params, &e->params);
+        /* Root named these vaults in the Enable that enrolled the machine. */
+        if (r >= 0)
+                r = aded_vaults_trust_params(m, &params);
+        for (size_t i = 0; r >= 0 && enrollment->excluded && enrollment->excluded[i]; i++)
+                r = strv_extend(&e->excluded, enrollment->excluded[i]);
+        if (r >= 0)
+                r = manager_data_volumes(m, &e->volumes);
         if (r < 0) {
                 enable_prep_free(e);
                 return r;
         }
-        e->next = m->preps;
-        m->preps = e;
-        return 0;
+        return prep_launch(m, e);
 }
 
 /* ---- in the loop, once the preparation is done ---- */
@@ -378,6 +466,53 @@ static void enable_enroll(Manager *m, EnablePrep *e) {
         if (r < 0)
                 ade_log_error_errno(r, "cannot record the enrollment in the state file: %m; the volumes are encrypted "
                                        "all the same, and the next Enable records it");
+}
+
+/* aded's own pass: the failed checks' sentences, joined, for the log. */
+static char *prep_failed_checks(EnablePrep *e) {
+        _cleanup_free_ char *all = NULL;
+
+        for (size_t i = 0; i < json_object_array_length(e->checks); i++) {
+                json_object *c = json_object_array_get_idx(e->checks, i);
+                json_object *passed, *fatal, *message;
+                char *joined;
+
+                if (!json_object_object_get_ex(c, "passed", &passed) || json_object_get_boolean(passed) ||
+                        !json_object_object_get_ex(c, "fatal", &fatal) || !json_object_get_boolean(fatal) ||
+                        !json_object_object_get_ex(c, "message", &message) || !json_object_get_string(message))
+                        continue;
+                if (asprintf(&joined, "%s%s%s", all ?: "", all ? "; " : "", json_object_get_string(message)) < 0)
+                        return NULL;
+                free(all);
+                all = joined;
+        }
+        return TAKE_PTR(all);
+}
+
+/* aded's own pass is done: what it left alone goes to the log and to Show; the eligible volumes
+ * are encrypted with the enrollment's choices, unless a check of the whole machine failed. */
+static void enable_finish_auto(Manager *m, EnablePrep *e) {
+        _cleanup_free_ Job **jobs = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        aded_newdisks_left_alone(m, e->left_ids, e->left_why);
+        if (e->result < 0) {
+                ade_log_error_errno(e->result, "new disks: the pass over the data volumes failed: %m");
+                return;
+        }
+        if (e->error_name) {
+                why = prep_failed_checks(e);
+                ade_log_error("new disks: %zu eligible volume(s) left plain: %s; fix that and restart aded, or run "
+                              "'adectl enable'",
+                        e->n_eligible, why ?: e->error_name);
+                return;
+        }
+        if (e->n_eligible == 0 || m->stopping)
+                return;
+        r = manager_start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, &jobs);
+        if (r < 0)
+                ade_log_error_errno(r, "new disks: cannot start encrypting them: %m");
 }
 
 /* Refuses, answers a dry run, or starts the jobs. */
@@ -440,7 +575,10 @@ bool enable_preps_dispatch(Manager *m) {
                 }
                 *p = e->next;
                 pthread_join(e->thread, NULL);
-                (void)enable_finish(m, e);
+                if (e->auto_pass)
+                        enable_finish_auto(m, e);
+                else
+                        (void)enable_finish(m, e);
                 enable_prep_free(e);
                 any = true;
         }

@@ -5,6 +5,7 @@
 
 #include "ade-varlink.h"
 #include "aded-params.h"
+#include "ade-state.h"
 
 /* Enable's preparation. The read-only checks (e2fsck -fn, resize2fs -P, IMDS, ARM, Key Vault) take
  * from milliseconds to many seconds, so they run in a thread of their own, which builds the plan
@@ -20,6 +21,11 @@ typedef struct EnablePrep EnablePrep;
  * the enrollment (aded_state_set_enrollment()) before its jobs start. */
 int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
         const AdedEnableParams *params);
+
+/* aded's own Enable over the data volumes with @enrollment's choices, for new disks
+ * (aded-newdisks.h): no caller, no refusal of the others for one ineligible volume (it is left
+ * alone, logged and kept for Show), the enrollment's exclusions and empty volumes skipped. */
+int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment);
 
 /* Answers the Enable calls whose preparation finished; true when any did. */
 bool enable_preps_dispatch(Manager *m);

@@ -12,6 +12,7 @@
 #include "aded-enable.h"
 #include "aded-keysocket.h"
 #include "aded-manager.h"
+#include "aded-newdisks.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
 #include "aded-vaults.h"
@@ -105,6 +106,7 @@ Manager *manager_free(Manager *m) {
         enable_preps_free_all(m);
         /* Before the resolver and the state file, which its requests use. */
         aded_keysocket_free(m->keysocket);
+        aded_newdisks_free(m->newdisks);
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
@@ -311,6 +313,8 @@ static void manager_dispatch_progress(Manager *m) {
 
         waiters_dispatch(m, changed);
         update_status(m);
+        if (changed && !manager_has_running_jobs(m))
+                aded_newdisks_idle(m);
 
         if (m->stopping && m->n_jobs == 0 && !m->preps)
                 (void)sd_event_exit(m->event, 0);
@@ -402,6 +406,9 @@ int manager_start(Manager *m) {
          * fatal. */
         (void)aded_keysocket_start(m, &m->keysocket);
         r = aded_resume_jobs(m);
+        if (r < 0)
+                return r;
+        r = aded_newdisks_start(m, &m->newdisks);
         if (r < 0)
                 return r;
         if (!m->dm)

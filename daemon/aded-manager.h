@@ -33,6 +33,7 @@ struct Manager {
         sd_event *event;
         AdeVarlinkServer *server;
         struct KeySocket *keysocket; /* aded-keysocket.h; NULL when it could not listen */
+        struct NewDisks *newdisks;   /* aded-newdisks.h */
         gid_t group;
         int event_fd;
         sd_event_source *event_fd_source;

@@ -6,6 +6,7 @@
 #include "aded-enable.h"
 #include "aded-errors.h"
 #include "aded-manager.h"
+#include "aded-newdisks.h"
 #include "aded-methods.h"
 #include "aded-show.h"
 #include "aded-waiter.h"
@@ -267,6 +268,7 @@ static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned fl
         device = opt_string(params, "device", NULL);
         if (refuse_unknown_device(m, call, device, &r))
                 return r;
+        aded_newdisks_opt_out(m, device);
         return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, device, want_encrypted, NULL);
 }
 

@@ -6,6 +6,7 @@
 #include "ade-json.h"
 #include "aded-keysocket.h"
 #include "aded-manager.h"
+#include "aded-newdisks.h"
 #include "aded-show.h"
 #include "aded-state.h"
 #include "aded-view.h"
@@ -21,6 +22,7 @@ typedef struct ShowFacts {
         char *mapper;
         AdeFsMountCheck mapper_mount;
         char *unlock_error;
+        char *left_alone;
 } ShowFacts;
 
 static void show_facts_done(ShowFacts *g) {
@@ -31,6 +33,7 @@ static void show_facts_done(ShowFacts *g) {
         free(g->mapper);
         ade_fs_mount_check_done(&g->mapper_mount);
         free(g->unlock_error);
+        free(g->left_alone);
 }
 
 /* The LUKS header and its token. A detached header is not on the device: the record names it, or
@@ -99,6 +102,8 @@ static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
                 if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
                         name = mfree(name);
                 gather_unlock_error(m, g);
+                g->left_alone = aded_newdisks_why_left(m, aded_state_key(v));
+                g->facts.left_alone = g->left_alone;
         }
 
         if (name) {

@@ -247,3 +247,22 @@ int aded_state_get_enrollment(AdedState *s, AdeStateEnrollment **ret) {
         pthread_mutex_unlock(&s->lock);
         return r;
 }
+
+int aded_state_opt_out(AdedState *s, const char *device_id) {
+        int r;
+
+        assert(s);
+
+        pthread_mutex_lock(&s->lock);
+        if (s->degraded)
+                r = -EROFS;
+        else
+                r = device_id ? ade_state_exclude(s->state, device_id) : ade_state_unenroll(s->state);
+        if (r > 0) {
+                int k = ade_state_save(s->state);
+                if (k < 0)
+                        r = k;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}

@@ -65,5 +65,10 @@ int aded_state_remove(AdedState *s, const char *device_id);
 /* Records @e as the enrollment (what an accepted Enable asked for) and saves. 0, -EINVAL, -EROFS,
  * -ENOMEM, or the save's negative errno (then only memory holds the new one). */
 int aded_state_set_enrollment(AdedState *s, const AdeStateEnrollment *e);
+/* The operator disabled the volume @device_id, or (NULL) every data volume: the volume is excluded
+ * from the enrollment, or the enrollment dropped, so that nothing encrypts it again by itself.
+ * Saves when that changed the state. 1 when it did, 0 when there was nothing to change, -EROFS,
+ * -ENOMEM or the save's negative errno. */
+int aded_state_opt_out(AdedState *s, const char *device_id);
 /* A copy of the enrollment in *ret, NULL when there is none. 0 or -ENOMEM. */
 int aded_state_get_enrollment(AdedState *s, AdeStateEnrollment **ret);

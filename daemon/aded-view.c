@@ -153,6 +153,8 @@ static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
                 message = f->record->error;
         else if (!message && f->volume->skip != ADE_VOLUME_ELIGIBLE && v->state == ADED_NOT_ENCRYPTED)
                 message = f->volume->reason;
+        else if (!message && v->state == ADED_NOT_ENCRYPTED)
+                message = f->left_alone;
         return view_set_message(v, message);
 }
 

@@ -59,6 +59,9 @@ typedef struct AdedVolumeFacts {
         /* Why the key socket could not deliver the volume's key the last time systemd-cryptsetup
          * asked (at boot, usually); NULL when it did or nobody asked since aded started. */
         const char *unlock_error;
+        /* Why aded's own pass over new disks left the volume alone (aded-newdisks.h); NULL when it
+         * did not, or no pass ran. */
+        const char *left_alone;
 } AdedVolumeFacts;
 
 /* The volume object. Strings are borrowed from the facts, except @message; NULL is JSON null. */

@@ -419,6 +419,8 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "state-dir", parse_path, daemon.state_dir),
         KEY("daemon", "crypttab", parse_path, daemon.crypttab),
         KEY("daemon", "fstab", parse_path, daemon.fstab),
+        KEY("daemon", "new-disks", parse_bool, daemon.new_disks),
+        KEY("daemon", "new-disk-settle", parse_duration, daemon.new_disk_settle_sec),
 };
 
 static const char *const sections[] = {"keyvault", "identity", "azure", "preconditions", "volumes", "daemon"};
@@ -484,6 +486,8 @@ int ade_config_new_default(AdeConfig **ret) {
         c->identity.type = ADE_IDENTITY_MANAGED;
         c->preconditions.snapshot_max_age_sec = 24 * 3600;
         c->preconditions.require_same_region = true;
+        c->daemon.new_disks = true;
+        c->daemon.new_disk_settle_sec = 30;
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (set_string((uint8_t *)c + defaults[i].offset, defaults[i].value) < 0)
                         return -ENOMEM;

@@ -125,7 +125,7 @@ static void format_age(int64_t sec, char *buf, size_t size) {
                 snprintf(buf, size, "%lldd", (long long)(sec / 86400));
 }
 
-static bool strv_contains(const char **l, const char *s) {
+static bool arm_ids_contain(const char **l, const char *s) {
         if (!l)
                 return false;
         for (; *l; l++)
@@ -283,9 +283,9 @@ static int evaluate_kek(const AdePrecheckFacts *f, AdeCheckList *list) {
 }
 
 static bool restore_point_covers(const AdePrecheckRestorePoint *rp, const AdePrecheckDisk *d) {
-        if (strv_contains(rp->excluded_disk_ids, d->id))
+        if (arm_ids_contain(rp->excluded_disk_ids, d->id))
                 return false;
-        return !rp->disk_ids || strv_contains(rp->disk_ids, d->id);
+        return !rp->disk_ids || arm_ids_contain(rp->disk_ids, d->id);
 }
 
 static int evaluate_snapshot_disk(const AdePrecheckFacts *f, const AdePrecheckDisk *d, AdeCheckList *list) {

@@ -187,6 +187,7 @@ AdeStateEnrollment *ade_state_enrollment_free(AdeStateEnrollment *e) {
         const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
                 free(*fields[i].field);
+        strv_free(e->excluded);
         free(e);
         return NULL;
 }
@@ -208,6 +209,9 @@ int ade_state_enrollment_copy(const AdeStateEnrollment *e, AdeStateEnrollment **
         for (size_t i = 0; i < ELEMENTSOF(to); i++)
                 if (ade_strdup_to(to[i].field, *from[i].field) < 0)
                         return -ENOMEM;
+        for (size_t i = 0; e->excluded && e->excluded[i]; i++)
+                if (strv_extend(&c->excluded, e->excluded[i]) < 0)
+                        return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -222,9 +226,29 @@ int ade_state_set_enrollment(AdeState *s, const AdeStateEnrollment *e) {
         if (r < 0)
                 return r;
         c->updated_usec = ade_now_realtime_usec();
+        strv_free(c->excluded);
+        c->excluded = NULL;
         ade_state_enrollment_free(s->enrollment);
         s->enrollment = c;
         return 0;
+}
+
+int ade_state_exclude(AdeState *s, const char *device_id) {
+        int r;
+
+        if (!s || isempty(device_id))
+                return -EINVAL;
+        if (!s->enrollment || strv_contains(s->enrollment->excluded, device_id))
+                return 0;
+        r = strv_extend(&s->enrollment->excluded, device_id);
+        return r < 0 ? r : 1;
+}
+
+int ade_state_unenroll(AdeState *s) {
+        if (!s || !s->enrollment)
+                return 0;
+        s->enrollment = ade_state_enrollment_free(s->enrollment);
+        return 1;
 }
 
 static int enrollment_to_json(AdeStateEnrollment *e, json_object **ret) {
@@ -241,12 +265,24 @@ static int enrollment_to_json(AdeStateEnrollment *e, json_object **ret) {
                 json_object_object_add(o, "formatAll", json_object_new_boolean(e->format_all)) < 0 ||
                 json_object_object_add(o, "updatedUsec", json_object_new_int64((int64_t)e->updated_usec)) < 0)
                 return -ENOMEM;
+        if (e->excluded) {
+                json_object *l = json_object_new_array();
+
+                if (!l || json_object_object_add(o, "excluded", l) < 0) {
+                        json_object_put(l);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; e->excluded[i]; i++)
+                        if (json_object_array_add(l, json_object_new_string(e->excluded[i])) < 0)
+                                return -ENOMEM;
+        }
         *ret = TAKE_PTR(o);
         return 0;
 }
 
 static int enrollment_from_json(json_object *o, AdeStateEnrollment **ret) {
         _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *e = NULL;
+        json_object *excluded = NULL;
         const char *s;
         int64_t n;
         int r;
@@ -276,6 +312,17 @@ static int enrollment_from_json(json_object *o, AdeStateEnrollment **ret) {
         if (r < 0 && r != -ENOENT)
                 return r;
         e->updated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
+        r = ade_json_get_array(o, "excluded", &excluded);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(excluded); i++) {
+                json_object *id = json_object_array_get_idx(excluded, i);
+
+                if (!json_object_is_type(id, json_type_string) || isempty(json_object_get_string(id)))
+                        return -EBADMSG;
+                if (strv_extend(&e->excluded, json_object_get_string(id)) < 0)
+                        return -ENOMEM;
+        }
         *ret = TAKE_PTR(e);
         return 0;
 }

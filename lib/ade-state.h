@@ -99,6 +99,8 @@ typedef struct AdeStateEnrollment {
         bool skip_snapshot_check; /* the operator's precondition override */
         bool format_all;          /* empty volumes formatted instead of encrypted in place */
         uint64_t updated_usec;    /* CLOCK_REALTIME of the Enable */
+        char **excluded;          /* stable ids of volumes the operator disabled since: never encrypted
+                                   * by themselves again (NULL-terminated; NULL when none) */
 } AdeStateEnrollment;
 
 int ade_state_enrollment_copy(const AdeStateEnrollment *e, AdeStateEnrollment **ret);
@@ -136,9 +138,15 @@ int ade_state_new(const char *dir, AdeState **ret);
 /* Writes the whole state atomically (see above), creating @dir (0700) if needed. */
 int ade_state_save(AdeState *s);
 
-/* Replaces the enrollment with a copy of @e (volume type required), stamped with the time now.
- * Saving is the caller's move. 0, -EINVAL or -ENOMEM (then the old one stays). */
+/* Replaces the enrollment with a copy of @e (volume type required), stamped with the time now:
+ * a new Enable clears the exclusions of the old one. Saving is the caller's move. 0, -EINVAL or
+ * -ENOMEM (then the old one stays). */
 int ade_state_set_enrollment(AdeState *s, const AdeStateEnrollment *e);
+/* Adds the volume @device_id to the enrollment's exclusions (nothing when not enrolled, or already
+ * there). 1 when that changed it, 0 when not, -ENOMEM. Saving is the caller's move. */
+int ade_state_exclude(AdeState *s, const char *device_id);
+/* Drops the enrollment. 1 when there was one, else 0. Saving is the caller's move. */
+int ade_state_unenroll(AdeState *s);
 
 /* The record of the volume whose stable id is @device_id, or NULL. */
 AdeStateVolume *ade_state_find(AdeState *s, const char *device_id);

@@ -113,3 +113,29 @@ static inline size_t strv_length(char *const *l) {
                         n++;
         return n;
 }
+
+static inline bool strv_contains(char *const *l, const char *s) {
+        for (size_t i = 0; l && l[i]; i++)
+                if (streq(l[i], s))
+                        return true;
+        return false;
+}
+
+/* Appends a copy of @s to the NULL-terminated vector *@l (NULL is an empty one). 0 or -ENOMEM (then
+ * *@l is unchanged). */
+static inline int strv_extend(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char *c = strdup(s), **grown;
+
+        if (!c)
+                return -ENOMEM;
+        grown = reallocarray(*l, n + 2, sizeof(char *));
+        if (!grown) {
+                free(c);
+                return -ENOMEM;
+        }
+        grown[n] = c;
+        grown[n + 1] = NULL;
+        *l = grown;
+        return 0;
+}

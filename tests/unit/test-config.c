@@ -91,6 +91,8 @@ START_TEST(test_design_example_parses) {
         ck_assert_ptr_null(c->volumes.os);
         ck_assert_ptr_null(c->volumes.data);
         ck_assert_str_eq(c->daemon.group, "ade");
+        ck_assert(c->daemon.new_disks);
+        ck_assert_uint_eq(c->daemon.new_disk_settle_sec, 30);
         ck_assert_str_eq(c->path, "test.conf");
 }
 END_TEST
@@ -154,6 +156,15 @@ START_TEST(test_durations_and_booleans) {
                 parse_ok("[preconditions]\nsnapshot-max-age = 1h30m\nrequire-same-region = No\n");
         ck_assert_uint_eq(c->preconditions.snapshot_max_age_sec, 5400);
         ck_assert(!c->preconditions.require_same_region);
+}
+END_TEST
+
+START_TEST(test_new_disk_keys) {
+        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok("[daemon]\nnew-disks = no\nnew-disk-settle = 2m\n");
+        ck_assert(!c->daemon.new_disks);
+        ck_assert_uint_eq(c->daemon.new_disk_settle_sec, 120);
+        BAD("[daemon]\nnew-disk-settle = 0\n", "test.conf:2: [daemon] new-disk-settle:", "positive duration");
+        BAD("[daemon]\nnew-disks = sometimes\n", "test.conf:2: [daemon] new-disks:", "boolean");
 }
 END_TEST
 
@@ -388,6 +399,7 @@ int main(void) {
         tcase_add_test(good, test_comments_and_hash_in_url);
         tcase_add_test(good, test_urls_with_ports);
         tcase_add_test(good, test_durations_and_booleans);
+        tcase_add_test(good, test_new_disk_keys);
         tcase_add_test(good, test_duration_parser);
         tcase_add_test(good, test_data_list);
         tcase_add_test(good, test_client_secret_identity);

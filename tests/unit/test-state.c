@@ -449,10 +449,40 @@ START_TEST(test_enrollment_replaced_and_required_type) {
 }
 END_TEST
 
+START_TEST(test_enrollment_exclusions) {
+        char *dir = make_dir();
+        AdeState *s = NULL, *back = NULL;
+
+        ck_assert_int_eq(ade_state_new(dir, &s), 0);
+        /* Not enrolled: nothing to exclude from, nothing to drop. */
+        ck_assert_int_eq(ade_state_exclude(s, "/dev/disk/azure/scsi1/lun0"), 0);
+        ck_assert_int_eq(ade_state_unenroll(s), 0);
+        ck_assert_int_eq(ade_state_set_enrollment(s, &(const AdeStateEnrollment){.volume_type = (char *)"Data"}), 0);
+        ck_assert_int_eq(ade_state_exclude(s, "/dev/disk/azure/scsi1/lun0"), 1);
+        ck_assert_int_eq(ade_state_exclude(s, "/dev/disk/azure/scsi1/lun0"), 0);
+        ck_assert_int_eq(ade_state_exclude(s, "/dev/disk/azure/scsi1/lun1"), 1);
+        ck_assert_int_eq(ade_state_save(s), 0);
+        ck_assert_int_eq(ade_state_load(dir, &back, NULL), 0);
+        ck_assert_uint_eq(strv_length(back->enrollment->excluded), 2);
+        ck_assert(strv_contains(back->enrollment->excluded, "/dev/disk/azure/scsi1/lun1"));
+        /* A new Enable starts over. */
+        ck_assert_int_eq(ade_state_set_enrollment(s, back->enrollment), 0);
+        ck_assert_ptr_null(s->enrollment->excluded);
+        ck_assert_int_eq(ade_state_unenroll(s), 1);
+        ck_assert_ptr_null(s->enrollment);
+        ade_state_free(s);
+        ade_state_free(back);
+        remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_enrollment_malformed_refused) {
         assert_refused(
                 "{\"version\": 2, \"enrollment\": {\"kekUrl\": \"x\"}, \"volumes\": []}", -EBADMSG, "enrollment");
         assert_refused("{\"version\": 2, \"enrollment\": [], \"volumes\": []}", -EBADMSG, "enrollment");
+        assert_refused("{\"version\": 2, \"enrollment\": {\"volumeType\": \"Data\", \"excluded\": [1]}, "
+                       "\"volumes\": []}",
+                -EBADMSG, "enrollment");
 }
 END_TEST
 
@@ -497,6 +527,7 @@ int main(void) {
         tcase_add_test(tc, test_newer_version_refused);
         tcase_add_test(tc, test_enrollment_round_trip);
         tcase_add_test(tc, test_enrollment_replaced_and_required_type);
+        tcase_add_test(tc, test_enrollment_exclusions);
         tcase_add_test(tc, test_enrollment_malformed_refused);
         tcase_add_test(tc, test_file_without_enrollment_loads);
         suite_add_tcase(s, tc);
