@@ -6,10 +6,11 @@
 # mount namespace, and "adectl enable --volume-type DATA" encrypts two MOUNTED data disks (ext4 and
 # XFS, mounted through /etc/fstab) through the installed aded.service: both Encrypted, both mounted
 # from /dev/mapper in the system's namespace, every file intact, no error from aded in the journal.
-# Then the same guest's life goes on: crypttab and fstab name both volumes, a reboot has
-# systemd-cryptsetup open them through aded's key socket and mounts them where they were before
-# multi-user.target; a disable puts lun0's lines back, and the next boot mounts it as plaintext; the
-# journal of every boot holds no secret.
+# Then the same guest's life goes on: crypttab and fstab name both volumes; a third disk with files,
+# hot-plugged through QEMU's monitor, is encrypted by aded itself (the machine is enrolled); a reboot
+# has systemd-cryptsetup open all three through aded's key socket and mounts the first two where
+# they were before multi-user.target; a disable puts lun0's lines back, and the next boot mounts it
+# as plaintext; the journal of every boot holds no secret.
 #
 # A unit option that gives aded a mount namespace of its own (ProtectSystem=, ProtectHome=,
 # PrivateTmp=, ProtectKernelLogs=, ProtectControlGroups=, ...) makes the online enable unmount the
@@ -39,6 +40,9 @@ truncate -s 256M "$DVM_RUN/lun0.img"
 mkfs.ext4 -q -F -L data0 -d "$tree" "$DVM_RUN/lun0.img" || fail "mkfs.ext4 failed"
 # XFS cannot be filled from a folder by this mkfs.xfs: the guest makes it and gets the files.
 truncate -s 320M "$DVM_RUN/lun1.img"
+# The disk attached later, while the guest runs.
+truncate -s 256M "$DVM_RUN/lun2.img"
+mkfs.ext4 -q -F -L data2 -d "$tree" "$DVM_RUN/lun2.img" || fail "mkfs.ext4 failed"
 
 dvm_start_emulator
 dvm_boot g "$DVM_RUN/lun0.img:lun0" "$DVM_RUN/lun1.img:lun1" || fail "QEMU did not start"
@@ -76,7 +80,8 @@ dvm_check "the group ade exists (sysusers) and owns /run/ade (tmpfiles)" dvm_ssh
 
 # The configuration for the emulator on the host: Key Vault, ARM and Entra ID under their Azure
 # names (in the emulator's certificate; /etc/hosts and a forwarding rule lead them to the host), IMDS
-# at its Azure address (a forwarding rule too), the managed identity, and only the two data disks.
+# at its Azure address (a forwarding rule too), the managed identity; the data disks are found as
+# on Azure (/dev/disk/azure/scsi1/lun*), and a disk attached later is looked at 5 s after it settles.
 cat >"$DVM_RUN/ade.conf" <<EOF
 [keyvault]
 url = https://contoso.vault.azure.net
@@ -91,8 +96,8 @@ arm = https://management.azure.com
 authority = https://login.microsoftonline.com
 ca-file = /usr/local/share/ca-certificates/ade-emulator.crt
 
-[volumes]
-data = /dev/disk/azure/scsi1/lun0 /dev/disk/azure/scsi1/lun1
+[daemon]
+new-disk-settle = 5s
 EOF
 dvm_copy_in g "$DVM_RUN/ade.conf" /etc/ade/ade.conf
 dvm_check "aded --check-config accepts the configuration" dvm_ssh g 'aded --check-config'
@@ -151,6 +156,23 @@ dvm_check "remote-cryptsetup.target is enabled (Debian 12 leaves it disabled)" d
 dvm_check "aded-key.socket listens on /run/ade/key.socket" dvm_ssh g \
         'systemctl is-active aded-key.socket && test -S /run/ade/key.socket'
 
+dvm_check "adectl show: the machine is enrolled for DATA with the snapshot check skipped" dvm_ssh g \
+        'adectl show --json | jq -e ".enrollment | .volumeType == \"Data\" and .skipSnapshotCheck"'
+
+# A new data disk with files, hot-plugged while the guest runs: aded sees udev's event and, once
+# the disks settle, encrypts it by itself with the enrollment's choices.
+dvm_require_check "QEMU hot-plugs a third data disk (lun2)" dvm_disk_add g lun2 "$DVM_RUN/lun2.img" lun2
+t0=$(date +%s)
+dvm_check "aded encrypts the hot-plugged lun2 by itself (udev event, no one asking)" dvm_ssh g \
+        'for i in $(seq 1 600); do
+                 s=$(adectl show --json | jq -r ".volumes[] | select(.device | test(\"lun2$|/dev/vdd$\")) | .state");
+                 [ "$s" = Encrypted ] && exit 0; sleep 1;
+         done; adectl show; journalctl -q --no-pager -u aded.service | tail -n 20; exit 1'
+echo "# figure debvm-new-disk-encrypted $(($(date +%s) - t0)) s"
+dvm_check "lun2 has its crypttab line, keyed to the key socket" dvm_ssh g \
+        'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2) &&
+         grep -qx "$lun2 UUID=${lun2#ade-} /run/ade/key.socket luks,_netdev,nofail,headless=true,tries=1" /etc/crypttab'
+
 t0=$(date +%s)
 dvm_require_check "the guest reboots" dvm_reboot g
 echo "# figure debvm-reboot-with-two-volumes $(($(date +%s) - t0)) s"
@@ -169,6 +191,12 @@ dvm_check "both are mounted where they were, before multi-user.target" dvm_ssh g
          done'
 dvm_check "every file is intact after the reboot" dvm_ssh g \
         'cd /data0 && sha256sum --quiet -c /root/manifest && cd /data1 && sha256sum --quiet -c /root/manifest'
+dvm_check "the hot-plugged lun2 was opened through crypttab and the key socket; its files are intact" dvm_ssh g \
+        'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2) &&
+         systemctl is-active "systemd-cryptsetup@$(systemd-escape "$lun2").service" &&
+         journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $lun2" &&
+         mkdir -p /mnt/lun2 && mount -o ro "/dev/mapper/$lun2" /mnt/lun2 &&
+         (cd /mnt/lun2 && sha256sum --quiet -c /root/manifest); rc=$?; umount /mnt/lun2; exit $rc'
 dvm_check "systemctl --failed lists nothing" dvm_ssh g \
         'out=$(systemctl --failed --no-legend --plain); [ -z "$out" ] || { echo "$out"; false; }'
 dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-boot.json" 2>&1
@@ -181,7 +209,7 @@ dvm_check "adectl show: both Encrypted and unlocked after the reboot" jq -e \
 dvm_check "adectl disable of lun0 decrypts it" dvm_ssh g \
         'timeout 1200 adectl disable --volume-type DATA /dev/disk/azure/scsi1/lun0 </dev/null'
 dvm_check "its crypttab line is gone and its fstab line is what it was" dvm_ssh g \
-        '. /root/boot-lib.sh; cat /etc/crypttab /etc/fstab; test "$(grep -c "^ade-" /etc/crypttab)" = 1 &&
+        '. /root/boot-lib.sh; cat /etc/crypttab /etc/fstab; test "$(grep -c "^ade-" /etc/crypttab)" = 2 &&
          grep -q "^$lun1 " /etc/crypttab &&
          grep -qx "/dev/disk/azure/scsi1/lun0 /data0 ext4 defaults,nofail 0 2" /etc/fstab && ! grep -q "# ade: ade-.* was: /dev/disk/azure/scsi1/lun0 " /etc/fstab'
 dvm_require_check "the guest reboots again" dvm_reboot g
