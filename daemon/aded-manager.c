@@ -14,6 +14,8 @@
 #include "aded-manager.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
+#include "aded-select.h"
+#include "aded-show.h"
 #include "aded-vaults.h"
 #include "aded-waiter.h"
 
@@ -103,6 +105,8 @@ Manager *manager_free(Manager *m) {
         }
         free(m->jobs);
         enable_preps_free_all(m);
+        aded_show_free_all(m);
+        select_free_all(m);
         /* Before the resolver and the state file, which its requests use. */
         aded_keysocket_free(m->keysocket);
         if (m->server)
@@ -135,7 +139,7 @@ Job *manager_find_job(Manager *m, const char *device) {
 }
 
 bool manager_has_running_jobs(Manager *m) {
-        return m->n_jobs > 0 || m->preps;
+        return m->n_jobs > 0 || m->preps || m->selects;
 }
 
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret) {
@@ -226,25 +230,49 @@ int manager_data_volumes(Manager *m, AdeVolume ***ret) {
         return 0;
 }
 
-int manager_volumes_cached(Manager *m, AdeVolume *const **ret) {
+AdeVolume *const *manager_volumes_cached_nowait(Manager *m) {
         uint64_t now = ade_now_monotonic_usec();
+
+        if (!m->volumes || (!manager_has_running_jobs(m) && now - m->volumes_usec > VOLUMES_TTL_USEC))
+                return NULL;
+        return m->volumes;
+}
+
+int manager_volumes_cached(Manager *m, AdeVolume *const **ret) {
+        AdeVolume *const *cached = manager_volumes_cached_nowait(m);
         AdeVolume **l;
         int r;
 
-        if (!m->volumes || (!manager_has_running_jobs(m) && now - m->volumes_usec > VOLUMES_TTL_USEC)) {
+        if (!cached) {
                 r = manager_volumes(m, &l);
                 if (r < 0)
                         return r;
                 ade_volume_free_many(m->volumes);
                 m->volumes = l;
-                m->volumes_usec = now;
+                m->volumes_usec = ade_now_monotonic_usec();
+                cached = l;
         }
-        *ret = m->volumes;
+        *ret = cached;
         return 0;
 }
 
 void manager_volumes_invalidate(Manager *m) {
         m->volumes_usec = 0;
+        m->volumes_generation++;
+}
+
+uint64_t manager_volumes_generation(Manager *m) {
+        return m->volumes_generation;
+}
+
+void manager_volumes_adopt(Manager *m, AdeVolume **l, uint64_t probed_usec, uint64_t generation) {
+        if (generation != m->volumes_generation || (m->volumes && m->volumes_usec >= probed_usec)) {
+                ade_volume_free_many(l);
+                return;
+        }
+        ade_volume_free_many(m->volumes);
+        m->volumes = l;
+        m->volumes_usec = probed_usec;
 }
 
 /* STATUS= for systemd: the first job's progress, or Idle. */
@@ -301,6 +329,9 @@ static void manager_dispatch_progress(Manager *m) {
         changed = reap_jobs(m);
         if (enable_preps_dispatch(m))
                 changed = true;
+        if (select_dispatch(m))
+                changed = true;
+        (void)aded_show_dispatch(m);
         if (changed) {
                 manager_volumes_invalidate(m);
                 /* A reencryption's buffers live in the job thread's malloc arena; give them back to the
@@ -312,7 +343,7 @@ static void manager_dispatch_progress(Manager *m) {
         waiters_dispatch(m, changed);
         update_status(m);
 
-        if (m->stopping && m->n_jobs == 0 && !m->preps)
+        if (m->stopping && m->n_jobs == 0 && !m->preps && !m->selects && !m->show_queries)
                 (void)sd_event_exit(m->event, 0);
 }
 
