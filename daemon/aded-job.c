@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -386,14 +385,9 @@ static void *job_thread(void *userdata) {
 }
 
 int job_start(Job *j) {
-        sigset_t all, old;
         int r;
 
-        /* Jobs never take signals: the loop handles SIGTERM through signalfd. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&j->thread, NULL, job_thread, j);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = manager_thread_start(&j->thread, job_thread, j);
         if (r < 0)
                 return r;
         j->thread_started = true;

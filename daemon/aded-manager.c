@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
+#include <signal.h>
 #include <malloc.h>
 #include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
@@ -122,6 +123,17 @@ Manager *manager_free(Manager *m) {
         ade_volume_free_many(m->volumes);
         free(m);
         return NULL;
+}
+
+int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata) {
+        sigset_t all, old;
+        int r;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = -pthread_create(ret, NULL, fn, userdata);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return r;
 }
 
 void manager_wake(Manager *m) {

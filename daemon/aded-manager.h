@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,10 @@ Manager *manager_free(Manager *m);
 int manager_start(Manager *m);
 /* SIGTERM: cancels jobs; the loop exits once they are joined. */
 void manager_stop(Manager *m);
+
+/* Starts @fn(@userdata) in a thread that takes no signals (the loop handles SIGTERM through
+ * signalfd): a job's, or a call's reads. */
+int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata);
 
 /* Wakes the loop from any thread: it reaps finished jobs and preparations, and answers waiters. */
 void manager_wake(Manager *m);

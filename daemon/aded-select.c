@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 
 #include "ade-dm.h"
@@ -144,7 +143,6 @@ finish:
 
 int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSelectRequest *req) {
         VolumeSelect *s;
-        sigset_t all, old;
         int r;
 
         s = calloc(1, sizeof(*s));
@@ -167,11 +165,7 @@ int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSel
                 return r;
         }
 
-        /* Like a job's thread, it takes no signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&s->thread, NULL, select_thread, s);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = manager_thread_start(&s->thread, select_thread, s);
         if (r < 0) {
                 volume_select_free(s);
                 return r;

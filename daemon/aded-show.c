@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
@@ -318,15 +317,7 @@ finish:
 }
 
 static int show_query_run(ShowQuery *q) {
-        sigset_t all, old;
-        int r;
-
-        /* Like a job's thread, it takes no signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&q->thread, NULL, show_thread, q);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return r;
+        return manager_thread_start(&q->thread, show_thread, q);
 }
 
 /* The devices jobs hold now, for the thread to leave alone. */
