@@ -187,8 +187,10 @@ static int select_finish(Manager *m, VolumeSelect *s) {
         Waiter *w;
         int r;
 
-        if (!ade_varlink_call_is_pending(call))
-                return 0; /* the caller left: nothing is started on its behalf */
+        /* A oneway call (adectl disable --no-wait) is over once its method returned, and still wants
+         * its jobs; any other caller that left gets nothing started on its behalf. */
+        if (!(s->flags & ADE_VARLINK_METHOD_ONEWAY) && !ade_varlink_call_is_pending(call))
+                return 0;
         if (m->stopping)
                 return aded_error_stopping(call);
         if (s->refuse_busy && manager_has_running_jobs(m))
@@ -215,6 +217,8 @@ static int select_finish(Manager *m, VolumeSelect *s) {
         r = manager_start_jobs(m, s->type, s->eligible, s->n_eligible, s->has_params ? &s->params : NULL, &jobs);
         if (r < 0)
                 return ade_varlink_error_errno(call, r);
+        if (s->flags & ADE_VARLINK_METHOD_ONEWAY)
+                return 0; /* nobody to answer */
         r = waiter_add(m, call, jobs, s->n_eligible, NULL, &w);
         if (r < 0)
                 return ade_varlink_error_errno(call, r);
