@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 
 #include "ade-json.h"
@@ -349,14 +348,9 @@ finish:
 
 /* Starts @e's thread and lists it; frees @e on failure. */
 static int prep_launch(Manager *m, EnablePrep *e) {
-        sigset_t all, old;
         int r;
 
-        /* Like a job's thread, it takes no signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&e->thread, NULL, prep_thread, e);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = manager_thread_start(&e->thread, prep_thread, e);
         if (r < 0) {
                 enable_prep_free(e);
                 return r;

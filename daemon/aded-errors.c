@@ -24,6 +24,12 @@ int aded_error_stopping(AdeVarlinkCall *call) {
         return aded_error_precondition(call, "daemon", "aded is stopping; try again once it has restarted");
 }
 
+int aded_error_unlock_without_dm(AdeVarlinkCall *call) {
+        return aded_error_precondition(call, "device-mapper",
+                "device-mapper is not available on this host (no /dev/mapper/control): "
+                "encrypted volumes cannot be opened here; load the dm-crypt module");
+}
+
 json_object *aded_error_keyvault_parameters(const AdeCloudError *e) {
         json_object *o = json_object_new_object();
 

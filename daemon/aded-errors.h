@@ -19,6 +19,9 @@ int aded_error_precondition(AdeVarlinkCall *call, const char *check, const char 
 /* PreconditionFailed for a call that arrives while aded stops. */
 int aded_error_stopping(AdeVarlinkCall *call);
 
+/* PreconditionFailed for an Unlock on a host without device-mapper. */
+int aded_error_unlock_without_dm(AdeVarlinkCall *call);
+
 /* KeyVaultError(status, code, message) from what the service said. */
 json_object *aded_error_keyvault_parameters(const AdeCloudError *e);
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -69,23 +68,6 @@ void aded_job_progress_done(AdedJobProgress *p) {
         p->mapper = mfree(p->mapper);
 }
 
-static int volume_copy(const AdeVolume *v, AdeVolume **ret) {
-        AdeVolume *c = calloc(1, sizeof(*c));
-
-        if (!c)
-                return -ENOMEM;
-        *c = (AdeVolume){.size = v->size, .lun = v->lun, .type = v->type, .skip = v->skip};
-        if (ade_strdup_to(&c->device, v->device) < 0 || ade_strdup_to(&c->stable_id, v->stable_id) < 0 ||
-                ade_strdup_to(&c->fstype, v->fstype) < 0 || ade_strdup_to(&c->fs_uuid, v->fs_uuid) < 0 ||
-                ade_strdup_to(&c->label, v->label) < 0 || ade_strdup_to(&c->mountpoint, v->mountpoint) < 0 ||
-                ade_strdup_to(&c->reason, v->reason) < 0) {
-                ade_volume_free(c);
-                return -ENOMEM;
-        }
-        *ret = c;
-        return 0;
-}
-
 int job_new(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret) {
         Job *j;
         int r;
@@ -102,7 +84,7 @@ int job_new(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnablePa
         pthread_mutex_init(&j->lock, NULL);
         atomic_init(&j->cancel, false);
         /* A job keeps its own description: the manager's list is refreshed while the job runs. */
-        r = volume_copy(v, &j->volume);
+        r = ade_volume_copy(v, &j->volume);
         if (r >= 0 && !(j->device = strdup(v->device)))
                 r = -ENOMEM;
         if (r >= 0 && params)
@@ -403,14 +385,9 @@ static void *job_thread(void *userdata) {
 }
 
 int job_start(Job *j) {
-        sigset_t all, old;
         int r;
 
-        /* Jobs never take signals: the loop handles SIGTERM through signalfd. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        r = -pthread_create(&j->thread, NULL, job_thread, j);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        r = manager_thread_start(&j->thread, job_thread, j);
         if (r < 0)
                 return r;
         j->thread_started = true;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
+#include <signal.h>
 #include <malloc.h>
 #include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
@@ -15,6 +16,8 @@
 #include "aded-newdisks.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
+#include "aded-select.h"
+#include "aded-show.h"
 #include "aded-vaults.h"
 #include "aded-waiter.h"
 
@@ -104,6 +107,8 @@ Manager *manager_free(Manager *m) {
         }
         free(m->jobs);
         enable_preps_free_all(m);
+        aded_show_free_all(m);
+        select_free_all(m);
         /* Before the resolver and the state file, which its requests use. */
         aded_keysocket_free(m->keysocket);
         aded_newdisks_free(m->newdisks);
@@ -122,6 +127,17 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata) {
+        sigset_t all, old;
+        int r;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = -pthread_create(ret, NULL, fn, userdata);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return r;
+}
+
 void manager_wake(Manager *m) {
         uint64_t one = 1;
 
@@ -137,7 +153,7 @@ Job *manager_find_job(Manager *m, const char *device) {
 }
 
 bool manager_has_running_jobs(Manager *m) {
-        return m->n_jobs > 0 || m->preps;
+        return m->n_jobs > 0 || m->preps || m->selects;
 }
 
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret) {
@@ -228,25 +244,49 @@ int manager_data_volumes(Manager *m, AdeVolume ***ret) {
         return 0;
 }
 
-int manager_volumes_cached(Manager *m, AdeVolume *const **ret) {
+AdeVolume *const *manager_volumes_cached_nowait(Manager *m) {
         uint64_t now = ade_now_monotonic_usec();
+
+        if (!m->volumes || (!manager_has_running_jobs(m) && now - m->volumes_usec > VOLUMES_TTL_USEC))
+                return NULL;
+        return m->volumes;
+}
+
+int manager_volumes_cached(Manager *m, AdeVolume *const **ret) {
+        AdeVolume *const *cached = manager_volumes_cached_nowait(m);
         AdeVolume **l;
         int r;
 
-        if (!m->volumes || (!manager_has_running_jobs(m) && now - m->volumes_usec > VOLUMES_TTL_USEC)) {
+        if (!cached) {
                 r = manager_volumes(m, &l);
                 if (r < 0)
                         return r;
                 ade_volume_free_many(m->volumes);
                 m->volumes = l;
-                m->volumes_usec = now;
+                m->volumes_usec = ade_now_monotonic_usec();
+                cached = l;
         }
-        *ret = m->volumes;
+        *ret = cached;
         return 0;
 }
 
 void manager_volumes_invalidate(Manager *m) {
         m->volumes_usec = 0;
+        m->volumes_generation++;
+}
+
+uint64_t manager_volumes_generation(Manager *m) {
+        return m->volumes_generation;
+}
+
+void manager_volumes_adopt(Manager *m, AdeVolume **l, uint64_t probed_usec, uint64_t generation) {
+        if (generation != m->volumes_generation || (m->volumes && m->volumes_usec >= probed_usec)) {
+                ade_volume_free_many(l);
+                return;
+        }
+        ade_volume_free_many(m->volumes);
+        m->volumes = l;
+        m->volumes_usec = probed_usec;
 }
 
 /* STATUS= for systemd: the first job's progress, or Idle. */
@@ -303,6 +343,9 @@ static void manager_dispatch_progress(Manager *m) {
         changed = reap_jobs(m);
         if (enable_preps_dispatch(m))
                 changed = true;
+        if (select_dispatch(m))
+                changed = true;
+        (void)aded_show_dispatch(m);
         if (changed) {
                 manager_volumes_invalidate(m);
                 /* A reencryption's buffers live in the job thread's malloc arena; give them back to the
@@ -316,7 +359,7 @@ static void manager_dispatch_progress(Manager *m) {
         if (changed && !manager_has_running_jobs(m))
                 aded_newdisks_idle(m);
 
-        if (m->stopping && m->n_jobs == 0 && !m->preps)
+        if (m->stopping && m->n_jobs == 0 && !m->preps && !m->selects && !m->show_queries)
                 (void)sd_event_exit(m->event, 0);
 }
 

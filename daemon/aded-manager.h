@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,10 +41,14 @@ struct Manager {
         sd_event_source *extend_timer; /* while stopping: extends systemd's stop timeout, see manager_stop() */
         Job **jobs;                    /* running, or finished and not reaped yet */
         size_t n_jobs;
-        struct EnablePrep *preps; /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
-        struct Waiter *waiters;   /* calls waiting for jobs, and Watch (aded-waiter.c) */
-        AdeVolume **volumes;      /* cached list, see manager_volumes_cached() */
+        struct EnablePrep *preps;       /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
+        struct ShowQuery *show_queries; /* Show calls whose device reads run in a thread (aded-show.c) */
+        struct VolumeSelect *selects;   /* Disable, RotateKey, Unlock choosing their volumes in a thread
+                                         * (aded-select.c) */
+        struct Waiter *waiters;         /* calls waiting for jobs, and Watch (aded-waiter.c) */
+        AdeVolume **volumes;            /* cached list, see manager_volumes_cached() */
         uint64_t volumes_usec;
+        uint64_t volumes_generation; /* counts manager_volumes_invalidate() */
         bool stopping;
         char *last_status;
         uint64_t watch_last_usec;
@@ -55,6 +60,10 @@ Manager *manager_free(Manager *m);
 int manager_start(Manager *m);
 /* SIGTERM: cancels jobs; the loop exits once they are joined. */
 void manager_stop(Manager *m);
+
+/* Starts @fn(@userdata) in a thread that takes no signals (the loop handles SIGTERM through
+ * signalfd): a job's, or a call's reads. */
+int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata);
 
 /* Wakes the loop from any thread: it reaps finished jobs and preparations, and answers waiters. */
 void manager_wake(Manager *m);
@@ -68,6 +77,12 @@ int manager_data_volumes(Manager *m, AdeVolume ***ret);
  * every device, and a device under reencryption is its job's alone). Borrowed. */
 int manager_volumes_cached(Manager *m, AdeVolume *const **ret);
 void manager_volumes_invalidate(Manager *m);
+/* The cached list when manager_volumes_cached() would return it without probing, else NULL. */
+AdeVolume *const *manager_volumes_cached_nowait(Manager *m);
+uint64_t manager_volumes_generation(Manager *m);
+/* Takes @l, probed from @probed_usec on, as the cached list, unless the list was invalidated since
+ * (@generation, from manager_volumes_generation() then) or a newer one is cached; else frees it. */
+void manager_volumes_adopt(Manager *m, AdeVolume **l, uint64_t probed_usec, uint64_t generation);
 
 /* Starts a job of @type on each of the @n volumes @vols, and lists them in *ret_jobs (n entries,
  * NULL-terminated; the array is the caller's, the jobs the manager's). On failure those already
@@ -79,5 +94,6 @@ int manager_start_jobs(Manager *m, AdedJobType type, AdeVolume *const *vols, siz
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret);
 
 Job *manager_find_job(Manager *m, const char *device);
-/* Whether a job or Enable's preparation is running. */
+/* Whether a job, Enable's preparation or the choice of volumes of Disable, RotateKey or Unlock is
+ * running. */
 bool manager_has_running_jobs(Manager *m);

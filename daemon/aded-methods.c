@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "ade-dm.h"
-#include "ade-fs.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "aded-enable.h"
 #include "aded-errors.h"
 #include "aded-manager.h"
-#include "aded-newdisks.h"
 #include "aded-methods.h"
+#include "aded-select.h"
 #include "aded-show.h"
 #include "aded-waiter.h"
 
@@ -66,18 +64,12 @@ static bool refuse_volume_type(AdeVarlinkCall *call, json_object *params, const 
 }
 
 static int method_show(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
-        _cleanup_json_ json_object *reply = NULL;
-        Manager *m = userdata;
         const char *type;
-        int r;
 
         (void)flags;
         if (parse_volume_type(params, "volumeType", false, &type) < 0)
                 return ade_varlink_error_invalid_parameter(call, "volumeType");
-        r = aded_show_json(m, type, &reply);
-        if (r < 0)
-                return r;
-        return ade_varlink_reply(call, reply);
+        return aded_show_start(userdata, call, type);
 }
 
 static int method_watch(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
@@ -121,103 +113,6 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
                 });
 }
 
-/* The status of @v's LUKS header (the detached one the state file names, or the device's). */
-static int volume_luks_status(Manager *m, const AdeVolume *v, AdeLuksStatus *ret) {
-        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
-
-        (void)aded_state_get(m->state, aded_state_key(v), &record);
-        return ade_luks_status(v->device, record ? record->header_path : NULL, ret);
-}
-
-/* Disable takes finished volumes and interrupted decryptions; an interrupted encryption must finish
- * first (the job refuses it too). */
-static bool want_encrypted(Manager *m, const AdeVolume *v) {
-        AdeLuksStatus st;
-
-        if (volume_luks_status(m, v, &st) < 0 || !st.has_token)
-                return false;
-        return st.state == ADE_LUKS_STATE_FINISHED ||
-               ((st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH) &&
-                       st.operation == ADE_LUKS_OP_DECRYPT);
-}
-
-static bool want_finished(Manager *m, const AdeVolume *v) {
-        AdeLuksStatus st;
-
-        return volume_luks_status(m, v, &st) >= 0 && st.state == ADE_LUKS_STATE_FINISHED && st.has_token;
-}
-
-/* Unlock takes locked volumes, and open ones whose recorded mount point does not hold them yet (the
- * mount point was missing or busy at the last Unlock); one mounted elsewhere is left alone. */
-static bool want_unlock(Manager *m, const AdeVolume *v) {
-        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
-        _cleanup_free_ char *name = NULL, *mapper = NULL, *why = NULL;
-        int r;
-
-        if (!want_finished(m, v))
-                return false;
-        r = ade_dm_find_crypt(v->device, &name);
-        if (r == 0)
-                return true;
-        if (r < 0)
-                return false;
-        (void)aded_state_get(m->state, aded_state_key(v), &record);
-        if (!record || !record->mount_point || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
-                return false;
-        r = ade_fs_mount_check(mapper, record->mount_point, &why);
-        return r == 0 || r == -ENOENT || r == -ENOTDIR || r == -EBUSY;
-}
-
-/* Disable, RotateKey and Unlock: runs @type on the data volumes that carry our header and that
- * @want takes (only @device, by its path or stable id, when given), and answers once the jobs are
- * done (with "more": their progress meanwhile). */
-static int run_on_encrypted(Manager *m, AdeVarlinkCall *call, unsigned flags, AdedJobType type, const char *device,
-        bool (*want)(Manager *m, const AdeVolume *v), const AdedEnableParams *params) {
-        _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        _cleanup_free_ AdeVolume **eligible = NULL;
-        _cleanup_free_ Job **jobs = NULL;
-        size_t n = 0, k = 0;
-        Waiter *w;
-        int r;
-
-        r = manager_data_volumes(m, &all);
-        if (r < 0)
-                return r;
-        while (all[n])
-                n++;
-        eligible = calloc(n + 1, sizeof(AdeVolume *));
-        if (!eligible)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                if (device && !streq(all[i]->device, device) && !streq_ptr(all[i]->stable_id, device))
-                        continue;
-                if (want(m, all[i]))
-                        eligible[k++] = all[i];
-        }
-
-        if (k == 0) {
-                _cleanup_json_ json_object *reply = NULL;
-
-                r = aded_jobs_volumes_json(m, NULL, 0, NULL, &reply);
-                if (r < 0)
-                        return r;
-                return ade_varlink_reply(call, reply);
-        }
-        /* Each volume has one job at a time, with or without a device named in the call. */
-        for (size_t i = 0; i < k; i++)
-                if (manager_find_job(m, eligible[i]->device))
-                        return aded_error_in_progress(call);
-        r = manager_start_jobs(m, type, eligible, k, params, &jobs);
-        if (r < 0)
-                return r;
-        r = waiter_add(m, call, jobs, k, NULL, &w);
-        if (r < 0)
-                return r;
-        if (flags & ADE_VARLINK_METHOD_MORE)
-                return waiter_notify_progress(m, w);
-        return 0;
-}
-
 /* Refuses @call while aded stops or a job runs: true, with what sending the error returned in
  * *ret. */
 static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
@@ -229,26 +124,6 @@ static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
                 *ret = aded_error_in_progress(call);
         else
                 return false;
-        return true;
-}
-
-/* Refuses @call when @device (non-NULL) names no data volume, by its path or its stable id: true,
- * with what sending the error (NoSuchVolume) returned in *ret. */
-static bool refuse_unknown_device(Manager *m, AdeVarlinkCall *call, const char *device, int *ret) {
-        _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        int r;
-
-        if (!device)
-                return false;
-        r = manager_data_volumes(m, &all);
-        if (r < 0) {
-                *ret = r;
-                return true;
-        }
-        for (size_t i = 0; all[i]; i++)
-                if (streq(all[i]->device, device) || streq_ptr(all[i]->stable_id, device))
-                        return false;
-        *ret = aded_error_no_such_volume(call, device);
         return true;
 }
 
@@ -266,10 +141,13 @@ static int method_disable(AdeVarlinkCall *call, json_object *params, unsigned fl
                 return r;
         /* One volume (its path or stable id), or every encrypted data volume. */
         device = opt_string(params, "device", NULL);
-        if (refuse_unknown_device(m, call, device, &r))
-                return r;
-        aded_newdisks_opt_out(m, device);
-        return run_on_encrypted(m, call, flags, ADED_JOB_DECRYPT, device, want_encrypted, NULL);
+        return select_start(m, call, flags,
+                &(const AdedSelectRequest){
+                        .type = ADED_JOB_DECRYPT,
+                        .want = ADED_SELECT_ENCRYPTED,
+                        .device = device,
+                        .refuse_busy = true,
+                });
 }
 
 static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
@@ -280,11 +158,17 @@ static int method_rotate(AdeVarlinkCall *call, json_object *params, unsigned fla
         kek = opt_string(params, "kekUrl", NULL);
         if (refuse_when_busy(m, call, &r))
                 return r;
-        return run_on_encrypted(m, call, flags, ADED_JOB_ROTATE, NULL, want_finished,
-                &(const AdedEnableParams){
-                        .kek_url = (char *)kek,
-                        .kek_vault_resource_id = m->config->keyvault.kek_vault_resource_id,
-                        .kek_algorithm = kek ? m->config->keyvault.kek_algorithm : NULL,
+        return select_start(m, call, flags,
+                &(const AdedSelectRequest){
+                        .type = ADED_JOB_ROTATE,
+                        .want = ADED_SELECT_FINISHED,
+                        .refuse_busy = true,
+                        .params =
+                                &(const AdedEnableParams){
+                                        .kek_url = (char *)kek,
+                                        .kek_vault_resource_id = m->config->keyvault.kek_vault_resource_id,
+                                        .kek_algorithm = kek ? m->config->keyvault.kek_algorithm : NULL,
+                                },
                 });
 }
 
@@ -298,13 +182,16 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                 return r;
         if (m->stopping)
                 return aded_error_stopping(call);
-        if (refuse_unknown_device(m, call, device, &r))
-                return r;
-        if (!m->dm)
-                return aded_error_precondition(call, "device-mapper",
-                        "device-mapper is not available on this host (no /dev/mapper/control): "
-                        "encrypted volumes cannot be opened here; load the dm-crypt module");
-        return run_on_encrypted(m, call, flags, ADED_JOB_UNLOCK, device, want_unlock, NULL);
+        /* Without a device there is no name to check first: the answer needs no device read. */
+        if (!device && !m->dm)
+                return aded_error_unlock_without_dm(call);
+        return select_start(m, call, flags,
+                &(const AdedSelectRequest){
+                        .type = ADED_JOB_UNLOCK,
+                        .want = ADED_SELECT_LOCKED,
+                        .device = device,
+                        .need_dm = true,
+                });
 }
 
 int methods_bind(Manager *m) {

@@ -202,24 +202,10 @@ char *aded_newdisks_why_left(Manager *m, const char *device_id) {
         return why;
 }
 
-void aded_newdisks_opt_out(Manager *m, const char *device) {
-        _cleanup_(ade_volume_free_manyp) AdeVolume **all = NULL;
-        const char *id = NULL;
+void aded_newdisks_opt_out(Manager *m, const char *device_id, const char *device) {
         int r;
 
-        if (device) {
-                r = manager_data_volumes(m, &all);
-                if (r < 0) {
-                        ade_log_error_errno(r, "cannot record that %s was disabled: %m", device);
-                        return;
-                }
-                for (size_t i = 0; all[i] && !id; i++)
-                        if (streq(all[i]->device, device) || streq_ptr(all[i]->stable_id, device))
-                                id = aded_state_key(all[i]);
-                if (!id)
-                        return;
-        }
-        r = aded_state_opt_out(m->state, id);
+        r = aded_state_opt_out(m->state, device_id);
         if (r < 0)
                 ade_log_error_errno(r,
                         "cannot record in the state file that %s was disabled: %m; aded may encrypt it again by "

@@ -31,7 +31,8 @@ void aded_newdisks_left_alone(Manager *m, char *const *ids, char *const *why);
 /* Why the last pass left the volume @device_id alone, or NULL: a new string. Any thread. */
 char *aded_newdisks_why_left(Manager *m, const char *device_id);
 
-/* The operator disables @device (its path or stable id), or every data volume (NULL): the volume
- * is excluded from the enrollment, or the machine no longer enrolled, so that no pass encrypts it
- * again. A failure is logged, not returned: the decryption goes ahead. */
-void aded_newdisks_opt_out(Manager *m, const char *device);
+/* The operator disables the volume @device_id (its stable id; @device its path, for the log), or
+ * every data volume (both NULL): the volume is excluded from the enrollment, or the machine no
+ * longer enrolled, so that no pass encrypts it again. No device I/O. A failure is logged, not
+ * returned: the decryption goes ahead. */
+void aded_newdisks_opt_out(Manager *m, const char *device_id, const char *device);

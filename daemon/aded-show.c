@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "ade-dm.h"
+#include "ade-io.h"
 #include "ade-json.h"
 #include "aded-keysocket.h"
 #include "aded-manager.h"
@@ -79,41 +82,59 @@ static void gather_unlock_error(Manager *m, ShowFacts *g) {
         g->facts.unlock_error = g->unlock_error;
 }
 
-static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
+/* The open volume's mapper /dev/mapper/@name, and (no job) where it is mounted. */
+static int gather_mapper(ShowFacts *g, const char *name, bool job) {
+        if (!name)
+                return 0;
+        if (asprintf(&g->mapper, "/dev/mapper/%s", name) < 0)
+                return -ENOMEM;
+        g->facts.mapper = g->mapper;
+        if (!job && g->record && g->record->mount_point)
+                gather_mapper_mount(g);
+        return 0;
+}
+
+/* The facts of @v from the state file and the device: reads the device (libcryptsetup, blkid,
+ * device-mapper), so never in the loop for a method's reply, and never while a job runs on it. */
+static int show_gather_device(Manager *m, const AdeVolume *v, ShowFacts *g) {
         _cleanup_free_ char *name = NULL;
-        Job *j;
         int r;
 
         *g = (ShowFacts){.facts.volume = v};
-
         r = aded_state_get(m->state, aded_state_key(v), &g->record);
         if (r < 0)
                 return r;
         g->facts.record = g->record;
+        gather_header(m, v, g);
+        if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
+                name = mfree(name);
+        gather_unlock_error(m, g);
+        g->left_alone = aded_newdisks_why_left(m, aded_state_key(v));
+        g->facts.left_alone = g->left_alone;
+        return gather_mapper(g, name, false);
+}
 
-        j = manager_find_job(m, v->device);
-        if (j) {
-                /* A job holds the header: report from its progress, and never read the device now. */
-                job_snapshot(j, &g->job);
-                g->facts.job = &g->job;
-                name = TAKE_PTR(g->job.mapper);
-        } else {
-                gather_header(m, v, g);
-                if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
-                        name = mfree(name);
-                gather_unlock_error(m, g);
-                g->left_alone = aded_newdisks_why_left(m, aded_state_key(v));
-                g->facts.left_alone = g->left_alone;
-        }
+/* The facts of @v under job @j: from the state file and the job's progress. A job holds the
+ * header: the device is not read. In the loop. */
+static int show_gather_job(Manager *m, const AdeVolume *v, Job *j, ShowFacts *g) {
+        _cleanup_free_ char *name = NULL;
+        int r;
 
-        if (name) {
-                if (asprintf(&g->mapper, "/dev/mapper/%s", name) < 0)
-                        return -ENOMEM;
-                g->facts.mapper = g->mapper;
-                if (!j && g->record && g->record->mount_point)
-                        gather_mapper_mount(g);
-        }
-        return 0;
+        *g = (ShowFacts){.facts.volume = v};
+        r = aded_state_get(m->state, aded_state_key(v), &g->record);
+        if (r < 0)
+                return r;
+        g->facts.record = g->record;
+        job_snapshot(j, &g->job);
+        g->facts.job = &g->job;
+        name = TAKE_PTR(g->job.mapper);
+        return gather_mapper(g, name, true);
+}
+
+static int show_gather(Manager *m, const AdeVolume *v, ShowFacts *g) {
+        Job *j = manager_find_job(m, v->device);
+
+        return j ? show_gather_job(m, v, j, g) : show_gather_device(m, v, g);
 }
 
 /* The view of @v; it borrows from @g. */
@@ -147,19 +168,18 @@ static bool type_matches(const AdeVolume *v, const char *filter) {
         return false;
 }
 
-/* Adds the volume object of @v to @volumes when the filter takes it, and its state to @summary. */
-static int show_volume(
-        Manager *m, const AdeVolume *v, const char *type_filter, json_object *volumes, AdedShowSummary *summary) {
-        _cleanup_(show_facts_done) ShowFacts g = {};
+/* Adds the volume object of @g's volume to @volumes when the filter takes it, and its state to
+ * @summary. */
+static int show_volume(ShowFacts *g, const char *type_filter, json_object *volumes, AdedShowSummary *summary) {
         _cleanup_(aded_volume_view_done) AdedVolumeView view = {};
         json_object *o;
         int r;
 
-        r = show_decide(m, v, &g, &view);
+        r = aded_view_decide(&g->facts, &view);
         if (r < 0)
                 return r;
         aded_view_summary_add(summary, &view);
-        if (!type_matches(v, type_filter))
+        if (!type_matches(g->facts.volume, type_filter))
                 return 0;
         r = aded_view_to_json(&view, &o);
         if (r < 0)
@@ -196,16 +216,13 @@ static int show_enrollment(Manager *m, json_object *o) {
         return json_object_object_add(o, "enrollment", TAKE_PTR(j));
 }
 
-int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
+/* Show's reply from the facts @g of @n volumes. */
+static int show_reply(Manager *m, const char *type_filter, ShowFacts *g, size_t n, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
         AdedShowSummary summary = ADED_SHOW_SUMMARY_INIT;
-        AdeVolume *const *l;
         json_object *volumes;
         int r;
 
-        r = manager_volumes_cached(m, &l);
-        if (r < 0)
-                return r;
         o = json_object_new_object();
         volumes = json_object_new_array();
         if (!o || !volumes) {
@@ -213,8 +230,8 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
                 return -ENOMEM;
         }
         json_object_object_add(o, "volumes", volumes);
-        for (size_t i = 0; l[i]; i++) {
-                r = show_volume(m, l[i], type_filter, volumes, &summary);
+        for (size_t i = 0; i < n; i++) {
+                r = show_volume(&g[i], type_filter, volumes, &summary);
                 if (r < 0)
                         return r;
         }
@@ -228,4 +245,258 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
                 json_object_object_add(o, "message", json_object_new_string(aded_state_degraded(m->state)));
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+static void show_facts_free_many(ShowFacts *g, size_t n) {
+        for (size_t i = 0; g && i < n; i++)
+                show_facts_done(&g[i]);
+        free(g);
+}
+
+int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
+        AdeVolume *const *l;
+        ShowFacts *g;
+        size_t n = 0;
+        int r;
+
+        r = manager_volumes_cached(m, &l);
+        if (r < 0)
+                return r;
+        while (l[n])
+                n++;
+        g = calloc(n + 1, sizeof(ShowFacts));
+        if (!g)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r = show_gather(m, l[i], &g[i]);
+                if (r < 0) {
+                        show_facts_free_many(g, i + 1);
+                        return r;
+                }
+        }
+        r = show_reply(m, type_filter, g, n, ret);
+        show_facts_free_many(g, n);
+        return r;
+}
+
+/* ---- the Show method: the device reads in a thread of their own ---- */
+
+struct ShowQuery {
+        ShowQuery *next;
+        Manager *manager;
+        AdeVarlinkCall *call;
+        char *type_filter;
+        bool probe;                        /* the thread lists the volumes afresh (no cached list to use) */
+        AdeVolume **volumes;               /* owned: copied from the cache, or probed by the thread */
+        char **busy;                       /* the devices a job held when the query started (NULL-terminated): the
+                                            * thread leaves them be */
+        uint64_t started_usec, generation; /* when, and manager_volumes_generation() then */
+
+        pthread_t thread;
+        atomic_bool finished;
+
+        /* Written by the thread before it sets finished. */
+        ShowFacts *facts; /* one per volume; those of busy devices are left empty */
+        size_t n;
+        int result;
+};
+
+static void show_query_reset(ShowQuery *q) {
+        show_facts_free_many(q->facts, q->n);
+        q->facts = NULL;
+        if (q->probe) {
+                ade_volume_free_many(q->volumes);
+                q->volumes = NULL;
+        }
+        q->n = 0;
+        q->result = 0;
+        atomic_store(&q->finished, false);
+}
+
+static void show_query_free(ShowQuery *q) {
+        if (!q)
+                return;
+        show_query_reset(q);
+        if (q->call)
+                ade_varlink_call_unref(q->call);
+        free(q->type_filter);
+        ade_volume_free_many(q->volumes);
+        strv_free(q->busy);
+        free(q);
+}
+
+static void show_query_freep(ShowQuery **q) {
+        show_query_free(*q);
+}
+
+static bool show_query_is_busy(const ShowQuery *q, const char *device) {
+        for (char **d = q->busy; d && *d; d++)
+                if (streq(*d, device))
+                        return true;
+        return false;
+}
+
+static void *show_thread(void *userdata) {
+        ShowQuery *q = userdata;
+        Manager *m = q->manager;
+        size_t n = 0;
+        int r = 0;
+
+        if (q->probe) {
+                r = manager_volumes(m, &q->volumes);
+                if (r < 0)
+                        goto finish;
+        }
+        while (q->volumes[n])
+                n++;
+        q->facts = calloc(n + 1, sizeof(ShowFacts));
+        if (!q->facts) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        q->n = n;
+        for (size_t i = 0; i < n; i++) {
+                q->facts[i] = (ShowFacts){.facts.volume = q->volumes[i]};
+                if (show_query_is_busy(q, q->volumes[i]->device))
+                        continue;
+                r = show_gather_device(m, q->volumes[i], &q->facts[i]);
+                if (r < 0)
+                        goto finish;
+        }
+finish:
+        q->result = r;
+        atomic_store(&q->finished, true);
+        manager_wake(m);
+        return NULL;
+}
+
+static int show_query_run(ShowQuery *q) {
+        return manager_thread_start(&q->thread, show_thread, q);
+}
+
+/* The devices jobs hold now, for the thread to leave alone. */
+static int show_query_take_busy(Manager *m, ShowQuery *q) {
+        strv_free(q->busy);
+        q->busy = calloc(m->n_jobs + 1, sizeof(char *));
+        if (!q->busy)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_jobs; i++)
+                if (ade_strdup_to(&q->busy[i], job_device(m->jobs[i])) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
+        _cleanup_(show_query_freep) ShowQuery *q = NULL;
+        AdeVolume *const *cached;
+        size_t n = 0;
+        int r;
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->manager = m;
+        q->started_usec = ade_now_monotonic_usec();
+        q->generation = manager_volumes_generation(m);
+        if (ade_strdup_to(&q->type_filter, type_filter) < 0)
+                return -ENOMEM;
+        /* The list is probed at most every 2 s and never while a job runs (manager_volumes_cached()):
+         * the thread probes it only when the cached one would be. */
+        cached = manager_volumes_cached_nowait(m);
+        if (cached) {
+                while (cached[n])
+                        n++;
+                q->volumes = calloc(n + 1, sizeof(AdeVolume *));
+                if (!q->volumes)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        r = ade_volume_copy(cached[i], &q->volumes[i]);
+                        if (r < 0)
+                                return r;
+                }
+        } else
+                q->probe = true;
+        r = show_query_take_busy(m, q);
+        if (r < 0)
+                return r;
+        r = show_query_run(q);
+        if (r < 0)
+                return r;
+        q->call = ade_varlink_call_ref(call);
+        q->next = m->show_queries;
+        m->show_queries = TAKE_PTR(q);
+        return 0;
+}
+
+/* Answers @q's call: the thread's facts, and those of jobs from their progress now. 1 when a job
+ * that held a device at the start has finished meanwhile: the device must be read after all. */
+static int show_query_finish(Manager *m, ShowQuery *q) {
+        _cleanup_json_ json_object *reply = NULL;
+        int r;
+
+        if (!ade_varlink_call_is_pending(q->call))
+                return 0; /* the caller left */
+        if (q->result < 0)
+                return ade_varlink_error_errno(q->call, q->result);
+        for (size_t i = 0; i < q->n; i++) {
+                const AdeVolume *v = q->volumes[i];
+                Job *j = manager_find_job(m, v->device);
+
+                if (j) {
+                        /* A job that started meanwhile holds the header now: its progress says more. */
+                        show_facts_done(&q->facts[i]);
+                        r = show_gather_job(m, v, j, &q->facts[i]);
+                        if (r < 0)
+                                return ade_varlink_error_errno(q->call, r);
+                } else if (show_query_is_busy(q, v->device))
+                        return 1;
+        }
+        r = show_reply(m, q->type_filter, q->facts, q->n, &reply);
+        if (r < 0)
+                return ade_varlink_error_errno(q->call, r);
+        return ade_varlink_reply(q->call, reply);
+}
+
+bool aded_show_dispatch(Manager *m) {
+        bool any = false;
+
+        for (ShowQuery **p = &m->show_queries; *p;) {
+                ShowQuery *q = *p;
+
+                if (!atomic_load(&q->finished)) {
+                        p = &q->next;
+                        continue;
+                }
+                pthread_join(q->thread, NULL);
+                if (show_query_finish(m, q) > 0) {
+                        /* Read again the devices whose jobs finished; the others too (they are cheap
+                         * next to a reencryption, and the reply is of one instant). */
+                        int r;
+
+                        show_query_reset(q);
+                        r = show_query_take_busy(m, q);
+                        if (r >= 0)
+                                r = show_query_run(q);
+                        if (r >= 0) {
+                                p = &q->next;
+                                continue;
+                        }
+                        (void)ade_varlink_error_errno(q->call, r);
+                }
+                *p = q->next;
+                if (q->probe && q->result >= 0)
+                        manager_volumes_adopt(m, TAKE_PTR(q->volumes), q->started_usec, q->generation);
+                show_query_free(q);
+                any = true;
+        }
+        return any;
+}
+
+void aded_show_free_all(Manager *m) {
+        while (m->show_queries) {
+                ShowQuery *q = m->show_queries;
+                m->show_queries = q->next;
+                pthread_join(q->thread, NULL);
+                show_query_free(q);
+        }
 }

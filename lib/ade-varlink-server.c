@@ -380,6 +380,10 @@ int ade_varlink_error_invalid_parameter(AdeVarlinkCall *call, const char *name) 
         return call_error_string(call, ADE_VARLINK_ERROR_INVALID_PARAMETER, "parameter", name);
 }
 
+int ade_varlink_error_errno(AdeVarlinkCall *call, int r) {
+        return call_error_string(call, ADE_VARLINK_ERROR_SYSTEM, "message", strerror(-r));
+}
+
 /* ---- connections: lifecycle -------------------------------------------------------------------- */
 
 static void connection_free(Connection *c) {
@@ -815,7 +819,7 @@ static int connection_dispatch(Connection *c, const char *buf, size_t len) {
         ade_varlink_call_ref(call);
         r = call_run(c, call, parameters, key_nul);
         if (r < 0 && !call->done && call->conn)
-                (void)call_error_string(call, ADE_VARLINK_ERROR_SYSTEM, "message", strerror(-r));
+                (void)ade_varlink_error_errno(call, r);
 
         /* A oneway call is over once its method returned: the next call may start. */
         if ((flags & ADE_VARLINK_METHOD_ONEWAY) && c->current == call) {

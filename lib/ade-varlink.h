@@ -239,6 +239,10 @@ int ade_varlink_error(AdeVarlinkCall *call, const char *error, json_object *para
 /* org.varlink.service.InvalidParameter with {"parameter": @name}. */
 int ade_varlink_error_invalid_parameter(AdeVarlinkCall *call, const char *name);
 
+/* ADE_VARLINK_ERROR_SYSTEM for the negative errno @r, as the server sends it when a method returns
+ * @r without replying: for a method that answers later, from a thread's result. */
+int ade_varlink_error_errno(AdeVarlinkCall *call, int r);
+
 /* ---- Client ----------------------------------------------------------------------------------- */
 
 /* Connects to the AF_UNIX socket at @path (waiting up to 45 s while the server's backlog is full).

@@ -14,6 +14,7 @@
 #include <systemd/sd-device.h>
 
 #include "ade-fs.h"
+#include "ade-io.h"
 #include "ade-log.h"
 #include "ade-volume.h"
 
@@ -67,6 +68,23 @@ AdeVolume *ade_volume_free(AdeVolume *v) {
         free(v->reason);
         free(v);
         return NULL;
+}
+
+int ade_volume_copy(const AdeVolume *v, AdeVolume **ret) {
+        AdeVolume *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        *c = (AdeVolume){.size = v->size, .lun = v->lun, .type = v->type, .skip = v->skip};
+        if (ade_strdup_to(&c->device, v->device) < 0 || ade_strdup_to(&c->stable_id, v->stable_id) < 0 ||
+                ade_strdup_to(&c->fstype, v->fstype) < 0 || ade_strdup_to(&c->fs_uuid, v->fs_uuid) < 0 ||
+                ade_strdup_to(&c->label, v->label) < 0 || ade_strdup_to(&c->mountpoint, v->mountpoint) < 0 ||
+                ade_strdup_to(&c->reason, v->reason) < 0) {
+                ade_volume_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
 }
 
 void ade_volume_free_many(AdeVolume **l) {

@@ -82,6 +82,8 @@ AdeVolume *ade_volume_free(AdeVolume *v);
 static inline void ade_volume_freep(AdeVolume **v) {
         ade_volume_free(*v);
 }
+/* A deep copy of @v, for a thread that must not share the original with its owner. */
+int ade_volume_copy(const AdeVolume *v, AdeVolume **ret);
 void ade_volume_free_many(AdeVolume **l);
 static inline void ade_volume_free_manyp(AdeVolume ***l) {
         ade_volume_free_many(*l);

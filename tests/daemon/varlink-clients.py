@@ -10,6 +10,8 @@
                                              without the NUL that would end the message, then IDLE
                                              that send nothing; prints "ready" once all are open
                                              (or refused), then holds them until stdin closes
+  varlink-clients.py call SOCKET METHOD      one call without parameters on a connection of its own;
+                                             prints the reply
 
 Prints one line per check and exits 1 on the first failure. Only the standard library: this is a
 judge independent of ade's own varlink code."""
@@ -234,8 +236,20 @@ def flood(path, idle, large):
     sys.stdin.read()
 
 
+def one_call(path, method):
+    try:
+        reply = call(connect(path), method)
+    except socket.timeout:
+        fail("%s was not answered within %d s" % (method, TIMEOUT))
+    if reply is None or "error" in reply:
+        fail("%s: %s" % (method, reply))
+    print(json.dumps(reply))
+
+
 def main():
-    if len(sys.argv) >= 3 and sys.argv[1] == "hostile":
+    if len(sys.argv) == 4 and sys.argv[1] == "call":
+        one_call(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "hostile":
         hostile(sys.argv[2])
     elif len(sys.argv) == 5 and sys.argv[1] == "flood":
         flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -13,8 +13,12 @@
  *    file with the last one it saw: a record that reached JOB/STEP, a record that went away, or a
  *    secretUrl that changed.
  *
+ *  - device opens: a thread of aded opening a path (blkid, libcryptsetup and aded itself open
+ *    devices with open()/openat()). The shim interposes those.
+ *
  * ADE_CRASH_AT is a comma-separated list of points; the first one reached kills the process:
  *   engine:NAME           (an AdeLuksStep name: header-written, rotate-token-swapped, ...)
+ *   open:PATH             (a thread opens PATH, e.g. open:/dev/loop3)
  *   state:JOB:STEP        (a record of JOB, encrypt or decrypt, now at STEP)
  *   state:JOB:removed     (a record of JOB was removed)
  *   state:pending         (a record got a pendingSecretUrl: RotateKey's new secret, before the disk)
@@ -22,12 +26,17 @@
  * ADE_CRASH_MARK, when set, is a file the shim writes the point it killed at to (fsynced) first.
  * ADE_CRASH_ACTION=stop stops aded (SIGSTOP) there instead, for a test that changes the world (cuts
  * the network, fills a disk) at that point and lets it go on with SIGCONT.
+ * ADE_CRASH_ACTION=wait holds only the thread that reached the point, until the file
+ * ADE_CRASH_RELEASE exists, for a test that shows what the rest of aded does meanwhile (a device
+ * that hangs). ADE_CRASH_AT_FILE, when set, names a file read instead of ADE_CRASH_AT whenever a
+ * point could be reached: a test arms a point once aded has started (absent file: no point).
  * ADE_CRASH_STATE is the state file to read as the starting point (what was on disk when aded
  * started). */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -39,6 +48,15 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static json_object *last_state; /* the "volumes" array of the last state.json seen, or NULL */
 static bool fired;              /* a point was reached (only the first one counts) */
+static __thread bool inside;    /* this thread is in the shim: its own opens are not points */
+
+/* ADE_CRASH_ACTION=wait: until ADE_CRASH_RELEASE exists. */
+static void wait_for_release(void) {
+        const char *release = getenv("ADE_CRASH_RELEASE");
+
+        while (release && access(release, F_OK) < 0)
+                (void)poll(NULL, 0, 50);
+}
 
 static void die_at(const char *point) {
         const char *mark = getenv("ADE_CRASH_MARK");
@@ -57,18 +75,39 @@ static void die_at(const char *point) {
                 kill(getpid(), SIGSTOP);
                 return;
         }
+        if (getenv("ADE_CRASH_ACTION") && strcmp(getenv("ADE_CRASH_ACTION"), "wait") == 0) {
+                wait_for_release();
+                return;
+        }
         kill(getpid(), SIGKILL);
         for (;;)
                 pause();
 }
 
-/* Whether @point is one of ADE_CRASH_AT's. */
+/* ADE_CRASH_AT_FILE's first line into @buf, or "" when it does not exist. */
+static const char *read_armed_file(const char *path, char *buf, size_t size) {
+        FILE *f = fopen(path, "re");
+
+        buf[0] = 0;
+        if (!f)
+                return buf;
+        if (!fgets(buf, (int)size, f))
+                buf[0] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        fclose(f);
+        return buf;
+}
+
+/* Whether @point is one of ADE_CRASH_AT's (or ADE_CRASH_AT_FILE's). */
 static bool armed(const char *point) {
         const char *list = getenv("ADE_CRASH_AT"), *p;
         size_t n = strlen(point);
+        char buf[1024];
 
         if (fired)
                 return false;
+        if (getenv("ADE_CRASH_AT_FILE"))
+                list = read_armed_file(getenv("ADE_CRASH_AT_FILE"), buf, sizeof(buf));
         for (p = list; p && *p;) {
                 const char *end = strchr(p, ',');
                 size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -161,6 +200,7 @@ int rename(const char *old, const char *new) {
                 return r;
 
         pthread_mutex_lock(&lock);
+        inside = true; /* reading the state file opens it: not a point, and the lock is held */
         {
                 char buf[256];
                 const char *point;
@@ -172,6 +212,7 @@ int rename(const char *old, const char *new) {
                 json_object_put(last_state);
                 last_state = now;
         }
+        inside = false;
         pthread_mutex_unlock(&lock);
         return r;
 }
@@ -222,4 +263,90 @@ int __fprintf_chk(FILE *f, int flag, const char *format, ...) {
         r = vfprintf(f, format, ap);
         va_end(ap);
         return r;
+}
+
+/* The device opens: the point is reached before the open, as a hanging device would hang it. */
+static void check_open(const char *path) {
+        char point[4200];
+
+        if (inside || !path)
+                return;
+        inside = true;
+        snprintf(point, sizeof(point), "open:%s", path);
+        pthread_mutex_lock(&lock);
+        if (armed(point)) {
+                fired = true;
+                pthread_mutex_unlock(&lock);
+                die_at(point);
+        } else
+                pthread_mutex_unlock(&lock);
+        inside = false;
+}
+
+#define OPEN_MODE(flags, mode)                                                                                         \
+        do {                                                                                                           \
+                if ((flags) & (O_CREAT | __O_TMPFILE)) {                                                               \
+                        va_list ap;                                                                                    \
+                        va_start(ap, flags);                                                                           \
+                        mode = va_arg(ap, mode_t);                                                                     \
+                        va_end(ap);                                                                                    \
+                }                                                                                                      \
+        } while (0)
+
+typedef int (*OpenFn)(const char *, int, ...);
+typedef int (*OpenatFn)(int, const char *, int, ...);
+#define REAL(type, name)                                                                                               \
+        static type real_##name;                                                                                       \
+        if (!real_##name)                                                                                              \
+        real_##name = (type)dlsym(RTLD_NEXT, #name)
+
+int open(const char *path, int flags, ...) {
+        mode_t mode = 0;
+        REAL(OpenFn, open);
+
+        OPEN_MODE(flags, mode);
+        check_open(path);
+        return real_open(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+        mode_t mode = 0;
+        REAL(OpenFn, open64);
+
+        OPEN_MODE(flags, mode);
+        check_open(path);
+        return real_open64(path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+        mode_t mode = 0;
+        REAL(OpenatFn, openat);
+
+        OPEN_MODE(flags, mode);
+        check_open(path);
+        return real_openat(dirfd, path, flags, mode);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+        mode_t mode = 0;
+        REAL(OpenatFn, openat64);
+
+        OPEN_MODE(flags, mode);
+        check_open(path);
+        return real_openat64(dirfd, path, flags, mode);
+}
+
+/* What _FORTIFY_SOURCE makes of open() without a mode. */
+int __open_2(const char *path, int flags) {
+        REAL(OpenFn, open);
+
+        check_open(path);
+        return real_open(path, flags);
+}
+
+int __open64_2(const char *path, int flags) {
+        REAL(OpenFn, open64);
+
+        check_open(path);
+        return real_open64(path, flags);
 }

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ade-dm.h"
+#include "ade-fs.h"
+#include "ade-io.h"
+#include "ade-json.h"
+#include "aded-errors.h"
+#include "aded-manager.h"
+#include "aded-newdisks.h"
+#include "aded-select.h"
+#include "aded-waiter.h"
+
+struct VolumeSelect {
+        VolumeSelect *next;
+        Manager *manager;
+        AdeVarlinkCall *call;
+        unsigned flags;
+        AdedJobType type;
+        AdedSelectWant want;
+        char *device;
+        bool refuse_busy, need_dm;
+        bool has_params;
+        AdedEnableParams params;
+
+        pthread_t thread;
+        atomic_bool finished;
+
+        /* Written by the thread before it sets finished. */
+        AdeVolume **volumes;  /* the data volumes (owned) */
+        AdeVolume **eligible; /* borrowed from @volumes, NULL-terminated */
+        size_t n_eligible;
+        bool device_unknown;
+        int result;
+};
+
+static void volume_select_free(VolumeSelect *s) {
+        if (!s)
+                return;
+        if (s->call)
+                ade_varlink_call_unref(s->call);
+        free(s->device);
+        aded_enable_params_done(&s->params);
+        ade_volume_free_many(s->volumes);
+        free(s->eligible);
+        free(s);
+}
+
+/* ---- in the thread ---- */
+
+/* The status of @v's LUKS header (the detached one the state file names, or the device's). */
+static int volume_luks_status(Manager *m, const AdeVolume *v, AdeLuksStatus *ret) {
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+
+        (void)aded_state_get(m->state, aded_state_key(v), &record);
+        return ade_luks_status(v->device, record ? record->header_path : NULL, ret);
+}
+
+/* Disable takes finished volumes and interrupted decryptions; an interrupted encryption must finish
+ * first (the job refuses it too). */
+static bool want_encrypted(Manager *m, const AdeVolume *v) {
+        AdeLuksStatus st;
+
+        if (volume_luks_status(m, v, &st) < 0 || !st.has_token)
+                return false;
+        return st.state == ADE_LUKS_STATE_FINISHED ||
+               ((st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH) &&
+                       st.operation == ADE_LUKS_OP_DECRYPT);
+}
+
+static bool want_finished(Manager *m, const AdeVolume *v) {
+        AdeLuksStatus st;
+
+        return volume_luks_status(m, v, &st) >= 0 && st.state == ADE_LUKS_STATE_FINISHED && st.has_token;
+}
+
+/* Unlock takes locked volumes, and open ones whose recorded mount point does not hold them yet (the
+ * mount point was missing or busy at the last Unlock); one mounted elsewhere is left alone. */
+static bool want_unlock(Manager *m, const AdeVolume *v) {
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        _cleanup_free_ char *name = NULL, *mapper = NULL, *why = NULL;
+        int r;
+
+        if (!want_finished(m, v))
+                return false;
+        r = ade_dm_find_crypt(v->device, &name);
+        if (r == 0)
+                return true;
+        if (r < 0)
+                return false;
+        (void)aded_state_get(m->state, aded_state_key(v), &record);
+        if (!record || !record->mount_point || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
+                return false;
+        r = ade_fs_mount_check(mapper, record->mount_point, &why);
+        return r == 0 || r == -ENOENT || r == -ENOTDIR || r == -EBUSY;
+}
+
+static bool select_wants(VolumeSelect *s, const AdeVolume *v) {
+        switch (s->want) {
+        case ADED_SELECT_ENCRYPTED:
+                return want_encrypted(s->manager, v);
+        case ADED_SELECT_FINISHED:
+                return want_finished(s->manager, v);
+        case ADED_SELECT_LOCKED:
+                return want_unlock(s->manager, v);
+        }
+        return false;
+}
+
+static bool select_names(VolumeSelect *s, const AdeVolume *v) {
+        return !s->device || streq(v->device, s->device) || streq_ptr(v->stable_id, s->device);
+}
+
+static void *select_thread(void *userdata) {
+        VolumeSelect *s = userdata;
+        size_t n = 0;
+        int r;
+
+        r = manager_data_volumes(s->manager, &s->volumes);
+        if (r < 0)
+                goto finish;
+        while (s->volumes[n])
+                n++;
+        s->eligible = calloc(n + 1, sizeof(AdeVolume *));
+        if (!s->eligible) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        s->device_unknown = !!s->device;
+        for (size_t i = 0; i < n; i++) {
+                if (!select_names(s, s->volumes[i]))
+                        continue;
+                s->device_unknown = false;
+                if (select_wants(s, s->volumes[i]))
+                        s->eligible[s->n_eligible++] = s->volumes[i];
+        }
+finish:
+        s->result = r;
+        atomic_store(&s->finished, true);
+        manager_wake(s->manager);
+        return NULL;
+}
+
+int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSelectRequest *req) {
+        VolumeSelect *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (VolumeSelect){
+                .manager = m,
+                .flags = flags,
+                .type = req->type,
+                .want = req->want,
+                .refuse_busy = req->refuse_busy,
+                .need_dm = req->need_dm,
+                .has_params = !!req->params,
+        };
+        r = ade_strdup_to(&s->device, req->device);
+        if (r >= 0 && req->params)
+                r = aded_enable_params_copy(req->params, &s->params);
+        if (r < 0) {
+                volume_select_free(s);
+                return r;
+        }
+
+        r = manager_thread_start(&s->thread, select_thread, s);
+        if (r < 0) {
+                volume_select_free(s);
+                return r;
+        }
+        s->call = ade_varlink_call_ref(call);
+        s->next = m->selects;
+        m->selects = s;
+        return 0;
+}
+
+/* ---- in the loop, once the choice is made ---- */
+
+/* A Disable is the operator's word that the volume (or every data volume) stays plain: new-disk
+ * passes must not encrypt it again (aded-newdisks.h). */
+static void select_opt_out(Manager *m, VolumeSelect *s) {
+        if (!s->device) {
+                aded_newdisks_opt_out(m, NULL, NULL);
+                return;
+        }
+        for (size_t i = 0; s->volumes && s->volumes[i]; i++)
+                if (select_names(s, s->volumes[i])) {
+                        aded_newdisks_opt_out(m, aded_state_key(s->volumes[i]), s->volumes[i]->device);
+                        return;
+                }
+}
+
+/* What the method would have answered had it read the devices in the loop, in the same order of
+ * checks; the world may have changed meanwhile (a job started, SIGTERM), so the loop's own checks
+ * are made again. */
+static int select_finish(Manager *m, VolumeSelect *s) {
+        _cleanup_free_ Job **jobs = NULL;
+        AdeVarlinkCall *call = s->call;
+        Waiter *w;
+        int r;
+
+        /* A oneway call (adectl disable --no-wait) is over once its method returned, and still wants
+         * its jobs; any other caller that left gets nothing started on its behalf. */
+        if (!(s->flags & ADE_VARLINK_METHOD_ONEWAY) && !ade_varlink_call_is_pending(call))
+                return 0;
+        if (m->stopping)
+                return aded_error_stopping(call);
+        if (s->refuse_busy && manager_has_running_jobs(m))
+                return aded_error_in_progress(call);
+        if (s->result < 0)
+                return ade_varlink_error_errno(call, s->result);
+        if (s->device_unknown)
+                return aded_error_no_such_volume(call, s->device);
+        if (s->need_dm && !m->dm)
+                return aded_error_unlock_without_dm(call);
+        if (s->type == ADED_JOB_DECRYPT)
+                select_opt_out(m, s);
+
+        if (s->n_eligible == 0) {
+                _cleanup_json_ json_object *reply = NULL;
+
+                r = aded_jobs_volumes_json(m, NULL, 0, NULL, &reply);
+                if (r < 0)
+                        return ade_varlink_error_errno(call, r);
+                return ade_varlink_reply(call, reply);
+        }
+        /* Each volume has one job at a time, with or without a device named in the call. */
+        for (size_t i = 0; i < s->n_eligible; i++)
+                if (manager_find_job(m, s->eligible[i]->device))
+                        return aded_error_in_progress(call);
+        r = manager_start_jobs(m, s->type, s->eligible, s->n_eligible, s->has_params ? &s->params : NULL, &jobs);
+        if (r < 0)
+                return ade_varlink_error_errno(call, r);
+        if (s->flags & ADE_VARLINK_METHOD_ONEWAY)
+                return 0; /* nobody to answer */
+        r = waiter_add(m, call, jobs, s->n_eligible, NULL, &w);
+        if (r < 0)
+                return ade_varlink_error_errno(call, r);
+        if (s->flags & ADE_VARLINK_METHOD_MORE)
+                return waiter_notify_progress(m, w);
+        return 0;
+}
+
+bool select_dispatch(Manager *m) {
+        bool any = false;
+
+        for (VolumeSelect **p = &m->selects; *p;) {
+                VolumeSelect *s = *p;
+
+                if (!atomic_load(&s->finished)) {
+                        p = &s->next;
+                        continue;
+                }
+                *p = s->next;
+                pthread_join(s->thread, NULL);
+                (void)select_finish(m, s);
+                volume_select_free(s);
+                any = true;
+        }
+        return any;
+}
+
+void select_free_all(Manager *m) {
+        while (m->selects) {
+                VolumeSelect *s = m->selects;
+                m->selects = s->next;
+                pthread_join(s->thread, NULL);
+                volume_select_free(s);
+        }
+}
