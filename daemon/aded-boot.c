@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,31 +23,41 @@ static void bus_unrefp(sd_bus **b) {
         sd_bus_flush_close_unref(*b);
 }
 
-/* Debian 12 ships remote-cryptsetup.target disabled: without it the "_netdev" lines would be
- * generated into units that nothing pulls in at boot. */
-static int boot_enable_remote_cryptsetup(void) {
+/* Calls systemd's Manager @method with the arguments of @types, waiting for its answer; the error
+ * a person reads on failure. */
+static int boot_systemd_call(char **ret_error, const char *method, const char *types, ...) {
         _cleanup_(bus_unrefp) sd_bus *bus = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
+        va_list ap;
         int r;
 
         r = sd_bus_open_system(&bus);
+        if (r >= 0) {
+                va_start(ap, types);
+                r = sd_bus_call_methodv(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                        "org.freedesktop.systemd1.Manager", method, &error, &reply, types, ap);
+                va_end(ap);
+        }
+        if (r < 0 && ret_error && !(*ret_error = strdup(error.message ?: strerror(-r))))
+                r = -ENOMEM;
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(reply);
+        return r;
+}
+
+/* Debian 12 ships remote-cryptsetup.target disabled: without it the "_netdev" lines would be
+ * generated into units that nothing pulls in at boot. */
+static int boot_enable_remote_cryptsetup(void) {
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        r = boot_systemd_call(&why, "EnableUnitFiles", "asbb", 1, "remote-cryptsetup.target", false, false);
         if (r < 0)
-                return ade_log_warning_errno(r,
-                        "cannot reach systemd to enable remote-cryptsetup.target: %m; run \"systemctl enable "
-                        "remote-cryptsetup.target\", or encrypted volumes stay locked after a reboot");
-        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                "org.freedesktop.systemd1.Manager", "EnableUnitFiles", &error, &reply, "asbb", 1,
-                "remote-cryptsetup.target", false, false);
-        if (r < 0) {
                 ade_log_warning("cannot enable remote-cryptsetup.target: %s; run \"systemctl enable "
                                 "remote-cryptsetup.target\", or encrypted volumes stay locked after a reboot",
-                        error.message ?: strerror(-r));
-                sd_bus_error_free(&error);
-                return r;
-        }
-        sd_bus_message_unref(reply);
-        return 0;
+                        strna(why));
+        return r;
 }
 
 /* What fstab may call the volume's filesystem: as probed before the job began, or, for a job
@@ -163,4 +174,37 @@ void aded_boot_remove(Job *j, const char *uuid) {
                 ade_log_warning("%s", note);
                 job_note(j, note);
         }
+}
+
+void aded_boot_detach(Job *j, const char *uuid, const char *header) {
+        Manager *m = job_manager(j);
+        _cleanup_free_ char *name = NULL, *options = NULL, *why = NULL;
+        const char *stable = startswith(job_key(j), "/dev/") ? job_key(j) : job_device(j);
+        int r;
+
+        if (!uuid || asprintf(&name, "ade-%s", uuid) < 0 ||
+                asprintf(&options, BOOT_CRYPTTAB_OPTIONS ",header=%s", header) < 0)
+                return;
+        r = ade_crypttab_set(
+                m->config->daemon.crypttab, name, stable, m->config->daemon.key_socket, options, NULL, &why);
+        if (r < 0) {
+                ade_log_warning("%s: cannot point %s line %s at the exported header %s (%s): if %s is open "
+                                "through that line, systemd closes it as its LUKS header leaves the device",
+                        job_device(j), m->config->daemon.crypttab, name, header, why ?: strerror(-r), name);
+                return;
+        }
+        if (r == 0)
+                return;
+        ade_log_info("%s: %s line %s names %s and the exported header %s while it is decrypted", job_device(j),
+                m->config->daemon.crypttab, name, stable, header);
+        if (!streq(m->config->daemon.crypttab, BOOT_SYSTEM_CRYPTTAB))
+                return;
+        /* The open volume's systemd-cryptsetup unit is bound to the device its line named: reloaded,
+         * it is bound to the stable name, which stays. */
+        why = mfree(why);
+        r = boot_systemd_call(&why, "Reload", "");
+        if (r < 0)
+                ade_log_warning("%s: systemd did not reload (%s): if %s is open through crypttab, systemd closes it "
+                                "as its LUKS header leaves the device",
+                        job_device(j), strna(why), name);
 }

@@ -20,3 +20,10 @@ void aded_boot_add(Job *j, const char *uuid, const char *header);
 /* Undoes aded_boot_add() for the LUKS UUID @uuid: the crypttab line gone, the fstab line back to
  * what it was. */
 void aded_boot_remove(Job *j, const char *uuid);
+
+/* The attached header of @j's volume (LUKS UUID @uuid) is about to leave its device for the export
+ * @header, mid-decryption: its crypttab line then names the volume by its stable name with
+ * header=@header, and systemd reloads. Otherwise systemd would close an open volume as the UUID its
+ * line names vanishes from the device (a systemd-cryptsetup unit is bound to that device), and a
+ * boot before the decryption ends could not open it. Undone by aded_boot_remove(). */
+void aded_boot_detach(Job *j, const char *uuid, const char *header);

@@ -85,7 +85,11 @@ static int decrypt_hook(AdeLuksStep step, void *userdata) {
                 return -EIO;
         /* On failure the job's message is job_record_step()'s; the engine stops with its error. */
         h->record_error = job_record_step(j, ADE_STEP_HEADER, aded_state_set_header_path, path);
-        return h->record_error < 0 ? h->record_error : 0;
+        if (h->record_error < 0)
+                return h->record_error;
+        /* Before the device's header is erased: systemd must not lose the open volume with it. */
+        aded_boot_detach(j, record->uuid, path);
+        return 0;
 }
 
 int aded_decrypt_run(Job *j) {
