@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "ade-http.h"
 #include "ade-json.h"
 #include "ade-precheck.h"
 #include "aded-enable.h"
@@ -24,6 +25,7 @@ struct EnablePrep {
 
         pthread_t thread;
         atomic_bool finished;
+        atomic_bool cancel; /* aded is stopping: the cloud checks' requests end (enable_preps_cancel()) */
 
         /* Written by the thread before it sets finished. */
         json_object *plan;
@@ -247,9 +249,18 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
         prep_eligible(e, v);
 }
 
+static int prep_cancelled(void *userdata) {
+        EnablePrep *e = userdata;
+
+        return atomic_load(&e->cancel) ? 1 : 0;
+}
+
 static void *prep_thread(void *userdata) {
         EnablePrep *e = userdata;
         size_t n = 0;
+
+        /* A stop must not wait for a cloud that does not answer (issue 11, fault injection). */
+        ade_http_set_thread_cancel(prep_cancelled, e);
 
         e->plan = json_object_new_object();
         e->checks = json_object_new_array();
@@ -363,13 +374,14 @@ static int enable_finish(Manager *m, EnablePrep *e) {
 
         if (!ade_varlink_call_is_pending(call))
                 return 0; /* the caller left: nothing is started on its behalf */
+        /* Before the checks' verdict: a stop cancels the cloud checks, whose failures then say nothing. */
+        if (m->stopping)
+                return aded_error_stopping(call);
         if (e->result < 0)
                 return ade_varlink_error(call, ADE_VARLINK_ERROR_SYSTEM, NULL);
         /* A dry run reports every check, failed ones too (docs/architecture.md §5); the caller judges the plan. */
         if (e->error_name && !e->dry_run)
                 return ade_varlink_error(call, e->error_name, e->error_parameters);
-        if (m->stopping)
-                return aded_error_stopping(call);
         if (e->dry_run || e->n_eligible == 0)
                 return enable_answer_plan(m, e);
 
@@ -388,6 +400,11 @@ static int enable_finish(Manager *m, EnablePrep *e) {
         if (r < 0)
                 return r;
         return ade_varlink_reply(call, reply);
+}
+
+void enable_preps_cancel(Manager *m) {
+        for (EnablePrep *e = m->preps; e; e = e->next)
+                atomic_store(&e->cancel, true);
 }
 
 void enable_preps_free_all(Manager *m) {
