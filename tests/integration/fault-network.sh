@@ -18,8 +18,10 @@ write_config
 # aded stops itself (SIGSTOP) once the record says the key file is made: the next step talks to
 # Key Vault.
 mark=$WORK/mark
+# An aded built with ASan wants its runtime first; the preloaded shim comes before it.
 ADE_CRASH_AT=state:encrypt:keyfile ADE_CRASH_ACTION=stop ADE_CRASH_MARK=$mark \
-        ADE_CRASH_STATE=$WORK/state/state.json LD_PRELOAD=$SHIM start_aded
+        ADE_CRASH_STATE=$WORK/state/state.json LD_PRELOAD=$SHIM \
+        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_aded
 adectl enable --volume-type DATA --no-wait >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable --no-wait failed"; }
 for _ in $(seq 1 600); do [ -s "$mark" ] && break; sleep 0.1; done
 [ -s "$mark" ] || fail "aded never reached the keyfile step"
