@@ -8,11 +8,10 @@
 # stopped, not done; the volume is byte-for-byte as it was and nothing is escrowed; started again
 # with the vault answering, aded finishes the Enable with the files intact and one secret escrowed.
 . "$(dirname "$0")/../daemon/daemon-lib.sh"
-SHIM=$top_builddir/tests/integration/crash-shim.so
 daemon_require_root
-[ -f "$SHIM" ] || skip "the crash shim is not built ($SHIM)"
+require_shim
 
-make_volume 160 ext4
+make_volume 200 ext4
 sum=$(sha256sum <"$VOLUME")
 start_emulator
 write_config
@@ -59,14 +58,7 @@ grep -q "stopping" "$WORK/out-a" || fail "(a) the caller is not told that aded s
 echo "ok: (a) SIGTERM in the preparation's Key Vault call: aded exited 0; the caller read '$(head -n 1 "$WORK/out-a")'"
 
 # ---- (b) in the job's escrow ------------------------------------------------------------------
-# An aded built with ASan wants its runtime first; the preloaded shim comes before it.
-mark=$WORK/mark
-ADE_CRASH_AT=state:encrypt:keyfile ADE_CRASH_ACTION=stop ADE_CRASH_MARK=$mark \
-        ADE_CRASH_STATE=$WORK/state/state.json LD_PRELOAD=$SHIM \
-        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_aded
-adectl enable --volume-type DATA --no-wait >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable --no-wait failed"; }
-for _ in $(seq 1 600); do [ -s "$mark" ] && break; sleep 0.1; done
-[ -s "$mark" ] || fail "(b) aded never reached the keyfile step"
+enable_stopped_at state:encrypt:keyfile
 emulator_fault '{"route": "keyvault", "hang": true, "count": 100000}' || fail "cannot inject the fault"
 kill -CONT "$ADED_PID"
 wait_held "(b)"
