@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "ade-http.h"
 #include "ade-json.h"
 #include "ade-log.h"
 #include "ade-precheck.h"
@@ -31,6 +32,7 @@ struct EnablePrep {
 
         pthread_t thread;
         atomic_bool finished;
+        atomic_bool cancel; /* aded is stopping: the cloud checks' requests end (enable_preps_cancel()) */
 
         /* Written by the thread before it sets finished. */
         json_object *plan;
@@ -297,9 +299,18 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
         prep_eligible(e, v);
 }
 
+static int prep_cancelled(void *userdata) {
+        EnablePrep *e = userdata;
+
+        return atomic_load(&e->cancel) ? 1 : 0;
+}
+
 static void *prep_thread(void *userdata) {
         EnablePrep *e = userdata;
         size_t n = 0;
+
+        /* A stop must not wait for a cloud that does not answer (issue 11, fault injection). */
+        ade_http_set_thread_cancel(prep_cancelled, e);
 
         e->plan = json_object_new_object();
         e->checks = json_object_new_array();
@@ -490,6 +501,9 @@ static void enable_finish_auto(Manager *m, EnablePrep *e) {
         _cleanup_free_ char *why = NULL;
         int r;
 
+        /* A stop cancels the cloud checks: their failures then say nothing. */
+        if (m->stopping)
+                return;
         aded_newdisks_left_alone(m, e->left_ids, e->left_why);
         if (e->result < 0) {
                 ade_log_error_errno(e->result, "new disks: the pass over the data volumes failed: %m");
@@ -502,7 +516,7 @@ static void enable_finish_auto(Manager *m, EnablePrep *e) {
                         e->n_eligible, why ?: e->error_name);
                 return;
         }
-        if (e->n_eligible == 0 || m->stopping)
+        if (e->n_eligible == 0)
                 return;
         r = manager_start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, &jobs);
         if (r < 0)
@@ -519,13 +533,14 @@ static int enable_finish(Manager *m, EnablePrep *e) {
 
         if (!ade_varlink_call_is_pending(call))
                 return 0; /* the caller left: nothing is started on its behalf */
+        /* Before the checks' verdict: a stop cancels the cloud checks, whose failures then say nothing. */
+        if (m->stopping)
+                return aded_error_stopping(call);
         if (e->result < 0)
                 return ade_varlink_error(call, ADE_VARLINK_ERROR_SYSTEM, NULL);
         /* A dry run reports every check, failed ones too (docs/architecture.md §5); the caller judges the plan. */
         if (e->error_name && !e->dry_run)
                 return ade_varlink_error(call, e->error_name, e->error_parameters);
-        if (m->stopping)
-                return aded_error_stopping(call);
         if (!e->dry_run)
                 enable_enroll(m, e);
         if (e->dry_run || e->n_eligible == 0)
@@ -546,6 +561,11 @@ static int enable_finish(Manager *m, EnablePrep *e) {
         if (r < 0)
                 return r;
         return ade_varlink_reply(call, reply);
+}
+
+void enable_preps_cancel(Manager *m) {
+        for (EnablePrep *e = m->preps; e; e = e->next)
+                atomic_store(&e->cancel, true);
 }
 
 void enable_preps_free_all(Manager *m) {

@@ -30,5 +30,9 @@ int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment);
 /* Answers the Enable calls whose preparation finished; true when any did. */
 bool enable_preps_dispatch(Manager *m);
 
+/* Tells the preparations still running that aded stops: their cloud requests end at once
+ * (ade_http_set_thread_cancel()) and each is answered "stopping" when it is done. */
+void enable_preps_cancel(Manager *m);
+
 /* Waits for the preparations still running and drops them, unanswered. */
 void enable_preps_free_all(Manager *m);

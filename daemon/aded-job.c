@@ -228,6 +228,13 @@ int job_fail(Job *j, int r, const char *error_name, json_object *parameters, con
         va_list ap;
         char *msg = NULL;
 
+        /* A job told to stop has not failed (a Key Vault call it was in ends -ECANCELED too): it is
+         * reported as stopped, resumable, never as the failure of the step it was in. */
+        if (r == -ECANCELED) {
+                json_object_put(parameters);
+                return r;
+        }
+
         va_start(ap, format);
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;

@@ -94,7 +94,8 @@ void job_set_phase(Job *j, const char *phase);
 /* Sets the varlink error the waiting callers get (@error_name NULL: a System error with errno and
  * the message), and the message for Show and the log; takes @parameters. Returns @r. Only the first
  * call of a job counts: the step that failed says why most precisely, and the callers that pass
- * its error up may call again with a more general sentence, which is dropped. */
+ * its error up may call again with a more general sentence, which is dropped. -ECANCELED sets
+ * nothing: a job told to stop has not failed. */
 int job_fail(Job *j, int r, const char *error_name, json_object *parameters, const char *format, ...) _printf_(5, 6);
 /* A KeyVaultError with what the service said, for "@what failed". Returns @r. */
 int job_fail_cloud(Job *j, int r, const AdeCloudError *e, const char *what);

@@ -391,6 +391,7 @@ void manager_stop(Manager *m) {
                 (void)sd_event_add_time_relative(m->event, &m->extend_timer, CLOCK_MONOTONIC, 0, 0, on_extend_timer, m);
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_cancel(m->jobs[i]);
+        enable_preps_cancel(m);
         manager_dispatch_progress(m);
 }
 

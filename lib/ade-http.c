@@ -500,6 +500,9 @@ static int map_curl_error(
         case CURLE_UNSUPPORTED_PROTOCOL:
                 r = -EPROTONOSUPPORT, code = "ProtocolNotAllowed";
                 break;
+        case CURLE_ABORTED_BY_CALLBACK: /* only transfer_progress() aborts */
+                r = -ECANCELED, code = "Cancelled";
+                break;
         default:
                 r = -EPROTO, code = "TransferFailed";
                 break;
@@ -514,6 +517,8 @@ static int map_curl_error(
                 n = asprintf(&msg, "the answer from %s is larger than %zu bytes", url, h->opts.max_response_size);
         else if (r == -EPROTONOSUPPORT)
                 n = asprintf(&msg, "%s: only https:// is allowed here (plain http only for IMDS)", url);
+        else if (r == -ECANCELED)
+                n = asprintf(&msg, "the request to %s was cancelled before it was answered", url);
         else
                 n = asprintf(&msg, "%s", detail);
 
@@ -522,6 +527,17 @@ static int map_curl_error(
 
         (void)ade_cloud_error_set(ret_error, 0, code, msg ?: detail, url);
         return ade_log_debug_errno(r, "%s %s failed: %s", code, url, msg ?: detail);
+}
+
+static bool cancelled_now(void);
+
+/* libcurl calls this at least about once a second, also while a server keeps an answer back: a
+ * cancel ends a request in flight, not only the wait before a retry (a vault that never answers
+ * would otherwise hold a stopping daemon for the whole timeout, and then for every retry). */
+static int transfer_progress(
+        void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        (void)userdata, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return cancelled_now() ? 1 : 0;
 }
 
 static int perform_once(AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpResponse *resp,
@@ -574,6 +590,8 @@ static int perform_once(AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpR
                 curl_easy_setopt(c, CURLOPT_WRITEDATA, &t) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_HEADERDATA, &t) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transfer_progress) != CURLE_OK ||
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
                 curl_easy_setopt(c, CURLOPT_USERAGENT, "ade/" PACKAGE_VERSION) != CURLE_OK) {
                 r = -EINVAL;
                 goto finish;
@@ -651,6 +669,11 @@ static _Thread_local void *thread_cancelled_userdata;
 void ade_http_set_thread_cancel(int (*cancelled)(void *userdata), void *userdata) {
         thread_cancelled = cancelled;
         thread_cancelled_userdata = userdata;
+}
+
+void ade_http_get_thread_cancel(int (**ret_cancelled)(void *userdata), void **ret_userdata) {
+        *ret_cancelled = thread_cancelled;
+        *ret_userdata = thread_cancelled_userdata;
 }
 
 static bool cancelled_now(void) {

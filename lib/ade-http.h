@@ -78,10 +78,14 @@ typedef struct AdeHttpOptions {
 void ade_http_options_init(AdeHttpOptions *o);
 
 /* A cancel check for the requests the calling thread makes (thread-local; NULL: none): between
- * retries, and every 100 ms of the wait before one, a request asks @cancelled(@userdata) and on a
- * non-zero answer returns -ECANCELED instead of trying again. A job that is told to stop does not
- * sit out minutes of retries. */
+ * retries, every 100 ms of the wait before one, and about every second of a request in flight
+ * (connecting, or waiting for an answer that does not come), a request asks
+ * @cancelled(@userdata) and on a non-zero answer returns -ECANCELED (an AdeCloudError "Cancelled"
+ * naming the URL) instead of going on. A job that is told to stop does not sit out a hanging
+ * server's timeout nor minutes of retries. */
 void ade_http_set_thread_cancel(int (*cancelled)(void *userdata), void *userdata);
+/* The calling thread's cancel check, for a thread it starts to make requests on its behalf. */
+void ade_http_get_thread_cancel(int (**ret_cancelled)(void *userdata), void **ret_userdata);
 
 typedef struct AdeHttp AdeHttp;
 

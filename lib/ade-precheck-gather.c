@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "ade-arm.h"
+#include "ade-http.h"
 #include "ade-keyvault.h"
 #include "ade-log.h"
 #include "ade-precheck.h"
@@ -66,11 +67,16 @@ typedef struct Task {
         pthread_t thread;
         bool started;
         int result;
+        /* The caller's cancel check (ade_http_set_thread_cancel()), which is per thread. */
+        int (*cancelled)(void *userdata);
+        void *cancelled_userdata;
 } Task;
 
 static void *task_run(void *userdata) {
         Task *t = userdata;
 
+        if (t->started)
+                ade_http_set_thread_cancel(t->cancelled, t->cancelled_userdata);
         t->result = t->func(t->gather);
         return NULL;
 }
@@ -83,6 +89,7 @@ static int run_all(Gather *g, const GatherFunc *funcs, size_t n) {
         assert(n <= ELEMENTSOF(tasks));
         for (size_t i = 0; i < n; i++) {
                 tasks[i] = (Task){.func = funcs[i], .gather = g};
+                ade_http_get_thread_cancel(&tasks[i].cancelled, &tasks[i].cancelled_userdata);
                 tasks[i].started = i + 1 < n && pthread_create(&tasks[i].thread, NULL, task_run, &tasks[i]) == 0;
                 if (!tasks[i].started)
                         task_run(&tasks[i]);

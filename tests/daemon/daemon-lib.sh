@@ -231,6 +231,25 @@ PY
         for _ in $(seq 1 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
 }
 
+# The crash shim (tests/integration/crash-shim.c) for the fault tests that hold aded at a step.
+SHIM=$top_builddir/tests/integration/crash-shim.so
+require_shim() {
+        [ -f "$SHIM" ] || skip "the crash shim is not built ($SHIM)"
+}
+
+# enable_stopped_at POINT: starts aded with the shim, which stops it (SIGSTOP) once the state file
+# reaches POINT (e.g. state:encrypt:keyfile), and an Enable (--no-wait); returns once aded is
+# stopped there. "kill -CONT $ADED_PID" lets it go on.
+enable_stopped_at() {
+        local mark=$WORK/mark-$1
+        # An aded built with ASan wants its runtime first; the preloaded shim comes before it.
+        ADE_CRASH_AT=$1 ADE_CRASH_ACTION=stop ADE_CRASH_MARK=$mark ADE_CRASH_STATE=$WORK/state/state.json \
+                LD_PRELOAD=$SHIM ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_aded
+        adectl enable --volume-type DATA --no-wait >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable --no-wait failed"; }
+        for _ in $(seq 1 600); do [ -s "$mark" ] && return 0; sleep 0.1; done
+        fail "aded never reached $1"
+}
+
 stop_aded() {
         [ -n "$ADED_PID" ] || return 0
         kill -TERM "$ADED_PID" 2>/dev/null

@@ -11,6 +11,7 @@ typedef struct EmuFault {
         unsigned status;
         int retry_after; /* -1: none */
         unsigned latency_ms;
+        bool hang;
         bool drop;
         char *body;
         size_t body_bytes;
@@ -81,6 +82,7 @@ bool emu_faults_take(EmuService s, EmuFaultAction *ret) {
                         .status = f->status,
                         .retry_after = f->retry_after,
                         .latency_ms = f->latency_ms,
+                        .hang = f->hang,
                         .drop = f->drop,
                         .body = f->body ? strdup(f->body) : NULL,
                         .body_size = f->body_bytes,
@@ -179,6 +181,8 @@ static int fault_parse(json_object *o, EmuFault *f, const char **ret_error) {
                         return *ret_error = "\"latency_ms\" must be 0..600000", -EINVAL;
                 f->latency_ms = (unsigned)v;
         }
+        if (ade_json_get_bool(o, "hang", &b) >= 0)
+                f->hang = b;
         if (ade_json_get_bool(o, "drop", &b) >= 0)
                 f->drop = b;
         if (ade_json_get_string(o, "body", &s) >= 0) {
@@ -212,11 +216,13 @@ static int fault_parse(json_object *o, EmuFault *f, const char **ret_error) {
                 f->count = -1;
                 f->until_usec = now_usec() + (uint64_t)v * 1000000ULL;
         }
-        if (f->status == 0 && !f->drop && !f->body && f->body_bytes == 0 && f->latency_ms == 0 &&
+        if (f->status == 0 && !f->drop && !f->body && f->body_bytes == 0 && f->latency_ms == 0 && !f->hang &&
                 f->token == EMU_TOKEN_FAULT_NONE)
-                return *ret_error = "the fault does nothing: give status, drop, body, body_bytes, latency_ms or token",
+                return *ret_error = "the fault does nothing: give status, drop, body, body_bytes, latency_ms, hang or "
+                                    "token",
                        -EINVAL;
-        if (f->token != EMU_TOKEN_FAULT_NONE && (f->status || f->drop || f->body || f->body_bytes || f->latency_ms))
+        if (f->token != EMU_TOKEN_FAULT_NONE &&
+                (f->status || f->drop || f->body || f->body_bytes || f->latency_ms || f->hang))
                 return *ret_error = "a token fault cannot be combined with a response fault", -EINVAL;
         return 0;
 }
@@ -229,11 +235,20 @@ static void control_faults(const EmuRequest *req, EmuResponse *resp) {
 
         if (streq(req->method, "DELETE")) {
                 faults_clear();
+                emu_faults_release();
                 control_ok(resp);
                 return;
         }
+        if (streq(req->method, "GET")) {
+                json_object *held = json_object_new_object();
+
+                if (held)
+                        json_object_object_add(held, "held", json_object_new_int64(emu_faults_held()));
+                emu_response_json(resp, 200, held);
+                return;
+        }
         if (!streq(req->method, "POST")) {
-                control_error(resp, 405, "use POST to add a fault, DELETE to clear them");
+                control_error(resp, 405, "use POST to add a fault, DELETE to clear them, GET to count held requests");
                 return;
         }
         if (ade_json_parse(req->body, req->body_size, &o) < 0) {

@@ -442,6 +442,32 @@ static int delay_init(void) {
         return -r;
 }
 
+/* A "hang" fault: the request waits until the faults are cleared or the emulator stops, as a
+ * server that accepted the request and never answers (the client gets nothing, not even a close),
+ * and is then dropped unanswered and undone, so that a test knows nothing of it was stored. */
+static unsigned hang_generation, hang_held;
+
+static void hang(void) {
+        unsigned generation;
+
+        pthread_mutex_lock(&emu.lock);
+        generation = hang_generation;
+        hang_held++;
+        while (!stopping && generation == hang_generation)
+                pthread_cond_wait(&stop_cond, &emu.lock);
+        hang_held--;
+        pthread_mutex_unlock(&emu.lock);
+}
+
+void emu_faults_release(void) {
+        hang_generation++;
+        pthread_cond_broadcast(&stop_cond);
+}
+
+unsigned emu_faults_held(void) {
+        return hang_held;
+}
+
 static void delay_stop(void) {
         pthread_mutex_lock(&emu.lock);
         stopping = true;
@@ -574,11 +600,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         faulted = emu_faults_take(req.service, &fa);
         pthread_mutex_unlock(&emu.lock);
 
+        if (faulted && fa.hang)
+                hang();
         if (faulted && fa.latency_ms > 0)
                 delay(fa.latency_ms);
 
         pthread_mutex_lock(&emu.lock);
-        if (faulted && fa.drop) {
+        if (faulted && (fa.drop || fa.hang)) {
                 emu_log_request(&req, 0);
                 pthread_mutex_unlock(&emu.lock);
                 free(fa.body);

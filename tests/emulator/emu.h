@@ -182,6 +182,7 @@ typedef struct EmuFaultAction {
         unsigned status; /* 0: none */
         int retry_after; /* -1: no header */
         unsigned latency_ms;
+        bool hang; /* held until the faults are cleared (emu_faults_release()), then dropped */
         bool drop;
         char *body; /* raw 200 body, or NULL */
         size_t body_size;
@@ -191,6 +192,9 @@ typedef struct EmuFaultAction {
 bool emu_faults_take(EmuService s, EmuFaultAction *ret);
 EmuTokenFault emu_faults_take_token(EmuService s);
 void emu_log_request(const EmuRequest *req, unsigned status);
+/* Under emu.lock: lets every request held by a "hang" fault go on; how many are held now. */
+void emu_faults_release(void);
+unsigned emu_faults_held(void);
 void emu_control_handle(const EmuRequest *req, EmuResponse *resp);
 void emu_control_done(void);
 

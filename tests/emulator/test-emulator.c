@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -2311,6 +2312,27 @@ START_TEST(test_fault_latency_beats_client_timeout) {
 }
 END_TEST
 
+START_TEST(test_fault_hang_until_cleared) {
+        _cleanup_free_ char *u = url(emu->vault_url, "/secrets/x?api-version=7.4");
+        _cleanup_json_ json_object *log = NULL;
+        _cleanup_reply_ Reply r = {}, again = {};
+        unsigned i;
+
+        ck_assert_int_eq(ade_emulator_clear_requests(emu), 0);
+        ck_assert_int_eq(ade_emulator_fault(emu, "{\"route\":\"keyvault\",\"hang\":true}"), 0);
+        ck_assert_int_eq(send_on(NULL, "GET", u, NULL, NULL, NULL, 300, &r), CURLE_OPERATION_TIMEDOUT);
+        /* Still held: not answered, so not in the log. */
+        ck_assert_uint_eq(ade_emulator_requests_to(emu, "keyvault"), 0);
+        ck_assert_int_eq(ade_emulator_clear_faults(emu), 0);
+        for (i = 0; i < 200 && ade_emulator_requests_to(emu, "keyvault") == 0; i++)
+                usleep(50 * 1000);
+        ck_assert_int_eq(ade_emulator_requests(emu, &log), 0);
+        ck_assert_int_eq(jint(log_entry(log, 0), "status"), 0); /* released, then dropped */
+        send_req("GET", u, NULL, NULL, NULL, &again);
+        ck_assert_int_eq(again.status, 401);
+}
+END_TEST
+
 START_TEST(test_fault_latency_alone_keeps_answer) {
         _cleanup_free_ char *u = url(emu->vault_url, "/secrets/x?api-version=7.4");
         _cleanup_reply_ Reply r = {};
@@ -2585,6 +2607,7 @@ static Suite *suite(void) {
         tcase_add_test(faults, test_fault_wildcard_route);
         tcase_add_test(faults, test_fault_arm_429_headers);
         tcase_add_test(faults, test_fault_drop_closes_connection);
+        tcase_add_test(faults, test_fault_hang_until_cleared);
         tcase_add_test(faults, test_fault_raw_body);
         tcase_add_test(faults, test_fault_body_bytes);
         tcase_add_test(faults, test_fault_latency_beats_client_timeout);

@@ -27,6 +27,7 @@ max_len() {
         varlink-stream | varlink-server | arm | state) echo 16384 ;;
         varlink-idl | config | imds | keyvault) echo 8192 ;;
         luks-token | entra | jwt | base64) echo 4096 ;;
+        keysocket) echo 128 ;; # a peer address is at most 108 bytes
         *) echo 2048 ;;
         esac
 }

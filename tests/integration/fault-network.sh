@@ -6,9 +6,8 @@
 # byte-for-byte as it was; once Key Vault answers again, Enable finishes with the files intact and
 # one secret in use. (A cut in the middle of an Unlock needs device-mapper: the VM suite.)
 . "$(dirname "$0")/../daemon/daemon-lib.sh"
-SHIM=$top_builddir/tests/integration/crash-shim.so
 daemon_require_root
-[ -f "$SHIM" ] || skip "the crash shim is not built ($SHIM)"
+require_shim
 
 make_volume 160 ext4
 sum=$(sha256sum <"$VOLUME")
@@ -17,12 +16,7 @@ write_config
 
 # aded stops itself (SIGSTOP) once the record says the key file is made: the next step talks to
 # Key Vault.
-mark=$WORK/mark
-ADE_CRASH_AT=state:encrypt:keyfile ADE_CRASH_ACTION=stop ADE_CRASH_MARK=$mark \
-        ADE_CRASH_STATE=$WORK/state/state.json LD_PRELOAD=$SHIM start_aded
-adectl enable --volume-type DATA --no-wait >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable --no-wait failed"; }
-for _ in $(seq 1 600); do [ -s "$mark" ] && break; sleep 0.1; done
-[ -s "$mark" ] || fail "aded never reached the keyfile step"
+enable_stopped_at state:encrypt:keyfile
 # Every Key Vault request from now on gets its connection closed without an answer.
 emulator_fault '{"route": "keyvault", "drop": true, "count": 100000}' || fail "cannot inject the fault"
 kill -CONT "$ADED_PID"

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ade-http and ade-cloud-error without a server: parsing, backoff arithmetic, error mapping, and the
- * failures that need no answer (bad CA file, refused connection, plain http). */
+ * failures that need no answer (bad CA file, refused connection, plain http, a cancel while a
+ * server keeps its answer back). */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ade-cloud-error.h"
 #include "ade-http.h"
@@ -299,6 +304,44 @@ START_TEST(test_cancel_ends_retries) {
 }
 END_TEST
 
+/* A server that took the connection and never answers: the listening socket's backlog completes
+ * the handshake, nobody accepts, nothing is ever sent. A cancel ends the request in flight, with
+ * an error that names the URL, instead of waiting out the timeout (issue 11, fault injection). */
+START_TEST(test_cancel_ends_request_in_flight) {
+        _cleanup_http_ AdeHttp *h = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *u = NULL;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        AdeHttpResponse resp = {};
+        AdeHttpOptions o;
+        unsigned sleeps = 0, asked = 0;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(fd, 4), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        ck_assert_int_ge(asprintf(&u, "http://127.0.0.1:%u/metadata/instance", ntohs(sa.sin_port)), 0);
+
+        ade_http_options_init(&o);
+        o.imds = true;
+        o.max_retries = 0;
+        o.timeout_ms = 5000; /* without the cancel, a Timeout after this long */
+        o.sleep = sleep_counter;
+        o.sleep_userdata = &sleeps;
+        ck_assert_int_eq(ade_http_new(&o, &h), 0);
+        ade_http_set_thread_cancel(cancel_counter, &asked);
+        ck_assert_int_eq(ade_http_request(h, &(AdeHttpRequest){.url = u}, &resp, &e), -ECANCELED);
+        ade_http_set_thread_cancel(NULL, NULL);
+        ck_assert_uint_ge(asked, 1);
+        ck_assert_ptr_nonnull(e.code);
+        ck_assert_str_eq(e.code, "Cancelled");
+        ck_assert_str_eq(e.url, u);
+}
+END_TEST
+
 START_TEST(test_plain_http_refused_outside_imds) {
         _cleanup_http_ AdeHttp *h = NULL;
         _cleanup_cloud_error_ AdeCloudError e = {};
@@ -340,6 +383,7 @@ int main(void) {
         tcase_add_test(tc, test_ca_file_without_certificate_refused);
         tcase_add_test(tc, test_connection_refused_after_retries);
         tcase_add_test(tc, test_cancel_ends_retries);
+        tcase_add_test(tc, test_cancel_ends_request_in_flight);
         tcase_add_test(tc, test_plain_http_refused_outside_imds);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
