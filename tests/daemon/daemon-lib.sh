@@ -239,11 +239,15 @@ require_shim() {
 
 # enable_stopped_at POINT: starts aded with the shim, which stops it (SIGSTOP) once the state file
 # reaches POINT (e.g. state:encrypt:keyfile), and an Enable (--no-wait); returns once aded is
-# stopped there. "kill -CONT $ADED_PID" lets it go on.
+# stopped there. "kill -CONT $ADED_PID" lets it go on. With STOPPED_ACTION=wait only the thread
+# that reached POINT waits, inside the state file's rename, until $WORK/release exists: no other
+# thread runs on unseen while a whole-process stop takes effect.
 enable_stopped_at() {
         local mark=$WORK/mark-$1
+        rm -f "$WORK/release"
         # An aded built with ASan wants its runtime first; the preloaded shim comes before it.
-        ADE_CRASH_AT=$1 ADE_CRASH_ACTION=stop ADE_CRASH_MARK=$mark ADE_CRASH_STATE=$WORK/state/state.json \
+        ADE_CRASH_AT=$1 ADE_CRASH_ACTION=${STOPPED_ACTION:-stop} ADE_CRASH_RELEASE=$WORK/release \
+                ADE_CRASH_MARK=$mark ADE_CRASH_STATE=$WORK/state/state.json \
                 LD_PRELOAD=$SHIM ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_aded
         adectl enable --volume-type DATA --no-wait >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable --no-wait failed"; }
         for _ in $(seq 1 600); do [ -s "$mark" ] && return 0; sleep 0.1; done

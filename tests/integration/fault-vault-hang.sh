@@ -58,9 +58,9 @@ grep -q "stopping" "$WORK/out-a" || fail "(a) the caller is not told that aded s
 echo "ok: (a) SIGTERM in the preparation's Key Vault call: aded exited 0; the caller read '$(head -n 1 "$WORK/out-a")'"
 
 # ---- (b) in the job's escrow ------------------------------------------------------------------
-enable_stopped_at state:encrypt:keyfile
+STOPPED_ACTION=wait enable_stopped_at state:encrypt:keyfile
 emulator_fault '{"route": "keyvault", "hang": true, "count": 100000}' || fail "cannot inject the fault"
-kill -CONT "$ADED_PID"
+touch "$WORK/release"
 wait_held "(b)"
 stop_while_held "(b)"
 step=$(jq -r --arg d "$VOLUME" '.volumes[] | select(.device == $d) | .step' "$WORK/state/state.json")
