@@ -156,18 +156,25 @@ dvm_check "remote-cryptsetup.target is enabled (Debian 12 leaves it disabled)" d
 dvm_check "aded-key.socket listens on /run/ade/key.socket" dvm_ssh g \
         'systemctl is-active aded-key.socket && test -S /run/ade/key.socket'
 
-dvm_check "adectl show: the machine is enrolled for DATA with the snapshot check skipped" dvm_ssh g \
-        'adectl show --json | jq -e ".enrollment | .volumeType == \"Data\" and .skipSnapshotCheck"'
+dvm_check "adectl show: the machine is enrolled for DATA with the snapshot check skipped" jq -e \
+        '.enrollment | .volumeType == "Data" and .skipSnapshotCheck' "$DVM_RUN/show.json"
 
 # A new data disk with files, hot-plugged while the guest runs: aded sees udev's event and, once
 # the disks settle, encrypts it by itself with the enrollment's choices.
 dvm_require_check "QEMU hot-plugs a third data disk (lun2)" dvm_disk_add g lun2 "$DVM_RUN/lun2.img" lun2
 t0=$(date +%s)
-dvm_check "aded encrypts the hot-plugged lun2 by itself (udev event, no one asking)" dvm_ssh g \
-        'for i in $(seq 1 600); do
-                 s=$(adectl show --json | jq -r ".volumes[] | select(.device | test(\"lun2$|/dev/vdd$\")) | .state");
-                 [ "$s" = Encrypted ] && exit 0; sleep 1;
-         done; adectl show; journalctl -q --no-pager -u aded.service | tail -n 20; exit 1'
+# lun2_encrypted: whether adectl show (read on the host: the guest has no jq) says lun2 is Encrypted.
+lun2_encrypted() {
+        dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-lun2.json" 2>&1 &&
+                jq -e '.volumes[] | select(.device | test("lun2$|/dev/vdd$")) | .state == "Encrypted"' "$DVM_RUN/show-lun2.json" >/dev/null
+}
+wait_lun2_encrypted() {
+        for _ in $(seq 1 300); do lun2_encrypted && return 0; sleep 2; done
+        cat "$DVM_RUN/show-lun2.json"
+        dvm_ssh g 'journalctl -q --no-pager -u aded.service | tail -n 20'
+        return 1
+}
+dvm_check "aded encrypts the hot-plugged lun2 by itself (udev event, no one asking)" wait_lun2_encrypted
 echo "# figure debvm-new-disk-encrypted $(($(date +%s) - t0)) s"
 dvm_check "lun2 has its crypttab line, keyed to the key socket" dvm_ssh g \
         'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2) &&
