@@ -371,8 +371,9 @@ static int prep_launch(Manager *m, EnablePrep *e) {
         return 0;
 }
 
-int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
-        const AdedEnableParams *params) {
+/* A preparation over the data volumes with @params (copied; their vaults trusted: root named them),
+ * for @volume_type ("All" or anything else for "Data"). */
+static int prep_new(Manager *m, const char *volume_type, const AdedEnableParams *params, EnablePrep **ret) {
         EnablePrep *e;
         int r;
 
@@ -380,9 +381,6 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
         if (!e)
                 return -ENOMEM;
         e->manager = m;
-        e->call = ade_varlink_call_ref(call);
-        e->flags = flags;
-        e->dry_run = dry_run;
         e->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
         r = aded_enable_params_copy(params, &e->params);
         if (r >= 0)
@@ -393,36 +391,45 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
                 enable_prep_free(e);
                 return r;
         }
+        *ret = e;
+        return 0;
+}
+
+int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry_run, const char *volume_type,
+        const AdedEnableParams *params) {
+        EnablePrep *e;
+        int r;
+
+        r = prep_new(m, volume_type, params, &e);
+        if (r < 0)
+                return r;
+        e->call = ade_varlink_call_ref(call);
+        e->flags = flags;
+        e->dry_run = dry_run;
         return prep_launch(m, e);
 }
 
 int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment) {
-        const AdedEnableParams params = {
-                .keyvault_url = enrollment->keyvault_url,
-                .keyvault_resource_id = enrollment->keyvault_resource_id,
-                .kek_url = enrollment->kek_url,
-                .kek_vault_resource_id = enrollment->kek_vault_resource_id,
-                .kek_algorithm = enrollment->kek_algorithm,
-                .format_all = enrollment->format_all,
-                .skip_snapshot_check = enrollment->skip_snapshot_check,
-        };
         EnablePrep *e;
         int r;
 
-        e = calloc(1, sizeof(*e));
-        if (!e)
-                return -ENOMEM;
-        e->manager = m;
-        e->auto_pass = true;
-        e->volume_type = strcaseeq(enrollment->volume_type, "All") ? "All" : "Data";
-        r = aded_enable_params_copy(&params, &e->params);
         /* Root named these vaults in the Enable that enrolled the machine. */
-        if (r >= 0)
-                r = aded_vaults_trust_params(m, &params);
+        r = prep_new(m, enrollment->volume_type,
+                &(const AdedEnableParams){
+                        .keyvault_url = enrollment->keyvault_url,
+                        .keyvault_resource_id = enrollment->keyvault_resource_id,
+                        .kek_url = enrollment->kek_url,
+                        .kek_vault_resource_id = enrollment->kek_vault_resource_id,
+                        .kek_algorithm = enrollment->kek_algorithm,
+                        .format_all = enrollment->format_all,
+                        .skip_snapshot_check = enrollment->skip_snapshot_check,
+                },
+                &e);
+        if (r < 0)
+                return r;
+        e->auto_pass = true;
         for (size_t i = 0; r >= 0 && enrollment->excluded && enrollment->excluded[i]; i++)
                 r = strv_extend(&e->excluded, enrollment->excluded[i]);
-        if (r >= 0)
-                r = manager_data_volumes(m, &e->volumes);
         if (r < 0) {
                 enable_prep_free(e);
                 return r;
