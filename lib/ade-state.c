@@ -174,6 +174,30 @@ typedef struct StringField {
         char **field;
 } StringField;
 
+/* Reads the strings of @fields from @o (an absent one stays NULL). 0, -ENOMEM, or -EBADMSG for a
+ * field that is not a string. */
+static int string_fields_from_json(json_object *o, const StringField *fields, size_t n) {
+        const char *s;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                r = ade_json_get_string(o, fields[i].name, &s);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0 || (r = ade_strdup_to(fields[i].field, s)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Adds the strings of @fields that are set to @o. 0 or -ENOMEM. */
+static int string_fields_to_json(json_object *o, const StringField *fields, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (ade_json_add_string(o, fields[i].name, *fields[i].field) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 #define ENROLLMENT_STRING_FIELDS(e)                                                                                    \
         {                                                                                                              \
                 {"volumeType", &(e)->volume_type}, {"keyVaultUrl", &(e)->keyvault_url},                                \
@@ -256,11 +280,8 @@ static int enrollment_to_json(AdeStateEnrollment *e, json_object **ret) {
         const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
 
         o = json_object_new_object();
-        if (!o)
+        if (!o || string_fields_to_json(o, fields, ELEMENTSOF(fields)) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
-                if (ade_json_add_string(o, fields[i].name, *fields[i].field) < 0)
-                        return -ENOMEM;
         if (json_object_object_add(o, "skipSnapshotCheck", json_object_new_boolean(e->skip_snapshot_check)) < 0 ||
                 json_object_object_add(o, "formatAll", json_object_new_boolean(e->format_all)) < 0 ||
                 json_object_object_add(o, "updatedUsec", json_object_new_int64((int64_t)e->updated_usec)) < 0)
@@ -283,7 +304,6 @@ static int enrollment_to_json(AdeStateEnrollment *e, json_object **ret) {
 static int enrollment_from_json(json_object *o, AdeStateEnrollment **ret) {
         _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *e = NULL;
         json_object *excluded = NULL;
-        const char *s;
         int64_t n;
         int r;
 
@@ -293,13 +313,9 @@ static int enrollment_from_json(json_object *o, AdeStateEnrollment **ret) {
         if (!e)
                 return -ENOMEM;
         const StringField fields[] = ENROLLMENT_STRING_FIELDS(e);
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-                r = ade_json_get_string(o, fields[i].name, &s);
-                if (r == -ENOENT)
-                        continue;
-                if (r < 0 || (r = ade_strdup_to(fields[i].field, s)) < 0)
-                        return r;
-        }
+        r = string_fields_from_json(o, fields, ELEMENTSOF(fields));
+        if (r < 0)
+                return r;
         if (isempty(e->volume_type))
                 return -EBADMSG;
         r = ade_json_get_bool(o, "skipSnapshotCheck", &e->skip_snapshot_check);
@@ -358,11 +374,8 @@ static int volume_to_json(AdeStateVolume *v, json_object **ret) {
         const StringField fields[] = STRING_FIELDS(v);
 
         o = json_object_new_object();
-        if (!o)
+        if (!o || string_fields_to_json(o, fields, ELEMENTSOF(fields)) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
-                if (ade_json_add_string(o, fields[i].name, *fields[i].field) < 0)
-                        return -ENOMEM;
         if (json_object_object_add(o, "job", json_object_new_string(ade_job_kind_to_string(v->kind))) < 0 ||
                 json_object_object_add(o, "step", json_object_new_string(ade_job_step_to_string(v->step))) < 0 ||
                 json_object_object_add(o, "detached", json_object_new_boolean(v->detached)) < 0 ||
@@ -388,13 +401,9 @@ static int volume_from_json(json_object *o, int64_t version, AdeStateVolume **re
                 return -ENOMEM;
 
         const StringField fields[] = STRING_FIELDS(v);
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-                r = ade_json_get_string(o, fields[i].name, &s);
-                if (r == -ENOENT)
-                        continue;
-                if (r < 0 || (r = ade_strdup_to(fields[i].field, s)) < 0)
-                        goto fail;
-        }
+        r = string_fields_from_json(o, fields, ELEMENTSOF(fields));
+        if (r < 0)
+                goto fail;
         r = -EBADMSG;
         if (isempty(v->device))
                 goto fail;
