@@ -445,6 +445,16 @@ static int add_probe(AdeVolume ***l, size_t *n, const char *device, AdeVolumeTyp
         return r;
 }
 
+/* Whether @devnum is a device-mapper device: an open crypt mapping (ade's own among them, which
+ * fstab mounts once a volume is encrypted), LVM, multipath. ade encrypts disks and partitions; a
+ * filesystem on a mapping lives on a device ade would find by its own name. */
+static bool is_device_mapper(dev_t devnum) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm", major(devnum), minor(devnum));
+        return access(path, F_OK) == 0;
+}
+
 int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***ret) {
         _cleanup_(ade_volume_free_manyp) AdeVolume **l = NULL;
         _cleanup_(endmntentp) FILE *fstab = NULL;
@@ -529,6 +539,8 @@ int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***r
                                 continue;
                         if (os_disk != 0 && disk_of(st.st_rdev) == os_disk)
                                 continue; /* /boot, /var on the OS disk belong to OS encryption */
+                        if (is_device_mapper(st.st_rdev))
+                                continue; /* never a mapping: encrypting ade's own would nest */
                         r = add_probe(&l, &n, dev,
                                 is_azure_resource(st.st_rdev) ? ADE_VOLUME_RESOURCE : ADE_VOLUME_DATA, format_all);
                         if (r < 0)

@@ -72,8 +72,9 @@ typedef struct AdeVolume {
 int ade_volume_probe(const char *device, AdeVolumeType type, bool format_all, AdeVolume **ret);
 
 /* Lists the volumes of this machine: the OS volume (the device under /), data volumes (mounted
- * filesystems of other disks listed in fstab, and the Azure data disks under
- * /dev/disk/azure/scsi1/lun*), and the resource disk; each classified. When @config has [volumes]
+ * filesystems of other disks listed in fstab, never on a device-mapper device such as the
+ * mapping of a volume ade encrypted, and the Azure data disks under /dev/disk/azure/scsi1/lun*),
+ * and the resource disk; each classified. When @config has [volumes]
  * os or data set, those devices replace discovery for that type, taken as given (mounted or not).
  * Returns 0 and a NULL-terminated vector (possibly empty) in *ret, or a negative errno. */
 int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***ret);

@@ -176,6 +176,13 @@ wait_lun2_encrypted() {
 }
 dvm_check "aded encrypts the hot-plugged lun2 by itself (udev event, no one asking)" wait_lun2_encrypted
 echo "# figure debvm-new-disk-encrypted $(($(date +%s) - t0)) s"
+dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-after-pass.json" 2>&1
+dvm_check "no mapping is ever taken for a volume (fstab mounts them; a pass must not nest encryption)" jq -e \
+        '[.volumes[].device | select(test("^/dev/(dm-|mapper/)"))] | length == 0' "$DVM_RUN/show-after-pass.json"
+dvm_check "aded started exactly three encryption jobs, on the three disks" dvm_ssh g \
+        'journalctl -q --no-pager -u aded.service | grep "started encryption job on"; 
+         test "$(journalctl -q --no-pager -u aded.service | grep -c "started encryption job on /dev/vd[bcd]$")" = 3 &&
+         ! journalctl -q --no-pager -u aded.service | grep -q "started encryption job on /dev/dm-"'
 dvm_check "lun2 has its crypttab line, keyed to the key socket" dvm_ssh g \
         'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2) &&
          grep -qx "$lun2 UUID=${lun2#ade-} /run/ade/key.socket luks,_netdev,nofail,headless=true,tries=1" /etc/crypttab'
