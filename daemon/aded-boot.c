@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 
+#include "ade-dm.h"
 #include "ade-fs.h"
+#include "ade-io.h"
 #include "ade-log.h"
 #include "ade-tab.h"
 #include "aded-boot.h"
@@ -207,4 +211,100 @@ void aded_boot_detach(Job *j, const char *uuid, const char *header) {
                 ade_log_warning("%s: systemd did not reload (%s): if %s is open through crypttab, systemd closes it "
                                 "as its LUKS header leaves the device",
                         job_device(j), strna(why), name);
+}
+
+/* "systemd-cryptsetup@<name>.service", with <name> escaped as systemd escapes a unit instance:
+ * '-' and anything but letters, digits, ':', '_' and a '.' that does not lead become \xNN. */
+static char *boot_cryptsetup_unit(const char *name) {
+        char *unit = malloc(strlen("systemd-cryptsetup@") + 4 * strlen(name) + strlen(".service") + 1), *p;
+
+        if (!unit)
+                return NULL;
+        p = stpcpy(unit, "systemd-cryptsetup@");
+        for (const char *c = name; *c; c++)
+                if (isalnum((unsigned char)*c) || *c == ':' || *c == '_' || (*c == '.' && c != name))
+                        *p++ = *c;
+                else
+                        p += sprintf(p, "\\x%02x", (unsigned char)*c);
+        strcpy(p, ".service");
+        return unit;
+}
+
+/* The ActiveState of @unit, a new string, or NULL when systemd cannot say. */
+static char *boot_unit_state(sd_bus *bus, const char *unit) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *path;
+        char *state = NULL;
+
+        if (sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                    "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s", unit) >= 0 &&
+                sd_bus_message_read(reply, "o", &path) >= 0)
+                (void)sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                        "ActiveState", &error, &state);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(reply);
+        return state;
+}
+
+/* Systemd-cryptsetup asks the key socket, which may hold a request up to 90 s while Key Vault is
+ * slow: the unit gets that and a margin. */
+#define BOOT_OPEN_TIMEOUT_USEC (150ULL * 1000000ULL)
+
+int aded_boot_open(Job *j, const char *name, char **ret_why) {
+        Manager *m = job_manager(j);
+        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *unit = NULL, *why = NULL;
+        AdeLuksOptions o;
+        uint64_t deadline;
+        int r;
+
+        if (!streq(m->config->daemon.crypttab, BOOT_SYSTEM_CRYPTTAB))
+                return 0;
+        r = ade_crypttab_has(m->config->daemon.crypttab, name, &why);
+        if (r <= 0) {
+                if (r < 0)
+                        ade_log_warning("%s: cannot read %s (%s); opening %s without systemd", job_device(j),
+                                m->config->daemon.crypttab, why ?: strerror(-r), name);
+                return 0;
+        }
+        unit = boot_cryptsetup_unit(name);
+        if (!unit)
+                return -ENOMEM;
+        why = mfree(why);
+        r = boot_systemd_call(&why, "StartUnit", "ss", unit, "replace");
+        if (r < 0) {
+                if (asprintf(ret_why, "systemd did not start %s: %s", unit, strna(why)) < 0)
+                        *ret_why = NULL;
+                return r;
+        }
+        ade_log_info("%s: opening %s through %s, as at boot", job_device(j), name, unit);
+
+        /* Done when the mapping is there; failed when the unit is. */
+        job_engine_options(j, &o);
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        deadline = ade_now_monotonic_usec() + BOOT_OPEN_TIMEOUT_USEC;
+        for (;;) {
+                _cleanup_free_ char *active = NULL, *state = NULL;
+
+                if (ade_dm_find_crypt(job_device(j), &active) > 0 && streq(active, name))
+                        return 1;
+                state = boot_unit_state(bus, unit);
+                if (state && streq(state, "failed")) {
+                        if (asprintf(ret_why, "%s failed (see journalctl -u '%s')", unit, unit) < 0)
+                                *ret_why = NULL;
+                        return -EIO;
+                }
+                if (o.cancelled && o.cancelled(o.userdata))
+                        return -ECANCELED;
+                if (ade_now_monotonic_usec() > deadline) {
+                        if (asprintf(ret_why, "%s did not open %s within %llu s (it is %s)", unit, name,
+                                    BOOT_OPEN_TIMEOUT_USEC / 1000000ULL, strna(state)) < 0)
+                                *ret_why = NULL;
+                        return -ETIMEDOUT;
+                }
+                (void)usleep(200 * 1000);
+        }
 }

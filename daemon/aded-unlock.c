@@ -2,10 +2,11 @@
 #include "ade-dm.h"
 #include "ade-fs.h"
 #include "ade-log.h"
-#include "aded-verify.h"
+#include "aded-boot.h"
 #include "aded-job.h"
 #include "aded-manager.h"
 #include "aded-unlock.h"
+#include "aded-verify.h"
 
 /* Mounts the filesystem on @mapper on @mount_point (checked free) with @options. 0, or a negative
  * errno and in *ret_why what a person reads. */
@@ -77,7 +78,7 @@ int aded_unlock_run(Job *j) {
         const char *device = job_device(j);
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
-        _cleanup_free_ char *header = NULL, *name = NULL;
+        _cleanup_free_ char *header = NULL, *name = NULL, *why = NULL;
         const char *base = strrchr(device, '/');
         AdeLuksStatus st;
         int r;
@@ -109,6 +110,19 @@ int aded_unlock_run(Job *j) {
         if (asprintf(&name, "ade-%s", st.uuid[0] ? st.uuid : base ? base + 1 : device) < 0)
                 return -ENOMEM;
         job_set_phase(j, "opening");
+        /* A volume with a crypttab line is opened by its systemd unit, as at boot (the key just
+         * fetched proved Key Vault answers; the unit asks the key socket for it again). */
+        r = aded_boot_open(j, name, &why);
+        if (r == -ECANCELED)
+                return r;
+        if (r < 0)
+                return job_fail(
+                        j, r, NULL, NULL, "opening %s through crypttab failed: %s", device, why ?: strerror(-r));
+        if (r > 0) {
+                job_set_mapper(j, name);
+                unlock_mount(j, name);
+                return 0;
+        }
         /* ade_luks_open() holds ade_dm_lock() while it activates: two unlock jobs activating at once
          * crashed aded in the VM before libdevmapper calls were serialised. */
         r = ade_luks_open(device, header, name, keyfile);

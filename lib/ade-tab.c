@@ -284,6 +284,18 @@ int ade_crypttab_set(const char *path, const char *name, const char *source, con
         return tab_save(&t, ret_backup);
 }
 
+int ade_crypttab_has(const char *path, const char *name, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        int r;
+
+        if (!path || !name)
+                return -EINVAL;
+        r = tab_load(path, false, &t, ret_why);
+        if (r < 0)
+                return r;
+        return crypttab_find(&t, name) >= 0;
+}
+
 int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why) {
         _cleanup_(tab_done) Tab t = {};
         ssize_t at;

@@ -29,6 +29,10 @@
 int ade_crypttab_set(const char *path, const char *name, const char *source, const char *key, const char *options,
         char **ret_backup, char **ret_why);
 
+/* Whether crypttab has a line for @name: 1, 0, or a negative errno (-EBADMSG with *ret_why for a
+ * malformed table). Reads only. */
+int ade_crypttab_has(const char *path, const char *name, char **ret_why);
+
 /* Drops crypttab's line for @name. */
 int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why);
 

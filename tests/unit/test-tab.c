@@ -86,6 +86,24 @@ START_TEST(test_crypttab_new_file) {
 }
 END_TEST
 
+/* Whether a line names the mapping: reads only, and says which line of a malformed table. */
+START_TEST(test_crypttab_has) {
+        _cleanup_free_ char *why = NULL;
+
+        ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 0); /* no file: an empty table */
+        write_file(tab, "# " NAME " in a comment\nhome UUID=1111 none luks\n", 0644);
+        ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 0);
+        ck_assert_int_eq(ade_crypttab_set(tab, NAME, "UUID=" UUID, KEY, OPTS, NULL, &why), 1);
+        ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 1);
+        ck_assert_int_eq(ade_crypttab_has(tab, "home", &why), 1);
+        ck_assert_int_eq(backups(), 1);
+        write_file(tab, "onefield\n", 0644);
+        ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), -EBADMSG);
+        ck_assert_ptr_nonnull(why);
+        ck_assert_ptr_nonnull(strstr(why, ":1:"));
+}
+END_TEST
+
 /* Other lines stay byte for byte; the old file is kept; the mode is kept. */
 START_TEST(test_crypttab_keeps_others) {
         static const char before[] = "# <target name>\t<source device>\t\t<key file>\t<options>\n"
@@ -259,6 +277,7 @@ static Suite *tab_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_crypttab_new_file);
         tcase_add_test(tc, test_crypttab_keeps_others);
+        tcase_add_test(tc, test_crypttab_has);
         tcase_add_test(tc, test_crypttab_malformed);
         tcase_add_test(tc, test_table_with_nul);
         suite_add_tcase(s, tc);

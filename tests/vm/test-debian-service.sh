@@ -218,6 +218,16 @@ dvm_check "adectl show: both Encrypted and unlocked after the reboot" jq -e \
         '[.volumes[] | select(.device | test("lun[01]$|/dev/vd[bc]$")) | select(.state == "Encrypted" and .unlocked)] | length == 2' \
         "$DVM_RUN/show-boot.json"
 
+# A volume closed by hand: Unlock opens it through its systemd-cryptsetup unit (which asks the key
+# socket, as at boot), so that systemd's view and ade's agree, and mounts it where it was.
+dvm_check "adectl unlock opens a closed volume through its systemd unit and mounts it" dvm_ssh g \
+        '. /root/boot-lib.sh; u="systemd-cryptsetup@$(systemd-escape "$lun1").service";
+         umount /data1 && systemctl stop "$u" && ! test -b "/dev/mapper/$lun1" &&
+         timeout 300 adectl unlock /dev/disk/azure/scsi1/lun1 </dev/null &&
+         systemctl is-active "$u" && test "$(findmnt -n -o SOURCE /data1)" = "/dev/mapper/$lun1" &&
+         journalctl -q --no-pager -u aded.service | grep -F "opening $lun1 through" &&
+         cd /data1 && sha256sum --quiet -c /root/manifest'
+
 # Disable one volume: its crypttab line goes, its fstab line comes back; the next boot mounts it
 # as plaintext.
 dvm_check "adectl disable of lun0 decrypts it" dvm_ssh g \
