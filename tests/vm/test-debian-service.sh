@@ -228,6 +228,29 @@ dvm_check "adectl unlock opens a closed volume through its systemd unit and moun
          journalctl -q --no-pager -u aded.service | grep -F "opening $lun1 through" &&
          cd /data1 && sha256sum --quiet -c /root/manifest'
 
+# Key Vault unreachable when systemd-cryptsetup asks for lun2's key, as at a boot with the vault
+# down (every Key Vault connection dropped): aded holds the request, then fails it; the unit fails,
+# the volume stays locked and adectl show says why. Once the vault answers, adectl unlock opens it
+# through the same unit.
+dvm_require_check "lun2 is closed, as before a boot" dvm_ssh g \
+        'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2);
+         systemctl stop "systemd-cryptsetup@$(systemd-escape "$lun2").service" && ! test -b "/dev/mapper/$lun2"'
+emulator_fault '{"route": "keyvault", "drop": true, "count": 1000000}' || fail "cannot make Key Vault unreachable"
+dvm_check "Key Vault unreachable: the unit fails once aded gave up on the key, lun2 stays locked" dvm_ssh g \
+        'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2); u="systemd-cryptsetup@$(systemd-escape "$lun2").service";
+         ! timeout 400 systemctl start "$u" && systemctl is-failed "$u" && ! test -b "/dev/mapper/$lun2" &&
+         journalctl -q --no-pager -u aded.service | grep -F "refused the key of $lun2"'
+dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-locked.json" 2>&1
+dvm_check "adectl show says why lun2 is locked" jq -e \
+        '.volumes[] | select(.device | test("lun2$|/dev/vdd$")) | .unlocked == false and
+         (.message | startswith("locked: the key socket could not give systemd-cryptsetup its key"))' \
+        "$DVM_RUN/show-locked.json"
+curl -sf -X DELETE "http://127.0.0.1:$HTTP_PORT/_emulator/faults" >/dev/null || fail "cannot clear the faults"
+dvm_check "Key Vault answers again: adectl unlock opens lun2 through its unit" dvm_ssh g \
+        'lun2=ade-$(cryptsetup luksUUID /dev/disk/azure/scsi1/lun2); u="systemd-cryptsetup@$(systemd-escape "$lun2").service";
+         timeout 300 adectl unlock /dev/disk/azure/scsi1/lun2 </dev/null && systemctl is-active "$u" &&
+         test -b "/dev/mapper/$lun2"'
+
 # Disable one volume: its crypttab line goes, its fstab line comes back; the next boot mounts it
 # as plaintext.
 dvm_check "adectl disable of lun0 decrypts it" dvm_ssh g \
