@@ -280,7 +280,8 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
         }
         ade_log_info("%s: opening %s through %s, as at boot", job_device(j), name, unit);
 
-        /* Done when the mapping is there; failed when the unit is. */
+        /* Done when the unit is active (systemd-cryptsetup has returned: the mapping and its node
+         * are there, and systemd's view says so); failed when the unit is. */
         job_engine_options(j, &o);
         r = sd_bus_open_system(&bus);
         if (r < 0)
@@ -289,9 +290,10 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
         for (;;) {
                 _cleanup_free_ char *active = NULL, *state = NULL;
 
-                if (ade_dm_find_crypt(job_device(j), &active) > 0 && streq(active, name))
-                        return 1;
                 state = boot_unit_state(bus, unit);
+                if (state && streq(state, "active") && ade_dm_find_crypt(job_device(j), &active) > 0 &&
+                        streq(active, name))
+                        return 1;
                 if (state && streq(state, "failed")) {
                         if (asprintf(ret_why, "%s failed (see journalctl -u '%s')", unit, unit) < 0)
                                 *ret_why = NULL;

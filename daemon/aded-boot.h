@@ -30,7 +30,8 @@ void aded_boot_detach(Job *j, const char *uuid, const char *header);
 
 /* Unlock of a volume that has a crypttab line (named @name, in the system's /etc/crypttab): starts
  * its systemd-cryptsetup unit, which asks the key socket, as at boot, so that systemd's view of
- * the volume is ade's too; returns once the mapping /dev/mapper/@name is there (1). 0 when there is
+ * the volume is ade's too; returns once the unit is active and the mapping /dev/mapper/@name is
+ * there (1). 0 when there is
  * no such line (the caller opens the volume itself); a negative errno with *ret_why when systemd
  * could not open it or the job was cancelled. */
 int aded_boot_open(Job *j, const char *name, char **ret_why);
