@@ -71,7 +71,12 @@ loop=$(losetup -f --show "$work/data.img")
 echo "volume: $loop ($(wc -l <"$work/manifest") files, $(du -sh "$work/sample" | cut -f1))"
 
 say "Starting the Azure emulator"
-"$emulator" --dir "$work/emu" --state "$work/emu/vault-state.json" >"$work/emulator.log" 2>&1 &
+# The emulator is reached as https://localhost:PORT, so it plays a cloud whose Key Vault resource is
+# https://localhost (ade.conf below says so too): aded sends a vault its token only when the vault's
+# host lies within the resource's domain, as contoso.vault.azure.net lies under vault.azure.net.
+printf '{"keyvault": {"resource": "https://localhost"}}\n' >"$work/emulator-overlay.json"
+"$emulator" --dir "$work/emu" --state "$work/emu/vault-state.json" --config "$work/emulator-overlay.json" \
+        >"$work/emulator.log" 2>&1 &
 emu_pid=$!
 for _ in $(seq 1 300); do
         [ -s "$work/emu/ready.json" ] && break
@@ -109,6 +114,7 @@ $identity
 imds = http://127.0.0.1:$http_port
 arm = https://localhost:$https_port
 authority = https://localhost:$https_port
+keyvault-resource = https://localhost
 ca-file = $work/emu/ca.pem
 
 [volumes]
