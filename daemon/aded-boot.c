@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <systemd/sd-bus.h>
 
 #include "ade-dm.h"

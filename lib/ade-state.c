@@ -241,17 +241,18 @@ int ade_state_enrollment_copy(const AdeStateEnrollment *e, AdeStateEnrollment **
 }
 
 int ade_state_set_enrollment(AdeState *s, const AdeStateEnrollment *e) {
-        AdeStateEnrollment *c;
+        AdeStateEnrollment fresh, *c;
         int r;
 
         if (!s || !e || isempty(e->volume_type))
                 return -EINVAL;
-        r = ade_state_enrollment_copy(e, &c);
+        /* A new Enable starts without the old one's exclusions: they are not copied at all. */
+        fresh = *e;
+        fresh.excluded = NULL;
+        r = ade_state_enrollment_copy(&fresh, &c);
         if (r < 0)
                 return r;
         c->updated_usec = ade_now_realtime_usec();
-        strv_free(c->excluded);
-        c->excluded = NULL;
         ade_state_enrollment_free(s->enrollment);
         s->enrollment = c;
         return 0;
