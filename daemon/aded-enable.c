@@ -45,6 +45,30 @@ struct EnablePrep {
         char **left_ids, **left_why; /* auto pass: the volumes left alone (stable ids) and why */
 };
 
+/* An Enable that arrived while a job, another Enable or a Disable, RotateKey or Unlock ran: its
+ * preparation starts, as if it had just arrived, once aded is idle (enable_queue_dispatch()). The
+ * volumes are not probed before then: a device under reencryption is its job's alone. */
+struct QueuedEnable {
+        QueuedEnable *next;
+        AdeVarlinkCall *call; /* NULL when its caller, without "more", was answered "queued" at once */
+        unsigned flags;
+        const char *volume_type; /* static: "Data" or "All" */
+        AdedEnableParams params;
+};
+
+static QueuedEnable *queued_free(QueuedEnable *q) {
+        QueuedEnable *next;
+
+        if (!q)
+                return NULL;
+        next = q->next;
+        if (q->call)
+                ade_varlink_call_unref(q->call);
+        aded_enable_params_done(&q->params);
+        free(q);
+        return next;
+}
+
 static void enable_prep_free(EnablePrep *e) {
         if (!e)
                 return;
@@ -403,10 +427,91 @@ int enable_prep_start(Manager *m, AdeVarlinkCall *call, unsigned flags, bool dry
         r = prep_new(m, volume_type, params, &e);
         if (r < 0)
                 return r;
-        e->call = ade_varlink_call_ref(call);
+        e->call = call ? ade_varlink_call_ref(call) : NULL;
         e->flags = flags;
         e->dry_run = dry_run;
         return prep_launch(m, e);
+}
+
+int enable_queue_add(
+        Manager *m, AdeVarlinkCall *call, unsigned flags, const char *volume_type, const AdedEnableParams *params) {
+        _cleanup_json_ json_object *reply = NULL;
+        QueuedEnable *q, **tail;
+        int r;
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
+        q->flags = flags;
+        r = aded_enable_params_copy(params, &q->params);
+        if (r < 0) {
+                queued_free(q);
+                return r;
+        }
+        reply = json_object_new_object();
+        if (!reply || json_object_object_add(reply, "volumes", json_object_new_array()) < 0 ||
+                json_object_object_add(reply, "queued", json_object_new_boolean(true)) < 0) {
+                queued_free(q);
+                return -ENOMEM;
+        }
+        /* With "more" the caller follows it to the end; without, it asked not to wait: it is told now,
+         * and what becomes of the Enable goes to the log and to Show. */
+        if (flags & ADE_VARLINK_METHOD_MORE) {
+                q->call = ade_varlink_call_ref(call);
+                r = ade_varlink_notify(call, reply);
+        } else
+                r = ade_varlink_reply(call, reply);
+        if (r < 0) {
+                queued_free(q);
+                return r == -ENOTCONN ? 0 : r;
+        }
+        for (tail = &m->enable_queue; *tail; tail = &(*tail)->next)
+                ;
+        *tail = q;
+        ade_log_info("Enable of the %s volumes queued: it starts once the running job or call is done", q->volume_type);
+        return 0;
+}
+
+bool enable_queue_dispatch(Manager *m) {
+        while (m->enable_queue && !m->stopping) {
+                QueuedEnable *q = m->enable_queue;
+                int r;
+
+                m->enable_queue = q->next;
+                q->next = NULL;
+                if (q->call && !ade_varlink_call_is_pending(q->call)) {
+                        /* Its caller left while it waited: nothing is started on its behalf. */
+                        queued_free(q);
+                        continue;
+                }
+                ade_log_info("starting the queued Enable of the %s volumes", q->volume_type);
+                r = enable_prep_start(m, q->call, q->flags, false, q->volume_type, &q->params);
+                if (r < 0) {
+                        ade_log_error_errno(r, "cannot start the queued Enable of the %s volumes: %m", q->volume_type);
+                        if (q->call)
+                                (void)ade_varlink_error_errno(q->call, r);
+                        queued_free(q);
+                        continue;
+                }
+                queued_free(q);
+                return true;
+        }
+        return false;
+}
+
+void enable_queue_drop(Manager *m) {
+        while (m->enable_queue) {
+                QueuedEnable *q = m->enable_queue;
+
+                if (q->call)
+                        (void)aded_error_stopping(q->call);
+                else
+                        ade_log_warning("the queued Enable of the %s volumes did not start before aded stopped: run "
+                                        "'adectl enable' again",
+                                q->volume_type);
+                m->enable_queue = queued_free(q);
+        }
 }
 
 int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment) {
@@ -501,6 +606,39 @@ static char *prep_failed_checks(EnablePrep *e) {
         return TAKE_PTR(all);
 }
 
+/* A queued Enable whose caller was answered "queued" and left: no one to answer, so its refusal or
+ * failure goes to the log; otherwise it is recorded and its jobs start, as for a caller. */
+static void enable_finish_detached(Manager *m, EnablePrep *e) {
+        _cleanup_free_ Job **jobs = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (m->stopping) {
+                ade_log_warning("the queued Enable of the %s volumes was stopped with aded: run 'adectl enable' again",
+                        e->volume_type);
+                return;
+        }
+        if (e->result < 0) {
+                ade_log_error_errno(e->result, "the queued Enable of the %s volumes failed: %m", e->volume_type);
+                return;
+        }
+        if (e->error_name) {
+                why = prep_failed_checks(e);
+                ade_log_error("the queued Enable of the %s volumes was refused: %s; fix that and run 'adectl enable' "
+                              "again ('adectl enable --dry-run' shows every check)",
+                        e->volume_type, why ?: e->error_name);
+                return;
+        }
+        enable_enroll(m, e);
+        if (e->n_eligible == 0) {
+                ade_log_info("the queued Enable of the %s volumes found nothing left to encrypt", e->volume_type);
+                return;
+        }
+        r = manager_start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, &jobs);
+        if (r < 0)
+                ade_log_error_errno(r, "the queued Enable of the %s volumes cannot start its jobs: %m", e->volume_type);
+}
+
 /* aded's own pass is done: what it left alone goes to the log and to Show; the eligible volumes
  * are encrypted with the enrollment's choices, unless a check of the whole machine failed. */
 static void enable_finish_auto(Manager *m, EnablePrep *e) {
@@ -576,6 +714,7 @@ void enable_preps_cancel(Manager *m) {
 }
 
 void enable_preps_free_all(Manager *m) {
+        enable_queue_drop(m);
         while (m->preps) {
                 EnablePrep *e = m->preps;
                 m->preps = e->next;
@@ -598,6 +737,8 @@ bool enable_preps_dispatch(Manager *m) {
                 pthread_join(e->thread, NULL);
                 if (e->auto_pass)
                         enable_finish_auto(m, e);
+                else if (!e->call)
+                        enable_finish_detached(m, e);
                 else
                         (void)enable_finish(m, e);
                 enable_prep_free(e);

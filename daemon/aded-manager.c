@@ -356,7 +356,8 @@ static void manager_dispatch_progress(Manager *m) {
 
         waiters_dispatch(m, changed);
         update_status(m);
-        if (changed && !manager_has_running_jobs(m))
+        /* Queued Enables first: someone asked for them; the new-disk pass waits for its turn. */
+        if (changed && !manager_has_running_jobs(m) && !enable_queue_dispatch(m))
                 aded_newdisks_idle(m);
 
         if (m->stopping && m->n_jobs == 0 && !m->preps && !m->selects && !m->show_queries)
@@ -392,6 +393,7 @@ void manager_stop(Manager *m) {
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_cancel(m->jobs[i]);
         enable_preps_cancel(m);
+        enable_queue_drop(m);
         manager_dispatch_progress(m);
 }
 

@@ -41,12 +41,13 @@ struct Manager {
         sd_event_source *extend_timer; /* while stopping: extends systemd's stop timeout, see manager_stop() */
         Job **jobs;                    /* running, or finished and not reaped yet */
         size_t n_jobs;
-        struct EnablePrep *preps;       /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
-        struct ShowQuery *show_queries; /* Show calls whose device reads run in a thread (aded-show.c) */
-        struct VolumeSelect *selects;   /* Disable, RotateKey, Unlock choosing their volumes in a thread
-                                         * (aded-select.c) */
-        struct Waiter *waiters;         /* calls waiting for jobs, and Watch (aded-waiter.c) */
-        AdeVolume **volumes;            /* cached list, see manager_volumes_cached() */
+        struct EnablePrep *preps;          /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
+        struct QueuedEnable *enable_queue; /* Enable calls that came while busy, in order (aded-enable.h) */
+        struct ShowQuery *show_queries;    /* Show calls whose device reads run in a thread (aded-show.c) */
+        struct VolumeSelect *selects;      /* Disable, RotateKey, Unlock choosing their volumes in a thread
+                                            * (aded-select.c) */
+        struct Waiter *waiters;            /* calls waiting for jobs, and Watch (aded-waiter.c) */
+        AdeVolume **volumes;               /* cached list, see manager_volumes_cached() */
         uint64_t volumes_usec;
         uint64_t volumes_generation; /* counts manager_volumes_invalidate() */
         bool stopping;

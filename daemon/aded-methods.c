@@ -81,6 +81,7 @@ static int method_watch(AdeVarlinkCall *call, json_object *params, unsigned flag
 static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
         Manager *m = userdata;
         const char *alg, *type;
+        AdedEnableParams p;
         int r;
 
         if (refuse_volume_type(call, params,
@@ -95,22 +96,26 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
                 return r;
         if (m->stopping)
                 return aded_error_stopping(call);
-        if (manager_has_running_jobs(m))
-                return aded_error_in_progress(call);
 
         (void)parse_volume_type(params, "volumeType", true, &type);
-        return enable_prep_start(m, call, flags, opt_bool(params, "dryRun"), type,
-                &(const AdedEnableParams){
-                        .keyvault_url = (char *)opt_string(params, "keyVaultUrl", m->config->keyvault.url),
-                        .keyvault_resource_id =
-                                (char *)opt_string(params, "keyVaultResourceId", m->config->keyvault.resource_id),
-                        .kek_url = (char *)opt_string(params, "kekUrl", m->config->keyvault.kek_url),
-                        .kek_vault_resource_id = (char *)opt_string(
-                                params, "kekVaultResourceId", m->config->keyvault.kek_vault_resource_id),
-                        .kek_algorithm = (char *)alg,
-                        .format_all = opt_bool(params, "formatAll"),
-                        .skip_snapshot_check = opt_bool(params, "skipSnapshotCheck"),
-                });
+        p = (AdedEnableParams){
+                .keyvault_url = (char *)opt_string(params, "keyVaultUrl", m->config->keyvault.url),
+                .keyvault_resource_id =
+                        (char *)opt_string(params, "keyVaultResourceId", m->config->keyvault.resource_id),
+                .kek_url = (char *)opt_string(params, "kekUrl", m->config->keyvault.kek_url),
+                .kek_vault_resource_id =
+                        (char *)opt_string(params, "kekVaultResourceId", m->config->keyvault.kek_vault_resource_id),
+                .kek_algorithm = (char *)alg,
+                .format_all = opt_bool(params, "formatAll"),
+                .skip_snapshot_check = opt_bool(params, "skipSnapshotCheck"),
+        };
+        if (manager_has_running_jobs(m)) {
+                /* A dry run's plan would describe volumes that the running job is changing. */
+                if (opt_bool(params, "dryRun"))
+                        return aded_error_in_progress(call);
+                return enable_queue_add(m, call, flags, type, &p);
+        }
+        return enable_prep_start(m, call, flags, opt_bool(params, "dryRun"), type, &p);
 }
 
 /* Refuses @call while aded stops or a job runs: true, with what sending the error returned in

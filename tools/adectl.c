@@ -288,6 +288,7 @@ static void draw_volume(Progress *pr, size_t idx, json_object *v, bool last) {
 static int on_progress(json_object *p, const char *error, unsigned flags, void *userdata) {
         Progress *pr = userdata;
         json_object *volumes = NULL;
+        bool queued = false;
 
         if (error) {
                 /* The caller prints it once the call is over. */
@@ -297,7 +298,11 @@ static int on_progress(json_object *p, const char *error, unsigned flags, void *
         }
         if (arg_json)
                 print_json(p);
-        else if (ade_json_get_array(p, "volumes", &volumes) >= 0) {
+        else if (ade_json_get_bool(p, "queued", &queued) >= 0 && queued) {
+                /* Said now, not when the call ends: it may wait for hours. */
+                printf("Queued: another job or call is running; this starts once it is done.\n");
+                fflush(stdout);
+        } else if (ade_json_get_array(p, "volumes", &volumes) >= 0) {
                 size_t n = json_object_array_length(volumes);
                 for (size_t i = 0; i < n; i++)
                         draw_volume(
@@ -613,7 +618,13 @@ static int verb_enable(int argc, char *argv[]) {
                 return plan_refused(plan) ? EXIT_REFUSED : EXIT_DONE;
         }
         if (a.no_wait) {
-                printf("Started; follow it with 'adectl watch' or 'adectl show'.\n");
+                bool queued = false;
+
+                if (ade_json_get_bool(reply, "queued", &queued) >= 0 && queued)
+                        printf("Queued: another job or call is running; this Enable starts once it is done (its "
+                               "checks first). Follow it with 'adectl watch' or 'adectl show', or aded's log.\n");
+                else
+                        printf("Started; follow it with 'adectl watch' or 'adectl show'.\n");
                 return EXIT_DONE;
         }
         printf("\n");
