@@ -515,21 +515,12 @@ void enable_queue_drop(Manager *m) {
 }
 
 int enable_prep_start_auto(Manager *m, const AdeStateEnrollment *enrollment) {
+        AdedEnableParams params = aded_enable_params_of_enrollment(enrollment);
         EnablePrep *e;
         int r;
 
         /* Root named these vaults in the Enable that enrolled the machine. */
-        r = prep_new(m, enrollment->volume_type,
-                &(const AdedEnableParams){
-                        .keyvault_url = enrollment->keyvault_url,
-                        .keyvault_resource_id = enrollment->keyvault_resource_id,
-                        .kek_url = enrollment->kek_url,
-                        .kek_vault_resource_id = enrollment->kek_vault_resource_id,
-                        .kek_algorithm = enrollment->kek_algorithm,
-                        .format_all = enrollment->format_all,
-                        .skip_snapshot_check = enrollment->skip_snapshot_check,
-                },
-                &e);
+        r = prep_new(m, enrollment->volume_type, &params, &e);
         if (r < 0)
                 return r;
         e->auto_pass = true;
@@ -567,19 +558,10 @@ static int enable_answer_plan(Manager *m, EnablePrep *e) {
  * choices). Recorded even when nothing was left to encrypt: the request stands. A failed save does
  * not fail the Enable: the volumes' own records are what resumes need. */
 static void enable_enroll(Manager *m, EnablePrep *e) {
-        const AdedEnableParams *p = &e->params;
+        AdeStateEnrollment enrollment = aded_enable_params_enrollment(&e->params, e->volume_type);
         int r;
 
-        r = aded_state_set_enrollment(m->state, &(const AdeStateEnrollment){
-                                                        .volume_type = (char *)e->volume_type,
-                                                        .keyvault_url = p->keyvault_url,
-                                                        .keyvault_resource_id = p->keyvault_resource_id,
-                                                        .kek_url = p->kek_url,
-                                                        .kek_vault_resource_id = p->kek_vault_resource_id,
-                                                        .kek_algorithm = p->kek_algorithm,
-                                                        .skip_snapshot_check = p->skip_snapshot_check,
-                                                        .format_all = p->format_all,
-                                                });
+        r = aded_state_set_enrollment(m->state, &enrollment);
         if (r < 0)
                 ade_log_error_errno(r, "cannot record the enrollment in the state file: %m; the volumes are encrypted "
                                        "all the same, and the next Enable records it");

@@ -43,3 +43,32 @@ int aded_enable_params_from_record(const AdeStateVolume *record, AdedEnableParam
                 },
                 ret);
 }
+
+AdedEnableParams aded_enable_params_of_enrollment(const AdeStateEnrollment *enrollment) {
+        assert(enrollment);
+
+        return (AdedEnableParams){
+                .keyvault_url = enrollment->keyvault_url,
+                .keyvault_resource_id = enrollment->keyvault_resource_id,
+                .kek_url = enrollment->kek_url,
+                .kek_vault_resource_id = enrollment->kek_vault_resource_id,
+                .kek_algorithm = enrollment->kek_algorithm,
+                .format_all = enrollment->format_all,
+                .skip_snapshot_check = enrollment->skip_snapshot_check,
+        };
+}
+
+AdeStateEnrollment aded_enable_params_enrollment(const AdedEnableParams *p, const char *volume_type) {
+        assert(p);
+
+        return (AdeStateEnrollment){
+                .volume_type = (char *)volume_type,
+                .keyvault_url = p->keyvault_url,
+                .keyvault_resource_id = p->keyvault_resource_id,
+                .kek_url = p->kek_url,
+                .kek_vault_resource_id = p->kek_vault_resource_id,
+                .kek_algorithm = p->kek_algorithm,
+                .skip_snapshot_check = p->skip_snapshot_check,
+                .format_all = p->format_all,
+        };
+}

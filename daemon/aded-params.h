@@ -26,4 +26,10 @@ int aded_enable_params_copy(const AdedEnableParams *from, AdedEnableParams *to);
  * override (format-all is never resumed). 0 or -ENOMEM. */
 int aded_enable_params_from_record(const AdeStateVolume *record, AdedEnableParams *ret);
 
+/* The enrollment's choices as Enable's parameters, and the enrollment an accepted Enable of
+ * @volume_type with @p records (no exclusions). Both borrow the other's strings: valid while it
+ * lives, copied by whoever keeps them (aded_enable_params_copy(), aded_state_set_enrollment()). */
+AdedEnableParams aded_enable_params_of_enrollment(const AdeStateEnrollment *enrollment);
+AdeStateEnrollment aded_enable_params_enrollment(const AdedEnableParams *p, const char *volume_type);
+
 void aded_enable_params_done(AdedEnableParams *p);
