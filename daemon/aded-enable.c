@@ -588,66 +588,50 @@ static char *prep_failed_checks(EnablePrep *e) {
         return TAKE_PTR(all);
 }
 
-/* A queued Enable whose caller was answered "queued" and left: no one to answer, so its refusal or
- * failure goes to the log; otherwise it is recorded and its jobs start, as for a caller. */
-static void enable_finish_detached(Manager *m, EnablePrep *e) {
+/* No caller to answer: aded's own pass over new disks (what it left alone goes to the log and to
+ * Show; the eligible volumes are encrypted with the enrollment's choices unless a check of the whole
+ * machine failed), or a queued Enable whose caller was answered "queued" already (recorded and
+ * started as for a caller). Refusals and failures go to the log. */
+static void enable_finish_unattended(Manager *m, EnablePrep *e) {
         _cleanup_free_ Job **jobs = NULL;
-        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ char *why = NULL, *what = NULL;
         int r;
 
-        if (m->stopping) {
-                ade_log_warning("the queued Enable of the %s volumes was stopped with aded: run 'adectl enable' again",
-                        e->volume_type);
+        if (e->auto_pass ? !(what = strdup("new disks"))
+                         : asprintf(&what, "the queued Enable of the %s volumes", e->volume_type) < 0) {
+                ade_log_error("%s", "out of memory: an Enable without a caller was dropped");
                 return;
         }
-        if (e->result < 0) {
-                ade_log_error_errno(e->result, "the queued Enable of the %s volumes failed: %m", e->volume_type);
-                return;
-        }
-        if (e->error_name) {
-                why = prep_failed_checks(e);
-                ade_log_error("the queued Enable of the %s volumes was refused: %s; fix that and run 'adectl enable' "
-                              "again ('adectl enable --dry-run' shows every check)",
-                        e->volume_type, why ?: e->error_name);
-                return;
-        }
-        enable_enroll(m, e);
-        if (e->n_eligible == 0) {
-                ade_log_info("the queued Enable of the %s volumes found nothing left to encrypt", e->volume_type);
-                return;
-        }
-        r = manager_start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, &jobs);
-        if (r < 0)
-                ade_log_error_errno(r, "the queued Enable of the %s volumes cannot start its jobs: %m", e->volume_type);
-}
-
-/* aded's own pass is done: what it left alone goes to the log and to Show; the eligible volumes
- * are encrypted with the enrollment's choices, unless a check of the whole machine failed. */
-static void enable_finish_auto(Manager *m, EnablePrep *e) {
-        _cleanup_free_ Job **jobs = NULL;
-        _cleanup_free_ char *why = NULL;
-        int r;
-
         /* A stop cancels the cloud checks: their failures then say nothing. */
-        if (m->stopping)
+        if (m->stopping) {
+                if (!e->auto_pass)
+                        ade_log_warning("%s was stopped with aded: run 'adectl enable' again", what);
                 return;
-        aded_newdisks_left_alone(m, e->left_ids, e->left_why);
+        }
+        if (e->auto_pass)
+                aded_newdisks_left_alone(m, e->left_ids, e->left_why);
         if (e->result < 0) {
-                ade_log_error_errno(e->result, "new disks: the pass over the data volumes failed: %m");
+                ade_log_error_errno(e->result, "%s: the pass over the data volumes failed: %m", what);
                 return;
         }
         if (e->error_name) {
                 why = prep_failed_checks(e);
-                ade_log_error("new disks: %zu eligible volume(s) left plain: %s; fix that and restart aded, or run "
-                              "'adectl enable'",
-                        e->n_eligible, why ?: e->error_name);
+                ade_log_error("%s: %zu eligible volume(s) left plain: %s; fix that and %s", what, e->n_eligible,
+                        why ?: e->error_name,
+                        e->auto_pass ? "restart aded, or run 'adectl enable'"
+                                     : "run 'adectl enable' again ('adectl enable --dry-run' shows every check)");
                 return;
         }
-        if (e->n_eligible == 0)
+        if (!e->auto_pass)
+                enable_enroll(m, e);
+        if (e->n_eligible == 0) {
+                if (!e->auto_pass)
+                        ade_log_info("%s: nothing left to encrypt", what);
                 return;
+        }
         r = manager_start_jobs(m, ADED_JOB_ENCRYPT, e->eligible, e->n_eligible, &e->params, &jobs);
         if (r < 0)
-                ade_log_error_errno(r, "new disks: cannot start encrypting them: %m");
+                ade_log_error_errno(r, "%s: cannot start encrypting them: %m", what);
 }
 
 /* Refuses, answers a dry run, or starts the jobs. */
@@ -717,10 +701,8 @@ bool enable_preps_dispatch(Manager *m) {
                 }
                 *p = e->next;
                 pthread_join(e->thread, NULL);
-                if (e->auto_pass)
-                        enable_finish_auto(m, e);
-                else if (!e->call)
-                        enable_finish_detached(m, e);
+                if (e->auto_pass || !e->call)
+                        enable_finish_unattended(m, e);
                 else
                         (void)enable_finish(m, e);
                 enable_prep_free(e);
