@@ -13,12 +13,12 @@
 #include "aded-newdisks.h"
 #include "aded-show.h"
 #include "aded-state.h"
+#include "aded-task.h"
 #include "aded-vaults.h"
 #include "aded-waiter.h"
 
 struct EnablePrep {
-        EnablePrep *next;
-        Manager *manager;
+        AdedTask task; /* first: the preparation's thread, reaped by enable_preps_dispatch() */
         AdeVarlinkCall *call;
         unsigned flags;
         bool dry_run;
@@ -30,11 +30,9 @@ struct EnablePrep {
         bool auto_pass;
         char **excluded; /* the enrollment's exclusions (stable ids) */
 
-        pthread_t thread;
-        atomic_bool finished;
         atomic_bool cancel; /* aded is stopping: the cloud checks' requests end (enable_preps_cancel()) */
 
-        /* Written by the thread before it sets finished. */
+        /* Written by the thread before it is done. */
         json_object *plan;
         json_object *checks, *steps; /* the plan's arrays */
         AdeVolume **eligible;        /* borrowed from @volumes */
@@ -115,7 +113,7 @@ static void plan_add_escrow_step(EnablePrep *e, const AdeVolume *v) {
         _cleanup_free_ char *file_name = NULL, *what = NULL;
         int r;
 
-        (void)aded_keys_file_name(e->manager, v, &file_name);
+        (void)aded_keys_file_name(e->task.manager, v, &file_name);
         if (p->kek_url)
                 r = asprintf(&what,
                         "wrap the key file with %s (%s) and write a new secret (a GUID) to %s: contentType "
@@ -187,7 +185,7 @@ static int prep_auto_filter(EnablePrep *e, AdeVolume *v) {
 
 /* The cloud checks of docs/architecture.md §5, through ade-precheck. */
 static void prep_cloud_checks(EnablePrep *e) {
-        Manager *m = e->manager;
+        Manager *m = e->task.manager;
         AdeCheckList list = {};
         AdePrecheckRequest req = {
                 .config = m->config,
@@ -260,7 +258,7 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
         _cleanup_free_ char *reason = NULL;
         const char *why;
 
-        if (e->manager->dm && !e->manager->mount_ns_foreign) {
+        if (e->task.manager->dm && !e->task.manager->mount_ns_foreign) {
                 plan_add_check(e, "volume-eligible", v->device, true, true,
                         "mounted: encrypted online (unmounted, header written, mounted again from "
                         "/dev/mapper, then encrypted underneath)");
@@ -272,7 +270,7 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
         }
         /* Unmounting in a namespace of our own would leave the filesystem mounted for everyone else,
          * and e2fsck would repair it mounted (issue 11 item 0). */
-        why = e->manager->mount_ns_foreign
+        why = e->task.manager->mount_ns_foreign
                       ? "aded runs in a mount namespace of its own (not pid 1's), where unmounting it would not "
                         "unmount it for the system; start aded from aded.service (its unit creates no mount "
                         "namespace), or unmount it and run enable again"
@@ -288,7 +286,7 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
 static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
         const AdedEnableParams *p = &e->params;
         AdeLuksOptions o = {
-                .header_dir = e->manager->config->volumes.header_dir,
+                .header_dir = e->task.manager->config->volumes.header_dir,
                 .escrow_confirmed = true,
                 .format_all = p->format_all,
                 .format_all_confirmed = p->format_all,
@@ -376,8 +374,7 @@ static void *prep_thread(void *userdata) {
                 prep_cloud_checks(e);
 
 finish:
-        atomic_store(&e->finished, true);
-        manager_wake(e->manager);
+        aded_task_done(&e->task);
         return NULL;
 }
 
@@ -385,14 +382,10 @@ finish:
 static int prep_launch(Manager *m, EnablePrep *e) {
         int r;
 
-        r = manager_thread_start(&e->thread, prep_thread, e);
-        if (r < 0) {
+        r = aded_task_start(m, &m->preps, &e->task, prep_thread);
+        if (r < 0)
                 enable_prep_free(e);
-                return r;
-        }
-        e->next = m->preps;
-        m->preps = e;
-        return 0;
+        return r;
 }
 
 /* A preparation over the data volumes with @params (copied; their vaults trusted: root named them),
@@ -404,7 +397,6 @@ static int prep_new(Manager *m, const char *volume_type, const AdedEnableParams 
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
-        e->manager = m;
         e->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
         r = aded_enable_params_copy(params, &e->params);
         if (r >= 0)
@@ -675,38 +667,29 @@ static int enable_finish(Manager *m, EnablePrep *e) {
 }
 
 void enable_preps_cancel(Manager *m) {
-        for (EnablePrep *e = m->preps; e; e = e->next)
-                atomic_store(&e->cancel, true);
+        for (AdedTask *t = m->preps; t; t = t->next)
+                atomic_store(&((EnablePrep *)t)->cancel, true);
+}
+
+static void prep_task_free(AdedTask *t) {
+        enable_prep_free((EnablePrep *)t);
 }
 
 void enable_preps_free_all(Manager *m) {
         enable_queue_drop(m);
-        while (m->preps) {
-                EnablePrep *e = m->preps;
-                m->preps = e->next;
-                pthread_join(e->thread, NULL);
-                enable_prep_free(e);
-        }
+        aded_tasks_free_all(&m->preps, prep_task_free);
+}
+
+static int prep_task_finish(AdedTask *t) {
+        EnablePrep *e = (EnablePrep *)t;
+
+        if (e->auto_pass || !e->call)
+                enable_finish_unattended(t->manager, e);
+        else
+                (void)enable_finish(t->manager, e);
+        return 0;
 }
 
 bool enable_preps_dispatch(Manager *m) {
-        bool any = false;
-
-        for (EnablePrep **p = &m->preps; *p;) {
-                EnablePrep *e = *p;
-
-                if (!atomic_load(&e->finished)) {
-                        p = &e->next;
-                        continue;
-                }
-                *p = e->next;
-                pthread_join(e->thread, NULL);
-                if (e->auto_pass || !e->call)
-                        enable_finish_unattended(m, e);
-                else
-                        (void)enable_finish(m, e);
-                enable_prep_free(e);
-                any = true;
-        }
-        return any;
+        return aded_tasks_reap(&m->preps, prep_task_finish, prep_task_free);
 }

@@ -14,6 +14,7 @@
 #include "aded-job.h"
 #include "aded-params.h"
 #include "aded-state.h"
+#include "aded-task.h"
 
 /* aded's manager. One sd-event loop thread owns the varlink server, the job list and every reply;
  * each job runs in its own thread (aded-job.h) and wakes the loop by writing the manager's eventfd
@@ -41,10 +42,10 @@ struct Manager {
         sd_event_source *extend_timer; /* while stopping: extends systemd's stop timeout, see manager_stop() */
         Job **jobs;                    /* running, or finished and not reaped yet */
         size_t n_jobs;
-        struct EnablePrep *preps;          /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
+        AdedTask *preps;                   /* Enable calls whose read-only checks run in a thread (aded-enable.c) */
         struct QueuedEnable *enable_queue; /* Enable calls that came while busy, in order (aded-enable.h) */
-        struct ShowQuery *show_queries;    /* Show calls whose device reads run in a thread (aded-show.c) */
-        struct VolumeSelect *selects;      /* Disable, RotateKey, Unlock choosing their volumes in a thread
+        AdedTask *show_queries;            /* Show calls whose device reads run in a thread (aded-show.c) */
+        AdedTask *selects;                 /* Disable, RotateKey, Unlock choosing their volumes in a thread
                                             * (aded-select.c) */
         struct Waiter *waiters;            /* calls waiting for jobs, and Watch (aded-waiter.c) */
         AdeVolume **volumes;               /* cached list, see manager_volumes_cached() */

@@ -13,8 +13,7 @@
 #include "aded-waiter.h"
 
 struct VolumeSelect {
-        VolumeSelect *next;
-        Manager *manager;
+        AdedTask task; /* first: the choice's thread, reaped by select_dispatch() */
         AdeVarlinkCall *call;
         unsigned flags;
         AdedJobType type;
@@ -24,10 +23,7 @@ struct VolumeSelect {
         bool has_params;
         AdedEnableParams params;
 
-        pthread_t thread;
-        atomic_bool finished;
-
-        /* Written by the thread before it sets finished. */
+        /* Written by the thread before it is done. */
         AdeVolume **volumes;  /* the data volumes (owned) */
         AdeVolume **eligible; /* borrowed from @volumes, NULL-terminated */
         size_t n_eligible;
@@ -99,11 +95,11 @@ static bool want_unlock(Manager *m, const AdeVolume *v) {
 static bool select_wants(VolumeSelect *s, const AdeVolume *v) {
         switch (s->want) {
         case ADED_SELECT_ENCRYPTED:
-                return want_encrypted(s->manager, v);
+                return want_encrypted(s->task.manager, v);
         case ADED_SELECT_FINISHED:
-                return want_finished(s->manager, v);
+                return want_finished(s->task.manager, v);
         case ADED_SELECT_LOCKED:
-                return want_unlock(s->manager, v);
+                return want_unlock(s->task.manager, v);
         }
         return false;
 }
@@ -117,7 +113,7 @@ static void *select_thread(void *userdata) {
         size_t n = 0;
         int r;
 
-        r = manager_data_volumes(s->manager, &s->volumes);
+        r = manager_data_volumes(s->task.manager, &s->volumes);
         if (r < 0)
                 goto finish;
         while (s->volumes[n])
@@ -137,8 +133,7 @@ static void *select_thread(void *userdata) {
         }
 finish:
         s->result = r;
-        atomic_store(&s->finished, true);
-        manager_wake(s->manager);
+        aded_task_done(&s->task);
         return NULL;
 }
 
@@ -150,7 +145,6 @@ int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSel
         if (!s)
                 return -ENOMEM;
         *s = (VolumeSelect){
-                .manager = m,
                 .flags = flags,
                 .type = req->type,
                 .want = req->want,
@@ -166,15 +160,11 @@ int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSel
                 return r;
         }
 
-        r = manager_thread_start(&s->thread, select_thread, s);
-        if (r < 0) {
-                volume_select_free(s);
-                return r;
-        }
         s->call = ade_varlink_call_ref(call);
-        s->next = m->selects;
-        m->selects = s;
-        return 0;
+        r = aded_task_start(m, &m->selects, &s->task, select_thread);
+        if (r < 0)
+                volume_select_free(s);
+        return r;
 }
 
 /* ---- in the loop, once the choice is made ---- */
@@ -244,30 +234,19 @@ static int select_finish(Manager *m, VolumeSelect *s) {
         return 0;
 }
 
+static int select_task_finish(AdedTask *t) {
+        (void)select_finish(t->manager, (VolumeSelect *)t);
+        return 0;
+}
+
+static void select_task_free(AdedTask *t) {
+        volume_select_free((VolumeSelect *)t);
+}
+
 bool select_dispatch(Manager *m) {
-        bool any = false;
-
-        for (VolumeSelect **p = &m->selects; *p;) {
-                VolumeSelect *s = *p;
-
-                if (!atomic_load(&s->finished)) {
-                        p = &s->next;
-                        continue;
-                }
-                *p = s->next;
-                pthread_join(s->thread, NULL);
-                (void)select_finish(m, s);
-                volume_select_free(s);
-                any = true;
-        }
-        return any;
+        return aded_tasks_reap(&m->selects, select_task_finish, select_task_free);
 }
 
 void select_free_all(Manager *m) {
-        while (m->selects) {
-                VolumeSelect *s = m->selects;
-                m->selects = s->next;
-                pthread_join(s->thread, NULL);
-                volume_select_free(s);
-        }
+        aded_tasks_free_all(&m->selects, select_task_free);
 }

@@ -282,8 +282,7 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
 /* ---- the Show method: the device reads in a thread of their own ---- */
 
 struct ShowQuery {
-        ShowQuery *next;
-        Manager *manager;
+        AdedTask task; /* first: the reads' thread, reaped by aded_show_dispatch() */
         AdeVarlinkCall *call;
         char *type_filter;
         bool probe;                        /* the thread lists the volumes afresh (no cached list to use) */
@@ -292,10 +291,7 @@ struct ShowQuery {
                                             * thread leaves them be */
         uint64_t started_usec, generation; /* when, and manager_volumes_generation() then */
 
-        pthread_t thread;
-        atomic_bool finished;
-
-        /* Written by the thread before it sets finished. */
+        /* Written by the thread before it is done. */
         ShowFacts *facts; /* one per volume; those of busy devices are left empty */
         size_t n;
         int result;
@@ -310,7 +306,6 @@ static void show_query_reset(ShowQuery *q) {
         }
         q->n = 0;
         q->result = 0;
-        atomic_store(&q->finished, false);
 }
 
 static void show_query_free(ShowQuery *q) {
@@ -338,7 +333,7 @@ static bool show_query_is_busy(const ShowQuery *q, const char *device) {
 
 static void *show_thread(void *userdata) {
         ShowQuery *q = userdata;
-        Manager *m = q->manager;
+        Manager *m = q->task.manager;
         size_t n = 0;
         int r = 0;
 
@@ -365,13 +360,8 @@ static void *show_thread(void *userdata) {
         }
 finish:
         q->result = r;
-        atomic_store(&q->finished, true);
-        manager_wake(m);
+        aded_task_done(&q->task);
         return NULL;
-}
-
-static int show_query_run(ShowQuery *q) {
-        return manager_thread_start(&q->thread, show_thread, q);
 }
 
 /* The devices jobs hold now, for the thread to leave alone. */
@@ -395,7 +385,6 @@ int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
-        q->manager = m;
         q->started_usec = ade_now_monotonic_usec();
         q->generation = manager_volumes_generation(m);
         if (ade_strdup_to(&q->type_filter, type_filter) < 0)
@@ -419,12 +408,11 @@ int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
         r = show_query_take_busy(m, q);
         if (r < 0)
                 return r;
-        r = show_query_run(q);
+        q->call = ade_varlink_call_ref(call);
+        r = aded_task_start(m, &m->show_queries, &q->task, show_thread);
         if (r < 0)
                 return r;
-        q->call = ade_varlink_call_ref(call);
-        q->next = m->show_queries;
-        m->show_queries = TAKE_PTR(q);
+        TAKE_PTR(q);
         return 0;
 }
 
@@ -457,46 +445,37 @@ static int show_query_finish(Manager *m, ShowQuery *q) {
         return ade_varlink_reply(q->call, reply);
 }
 
-bool aded_show_dispatch(Manager *m) {
-        bool any = false;
+static void show_task_free(AdedTask *t) {
+        show_query_free((ShowQuery *)t);
+}
 
-        for (ShowQuery **p = &m->show_queries; *p;) {
-                ShowQuery *q = *p;
+/* Answered (0), or run again (1) when a job that held a device finished meanwhile: that device is
+ * read after all, the others again too (they are cheap next to a reencryption, and the reply is of
+ * one instant). A list the thread probed becomes the cached one. */
+static int show_task_finish(AdedTask *t) {
+        ShowQuery *q = (ShowQuery *)t;
+        Manager *m = t->manager;
+        int r;
 
-                if (!atomic_load(&q->finished)) {
-                        p = &q->next;
-                        continue;
-                }
-                pthread_join(q->thread, NULL);
-                if (show_query_finish(m, q) > 0) {
-                        /* Read again the devices whose jobs finished; the others too (they are cheap
-                         * next to a reencryption, and the reply is of one instant). */
-                        int r;
-
-                        show_query_reset(q);
-                        r = show_query_take_busy(m, q);
-                        if (r >= 0)
-                                r = show_query_run(q);
-                        if (r >= 0) {
-                                p = &q->next;
-                                continue;
-                        }
-                        (void)ade_varlink_error_errno(q->call, r);
-                }
-                *p = q->next;
-                if (q->probe && q->result >= 0)
-                        manager_volumes_adopt(m, TAKE_PTR(q->volumes), q->started_usec, q->generation);
-                show_query_free(q);
-                any = true;
+        if (show_query_finish(m, q) > 0) {
+                show_query_reset(q);
+                r = show_query_take_busy(m, q);
+                if (r >= 0)
+                        r = aded_task_run(m, &q->task, show_thread);
+                if (r >= 0)
+                        return 1;
+                (void)ade_varlink_error_errno(q->call, r);
+                return 0;
         }
-        return any;
+        if (q->probe && q->result >= 0)
+                manager_volumes_adopt(m, TAKE_PTR(q->volumes), q->started_usec, q->generation);
+        return 0;
+}
+
+bool aded_show_dispatch(Manager *m) {
+        return aded_tasks_reap(&m->show_queries, show_task_finish, show_task_free);
 }
 
 void aded_show_free_all(Manager *m) {
-        while (m->show_queries) {
-                ShowQuery *q = m->show_queries;
-                m->show_queries = q->next;
-                pthread_join(q->thread, NULL);
-                show_query_free(q);
-        }
+        aded_tasks_free_all(&m->show_queries, show_task_free);
 }
