@@ -551,7 +551,9 @@ static void unescape_octal(char *s) {
 /* Calls @f on each line of @mountinfo (NULL: /proc/self/mountinfo) with its device, mount point and
  * per-mount options; stops when @f returns non-zero and returns that. */
 static int mountinfo_foreach(const char *mountinfo,
-        int (*f)(dev_t devnum, const char *path, const char *options, void *userdata), void *userdata) {
+        int (*f)(dev_t devnum, const char *path, const char *options, const char *fstype, const char *source,
+                void *userdata),
+        void *userdata) {
         _cleanup_fclose_ FILE *mi = NULL;
         _cleanup_free_ char *line = NULL;
         size_t size = 0;
@@ -569,10 +571,22 @@ static int mountinfo_foreach(const char *mountinfo,
                             &opts_end) < 2 ||
                         opts_end == 0)
                         continue;
+                /* ... optional fields - fstype source super-options */
+                char *rest = strstr(line + opts_end, " - "), *fstype = NULL, *source = NULL;
+                if (rest) {
+                        fstype = rest + 3;
+                        source = fstype + strcspn(fstype, " \n");
+                        if (*source == ' ')
+                                *source++ = '\0';
+                        else
+                                *source = '\0'; /* no source: the end of the line */
+                        source[strcspn(source, " \n")] = '\0';
+                        unescape_octal(source);
+                }
                 line[path_end] = '\0';
                 line[opts_end] = '\0';
                 unescape_octal(line + path_at);
-                r = f(makedev(maj, min), line + path_at, line + opts_at, userdata);
+                r = f(makedev(maj, min), line + path_at, line + opts_at, fstype, source, userdata);
                 if (r != 0)
                         return r;
         }
@@ -582,13 +596,16 @@ static int mountinfo_foreach(const char *mountinfo,
 typedef struct MountQuery {
         dev_t devnum;
         const char *path;
-        char *found_path, *found_options;
+        char *found_path, *found_options, *found_fstype, *found_source;
         bool found;
 } MountQuery;
 
-static int match_devnum(dev_t devnum, const char *path, const char *options, void *userdata) {
+static int match_devnum(
+        dev_t devnum, const char *path, const char *options, const char *fstype, const char *source, void *userdata) {
         MountQuery *q = userdata;
 
+        (void)fstype;
+        (void)source;
         if (devnum != q->devnum)
                 return 0;
         q->found_path = strdup(path);
@@ -676,7 +693,8 @@ int ade_fs_mount_namespace_is_system(void) {
         return mount_id_in(ADE_FS_SYSTEM_MOUNTINFO, id);
 }
 
-static int match_path(dev_t devnum, const char *path, const char *options, void *userdata) {
+static int match_path(
+        dev_t devnum, const char *path, const char *options, const char *fstype, const char *source, void *userdata) {
         MountQuery *q = userdata;
 
         (void)options;
@@ -684,22 +702,42 @@ static int match_path(dev_t devnum, const char *path, const char *options, void 
         if (streq(path, q->path)) {
                 q->found = true;
                 q->devnum = devnum;
+                if (ade_strdup_to(&q->found_fstype, fstype) < 0 || ade_strdup_to(&q->found_source, source) < 0)
+                        return -ENOMEM;
         }
         return 0;
 }
 
-int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum) {
+int ade_fs_mount_entry(const char *mountinfo, const char *path, AdeFsMountEntry *ret) {
         MountQuery q = {.path = path};
         int r;
 
         assert(path);
 
         r = mountinfo_foreach(mountinfo, match_path, &q);
-        if (r < 0)
-                return r;
-        if (q.found && ret_devnum)
-                *ret_devnum = q.devnum;
-        return q.found;
+        if (r < 0 || !q.found || !ret) {
+                free(q.found_fstype);
+                free(q.found_source);
+                return r < 0 ? r : q.found;
+        }
+        *ret = (AdeFsMountEntry){.devnum = q.devnum, .fstype = q.found_fstype, .source = q.found_source};
+        return 1;
+}
+
+void ade_fs_mount_entry_done(AdeFsMountEntry *e) {
+        free(e->fstype);
+        free(e->source);
+        *e = (AdeFsMountEntry){};
+}
+
+int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum) {
+        _cleanup_(ade_fs_mount_entry_done) AdeFsMountEntry e = {};
+        int r;
+
+        r = ade_fs_mount_entry(mountinfo, path, &e);
+        if (r > 0 && ret_devnum)
+                *ret_devnum = e.devnum;
+        return r;
 }
 
 char *ade_fs_options_security(const char *options) {

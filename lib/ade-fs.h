@@ -114,6 +114,17 @@ int ade_fs_holders(const char *path, char **ret);
 int ade_fs_mount_of(const char *mountinfo, dev_t devnum, char **ret_path, char **ret_options);
 int ade_fs_mounted_on(const char *mountinfo, const char *path, dev_t *ret_devnum);
 
+/* The topmost mount on @path (canonical) in @mountinfo: its device number, filesystem type and
+ * source as mountinfo gives them (either string NULL when the line lacks it). 1 with *ret filled
+ * (optional), 0 when nothing is mounted there, a negative errno when @mountinfo cannot be read. */
+typedef struct AdeFsMountEntry {
+        dev_t devnum;
+        char *fstype;
+        char *source;
+} AdeFsMountEntry;
+int ade_fs_mount_entry(const char *mountinfo, const char *path, AdeFsMountEntry *ret);
+void ade_fs_mount_entry_done(AdeFsMountEntry *e);
+
 /* The mount table of pid 1's mount namespace: the system's, whatever namespace we run in. */
 #define ADE_FS_SYSTEM_MOUNTINFO "/proc/1/mountinfo"
 
