@@ -1233,7 +1233,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         _cleanup_close_ int cfd = -EBADF;
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
-        unsigned same_uid = 0, unprivileged = 0, cap_all, cap_unprivileged;
+        unsigned same_uid = 0, unprivileged = 0, shed, cap_all, cap_unprivileged;
         bool reserve;
         Connection *c;
         int r;
@@ -1255,11 +1255,27 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 return server_refuse(s, &cfd);
         }
 
+        for (Connection *i = s->connections; i; i = i->next) {
+                if (i->uid == cred.uid)
+                        same_uid++;
+                if (i->uid != 0)
+                        unprivileged++;
+        }
+
         server_fd_caps(&cap_all, &cap_unprivileged);
         if (cred.uid == 0) {
-                /* Root is let in: the descriptors it needs come from the others' connections. */
-                if (reserve || (unsigned)cfd >= cap_all || s->n_connections >= s->limits.connections_max)
-                        (void)server_shed(s, ROOT_SHED);
+                bool high = reserve || (unsigned)cfd >= cap_all;
+
+                /* Root is let in: the descriptors it needs come from the others' connections. Only
+                 * when its own connections hold its share already and nobody else's can go does it
+                 * not reach into the service's. */
+                if ((high || s->n_connections >= s->limits.connections_max) && (shed = server_shed(s, ROOT_SHED)) > 0)
+                        unprivileged -= shed;
+                else if (high && same_uid >= cap_all - cap_unprivileged) {
+                        ade_log_debug("varlink: refusing connection of uid 0: file descriptors are reserved for the "
+                                      "service");
+                        return server_refuse(s, &cfd);
+                }
         } else if (reserve || (unsigned)cfd >= cap_unprivileged) {
                 /* accept() took the lowest free descriptor: this high, all below it are taken, and
                  * the rest is root's and the service's own (state, devices, pipes). */
@@ -1272,12 +1288,6 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         if (!reserve && (unsigned)cfd < cap_unprivileged)
                 s->fd_short = false;
 
-        for (Connection *i = s->connections; i; i = i->next) {
-                if (i->uid == cred.uid)
-                        same_uid++;
-                if (i->uid != 0)
-                        unprivileged++;
-        }
         if (s->n_connections >= s->limits.connections_max || same_uid >= s->limits.per_uid_max ||
                 (cred.uid != 0 && (unprivileged >= s->limits.unprivileged_max ||
                                           same_uid >= s->limits.unprivileged_per_uid_max))) {
