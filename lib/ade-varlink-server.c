@@ -1143,7 +1143,7 @@ static void server_fd_short(AdeVarlinkServer *s) {
                 return;
         s->fd_short = true;
         (void)ade_fd_free(&n, &limit);
-        ade_log_debug("varlink: short of file descriptors (%u of %u free, %u connections)", n, limit, s->n_connections);
+        ade_log_debug("varlink: out of file descriptors (%u of %u free, %u connections)", n, limit, s->n_connections);
         if (s->fd_short_callback)
                 s->fd_short_callback(s, limit, s->fd_short_userdata);
 }

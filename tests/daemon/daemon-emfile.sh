@@ -17,13 +17,8 @@ require_shim
 command -v prlimit >/dev/null || skip "no prlimit"
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || skip "no $PYTHON"
-command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "no useradd/setpriv"
-suffix=$$
-group=adeef$suffix member=adeem$suffix
-groupadd "$group" || fail "groupadd failed"
-CLEANUPS+=("groupdel $group")
-useradd -M -N -g nogroup -G "$group" -s /usr/sbin/nologin "$member" || fail "useradd failed"
-CLEANUPS=("userdel $member" "${CLEANUPS[@]}")
+make_group_member adee
+group=$GROUP member=$MEMBER
 
 make_volume 200
 start_emulator
@@ -110,7 +105,7 @@ echo "ok: encrypted once the limit was back"
 # (b) The member's watchers hold their connections; then aded has no descriptor free.
 coproc WATCH { setpriv --reuid "$member" --regid nogroup --init-groups \
         "$PYTHON" "$(dirname "$0")/varlink-clients.py" watch "$SOCKET" 40 2>&1; }
-CLEANUPS=("kill ${WATCH_PID} 2>/dev/null" "${CLEANUPS[@]}")
+CLEANUPS=("kill ${WATCH_PID} 2>/dev/null; wait ${WATCH_PID}" "${CLEANUPS[@]}") # gone before userdel
 read -r -u "${WATCH[0]}" line n || fail "the watching client died"
 [ "$line" = ready ] && [ "$n" -gt 0 ] || fail "the watching client said: $line $n"
 echo "ok: the member watches on $n connections"
