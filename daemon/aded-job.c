@@ -307,8 +307,10 @@ int job_record_step(Job *j, AdeJobStep step, AdedStateUpdate update, void *userd
         if (r < 0 && r != -ENOENT)
                 return job_fail(j, r, NULL, NULL,
                         "cannot save the state file in %s: %s; the job on %s stopped there and goes on once the "
-                        "file can be written (free space, fix the folder, then restart aded or run it again)",
-                        j->manager->config->daemon.state_dir, strerror(-r), j->device);
+                        "file can be written (%s, then restart aded or run it again)",
+                        j->manager->config->daemon.state_dir, strerror(-r), j->device,
+                        r == -EMFILE || r == -ENFILE ? "raise aded's open-files limit, LimitNOFILE= in aded.service"
+                                                     : "free space, fix the folder");
         return r;
 }
 

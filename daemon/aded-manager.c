@@ -410,6 +410,13 @@ static void lookup_group(Manager *m) {
                         m->config->daemon.group, m->config->path);
 }
 
+static void on_fd_short(AdeVarlinkServer *s, unsigned limit, void *userdata) {
+        ade_log_warning("short of file descriptors (%u varlink connections open, open-files limit %u): callers "
+                        "other than root are refused and their connections closed to let root in, and a job may "
+                        "fail with \"Too many open files\"; raise LimitNOFILE= in aded.service",
+                ade_varlink_server_current_connections(s), limit);
+}
+
 static int manager_listen(Manager *m) {
         int r;
 
@@ -421,6 +428,7 @@ static int manager_listen(Manager *m) {
         if (r < 0)
                 return r;
         ade_varlink_server_set_group(m->server, m->group);
+        ade_varlink_server_set_fd_short_callback(m->server, on_fd_short, m);
         r = ade_varlink_server_add_interface(m->server, ade_varlink_idl_disk_encryption);
         if (r < 0)
                 return ade_log_error_errno(r, "the embedded interface text does not parse: %m");

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ade-dm.h"
+#include "ade-fd.h"
 #include "ade-io.h"
 #include "ade-log.h"
 #include "ade-luks-internal.h"
@@ -35,7 +36,7 @@ int luks_init(const char *device, const char *header, struct crypt_device **ret)
         else
                 r = crypt_init(&cd, device);
         if (r < 0)
-                return ade_log_debug_errno(r, "Cannot open %s: %m", header ?: device);
+                return ade_log_debug_errno(ade_fd_errno(r), "Cannot open %s: %m", header ?: device);
         crypt_set_log_callback(cd, cryptsetup_log, NULL);
         *ret = TAKE_PTR(cd);
         return 0;
@@ -48,7 +49,7 @@ int luks_load(const char *device, const char *header, struct crypt_device **ret)
         r = luks_init(device, header, &cd);
         if (r < 0)
                 return r;
-        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        r = ade_fd_errno(crypt_load(cd, CRYPT_LUKS2, NULL));
         if (r < 0)
                 return ade_log_debug_errno(r, "No LUKS2 header on %s: %m", header ?: device);
         *ret = TAKE_PTR(cd);
@@ -276,7 +277,8 @@ int ade_luks_status(const char *device, const char *header, AdeLuksStatus *ret) 
         r = luks_init(device, header, &cd);
         if (r < 0)
                 return r;
-        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        /* EINVAL is "no LUKS2 header" only when an open inside did not fail for want of a descriptor. */
+        r = ade_fd_errno(crypt_load(cd, CRYPT_LUKS2, NULL));
         if (r < 0) {
                 if (r != -EINVAL)
                         return ade_log_debug_errno(r, "Cannot read the LUKS2 header of %s: %m", header ?: device);

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <sys/stat.h>
 
+#include "ade-fd.h"
 #include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-log.h"
@@ -128,7 +129,7 @@ static bool is_uninitialised_export(struct crypt_device *cd, const char *header)
         return strncasecmp(base, uuid, n) == 0 && streq(base + n, ".decrypt-header");
 }
 
-int ade_luks_decrypt(
+static int decrypt_volume(
         const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         _cleanup_free_ char *exported = NULL, *found = NULL;
@@ -272,4 +273,15 @@ int ade_luks_decrypt(
 
         /* From here the export is a decryption in progress like any other. */
         return ade_luks_resume(device, exported, keyfile, o);
+}
+
+int ade_luks_decrypt(
+        const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o, char **ret_header) {
+        int r;
+
+        assert(device);
+        r = ade_fd_check_headroom(device);
+        if (r < 0)
+                return r;
+        return ade_fd_errno(decrypt_volume(device, header, keyfile, o, ret_header));
 }

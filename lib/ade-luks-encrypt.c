@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 
+#include "ade-fd.h"
 #include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-log.h"
@@ -477,8 +478,8 @@ static int format_all(const AdeVolume *v, const AdeLuksToken *token, const AdeSe
         return r;
 }
 
-int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
-        AdeLuksPlan *ret_plan, char **ret_error) {
+static int encrypt_volume(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile,
+        const AdeLuksOptions *o, AdeLuksPlan *ret_plan, char **ret_error) {
         _cleanup_(ade_luks_plan_done) AdeLuksPlan plan = {};
         _cleanup_free_ char *found = NULL;
         AdeLuksStatus st;
@@ -564,4 +565,17 @@ done:
                 plan = (AdeLuksPlan){};
         }
         return r;
+}
+
+int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
+        AdeLuksPlan *ret_plan, char **ret_error) {
+        int r;
+
+        assert(v);
+        /* Short of descriptors, an open inside libcryptsetup fails and it says EINVAL or EIO: do not
+         * start, and name the cause of a failure on the way (ade-fd.h). */
+        r = ade_fd_check_headroom(v->device);
+        if (r < 0)
+                return r;
+        return ade_fd_errno(encrypt_volume(v, token, keyfile, o, ret_plan, ret_error));
 }

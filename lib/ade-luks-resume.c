@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 
+#include "ade-fd.h"
 #include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-json.h"
@@ -247,7 +248,7 @@ static int finish_encryption_metadata(struct crypt_device **cd, const char *devi
 
 /* ---- resume ---------------------------------------------------------------------------------- */
 
-int ade_luks_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o) {
+static int resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         struct crypt_params_reencrypt p = {};
         crypt_reencrypt_info ri;
@@ -262,14 +263,15 @@ int ade_luks_resume(const char *device, const char *header, const AdeSecret *key
         r = luks_init(device, header, &cd);
         if (r < 0)
                 return r;
-        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        /* EINVAL is "no LUKS2 header" only when an open inside did not fail for want of a descriptor. */
+        r = ade_fd_errno(crypt_load(cd, CRYPT_LUKS2, NULL));
         if (r == -EINVAL && !header && !isempty(o->header_dir)) {
                 /* No header on the device: a detached one, or one exported for decryption, may
                  * name it in header_dir. */
                 _cleanup_free_ char *found = NULL;
 
                 if (ade_luks_find_header(o->header_dir, device, &found) >= 0)
-                        return ade_luks_resume(device, found, keyfile, o);
+                        return resume(device, found, keyfile, o);
         }
         if (r == -EINVAL)
                 return 0; /* not LUKS: nothing to resume */
@@ -339,4 +341,14 @@ decrypted:
                 (void)ade_fsync_parent(header);
         }
         return 0;
+}
+
+int ade_luks_resume(const char *device, const char *header, const AdeSecret *keyfile, const AdeLuksOptions *o) {
+        int r;
+
+        assert(device);
+        r = ade_fd_check_headroom(device);
+        if (r < 0)
+                return r;
+        return ade_fd_errno(resume(device, header, keyfile, o));
 }

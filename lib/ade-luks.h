@@ -220,7 +220,10 @@ int ade_luks_prepare_header(const AdeVolume *v, const AdeLuksToken *token, const
  * callback stopped it (resumable), -EPERM when the escrow is not confirmed or the SecretURL is not
  * versioned, or another negative errno; *ret_error (optional) then gets the output of a failed
  * e2fsck/resize2fs. The plan taken is returned in *ret_plan when given (on success and on
- * -ECANCELED): the daemon records header_path in its state. */
+ * -ECANCELED): the daemon records header_path in its state. -EMFILE, before anything is written,
+ * when fewer than ADE_FD_HEADROOM descriptors are free, and for a failure on the way while they are
+ * (libcryptsetup reports its failed opens as EINVAL or EIO: ade-fd.h); resume once they are back.
+ * ade_luks_resume() and ade_luks_decrypt() do the same. */
 int ade_luks_encrypt(const AdeVolume *v, const AdeLuksToken *token, const AdeSecret *keyfile, const AdeLuksOptions *o,
         AdeLuksPlan *ret_plan, char **ret_error);
 

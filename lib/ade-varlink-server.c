@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "ade-fd.h"
 #include "ade-io.h"
 #include "ade-json.h"
 #include "ade-log.h"
@@ -25,6 +26,9 @@
 #define OUTPUT_HIGH (256U * 1024U)
 /* Calls dispatched from one connection before the loop serves the others. */
 #define DISPATCH_BUDGET 32U
+/* Connections of peers other than root closed to let root in when descriptors run out: its own and
+ * a few for what its call opens (Show reads the devices). */
+#define ROOT_SHED 8U
 
 /* clang-format off */
 static const char service_idl[] =
@@ -133,6 +137,10 @@ struct AdeVarlinkServer {
         json_object *empty; /* {} handed to methods called without parameters */
         bool validate_replies;
         sd_event_source *accept_retry; /* listeners paused after EMFILE and friends */
+        int reserve_fd;                /* /dev/null, closed to take a connection when none is free */
+        bool fd_short;                 /* out of descriptors since the last connection taken normally */
+        AdeVarlinkFdShort fd_short_callback;
+        void *fd_short_userdata;
 };
 
 /* ---- calls ------------------------------------------------------------------------------------ */
@@ -386,6 +394,8 @@ int ade_varlink_error_errno(AdeVarlinkCall *call, int r) {
 
 /* ---- connections: lifecycle -------------------------------------------------------------------- */
 
+static void server_refill_reserve(AdeVarlinkServer *s);
+
 static void connection_free(Connection *c) {
         AdeVarlinkServer *s = c->server;
         AdeVarlinkCall *call;
@@ -413,6 +423,8 @@ static void connection_free(Connection *c) {
         ade_varlink_stream_done(&c->stream);
         free(c->groups);
         free(c);
+        /* The reserve spent on a connection while none was free: this one's descriptor is back. */
+        server_refill_reserve(s);
 }
 
 /* Reads one chunk. Returns the number of bytes read, 0 when none came (EOF, EAGAIN, an error). */
@@ -896,6 +908,8 @@ int ade_varlink_server_new(sd_event *event, AdeVarlinkServer **ret) {
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->group = (gid_t)-1;
+        s->reserve_fd = -EBADF;
+        server_refill_reserve(s);
         ade_varlink_server_set_limits(
                 s, &(const AdeVarlinkLimits){
                            .connections_max = ADE_VARLINK_CONNECTIONS_MAX_DEFAULT,
@@ -934,6 +948,7 @@ AdeVarlinkServer *ade_varlink_server_free(AdeVarlinkServer *s) {
         while (s->connections)
                 connection_free(s->connections);
         sd_event_source_disable_unref(s->accept_retry);
+        closep(&s->reserve_fd);
         for (size_t i = 0; i < s->n_listeners; i++) {
                 sd_event_source_disable_unref(s->listeners[i].source);
                 close(s->listeners[i].fd);
@@ -968,6 +983,11 @@ void ade_varlink_server_set_validate_replies(AdeVarlinkServer *s, bool b) {
 
 void ade_varlink_server_set_group(AdeVarlinkServer *s, gid_t gid) {
         s->group = gid;
+}
+
+void ade_varlink_server_set_fd_short_callback(AdeVarlinkServer *s, AdeVarlinkFdShort callback, void *userdata) {
+        s->fd_short_callback = callback;
+        s->fd_short_userdata = userdata;
 }
 
 void ade_varlink_server_set_connections_max(AdeVarlinkServer *s, unsigned total, unsigned per_uid) {
@@ -1090,16 +1110,122 @@ static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdat
         return 0;
 }
 
-/* The descriptors connections may reach: ADE_VARLINK_FD_RESERVE below the soft RLIMIT_NOFILE, or half
- * of a limit too small for that. Read at each accept: the service may raise its limit. */
-static unsigned server_fd_cap(void) {
+/* The descriptor numbers connections may reach: *ret_all for root's, ADE_VARLINK_FD_RESERVE below
+ * the soft RLIMIT_NOFILE (half of a limit too small for that); *ret_unprivileged for the others',
+ * ADE_VARLINK_ROOT_FD_SHARE lower still (half of what is left when that is small), so that peers
+ * other than root never take root's share. Read at each accept: the service may change its limit. */
+static void server_fd_caps(unsigned *ret_all, unsigned *ret_unprivileged) {
         struct rlimit rl;
+        unsigned all, root_share;
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT_MAX)
-                return UINT_MAX;
-        if (rl.rlim_cur > 2 * ADE_VARLINK_FD_RESERVE)
-                return (unsigned)rl.rlim_cur - ADE_VARLINK_FD_RESERVE;
-        return (unsigned)rl.rlim_cur / 2;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT_MAX) {
+                *ret_all = *ret_unprivileged = UINT_MAX;
+                return;
+        }
+        all = rl.rlim_cur > 2 * ADE_VARLINK_FD_RESERVE ? (unsigned)rl.rlim_cur - ADE_VARLINK_FD_RESERVE
+                                                       : (unsigned)rl.rlim_cur / 2;
+        root_share = all > 2 * ADE_VARLINK_ROOT_FD_SHARE ? ADE_VARLINK_ROOT_FD_SHARE : all / 2;
+        *ret_all = all;
+        *ret_unprivileged = all - root_share;
+}
+
+/* The descriptor that stands in for a connection when none is free (server_accept()). */
+static void server_refill_reserve(AdeVarlinkServer *s) {
+        if (s->reserve_fd < 0)
+                s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of descriptors: told once, until a connection is taken normally again. */
+static void server_fd_short(AdeVarlinkServer *s) {
+        unsigned n = 0, limit = 0;
+
+        if (s->fd_short)
+                return;
+        s->fd_short = true;
+        (void)ade_fd_free(&n, &limit);
+        ade_log_debug("varlink: out of file descriptors (%u of %u free, %u connections)", n, limit, s->n_connections);
+        if (s->fd_short_callback)
+                s->fd_short_callback(s, limit, s->fd_short_userdata);
+}
+
+/* Closes up to @n connections of peers other than root to give their descriptors to root's: the
+ * oldest idle ones first (the list holds the newest first), then the oldest of the others. Returns
+ * how many were closed. */
+static unsigned server_shed(AdeVarlinkServer *s, unsigned n) {
+        unsigned shed = 0;
+
+        for (int pass = 0; pass < 2 && shed < n; pass++) {
+                Connection *c = s->connections, *prev;
+
+                while (c && c->next)
+                        c = c->next;
+                for (; c && shed < n; c = prev) {
+                        prev = c->prev;
+                        if (c->uid == 0 || (pass == 0 && (c->current || c->idle_since == 0)))
+                                continue;
+                        ade_log_debug("varlink: closing the connection of pid %d uid %u to let root in", (int)c->pid,
+                                (unsigned)c->uid);
+                        connection_free(c);
+                        shed++;
+                }
+        }
+        return shed;
+}
+
+/* accept4(); when no descriptor is free, the reserve takes the connection (*ret_reserve): root's
+ * then gets descriptors back from the others', anyone else's is closed at once rather than left
+ * in the backlog, and the listener, readable until then, does not spin. */
+static int server_accept(AdeVarlinkServer *s, int fd, bool *ret_reserve) {
+        int cfd;
+
+        *ret_reserve = false;
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd >= 0 || (errno != EMFILE && errno != ENFILE))
+                return cfd < 0 ? -errno : cfd;
+        server_fd_short(s);
+        if (s->reserve_fd < 0)
+                return -EMFILE;
+        closep(&s->reserve_fd);
+        s->reserve_fd = -EBADF;
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                int r = -errno;
+
+                server_refill_reserve(s);
+                return r;
+        }
+        *ret_reserve = true;
+        return cfd;
+}
+
+/* Errors after which the next accept may well succeed (those of sd-daemon's ERRNO_IS_ACCEPT_AGAIN):
+ * the peer gave up, or the network it came from went away. */
+static bool accept_again(int r) {
+        switch (-r) {
+        case EAGAIN:
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Closes a connection refused at once, and takes its descriptor back into the reserve when that was
+ * spent. */
+static int server_refuse(AdeVarlinkServer *s, int *cfd) {
+        closep(cfd);
+        *cfd = -EBADF;
+        server_refill_reserve(s);
+        return 0;
 }
 
 static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -1107,17 +1233,18 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         _cleanup_close_ int cfd = -EBADF;
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
-        unsigned same_uid = 0, unprivileged = 0;
+        unsigned same_uid = 0, unprivileged = 0, shed, cap_all, cap_unprivileged;
+        bool reserve;
         Connection *c;
         int r;
 
-        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        cfd = server_accept(s, fd, &reserve);
         if (cfd < 0) {
-                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                if (accept_again(cfd))
                         return 0;
-                ade_log_debug_errno(errno, "varlink: accept failed, pausing new connections: %m");
-                /* Out of fds or memory: the listener stays readable, so polling it again at once would
-                 * spin. Pause accepting for a moment; existing connections go on. */
+                ade_log_debug_errno(cfd, "varlink: accept failed, pausing new connections: %m");
+                /* Out of fds (with no reserve) or memory: the listener stays readable, so polling it
+                 * again at once would spin. Pause accepting for a moment; existing connections go on. */
                 if (!s->accept_retry && sd_event_add_time_relative(s->event, &s->accept_retry, CLOCK_MONOTONIC,
                                                 100 * 1000, 0, on_accept_retry, s) >= 0)
                         listeners_set_enabled(s, SD_EVENT_OFF);
@@ -1125,7 +1252,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         }
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                 ade_log_debug_errno(errno, "varlink: SO_PEERCRED failed: %m");
-                return 0;
+                return server_refuse(s, &cfd);
         }
 
         for (Connection *i = s->connections; i; i = i->next) {
@@ -1134,23 +1261,43 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 if (i->uid != 0)
                         unprivileged++;
         }
+
+        server_fd_caps(&cap_all, &cap_unprivileged);
+        if (cred.uid == 0) {
+                bool high = reserve || (unsigned)cfd >= cap_all;
+
+                /* Root is let in: the descriptors it needs come from the others' connections. Only
+                 * when its own connections hold its share already and nobody else's can go does it
+                 * not reach into the service's. */
+                if ((high || s->n_connections >= s->limits.connections_max) && (shed = server_shed(s, ROOT_SHED)) > 0)
+                        unprivileged -= shed;
+                else if (high && same_uid >= cap_all - cap_unprivileged) {
+                        ade_log_debug("varlink: refusing connection of uid 0: file descriptors are reserved for the "
+                                      "service");
+                        return server_refuse(s, &cfd);
+                }
+        } else if (reserve || (unsigned)cfd >= cap_unprivileged) {
+                /* accept() took the lowest free descriptor: this high, all below it are taken, and
+                 * the rest is root's and the service's own (state, devices, pipes). */
+                server_fd_short(s);
+                ade_log_debug("varlink: refusing connection of uid %u: file descriptors are reserved for root and "
+                              "the service",
+                        (unsigned)cred.uid);
+                return server_refuse(s, &cfd);
+        }
+        if (!reserve && (unsigned)cfd < cap_unprivileged)
+                s->fd_short = false;
+
         if (s->n_connections >= s->limits.connections_max || same_uid >= s->limits.per_uid_max ||
                 (cred.uid != 0 && (unprivileged >= s->limits.unprivileged_max ||
                                           same_uid >= s->limits.unprivileged_per_uid_max))) {
                 ade_log_debug("varlink: refusing connection of uid %u: too many connections", (unsigned)cred.uid);
-                return 0;
-        }
-        /* accept() took the lowest free descriptor: this high, all below it are taken, and the
-         * service's own opens (state, devices, pipes) need the few that remain. */
-        if ((unsigned)cfd >= server_fd_cap()) {
-                ade_log_debug("varlink: refusing connection of uid %u: file descriptors are reserved for the service",
-                        (unsigned)cred.uid);
-                return 0;
+                return server_refuse(s, &cfd);
         }
 
         c = calloc(1, sizeof(Connection));
         if (!c)
-                return 0;
+                return server_refuse(s, &cfd);
         c->server = s;
         c->uid = cred.uid;
         c->gid = cred.gid;
@@ -1169,7 +1316,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 sd_event_source_disable_unref(c->defer);
                 free(c->groups);
                 free(c);
-                return 0;
+                return server_refuse(s, &cfd);
         }
         ade_varlink_stream_init(&c->stream, TAKE_FD(cfd));
         ade_varlink_stream_set_budgets(&c->stream, &s->budget_all, c->uid != 0 ? &s->budget_unprivileged : NULL);
@@ -1181,6 +1328,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
         s->n_connections++;
         /* A peer that connects and sends nothing idles from now. */
         connection_arm_timer(c, false, false);
+        server_refill_reserve(s);
         return 0;
 }
 

@@ -34,6 +34,11 @@
  * the limit when it is smaller), so that the service's own opens (state file, devices, pipes)
  * never fail because peers hold every descriptor. */
 #define ADE_VARLINK_FD_RESERVE 128U
+/* Of the descriptors connections may take, this many (half when fewer are left) are root's alone:
+ * the connections of other peers stay below them. When none is free at all the server takes the
+ * connection with a descriptor it keeps in reserve: root's is let in and the connections of other
+ * peers are closed to make room (the oldest idle ones first), anyone else's is closed at once. */
+#define ADE_VARLINK_ROOT_FD_SHARE 64U
 
 /* What peers may take from the server (ade_varlink_server_set_limits()). Root (uid 0) is the
  * server's owner; any other peer (a member of the group that may call Show) must not be able to
@@ -146,6 +151,12 @@ void ade_varlink_server_set_validate_replies(AdeVarlinkServer *s, bool b);
 
 /* The group that ADE_VARLINK_BIND_ROOT_OR_GROUP admits; (gid_t) -1 (the default) admits none. */
 void ade_varlink_server_set_group(AdeVarlinkServer *s, gid_t gid);
+
+/* Called once when the server runs short of file descriptors (a connection refused for want of
+ * one, or accept() failing with EMFILE or ENFILE), not again until a connection of a peer other than
+ * root is taken normally: the service tells whoever reads its log. @limit is the soft RLIMIT_NOFILE. */
+typedef void (*AdeVarlinkFdShort)(AdeVarlinkServer *s, unsigned limit, void *userdata);
+void ade_varlink_server_set_fd_short_callback(AdeVarlinkServer *s, AdeVarlinkFdShort callback, void *userdata);
 
 /* The limits in force, and new ones. A connection beyond a cap is accepted and closed at once; one
  * whose buffers would take more than a budget allows is dropped (the others go on). */

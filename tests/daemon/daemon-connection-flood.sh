@@ -10,13 +10,8 @@ daemon_require_root
 # The member runs it: a python3 under root's home (pyenv) is out of its reach.
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || skip "no $PYTHON"
-command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "no useradd/setpriv"
-suffix=$$
-group=adefg$suffix member=adefm$suffix
-groupadd "$group" || fail "groupadd failed"
-CLEANUPS+=("groupdel $group")
-useradd -M -N -g nogroup -G "$group" -s /usr/sbin/nologin "$member" || fail "useradd failed"
-CLEANUPS=("userdel $member" "${CLEANUPS[@]}")
+make_group_member adef
+group=$GROUP member=$MEMBER
 
 make_volume 200
 start_emulator
@@ -29,7 +24,7 @@ rss_start=$(awk '/^VmRSS/ {print $2}' "/proc/$ADED_PID/status")
 
 coproc FLOOD { setpriv --reuid "$member" --regid nogroup --init-groups \
         "$PYTHON" "$(dirname "$0")/varlink-clients.py" flood "$SOCKET" 1100 40 2>&1; }
-CLEANUPS=("kill ${FLOOD_PID} 2>/dev/null" "${CLEANUPS[@]}")
+CLEANUPS=("kill ${FLOOD_PID} 2>/dev/null; wait ${FLOOD_PID}" "${CLEANUPS[@]}") # gone before userdel
 read -r -u "${FLOOD[0]}" line || fail "the flooding client died"
 [ "$line" = ready ] || fail "the flooding client said: $line"
 peak=$(awk '/^VmHWM/ {print $2}' "/proc/$ADED_PID/status")

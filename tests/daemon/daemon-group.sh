@@ -4,13 +4,8 @@
 # outside the group cannot connect at all (the socket's folder is 0750 root:group, the socket 0660).
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
-command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "no useradd/setpriv"
-suffix=$$
-group=adetg$suffix member=adetm$suffix outsider=adeto$suffix
-groupadd "$group" || fail "groupadd failed"
-CLEANUPS+=("groupdel $group")
-useradd -M -N -g nogroup -G "$group" -s /usr/sbin/nologin "$member" || fail "useradd failed"
-CLEANUPS=("userdel $member" "${CLEANUPS[@]}")
+make_group_member adet
+group=$GROUP member=$MEMBER outsider=adeto$$
 useradd -M -N -g nogroup -s /usr/sbin/nologin "$outsider" || fail "useradd failed"
 CLEANUPS=("userdel $outsider" "${CLEANUPS[@]}")
 

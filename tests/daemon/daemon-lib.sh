@@ -92,6 +92,17 @@ make_volume() {
         MANIFEST=$WORK/$name.manifest
 }
 
+# make_group_member PREFIX: a group (GROUP, for write_config) and a user in it (MEMBER), named
+# PREFIX g/m and this shell's pid, both removed on exit; skips without useradd or setpriv.
+make_group_member() {
+        command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "no useradd/setpriv"
+        GROUP=${1}g$$ MEMBER=${1}m$$
+        groupadd "$GROUP" || fail "groupadd failed"
+        CLEANUPS+=("groupdel $GROUP")
+        useradd -M -N -g nogroup -G "$GROUP" -s /usr/sbin/nologin "$MEMBER" || fail "useradd failed"
+        CLEANUPS=("userdel $MEMBER" "${CLEANUPS[@]}")
+}
+
 # check_files_on_plain DEVICE MANIFEST: the files read back (debugfs, no mount) match.
 check_files_on_plain() {
         local dev=$1 manifest=$2 out

@@ -12,6 +12,10 @@
                                              (or refused), then holds them until stdin closes
   varlink-clients.py call SOCKET METHOD      one call without parameters on a connection of its own;
                                              prints the reply
+  varlink-clients.py watch SOCKET N          opens N connections that each call Watch (so none of them
+                                             is idle) and read its first reply; prints "ready N" with
+                                             the number that got one, then holds them until stdin
+                                             closes
 
 Prints one line per check and exits 1 on the first failure. Only the standard library: this is a
 judge independent of ade's own varlink code."""
@@ -236,6 +240,21 @@ def flood(path, idle, large):
     sys.stdin.read()
 
 
+def watch(path, n):
+    held = []
+    for _ in range(n):
+        try:
+            s = connect(path)
+            send(s, {"method": "io.ade.DiskEncryption.Watch", "more": True})
+            msg, _ = recv_message(s, b"")
+        except OSError:
+            continue  # refused: aded's cap for this uid
+        if msg is not None and "error" not in msg:
+            held.append(s)
+    print("ready", len(held), flush=True)
+    sys.stdin.read()
+
+
 def one_call(path, method):
     try:
         reply = call(connect(path), method)
@@ -253,6 +272,8 @@ def main():
         hostile(sys.argv[2])
     elif len(sys.argv) == 5 and sys.argv[1] == "flood":
         flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "watch":
+        watch(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 4 and sys.argv[1] == "concurrent":
         concurrent(sys.argv[2], int(sys.argv[3]))
     else:

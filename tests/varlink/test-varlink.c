@@ -1625,6 +1625,40 @@ START_TEST(test_connections_leave_fds_for_the_server) {
 }
 END_TEST
 
+/* Every descriptor taken (the limit lowered under the server) while a peer other than root holds
+ * idle connections: root's connection is still taken (with the descriptor kept in reserve), and its
+ * call can open a file (the peer's connections make room). */
+START_TEST(test_out_of_fds_root_let_in) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct rlimit saved, low;
+        int fd, probe, report, hold;
+        pid_t pid;
+
+        if (geteuid() != 0)
+                return; /* needs another uid for the peer */
+        pid = peer_start(65534, 12, &report, &hold);
+        ck_assert_uint_eq(peer_answered(report), 12);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        /* The lowest free descriptor: with the limit there, none is free. */
+        probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        ck_assert_int_ge(probe, 0);
+        close(probe);
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = saved;
+        low.rlim_cur = (rlim_t)probe;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        strcpy(sa.sun_path, ts.path);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        raw_send(fd, "{\"method\":\"org.example.test.Open\"}");
+        _cleanup_free_ char *m = raw_recv(fd);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        ck_assert_str_eq(m, "{\"parameters\":{\"errno\":0}}");
+        close(fd);
+        peer_stop(pid, report, hold);
+}
+END_TEST
+
 /* Runs in a child: fd 3 must be free for the socket systemd would pass. */
 static int listen_auto_child(const char *fdname, int *ret_taken) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1854,6 +1888,7 @@ static Suite *varlink_suite(void) {
         tcase_add_test(tc, test_partial_message_times_out);
         tcase_add_test(tc, test_unprivileged_buffer_budget_drops_connections);
         tcase_add_test(tc, test_connections_leave_fds_for_the_server);
+        tcase_add_test(tc, test_out_of_fds_root_let_in);
         tcase_add_test(tc, test_listen_auto_takes_varlink_fd);
         tcase_add_test(tc, test_listen_auto_ignores_other_names);
         tcase_add_test(tc, test_listen_address_modes);
