@@ -17,6 +17,8 @@ packages=(
         debhelper dpkg-dev lintian git
         # tests: the Debian 12 guest (tests/vm/debian-lib.sh): image build, disk layout, guest control
         mmdebstrap fdisk openssh-client socat
+        # tests: the Debian guest's NoCloud seed and the signed apt repository cloud-init installs from
+        genisoimage apt-utils gpg
         # tests: independent varlink judge, and the units' verifier
         varlink-go golang-github-varlink-go-dev systemd
         # tests: Microsoft's offline-unlock procedure (tests/integration/offline-unlock.sh) reads JSON with jq

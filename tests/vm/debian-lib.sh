@@ -10,15 +10,22 @@
 #                                      (DVM_IMAGE: the read-only base disk, DVM_SSH_KEY)
 #   dvm_build_deb                      ade_<version>_amd64.deb of the tree under test (DVM_DEB)
 #   dvm_start_emulator [OVERLAY_JSON]  the Azure emulator on the host (HTTPS_PORT, HTTP_PORT, EMU_CA)
-#   dvm_boot VM [IMAGE:SERIAL ...]     starts QEMU on the overlay of VM (made on first use; kept for
-#                                      later boots) with these extra virtio disks; waits for nothing
-#   dvm_wait_boot VM                   until systemd says the boot is done ("running"), 1 otherwise
+#   dvm_require_seed                   exit 77 unless a NoCloud seed and an apt repository can be made
+#   dvm_apt_repo DEB                   a signed apt repository holding DEB, served to the guests
+#                                      (DVM_APT_URL as the guest reaches it, DVM_APT_KEY: its key)
+#   dvm_nocloud_seed ISO DIR           a NoCloud seed (iso9660 labelled cidata) of DIR's user-data,
+#                                      meta-data and vendor-data
+#   dvm_trust_script                   a shell script trusting the emulator's CA and names in a guest
+#   dvm_boot VM [IMAGE:SERIAL[:ro] ...] starts QEMU on the overlay of VM (made on first use; kept
+#                                      for later boots) with these extra virtio disks; waits for nothing
+#   dvm_wait_boot VM [STATE]           until systemd says the boot is done and the system is STATE
+#                                      (default "running"), 1 otherwise
 #   dvm_ssh VM COMMAND                 runs COMMAND (a shell line) as root in the guest; its exit code
 #   dvm_copy_in VM SRC DEST, dvm_copy_out VM SRC DEST
 #   dvm_trust_emulator VM              the emulator's CA in the guest's trust store, its names in
 #                                      /etc/hosts (10.0.2.100, forwarded to the host's emulator)
 #   dvm_install_deb VM                 apt-get install /root/ade_*.deb in the guest (no network needed)
-#   dvm_reboot VM                      a reboot asked by the guest, waited for (new boot id)
+#   dvm_reboot VM [STATE]              a reboot asked by the guest, waited for (new boot id, STATE)
 #   dvm_kill VM                        hard power-off (QEMU killed); dvm_boot VM boots it again
 #   dvm_poweroff VM                    clean power-off, waited for
 #   dvm_disk_add VM ID IMAGE SERIAL    hot-adds a virtio disk through QMP; dvm_disk_remove VM ID
@@ -26,8 +33,9 @@
 #
 # QEMU's user networks are restricted: the guest reaches the emulator on the host's loopback only
 # through forwarding rules (dvm_boot): Key Vault, ARM and Entra ID as https://<Azure name> (port 443
-# in the guest), IMDS at 169.254.169.254:80. Every QEMU started here is killed, and the run folder
-# (overlays, logs) removed, on exit, INT or TERM.
+# in the guest), IMDS at 169.254.169.254:80, the apt repository of dvm_apt_repo at http://10.0.2.101.
+# Every QEMU started here is killed, the repository's server stopped, and the run folder (overlays,
+# logs) removed, on exit, INT or TERM.
 #
 # Environment: ADE_VM_CACHE (default /var/cache/ade-vm; the image is debian12-<key>/ there),
 # ADE_VM_TIMEOUT (seconds a boot may take, default 600), ADE_VM_MEMORY (MiB, default 1024),
@@ -85,6 +93,11 @@ dvm_new_run() {
 # which discards its stderr: what it shows goes to stdout. "rc" is daemon_cleanup's exit code.
 dvm_cleanup() {
         local vm
+        if [ -n "${dvm_apt_pid:-}" ]; then
+                kill "$dvm_apt_pid" 2>/dev/null
+                wait "$dvm_apt_pid" 2>/dev/null
+        fi
+        [ ! -d "$DVM_RUN/gnupg" ] || gpgconf --homedir "$DVM_RUN/gnupg" --kill all 2>/dev/null
         for vm in "${!dvm_pid[@]}"; do
                 if [ "${DVM_FAILED:-0}" != 0 ] || { [ "${rc:-0}" != 0 ] && [ "${rc:-0}" != 77 ]; }; then
                         dvm_collect "$vm" 2>&1
@@ -223,12 +236,13 @@ dvm_qmp() {
 }
 
 # dvm_boot VM [IMAGE:SERIAL ...]: QEMU on VM's overlay (created from the cached image on first use),
-# the OS disk with serial "root", the extra disks in order with their serials, ssh forwarded from a
-# free port on 127.0.0.1, the emulator's IMDS at 169.254.169.254:80 when it runs, QMP on a socket,
+# the OS disk with serial "root", the extra disks in order with their serials (read-only with ":ro"
+# after the serial), ssh forwarded from a free port on 127.0.0.1, the emulator's IMDS at
+# 169.254.169.254:80 when it runs, the apt repository when served, QMP on a socket,
 # the serial console appended to $DVM_RUN/VM.console. A later dvm_boot VM (after dvm_kill) boots
 # the same overlay with the same disks. Returns once QEMU answers on QMP.
 dvm_boot() {
-        local vm=$1 overlay args spec img serial n=0 try
+        local vm=$1 overlay args spec img serial ro n=0 try
         shift
         overlay=$DVM_RUN/$vm.qcow2
         if [ ! -f "$overlay" ]; then
@@ -246,13 +260,16 @@ dvm_boot() {
         for spec in ${dvm_disks[$vm]}; do
                 img=${spec%%:*}
                 serial=${spec#*:}
-                args+=(-drive "file=$img,format=raw,if=none,id=d$n,cache=unsafe"
+                ro=
+                case $serial in *:ro) serial=${serial%:ro} ro=,readonly=on ;; esac
+                args+=(-drive "file=$img,format=raw,if=none,id=d$n,cache=unsafe$ro"
                         -device "virtio-blk-pci,drive=d$n,serial=$serial")
                 n=$((n + 1))
         done
         # Two user networks, both restricted: no packet from the guest leaves this machine; the
         # guest reaches only what a forwarding rule names. The first (10.0.2.0/24, DHCP): ssh from
-        # the host, and the emulator's HTTPS port as $dvm_emulator_ip:443. The second
+        # the host, the emulator's HTTPS port as $dvm_emulator_ip:443, and dvm_apt_repo's server as
+        # $dvm_apt_ip:80. The second
         # (169.254.169.0/24, a static address in the image): the emulator's IMDS as
         # 169.254.169.254:80, Azure's own address (a rule's address must be inside its network).
         # socat connects each guest connection to the host's loopback.
@@ -263,6 +280,8 @@ dvm_boot() {
                 lan+=",hostfwd=tcp:127.0.0.1:${dvm_port[$vm]}-:22"
                 [ -z "${HTTPS_PORT:-}" ] ||
                         lan+=",guestfwd=tcp:$dvm_emulator_ip:443-cmd:socat - TCP:127.0.0.1:$HTTPS_PORT"
+                [ -z "${dvm_apt_port:-}" ] ||
+                        lan+=",guestfwd=tcp:$dvm_apt_ip:80-cmd:socat - TCP:127.0.0.1:$dvm_apt_port"
                 imds="user,id=imds,mac=52:54:00:a9:fe:fe,model=virtio-net-pci,restrict=on,net=169.254.169.0/24"
                 [ -z "${HTTP_PORT:-}" ] ||
                         imds+=",guestfwd=tcp:169.254.169.254:80-cmd:socat - TCP:127.0.0.1:$HTTP_PORT"
@@ -293,11 +312,12 @@ dvm_ssh() {
         ssh "${dvm_ssh_opts[@]}" -i "$DVM_SSH_KEY" -p "${dvm_port[$vm]}" root@127.0.0.1 -- "$@"
 }
 
-# dvm_wait_boot VM: waits for sshd, then for "systemctl is-system-running --wait"; 0 when the
-# system is "running", 1 with the failed units (or the console's tail) otherwise. DVM_BOOT_SECONDS:
-# from QEMU's start (or the reboot's request) to the end of the boot.
+# dvm_wait_boot VM [STATE]: waits for sshd, then for "systemctl is-system-running --wait"; 0 when
+# the system is STATE ("running" unless told, e.g. "degraded" for a boot where units are meant to
+# fail), 1 with the failed units (or the console's tail) otherwise. DVM_BOOT_SECONDS: from QEMU's
+# start (or the reboot's request) to the end of the boot.
 dvm_wait_boot() {
-        local vm=$1 deadline state
+        local vm=$1 want=${2:-running} deadline state
         deadline=$(($(date +%s) + ${ADE_VM_TIMEOUT:-600}))
         until timeout 60 ssh "${dvm_ssh_opts[@]}" -o ConnectTimeout=20 -i "$DVM_SSH_KEY" -p "${dvm_port[$vm]}" \
                 root@127.0.0.1 true 2>/dev/null; do
@@ -319,8 +339,8 @@ dvm_wait_boot() {
                 sleep 2
         done
         DVM_BOOT_SECONDS=$(awk -v a="${dvm_booted[$vm]}" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
-        if [ "$state" != running ]; then
-                dvm_log "$vm: the system is '$state' after its boot:"
+        if [ "$state" != "$want" ]; then
+                dvm_log "$vm: the system is '$state' after its boot, not '$want':"
                 dvm_ssh "$vm" 'systemctl --failed --no-pager; journalctl -b -p err --no-pager | tail -n 30' >&2
                 return 1
         fi
@@ -341,19 +361,87 @@ dvm_copy_out() {
 dvm_emulator_names=(contoso.vault.azure.net management.azure.com login.microsoftonline.com login.windows.net)
 dvm_emulator_ip=10.0.2.100
 
-# dvm_trust_emulator VM: the CA goes where update-ca-certificates would put one local certificate
-# (/usr/local/share/ca-certificates, its link and hash link in /etc/ssl/certs, the bundle), so a
-# later update-ca-certificates keeps it; running that here would rehash every certificate with
-# openssl, which takes minutes under TCG.
+# dvm_trust_script: a shell script (sh -e) that trusts the emulator's CA in a guest and names the
+# emulator's hosts in its /etc/hosts; run again, it changes nothing. The CA goes where
+# update-ca-certificates would put one local certificate (/usr/local/share/ca-certificates, its
+# link and hash link in /etc/ssl/certs, the bundle), so a later update-ca-certificates keeps it;
+# running that here would rehash every certificate with openssl, which takes minutes under TCG.
+dvm_trust_script() {
+        echo 'mkdir -p /usr/local/share/ca-certificates'
+        echo "cat >/usr/local/share/ca-certificates/ade-emulator.crt <<'ADE_EMULATOR_CA'"
+        cat "$EMU_CA"
+        echo 'ADE_EMULATOR_CA'
+        echo 'cd /etc/ssl/certs'
+        echo 'ln -sf /usr/local/share/ca-certificates/ade-emulator.crt ade-emulator.pem'
+        echo 'ln -sf ade-emulator.pem "$(openssl x509 -hash -noout -in ade-emulator.pem)".0'
+        echo 'grep -qxF "$(sed -n 2p ade-emulator.pem)" ca-certificates.crt || cat ade-emulator.pem >>ca-certificates.crt'
+        echo "sed -i '/# ade-emulator\$/d' /etc/hosts"
+        echo "echo '$dvm_emulator_ip ${dvm_emulator_names[*]} # ade-emulator' >>/etc/hosts"
+}
+
+# dvm_trust_emulator VM: dvm_trust_script, run over ssh.
 dvm_trust_emulator() {
-        local vm=$1
-        dvm_copy_in "$vm" "$EMU_CA" /usr/local/share/ca-certificates/ade-emulator.crt || return 1
-        dvm_ssh "$vm" "set -e; cd /etc/ssl/certs
-                ln -sf /usr/local/share/ca-certificates/ade-emulator.crt ade-emulator.pem
-                ln -sf ade-emulator.pem \$(openssl x509 -hash -noout -in ade-emulator.pem).0
-                cat ade-emulator.pem >>ca-certificates.crt
-                sed -i '/# ade-emulator\$/d' /etc/hosts
-                echo '$dvm_emulator_ip ${dvm_emulator_names[*]} # ade-emulator' >>/etc/hosts"
+        dvm_trust_script | dvm_ssh "$1" 'sh -e'
+}
+
+# dvm_require_seed: exit 77 unless this machine can make a NoCloud seed and a signed apt repository.
+dvm_require_seed() {
+        local t
+        for t in genisoimage apt-ftparchive gpg gpgconf gzip; do
+                command -v "$t" >/dev/null || skip "$t is missing (tools/setup-deps.sh installs it)"
+        done
+}
+
+# The guest's address of the apt repository's server (a forwarding rule to the host's loopback).
+dvm_apt_ip=10.0.2.101
+dvm_apt_port=
+dvm_apt_pid=
+
+# dvm_apt_repo DEB: an apt repository "bookworm main" holding DEB, its InRelease signed with a key
+# made for this run (ed25519, in $DVM_RUN/gnupg), served over HTTP on the host's loopback by
+# python's http.server and reached by the guests booted afterwards as http://$dvm_apt_ip/ade
+# (DVM_APT_URL). DVM_APT_KEY: the armored public key. The server's log: $DVM_RUN/apt-http.log.
+dvm_apt_repo() {
+        local deb=$1 repo=$DVM_RUN/apt/ade fpr i
+        local dist=$repo/dists/bookworm
+        mkdir -p "$repo/pool/main" "$dist/main/binary-amd64" || return 1
+        cp "$deb" "$repo/pool/main/" || return 1
+        (cd "$repo" && apt-ftparchive packages pool/main) >"$dist/main/binary-amd64/Packages" || return 1
+        gzip -9nk "$dist/main/binary-amd64/Packages" || return 1
+        apt-ftparchive -o APT::FTPArchive::Release::Origin=ade-test -o APT::FTPArchive::Release::Suite=bookworm \
+                -o APT::FTPArchive::Release::Codename=bookworm -o APT::FTPArchive::Release::Architectures=amd64 \
+                -o APT::FTPArchive::Release::Components=main release "$dist" >"$DVM_RUN/apt/Release" || return 1
+        mv "$DVM_RUN/apt/Release" "$dist/Release"
+        mkdir -m 0700 "$DVM_RUN/gnupg" || return 1
+        export GNUPGHOME=$DVM_RUN/gnupg
+        gpg -q --batch --passphrase '' --quick-gen-key 'ade test repository <ade-test@localhost>' ed25519 sign never ||
+                return 1
+        fpr=$(gpg -q --batch --with-colons --list-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+        gpg -q --batch --yes --local-user "$fpr" --clearsign -o "$dist/InRelease" "$dist/Release" || return 1
+        DVM_APT_KEY=$DVM_RUN/apt-key.asc
+        gpg --batch --armor --export "$fpr" >"$DVM_APT_KEY" || return 1
+        unset GNUPGHOME
+        dvm_apt_port=$(dvm_free_port) || return 1
+        python3 -m http.server --bind 127.0.0.1 --directory "$DVM_RUN/apt" "$dvm_apt_port" \
+                >"$DVM_RUN/apt-http.log" 2>&1 </dev/null &
+        dvm_apt_pid=$!
+        for i in $(seq 1 100); do
+                curl -sf "http://127.0.0.1:$dvm_apt_port/ade/dists/bookworm/InRelease" >/dev/null && break
+                kill -0 "$dvm_apt_pid" 2>/dev/null || { cat "$DVM_RUN/apt-http.log" >&2; return 1; }
+                sleep 0.1
+        done
+        DVM_APT_URL=http://$dvm_apt_ip/ade
+}
+
+# dvm_nocloud_seed ISO DIR: cloud-init's NoCloud seed, an iso9660 image labelled cidata holding
+# DIR's user-data, meta-data and vendor-data (those present). dvm_boot attaches it as a disk:
+# virtio_blk is in the image's first initrd, so the disk is there when cloud-init's generator looks.
+dvm_nocloud_seed() {
+        local iso=$1 dir=$2 f files=()
+        for f in user-data meta-data vendor-data; do
+                [ ! -f "$dir/$f" ] || files+=("$dir/$f")
+        done
+        genisoimage -quiet -output "$iso" -volid cidata -joliet -rock "${files[@]}"
 }
 
 dvm_install_deb() {
@@ -367,10 +455,10 @@ dvm_boot_id() {
         dvm_ssh "$1" 'cat /proc/sys/kernel/random/boot_id' 2>/dev/null
 }
 
-# dvm_reboot VM: "systemctl reboot" in the guest (QEMU resets the machine, same process, same
-# overlay), then waits for a new boot id and the end of the boot.
+# dvm_reboot VM [STATE]: "systemctl reboot" in the guest (QEMU resets the machine, same process,
+# same overlay), then waits for a new boot id and the end of the boot (dvm_wait_boot VM STATE).
 dvm_reboot() {
-        local vm=$1 old new deadline
+        local vm=$1 want=${2:-running} old new deadline
         old=$(dvm_boot_id "$vm") || { dvm_log "$vm does not answer"; return 1; }
         dvm_booted[$vm]=$(date +%s.%N)
         dvm_ssh "$vm" 'systemctl reboot' 2>/dev/null
@@ -383,7 +471,7 @@ dvm_reboot() {
                 [ "$(date +%s)" -lt "$deadline" ] || { dvm_log "$vm: did not come back from the reboot"; return 1; }
                 sleep 2
         done
-        dvm_wait_boot "$vm"
+        dvm_wait_boot "$vm" "$want"
 }
 
 dvm_kill() {

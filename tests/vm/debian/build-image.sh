@@ -86,6 +86,11 @@ DefaultTimeoutStartSec=10min
 DefaultDeviceTimeoutSec=10min
 EOF
 echo ade-guest >"$tree/etc/hostname"
+# The system's locale, as Debian's cloud images set it: without one, cloud-init's locale module asks
+# for en_US.UTF-8, Debian's locale-gen ignores its argument (it builds what /etc/locale.gen lists:
+# nothing), update-locale refuses the locale, and the first boot ends with cloud-config.service
+# failed.
+echo LANG=C.UTF-8 >"$tree/etc/default/locale"
 cat >"$tree/etc/hosts" <<'EOF'
 127.0.0.1 localhost
 127.0.1.1 ade-guest
@@ -129,10 +134,20 @@ chroot "$tree" systemctl -q mask apt-daily.timer apt-daily-upgrade.timer e2scrub
 chroot "$tree" systemctl -q set-default multi-user.target
 chroot "$tree" systemctl -q mask modprobe@drm.service
 
-# cloud-init is installed but off until a test turns it on (rm /etc/cloud/cloud-init.disabled, or
-# cloud-init=enabled on the kernel command line): its generator runs ds-identify at every boot, a
-# shell script that took a minute and a half of the first boot under TCG.
-touch "$tree/etc/cloud/cloud-init.disabled"
+# cloud-init runs only at a boot with a NoCloud seed attached (a disk labelled cidata: a test's
+# provisioning, as custom data is on Azure): without one, its generator's ds-identify finds no
+# datasource and leaves cloud-init off. Two datasources, because ds-identify enables cloud-init
+# without looking when the list holds a single one (besides None); ConfigDrive, like NoCloud, is a
+# disk with a label, which no test attaches. The image's own systemd-networkd files configure both
+# NICs (the second holds IMDS's address), root keeps the harness's key, and the host keys stay (the
+# harness does not check them; making new ones takes long under TCG).
+mkdir -p "$tree/etc/cloud/cloud.cfg.d"
+cat >"$tree/etc/cloud/cloud.cfg.d/90-ade-test.cfg" <<'EOF'
+datasource_list: [ NoCloud, ConfigDrive ]
+network: {config: disabled}
+disable_root: false
+ssh_deletekeys: false
+EOF
 
 # The journal survives a reboot, for the tests that reboot and for the logs collected on failure.
 mkdir -p "$tree/var/log/journal"
