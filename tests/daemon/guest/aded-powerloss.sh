@@ -10,7 +10,10 @@
 #  2. A fresh boot: aded resumes by itself, mounts the volume again where it was, the fsync'd files
 #     are read and more written; at 50 % the host cuts again (a resume of a resume).
 #  3. A fresh boot: aded resumes and finishes; the volume is Encrypted, mounted where it was, and
-#     every file of the tree and every fsync'd file is intact byte for byte.
+#     every file of the tree and every fsync'd file is intact byte for byte. Then, closed again:
+#     an Unlock while Key Vault's connections are dropped fails with nothing opened, and succeeds
+#     once they are not; an Unlock held at its key fetch (Key Vault
+#     answering nothing) makes a Disable meanwhile fail with OperationInProgress.
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
@@ -76,6 +79,53 @@ grep -av "varlink: call" "$WORK/aded.log" | grep -ai -e resum -e error -e fail |
 mapper=$(volume_field $dev mapper)
 umount "$EXT4_MNT"
 check "e2fsck -fn: the filesystem is clean" e2fsck -fn "$mapper"
+for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+
+# Key Vault cut while an Unlock fetches the key: every connection to it closed without an answer.
+require "Key Vault's connections are dropped from now on" emulator_fault '{"route": "keyvault", "drop": true, "count": 100000}'
+"$ADECTL" unlock $dev >/tmp/unlock.out 2>&1
+rc=$?
+sed 's/^/# unlock: /' /tmp/unlock.out
+check "Key Vault cut: adectl unlock $dev fails" test $rc -ne 0
+# What the failure line says today: "unlock failed: Key Vault could not be reached
+# (ConnectionDropped): ..."; it names neither the device nor the URL (reported, not checked).
+check "... saying Key Vault could not be reached" grep -q "unlock failed: Key Vault could not be reached" /tmp/unlock.out
+check "... nothing is left half-opened" test -z "$(ls /dev/mapper | grep -v -e control -e ade-test-)"
+check "... nothing is mounted on $EXT4_MNT" sh -c "! mountpoint -q $EXT4_MNT"
+clear_faults() {
+        curl -sf -X DELETE "http://127.0.0.1:$HTTP_PORT/_emulator/faults" >/dev/null
+}
+require "Key Vault answers again" clear_faults
+check "adectl unlock $dev: opened and mounted where it was" sh -c "'$ADECTL' unlock $dev >/tmp/unlock.out 2>&1"
+sed 's/^/# unlock: /' /tmp/unlock.out
+check "... from the mapper" mounted_back
+check "... every file intact" fsynced_intact
+umount "$EXT4_MNT"
+for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+
+# Unlock and Disable on the same volume: Unlock held at its key fetch (Key Vault accepts the call
+# and does not answer), Disable meanwhile is refused; and never both.
+require "Key Vault holds every request from now on" emulator_fault '{"route": "keyvault", "hang": true, "count": 100000}'
+"$ADECTL" unlock $dev >/tmp/unlock.out 2>&1 &
+upid=$!
+held() {
+        curl -sf "http://127.0.0.1:$HTTP_PORT/_emulator/faults" | jq -e '.held > 0' >/dev/null
+}
+require "the Unlock waits on Key Vault" within 120 held
+"$ADECTL" disable --volume-type DATA >/tmp/disable.out 2>&1
+rc=$?
+sed 's/^/# disable: /' /tmp/disable.out
+check "adectl disable during the Unlock fails" test $rc -ne 0
+check "... saying another job is running (OperationInProgress)" grep -q "disable refused: another job is running" /tmp/disable.out
+check "... and the volume stays Encrypted (nothing was decrypted)" encrypted
+require "Key Vault answers again" clear_faults
+wait $upid
+rc=$?
+sed 's/^/# unlock: /' /tmp/unlock.out
+check "the held Unlock finishes" test $rc -eq 0
+check "... mounted from the mapper" mounted_back
+check "still Encrypted: the Disable never ran" encrypted
+umount "$EXT4_MNT"
 for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
 require "aded and the emulator stop; the state disk is unmounted" stop_all
 done_checks

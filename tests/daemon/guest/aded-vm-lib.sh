@@ -45,12 +45,13 @@ encrypted() {
         test "$(volume_field "$dev" state)" = Encrypted
 }
 
-# writer: until killed, 256 KiB files on the mounted volume; a file's checksum is recorded only once
-# the file and its folder are fsync'd, and the record itself is fsync'd before the next file.
+# writer: until killed, 256 KiB files on the mounted volume, 40 at most (10 MiB: the disks are
+# small); a file's checksum is recorded only once the file and its folder are fsync'd, and the
+# record itself is fsync'd before the next file.
 writer() {
         local n=0 d=written-$WRITER_TAG f
         mkdir -p "$EXT4_MNT/$d"
-        while :; do
+        while [ $n -lt 40 ]; do
                 n=$((n + 1))
                 f=$d/f$n
                 if head -c 256K /dev/urandom >"$EXT4_MNT/$f" && sync "$EXT4_MNT/$f" "$EXT4_MNT/$d"; then
