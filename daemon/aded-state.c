@@ -175,10 +175,23 @@ int aded_state_update(AdedState *s, const char *device_id, AdeJobStep step, Aded
         if (s->degraded)
                 r = -EROFS;
         else if (v) {
+                _cleanup_(ade_state_volume_freep) AdeStateVolume *before = NULL;
+
+                /* A step that cannot be saved is undone in memory too: Show and a later step must not
+                 * take for reached what the file does not say (a failed "done" would make the job's
+                 * error look like an earlier attempt's). Other changes, the job's error above all,
+                 * stay: Show must report them even when the folder fails. */
+                if (step >= 0)
+                        (void)ade_state_volume_copy(v, &before);
                 if (update)
                         update(v, userdata);
                 ade_state_volume_set_step(v, step >= 0 ? step : v->step);
                 r = ade_state_save(s->state);
+                if (r < 0 && before) {
+                        AdeStateVolume undone = *v;
+                        *v = *before;
+                        *before = undone;
+                }
         } else
                 r = -ENOENT;
         pthread_mutex_unlock(&s->lock);

@@ -70,8 +70,13 @@ static const char *decide_header_state(const AdedVolumeFacts *f, AdedVolumeView 
                 return NULL;
         case ADE_LUKS_STATE_FINISHED:
                 /* A decryption that failed before it changed anything: the volume is whole, and the
-                 * person must see why Disable did not happen. */
-                v->state = record_failed && f->record->kind == ADE_JOB_DECRYPT ? ADED_FAILED : ADED_ENCRYPTED;
+                 * person must see why Disable did not happen. An encryption whose every byte is
+                 * encrypted but whose end could not be recorded (the state folder failing): the
+                 * person must see that too, since aded cannot keep its records. A finished one clears
+                 * its error (step done), so an error there is an earlier attempt's. */
+                v->state = record_failed && (f->record->kind == ADE_JOB_DECRYPT || f->record->step < ADE_STEP_DONE)
+                                   ? ADED_FAILED
+                                   : ADED_ENCRYPTED;
                 v->bytes_done = v->bytes_total = st->data_size;
                 return NULL;
         case ADE_LUKS_STATE_CLEAN:

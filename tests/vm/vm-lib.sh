@@ -12,11 +12,13 @@
 #   vm_prepare                     kernel + initramfs in the cache (exit 77 if the kernel cannot be had)
 #   vm_new_run                     a run folder in the build tree (VM_RUN), removed on exit
 #   vm_image NAME SIZE             a sparse raw image in the run folder; prints its path
-#   vm_make_tree                   sample files in $VM_RUN/tree, checksums in $VM_RUN/manifest
+#   vm_make_tree [BIG]             sample files in $VM_RUN/tree, checksums in $VM_RUN/manifest
 #   vm_ext4_image NAME SIZE        an ext4 image holding that tree; prints its path
 #   vm_setenv NAME VALUE           exported to the guest script
-#   vm_run SCRIPT [IMAGE[:SERIAL]...]  boots, runs SCRIPT in the guest, returns its exit code
+#   vm_run SCRIPT [IMAGE[:SERIAL[:OPTS]]...]  boots, runs SCRIPT in the guest, returns its exit code
 #                                  (VM_SECONDS: how long the VM ran)
+#   VM_CUT_AT=LINE vm_run ...      a power cut: QEMU is killed (-9) once the guest prints LINE;
+#                                  returns 0 then (the guest's checks until LINE decide the test)
 #
 # Environment: ADE_VM_CACHE (default /var/cache/ade-vm), ADE_VM_TIMEOUT (seconds, default 900),
 # ADE_VM_MEMORY (MiB, default 1024), ADE_VM_SMP (default 1: the machine's cores are shared),
@@ -240,13 +242,13 @@ vm_image() {
         echo "$path"
 }
 
-# vm_make_tree: a tree of files in $VM_RUN/tree for the data disks (about 100 MiB: large random
-# files, many small ones, a plaintext marker file whose text must vanish from an encrypted disk)
-# and its checksums in $VM_RUN/manifest, paths relative to the tree.
+# vm_make_tree [BIG]: a tree of files in $VM_RUN/tree for the data disks (about 100 MiB: 20 large
+# random files, or BIG of them, many small ones, a plaintext marker file whose text must vanish from
+# an encrypted disk) and its checksums in $VM_RUN/manifest, paths relative to the tree.
 vm_make_tree() {
         local t=$VM_RUN/tree i
         mkdir -p "$t/big" "$t/small/a/b" || return 1
-        for i in $(seq 1 20); do
+        for i in $(seq 1 "${1:-20}"); do
                 head -c $(((i * 7 % 9 + 1) * 1024 * 1024 - i * 512)) /dev/urandom >"$t/big/f$i" || return 1
         done
         for i in $(seq 1 300); do
@@ -265,12 +267,13 @@ vm_ext4_image() {
         echo "$img"
 }
 
-# vm_run SCRIPT [IMAGE[:SERIAL]...]: images become /dev/vda, /dev/vdb, ... in that order, and
-# /dev/disk/by-id/virtio-SERIAL when a serial is given. Prints the guest's output and returns the
+# vm_run SCRIPT [IMAGE[:SERIAL[:DRIVE-OPTIONS]]...]: images become /dev/vda, /dev/vdb, ... in that
+# order, and /dev/disk/by-id/virtio-SERIAL when a serial is given; DRIVE-OPTIONS go to QEMU's -drive
+# (e.g. throttling.bps-total=8388608: a slower disk, so that a test can stop at a given point). Prints the guest's output and returns the
 # guest script's exit code; 1 with a loud message and the console's tail when the VM does not come
 # back (timeout, panic, no exit marker).
 vm_run() {
-        local script=$1 timeout=${ADE_VM_TIMEOUT:-900} out console rc start end n=0 spec img serial
+        local script=$1 timeout=${ADE_VM_TIMEOUT:-900} out console rc start end n=0 spec img serial opts
         shift
         [ -n "$VM_RUN" ] || vm_new_run || return 1
         [ -f "$script" ] || { vm_log "no guest script $script"; return 1; }
@@ -283,8 +286,15 @@ vm_run() {
         for spec in "$@"; do
                 img=${spec%%:*}
                 serial=
+                opts=
                 [ "$img" = "$spec" ] || serial=${spec#*:}
-                args+=(-drive "file=$img,if=none,id=d$n,format=raw,cache=unsafe"
+                case $serial in
+                *:*)
+                        opts=,${serial#*:}
+                        serial=${serial%%:*}
+                        ;;
+                esac
+                args+=(-drive "file=$img,if=none,id=d$n,format=raw,cache=unsafe$opts"
                         -device "virtio-blk-pci,drive=d$n${serial:+,serial=$serial}")
                 n=$((n + 1))
         done
@@ -299,13 +309,31 @@ vm_run() {
                 -append "console=ttyS0 quiet panic=-1 ade.runner=$vm_top/tests/vm/guest-run.sh ade.job=$VM_RUN ade.disks=$n")
 
         start=$(date +%s.%N)
-        timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" </dev/null >"$VM_RUN/qemu.log" 2>&1
+        local pid cut=no
+        rm -f "$VM_RUN/qemu.pid"
+        timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" -pidfile "$VM_RUN/qemu.pid" \
+                </dev/null >"$VM_RUN/qemu.log" 2>&1 &
+        pid=$!
+        # The cut: QEMU itself killed, so the guest's page cache and unflushed writes are gone as in a
+        # power loss (what QEMU had written to the image file stays: cache=unsafe only skips flushes).
+        while [ -n "${VM_CUT_AT:-}" ] && kill -0 "$pid" 2>/dev/null; do
+                if grep -aqxF -- "$VM_CUT_AT" "$out"; then
+                        kill -KILL "$(cat "$VM_RUN/qemu.pid")" && cut=yes
+                        break
+                fi
+                sleep 0.1
+        done
+        { wait "$pid"; } 2>/dev/null
         rc=$?
         end=$(date +%s.%N)
         VM_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 
         # The guest's output, without the markers.
         sed -e '/^ADE-VM-BEGIN$/d' -e '/^ADE-VM-EXIT [0-9]*$/d' -e '/^ADE-VM-UPTIME /d' "$out"
+        if [ $cut = yes ]; then
+                vm_log "power cut: QEMU killed after ${VM_SECONDS}s, when the guest printed '$VM_CUT_AT'"
+                return 0
+        fi
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
                 vm_log "FAILED: the VM did not come back within ${timeout}s (ADE_VM_TIMEOUT); console tail:"
                 tail -n 40 "$console" >&2

@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Power loss in the middle of an online encryption (guest/aded-powerloss.sh): QEMU is killed at 30 %
+# of "adectl enable" on a mounted ext4 disk while fsync'd files are written, and again at 60 % of
+# the resume; each next boot of the same images has aded resume by itself from the state on its
+# persistent disk and mount the volume again where it was; the last one finishes: Encrypted, every
+# file and every fsync'd file intact. Then an Unlock with Key Vault cut, and a Disable while an
+# Unlock waits on Key Vault (guest/aded-powerloss.sh). Skips (77) like the other VM tests.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/vm/vm-lib.sh"
+vm_require
+vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
+command -v jq >/dev/null || vm_skip "jq is missing"
+vm_prepare || exit 1
+vm_new_run || exit 1
+# A smaller tree than the default one (about 21 MiB): TCG encrypts slowly.
+vm_make_tree 4 || exit 1
+state=$(vm_image state 64M) || exit 1
+mkfs.ext4 -q -F "$state" || exit 1
+data=$(vm_ext4_image powerloss 160M) || exit 1
+# The data disk throttled to 4 MiB/s: the encryption takes about a minute, so that the cut lands
+# near 30 % (the guest notices the progress only as fast as it can start adectl under TCG).
+disks=("$state:ade-state" "$data:data-ext4:throttling.bps-total=4194304")
+guest=$(dirname "$0")/guest/aded-powerloss.sh
+: >"$VM_RUN/result"
+total=0
+rc=0
+for boot in 1 2 3; do
+        vm_setenv PL_BOOT $boot
+        cut=
+        [ $boot = 3 ] || cut=ADE-VM-CUT
+        VM_CUT_AT=$cut vm_run "$guest" "${disks[@]}" >"$VM_RUN/result.$boot"
+        rc=$?
+        sed "s/^/boot $boot: /;s/^boot $boot: \(ok\|not ok\) /\1 /" "$VM_RUN/result.$boot"
+        grep -e '^ok ' -e '^not ok ' "$VM_RUN/result.$boot" >>"$VM_RUN/result"
+        echo "# figure vm-seconds-boot-$boot $VM_SECONDS s"
+        total=$(awk -v a="$total" -v b="$VM_SECONDS" 'BEGIN { print a + b }')
+        # A boot that stopped before its cut line, or whose checks failed, ends the test.
+        if [ $rc -eq 0 ] && [ -n "$cut" ] && ! grep -qx "$cut" "$VM_RUN/result.$boot"; then
+                rc=1
+        fi
+        if [ $rc -ne 0 ] || grep -q '^not ok ' "$VM_RUN/result.$boot"; then
+                rc=1
+                break
+        fi
+done
+echo "# figure vm-seconds $total s"
+if [ $rc -eq 0 ]; then
+        if cryptsetup isLuks --type luks2 "$data"; then
+                echo "ok - host: stock cryptsetup finds the LUKS2 header on the data disk" | tee -a "$VM_RUN/result"
+        else
+                echo "not ok - host: the data disk carries no LUKS2 header" | tee -a "$VM_RUN/result"
+                rc=1
+        fi
+fi
+vm_check_summary "$VM_RUN/result" $rc
+exit $rc
