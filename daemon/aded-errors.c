@@ -38,6 +38,8 @@ json_object *aded_error_keyvault_parameters(const AdeCloudError *e) {
         json_object_object_add(o, "status", json_object_new_int((int)e->status));
         json_object_object_add(o, "code", json_object_new_string(e->code ?: "Unknown"));
         json_object_object_add(o, "message", json_object_new_string(e->message ?: "no message"));
+        if (e->url)
+                json_object_object_add(o, "url", json_object_new_string(e->url));
         return o;
 }
 

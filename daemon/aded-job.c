@@ -262,9 +262,13 @@ int job_fail(Job *j, int r, const char *error_name, json_object *parameters, con
 
 int job_fail_cloud(Job *j, int r, const AdeCloudError *e, const char *what) {
         _cleanup_free_ char *text = ade_cloud_error_to_string(e, "Key Vault");
+        json_object *params = aded_error_keyvault_parameters(e);
 
-        return job_fail(j, r, ADED_ERROR("KeyVaultError"), aded_error_keyvault_parameters(e), "%s for %s failed: %s",
-                what, j->device, text ?: strerror(-r));
+        /* The caller reads which volume it was as well as which vault. */
+        if (params)
+                json_object_object_add(params, "device", json_object_new_string(j->device));
+        return job_fail(j, r, ADED_ERROR("KeyVaultError"), params, "%s for %s failed: %s", what, j->device,
+                text ?: strerror(-r));
 }
 
 void job_note(Job *j, const char *why) {

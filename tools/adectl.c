@@ -161,13 +161,18 @@ static int print_error(const char *verb, const char *error, json_object *p) {
                         verb);
                 return EXIT_REFUSED;
         }
-        if (streq(name, "KeyVaultError") && jint(p, "status") == 0)
-                fprintf(stderr, "adectl: %s failed: Key Vault could not be reached (%s): %s\n", verb,
-                        strna(jstr(p, "code")), strna(jstr(p, "message")));
-        else if (streq(name, "KeyVaultError"))
-                fprintf(stderr, "adectl: %s failed: Key Vault answered %" PRIi64 " %s: %s\n", verb, jint(p, "status"),
-                        strna(jstr(p, "code")), strna(jstr(p, "message")));
-        else if (streq(name, "NoSuchVolume"))
+        if (streq(name, "KeyVaultError")) {
+                const char *device = jstr(p, "device"), *url = jstr(p, "url");
+
+                fprintf(stderr, "adectl: %s%s%s failed: Key Vault%s%s ", verb, device ? " of " : "", strempty(device),
+                        url ? " at " : "", strempty(url));
+                if (jint(p, "status") == 0)
+                        fprintf(stderr, "could not be reached (%s): %s\n", strna(jstr(p, "code")),
+                                strna(jstr(p, "message")));
+                else
+                        fprintf(stderr, "answered %" PRIi64 " %s: %s\n", jint(p, "status"), strna(jstr(p, "code")),
+                                strna(jstr(p, "message")));
+        } else if (streq(name, "NoSuchVolume"))
                 fprintf(stderr, "adectl: %s failed: %s is not a volume aded manages (see 'adectl show')\n", verb,
                         strna(jstr(p, "device")));
         else if (streq(name, "PermissionDenied") || streq(error, ADE_VARLINK_ERROR_PERMISSION_DENIED))

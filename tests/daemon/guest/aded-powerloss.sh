@@ -87,9 +87,8 @@ require "Key Vault's connections are dropped from now on" emulator_fault '{"rout
 rc=$?
 sed 's/^/# unlock: /' /tmp/unlock.out
 check "Key Vault cut: adectl unlock $dev fails" test $rc -ne 0
-# What the failure line says today: "unlock failed: Key Vault could not be reached
-# (ConnectionDropped): ..."; it names neither the device nor the URL (reported, not checked).
-check "... saying Key Vault could not be reached" grep -q "unlock failed: Key Vault could not be reached" /tmp/unlock.out
+check "... naming the device and the vault's URL, and saying Key Vault could not be reached" \
+        grep -q "unlock of $dev failed: Key Vault at https://[^ ]* could not be reached" /tmp/unlock.out
 check "... nothing is left half-opened" test -z "$(ls /dev/mapper | grep -v -e control -e ade-test-)"
 check "... nothing is mounted on $EXT4_MNT" sh -c "! mountpoint -q $EXT4_MNT"
 clear_faults() {
