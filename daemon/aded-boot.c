@@ -26,16 +26,19 @@ static void bus_unrefp(sd_bus **b) {
         sd_bus_flush_close_unref(*b);
 }
 
-/* Calls systemd's Manager @method with the arguments of @types, waiting for its answer; the error
- * a person reads on failure. */
-static int boot_systemd_call(char **ret_error, const char *method, const char *types, ...) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+/* Calls systemd's Manager @method with the arguments of @types on @bus (NULL: a connection of its
+ * own for this call), waiting for its answer; the error a person reads on failure. */
+static int boot_systemd_call(sd_bus *bus, char **ret_error, const char *method, const char *types, ...) {
+        _cleanup_(bus_unrefp) sd_bus *own = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         va_list ap;
-        int r;
+        int r = 0;
 
-        r = sd_bus_open_system(&bus);
+        if (!bus) {
+                r = sd_bus_open_system(&own);
+                bus = own;
+        }
         if (r >= 0) {
                 va_start(ap, types);
                 r = sd_bus_call_methodv(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
@@ -55,7 +58,7 @@ static int boot_enable_remote_cryptsetup(void) {
         _cleanup_free_ char *why = NULL;
         int r;
 
-        r = boot_systemd_call(&why, "EnableUnitFiles", "asbb", 1, "remote-cryptsetup.target", false, false);
+        r = boot_systemd_call(NULL, &why, "EnableUnitFiles", "asbb", 1, "remote-cryptsetup.target", false, false);
         if (r < 0)
                 ade_log_warning("cannot enable remote-cryptsetup.target: %s; run \"systemctl enable "
                                 "remote-cryptsetup.target\", or encrypted volumes stay locked after a reboot",
@@ -205,7 +208,7 @@ void aded_boot_detach(Job *j, const char *uuid, const char *header) {
         /* The open volume's systemd-cryptsetup unit is bound to the device its line named: reloaded,
          * it is bound to the stable name, which stays. */
         why = mfree(why);
-        r = boot_systemd_call(&why, "Reload", "");
+        r = boot_systemd_call(NULL, &why, "Reload", "");
         if (r < 0)
                 ade_log_warning("%s: systemd did not reload (%s): if %s is open through crypttab, systemd closes it "
                                 "as its LUKS header leaves the device",
@@ -254,7 +257,6 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
         Manager *m = job_manager(j);
         _cleanup_(bus_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *unit = NULL, *why = NULL;
-        AdeLuksOptions o;
         uint64_t deadline;
         int r;
 
@@ -271,9 +273,12 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
         if (!unit)
                 return -ENOMEM;
         why = mfree(why);
-        r = boot_systemd_call(&why, "StartUnit", "ss", unit, "replace");
+        /* One connection for the start and the watch. */
+        r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = boot_systemd_call(bus, &why, "StartUnit", "ss", unit, "replace");
         if (r < 0) {
-                if (asprintf(ret_why, "systemd did not start %s: %s", unit, strna(why)) < 0)
+                if (asprintf(ret_why, "systemd did not start %s: %s", unit, why ?: strerror(-r)) < 0)
                         *ret_why = NULL;
                 return r;
         }
@@ -281,10 +286,6 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
 
         /* Done when the unit is active (systemd-cryptsetup has returned: the mapping and its node
          * are there, and systemd's view says so); failed when the unit is. */
-        job_engine_options(j, &o);
-        r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return r;
         deadline = ade_now_monotonic_usec() + BOOT_OPEN_TIMEOUT_USEC;
         for (;;) {
                 _cleanup_free_ char *active = NULL, *state = NULL;
@@ -298,7 +299,7 @@ int aded_boot_open(Job *j, const char *name, char **ret_why) {
                                 *ret_why = NULL;
                         return -EIO;
                 }
-                if (o.cancelled && o.cancelled(o.userdata))
+                if (job_is_cancelled(j))
                         return -ECANCELED;
                 if (ade_now_monotonic_usec() > deadline) {
                         if (asprintf(ret_why, "%s did not open %s within %llu s (it is %s)", unit, name,

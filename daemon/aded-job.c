@@ -218,10 +218,12 @@ static int job_progress(uint64_t done, uint64_t total, void *userdata) {
         return atomic_load(&j->cancel) ? 1 : 0;
 }
 
-static int job_cancelled(void *userdata) {
-        Job *j = userdata;
+bool job_is_cancelled(Job *j) {
+        return atomic_load(&j->cancel);
+}
 
-        return atomic_load(&j->cancel) ? 1 : 0;
+static int job_cancelled(void *userdata) {
+        return job_is_cancelled(userdata) ? 1 : 0;
 }
 
 int job_fail(Job *j, int r, const char *error_name, json_object *parameters, const char *format, ...) {

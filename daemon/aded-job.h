@@ -55,6 +55,8 @@ int job_new(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnablePa
 int job_start(Job *j);
 /* Asks the job to stop at the next hotzone boundary (resumable); it finishes with -ECANCELED. */
 void job_cancel(Job *j);
+/* Whether the job was asked to stop (job_cancel()): from its own thread, between steps. */
+bool job_is_cancelled(Job *j);
 /* Cancels nothing: joins the thread (if any) and frees. */
 Job *job_free(Job *j);
 
