@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,23 @@ typedef struct Tab {
         bool exists;
         bool fstab;
 } Tab;
+
+/* A table is edited by reading it whole, changing it and renaming a new file over it: two edits at
+ * once would lose one of them, and aded's jobs, one thread per volume, edit crypttab and fstab at
+ * their ends. One edit at a time per process; reads need no turn (the rename is atomic). */
+static pthread_mutex_t tab_edit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_mutex_t *tab_edit_begin(void) {
+        pthread_mutex_lock(&tab_edit_lock);
+        return &tab_edit_lock;
+}
+
+static void tab_edit_endp(pthread_mutex_t **lock) {
+        pthread_mutex_unlock(*lock);
+}
+
+/* Holds the edit's turn until the end of the scope; declared first, so that it is given up last. */
+#define TAB_EDIT_TURN _cleanup_(tab_edit_endp) pthread_mutex_t *_tab_turn_ = tab_edit_begin()
 
 static void tab_done(Tab *t) {
         for (size_t i = 0; i < t->n; i++)
@@ -261,6 +279,7 @@ static ssize_t crypttab_find(const Tab *t, const char *name) {
 
 int ade_crypttab_set(const char *path, const char *name, const char *source, const char *key, const char *options,
         char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};
         _cleanup_free_ char *line = NULL;
         ssize_t at;
@@ -297,6 +316,7 @@ int ade_crypttab_has(const char *path, const char *name, char **ret_why) {
 }
 
 int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};
         ssize_t at;
         int r;
@@ -365,6 +385,7 @@ static char *options_with_boot_flags(const char *options) {
 
 int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,
         const char *fstype, const char *options, char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};
         _cleanup_free_ char *line = NULL, *comment = NULL, *opts = NULL, *dir = NULL;
         int r;
@@ -446,6 +467,7 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
 }
 
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};
         int r;
 

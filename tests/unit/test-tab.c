@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -101,6 +102,50 @@ START_TEST(test_crypttab_has) {
         ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), -EBADMSG);
         ck_assert_ptr_nonnull(why);
         ck_assert_ptr_nonnull(strstr(why, ":1:"));
+}
+END_TEST
+
+/* Jobs of several volumes edit one crypttab at once (aded runs a job per volume, each in its own
+ * thread): no edit may be lost to another's read, modify and write. */
+#define EDITORS 4
+#define ROUNDS 25
+
+static void *editor(void *p) {
+        long n = (long)p;
+        char name[32];
+
+        snprintf(name, sizeof(name), "vol%ld", n);
+        for (int i = 0; i < ROUNDS; i++) {
+                _cleanup_free_ char *why = NULL, *why2 = NULL;
+
+                if (ade_crypttab_set(tab, name, "/dev/null", KEY, OPTS, NULL, &why) < 0 ||
+                        ade_crypttab_has(tab, name, &why) != 1)
+                        return (void *)1;
+                if (i < ROUNDS - 1 &&
+                        (ade_crypttab_remove(tab, name, NULL, &why2) < 0 || ade_crypttab_has(tab, name, &why2) != 0))
+                        return (void *)1;
+        }
+        return NULL;
+}
+
+START_TEST(test_crypttab_concurrent_edits) {
+        pthread_t t[EDITORS];
+        void *lost;
+
+        write_file(tab, "home UUID=1111 none luks\n", 0644);
+        for (long i = 0; i < EDITORS; i++)
+                ck_assert_int_eq(pthread_create(&t[i], NULL, editor, (void *)i), 0);
+        for (int i = 0; i < EDITORS; i++) {
+                ck_assert_int_eq(pthread_join(t[i], &lost), 0);
+                ck_assert_msg(!lost, "an editor's own line came and went under it: an edit was lost");
+        }
+        ck_assert_int_eq(ade_crypttab_has(tab, "home", NULL), 1);
+        for (long i = 0; i < EDITORS; i++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "vol%ld", i);
+                ck_assert_msg(ade_crypttab_has(tab, name, NULL) == 1, "%s's line was lost", name);
+        }
 }
 END_TEST
 
@@ -278,6 +323,7 @@ static Suite *tab_suite(void) {
         tcase_add_test(tc, test_crypttab_new_file);
         tcase_add_test(tc, test_crypttab_keeps_others);
         tcase_add_test(tc, test_crypttab_has);
+        tcase_add_test(tc, test_crypttab_concurrent_edits);
         tcase_add_test(tc, test_crypttab_malformed);
         tcase_add_test(tc, test_table_with_nul);
         suite_add_tcase(s, tc);
