@@ -934,7 +934,8 @@ int ade_fs_mount_target(
         const AdeFsId *id, const char *fstab, const char *mountinfo, char **ret_path, char **ret_options) {
         _cleanup_free_ char *path = NULL, *options = NULL;
         _cleanup_(endmntentp) FILE *f = NULL;
-        struct mntent *me;
+        struct mntent *me, entry;
+        char buf[4096];
         int r;
 
         assert(id);
@@ -946,7 +947,9 @@ int ade_fs_mount_target(
                 return r;
 
         f = setmntent(fstab ?: "/etc/fstab", "re");
-        while (f && (me = getmntent(f))) {
+        /* getmntent_r(): the jobs, one thread each, read fstab at once, and getmntent()'s entry is
+         * one for the whole process. */
+        while (f && (me = getmntent_r(f, &entry, buf, sizeof(buf)))) {
                 if (me->mnt_dir[0] != '/' || streq(me->mnt_dir, "/") || streq(me->mnt_type, "swap") ||
                         !ade_fs_spec_names(me->mnt_fsname, id))
                         continue;

@@ -517,8 +517,11 @@ int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***r
         /* fstab filesystems on other disks than the OS disk. */
         fstab = setmntent("/etc/fstab", "re");
         if (fstab) {
-                struct mntent *me;
-                while ((me = getmntent(fstab))) {
+                struct mntent *me, entry;
+                char buf[4096];
+
+                /* getmntent_r(): Enable's and Show's threads may discover at once. */
+                while ((me = getmntent_r(fstab, &entry, buf, sizeof(buf)))) {
                         _cleanup_free_ char *dev = NULL;
                         struct stat st;
                         const char *p;

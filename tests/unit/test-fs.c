@@ -150,6 +150,41 @@ static int target(char **ret_path, char **ret_options) {
         return ade_fs_mount_target(DATA_ID, fstab, mountinfo, ret_path, ret_options);
 }
 
+/* Two jobs look up their volumes' fstab lines at once (one thread each): each gets its own line,
+ * never a field of the other's. */
+#define LOOKUPS 2000
+
+static void *look_up(void *p) {
+        const char *uuid = p;
+        const char *want = streq(uuid, DATA_UUID) ? "/srv/data" : "/srv/other";
+
+        for (int i = 0; i < LOOKUPS; i++) {
+                _cleanup_free_ char *path = NULL, *options = NULL;
+
+                if (ade_fs_mount_target(&(const AdeFsId){.devnum = makedev(8, 99), .uuid = uuid}, fstab, mountinfo,
+                            &path, &options) < 0 ||
+                        !streq_ptr(path, want))
+                        return (void *)1;
+        }
+        return NULL;
+}
+
+START_TEST(test_target_from_two_threads) {
+        static const char other[] = "0c2d4e6f-1111-4222-8333-944455556666";
+        pthread_t a, b;
+        void *ra, *rb;
+
+        write_file(fstab, "/dev/sda1 / ext4 errors=remount-ro 0 1\n"
+                          "UUID=" DATA_UUID " /srv/data ext4 defaults,noatime 0 2\n"
+                          "UUID=0c2d4e6f-1111-4222-8333-944455556666 /srv/other xfs defaults 0 2\n");
+        ck_assert_int_eq(pthread_create(&a, NULL, look_up, (void *)DATA_UUID), 0);
+        ck_assert_int_eq(pthread_create(&b, NULL, look_up, (void *)other), 0);
+        ck_assert_int_eq(pthread_join(a, &ra), 0);
+        ck_assert_int_eq(pthread_join(b, &rb), 0);
+        ck_assert_msg(!ra && !rb, "a lookup got the other thread's line");
+}
+END_TEST
+
 START_TEST(test_target_mounted_without_fstab_entry) {
         _cleanup_free_ char *path = NULL, *options = NULL;
 
@@ -529,6 +564,7 @@ static Suite *fs_suite(void) {
         tc = ade_test_case("mount-target");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_target_mounted_without_fstab_entry);
+        tcase_add_test(tc, test_target_from_two_threads);
         tcase_add_test(tc, test_target_mounted_where_fstab_says_takes_fstab_options);
         tcase_add_test(tc, test_target_mounted_elsewhere_than_fstab_says);
         tcase_add_test(tc, test_target_unmounted_from_fstab);
