@@ -24,28 +24,8 @@ data=$(vm_ext4_image powerloss 160M) || exit 1
 disks=("$state:ade-state" "$data:data-ext4:throttling.bps-total=4194304")
 guest=$(dirname "$0")/guest/aded-powerloss.sh
 : >"$VM_RUN/result"
-total=0
-rc=0
-for boot in 1 2 3; do
-        vm_setenv PL_BOOT $boot
-        cut=
-        [ $boot = 3 ] || cut=ADE-VM-CUT
-        VM_CUT_AT=$cut vm_run "$guest" "${disks[@]}" >"$VM_RUN/result.$boot"
-        rc=$?
-        sed "s/^/boot $boot: /;s/^boot $boot: \(ok\|not ok\) /\1 /" "$VM_RUN/result.$boot"
-        grep -e '^ok ' -e '^not ok ' "$VM_RUN/result.$boot" >>"$VM_RUN/result"
-        echo "# figure vm-seconds-boot-$boot $VM_SECONDS s"
-        total=$(awk -v a="$total" -v b="$VM_SECONDS" 'BEGIN { print a + b }')
-        # A boot that stopped before its cut line, or whose checks failed, ends the test.
-        if [ $rc -eq 0 ] && [ -n "$cut" ] && ! grep -qx "$cut" "$VM_RUN/result.$boot"; then
-                rc=1
-        fi
-        if [ $rc -ne 0 ] || grep -q '^not ok ' "$VM_RUN/result.$boot"; then
-                rc=1
-                break
-        fi
-done
-echo "# figure vm-seconds $total s"
+vm_power_cut_boots 3 "$guest" "${disks[@]}"
+rc=$?
 if [ $rc -eq 0 ]; then
         if cryptsetup isLuks --type luks2 "$data"; then
                 echo "ok - host: stock cryptsetup finds the LUKS2 header on the data disk" | tee -a "$VM_RUN/result"

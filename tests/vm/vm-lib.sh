@@ -355,3 +355,33 @@ vm_run() {
         vm_log "VM ran for ${VM_SECONDS}s; boot to script start $(sed -n 's/^ADE-VM-UPTIME //p' "$VM_RUN/guest.out" | head -n1)s"
         return "${exitline#ADE-VM-EXIT }"
 }
+
+# vm_power_cut_boots BOOTS SCRIPT IMAGE...: boots the same images BOOTS times with vm_run, PL_BOOT
+# set to the boot's number; every boot but the last is cut (QEMU killed, VM_CUT_AT) when the guest
+# prints ADE-VM-CUT. Prints each boot's lines (ok / not ok as they are, the rest after "boot N: ")
+# and its VM time, appends the ok / not ok lines to $VM_RUN/result; stops at the first boot that
+# fails a check, does not come back or ends before its cut line. Returns 0 or 1.
+vm_power_cut_boots() {
+        local boots=$1 boot cut rc=0 total=0
+        shift
+        for boot in $(seq 1 "$boots"); do
+                vm_setenv PL_BOOT "$boot"
+                cut=
+                [ "$boot" = "$boots" ] || cut=ADE-VM-CUT
+                VM_CUT_AT=$cut vm_run "$@" >"$VM_RUN/result.$boot"
+                rc=$?
+                sed "s/^/boot $boot: /;s/^boot $boot: \(ok\|not ok\) /\1 /" "$VM_RUN/result.$boot"
+                grep -e '^ok ' -e '^not ok ' "$VM_RUN/result.$boot" >>"$VM_RUN/result"
+                echo "# figure vm-seconds-boot-$boot $VM_SECONDS s"
+                total=$(awk -v a="$total" -v b="$VM_SECONDS" 'BEGIN { print a + b }')
+                if [ $rc -eq 0 ] && [ -n "$cut" ] && ! grep -qx "$cut" "$VM_RUN/result.$boot"; then
+                        rc=1
+                fi
+                if [ $rc -ne 0 ] || grep -q '^not ok ' "$VM_RUN/result.$boot"; then
+                        rc=1
+                        break
+                fi
+        done
+        echo "# figure vm-seconds $total s"
+        return $rc
+}
