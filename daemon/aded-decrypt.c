@@ -5,6 +5,7 @@
 #include "aded-decrypt.h"
 #include "aded-job.h"
 #include "aded-manager.h"
+#include "aded-reopen.h"
 #include "aded-verify.h"
 #include "aded-worker.h"
 
@@ -37,7 +38,7 @@ static int decrypt_find_header(Job *j, char **ret_header, AdeLuksStatus *ret_sta
 }
 
 typedef struct DecryptRecord {
-        const char *uuid, *header, *device_id;
+        const char *uuid, *header, *device_id, *mount_point, *mount_options;
 } DecryptRecord;
 
 static void fill_decrypt_record(AdeStateVolume *v, void *userdata) {
@@ -46,9 +47,12 @@ static void fill_decrypt_record(AdeStateVolume *v, void *userdata) {
         (void)ade_strdup_to(&v->uuid, d->uuid);
         aded_state_set_header_path(v, (void *)d->header);
         (void)ade_strdup_to(&v->device_id, d->device_id);
+        (void)ade_strdup_to(&v->mount_point, d->mount_point);
+        (void)ade_strdup_to(&v->mount_options, d->mount_options);
 }
 
-/* A decryption's record, unless one is there from an interrupted run. */
+/* A decryption's record, unless one is there from an interrupted run. It keeps where the encryption's
+ * record says the filesystem belongs: after a power cut the resume mounts it there again. */
 static int decrypt_record(Job *j, const char *header, const AdeLuksStatus *st) {
         Manager *m = job_manager(j);
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
@@ -61,7 +65,11 @@ static int decrypt_record(Job *j, const char *header, const AdeLuksStatus *st) {
                 return job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_device, (void *)job_device(j));
         return aded_state_add(m->state, job_key(j), job_device(j), ADE_JOB_DECRYPT, ADE_STEP_PRECONDITIONS,
                 fill_decrypt_record,
-                &(DecryptRecord){.uuid = st->uuid, .header = header, .device_id = job_volume(j)->stable_id});
+                &(DecryptRecord){.uuid = st->uuid,
+                        .header = header,
+                        .device_id = job_volume(j)->stable_id,
+                        .mount_point = record ? record->mount_point : NULL,
+                        .mount_options = record ? record->mount_options : NULL});
 }
 
 /* The engine exported an attached header (with its decryption initialised) and is about to erase
@@ -145,9 +153,18 @@ int aded_decrypt_run(Job *j) {
                         "%s is in the middle of an interrupted encryption; let it finish (aded resumes it "
                         "at start, or run enable), then disable",
                         device);
-        if (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH)
+        if (st.state == ADE_LUKS_STATE_CLEAN || st.state == ADE_LUKS_STATE_CRASH) {
+                /* Cut by a power loss or a reboot while online: nothing is open, nothing mounted.
+                 * Opened and mounted where it was, as an encryption's resume does, it goes on online. */
+                if (!active) {
+                        record = ade_state_volume_free(record);
+                        (void)aded_state_get(m->state, job_key(j), &record);
+                        active = aded_reopen(j, record, header, st.uuid, keyfile);
+                        o.active_name = active;
+                        job_set_phase(j, "decrypting");
+                }
                 r = aded_worker_resume(device, header, keyfile, &o);
-        else
+        } else
                 r = aded_worker_decrypt(device, header, keyfile, &o, &exported);
         /* Stopped or failed half-way: the record names the export for the resume. Done: it is gone. */
         if (exported && r < 0 && access(exported, F_OK) == 0)

@@ -11,6 +11,7 @@
 #include "aded-job.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
+#include "aded-reopen.h"
 #include "aded-verify.h"
 #include "aded-worker.h"
 
@@ -315,50 +316,6 @@ static int encrypt_online(Job *j, const AdeLuksToken *token, const AdeSecret *ke
         return r;
 }
 
-/* After a power cut or a reboot in the middle of an online encryption nothing is open and the
- * filesystem is mounted nowhere (its fstab line names a filesystem the header now hides): the
- * volume is opened under the name the enable gave it (activation recovers the interrupted hotzone)
- * and mounted again where the state file says it was, so that the rest runs online as before and
- * the data is in use meanwhile (docs/architecture.md §4). Returns the mapping's name, or NULL when
- * the volume stays closed (the resume then runs offline, as it would without device-mapper). */
-static char *encrypt_reopen(
-        Job *j, const AdeStateVolume *record, const char *header, const char *uuid, const AdeSecret *keyfile) {
-        Manager *m = job_manager(j);
-        const char *device = job_device(j);
-        _cleanup_free_ char *name = NULL, *mapper = NULL, *why = NULL;
-        _cleanup_(ade_fs_info_done) AdeFsInfo fs = {};
-        int r;
-
-        /* Mounted in a namespace of its own, the filesystem would be seen by nobody: offline then. */
-        if (!m->dm || m->mount_ns_foreign || !record || !record->mount_point || !uuid[0])
-                return NULL;
-        if (asprintf(&name, "ade-%s", uuid) < 0 || asprintf(&mapper, "/dev/mapper/%s", name) < 0)
-                return NULL;
-        job_set_phase(j, "opening");
-        r = ade_luks_open(device, header, name, keyfile);
-        if (r < 0 && r != -EEXIST) {
-                ade_log_warning_errno(
-                        r, "%s: cannot open it as %s to resume online: %m; resuming offline", device, mapper);
-                return NULL;
-        }
-        job_set_mapper(j, name);
-
-        job_set_phase(j, "mounting from the mapper");
-        r = ade_fs_mount_check(mapper, record->mount_point, &why);
-        if (r == 0 && (r = ade_fs_probe(mapper, &fs)) >= 0 && !fs.type)
-                r = -ENOENT;
-        if (r >= 0)
-                r = ade_fs_mount_or_defaults(mapper, record->mount_point, fs.type, record->mount_options);
-        if (r < 0)
-                ade_log_error("%s: encryption continues online, but mounting %s on %s failed: %s; mount it by hand",
-                        device, mapper, record->mount_point, why ?: strerror(-r));
-        else {
-                ade_log_info("%s: mounted %s on %s again", device, mapper, record->mount_point);
-                job_set_mounted_on(j, record->mount_point);
-        }
-        return TAKE_PTR(name);
-}
-
 /* Writes the header and encrypts, or continues what a header in progress says. */
 static int encrypt_data(Job *j, const AdeStateVolume *record, const char *header, const AdeLuksToken *token,
         const AdeSecret *keyfile, AdeLuksOptions *o, AdeLuksPlan *plan, char **engine_error) {
@@ -374,7 +331,7 @@ static int encrypt_data(Job *j, const AdeStateVolume *record, const char *header
                 /* Still active from before a restart of aded: continue online under that name. */
                 if (m->dm && ade_dm_find_crypt(device, &active) > 0)
                         o->active_name = active;
-                else if ((active = encrypt_reopen(j, record, header, st.uuid, keyfile)))
+                else if ((active = aded_reopen(j, record, header, st.uuid, keyfile)))
                         o->active_name = active;
                 job_set_phase(j, "encrypting");
                 r = aded_worker_resume(device, header, keyfile, o);
@@ -385,7 +342,7 @@ static int encrypt_data(Job *j, const AdeStateVolume *record, const char *header
                 /* Finished just before a power cut, before the state file said so: opened and mounted
                  * again all the same, as the resume would have left it. */
                 if (!(m->dm && ade_dm_find_crypt(device, &active) > 0))
-                        active = encrypt_reopen(j, record, header, st.uuid, keyfile);
+                        active = aded_reopen(j, record, header, st.uuid, keyfile);
                 return 0;
         }
         if (m->dm && job_volume(j)->mountpoint)
