@@ -71,7 +71,11 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
         if (!luks_resilience_ok(o->resilience))
                 return ade_log_debug_errno(
                         EINVAL, "Resilience '%s' is not crash-safe; use checksum or journal", o->resilience);
-        if (v->mountpoint)
+        if (o->running_root && (!o->init_only || o->active_name || o->format_all))
+                return ade_log_debug_errno(EINVAL,
+                        "The running root %s can only have its header initialised, detached, with no mapping",
+                        v->device);
+        if (v->mountpoint && !o->running_root)
                 return ade_log_debug_errno(EBUSY, "%s is mounted on %s; encryption needs it unmounted first%s",
                         v->device, v->mountpoint, o->active_name ? "" : " (or device-mapper for online encryption)");
 
@@ -97,7 +101,11 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
         p.header = ADE_LUKS_HEADER_DETACHED;
         p.data_size = v->size;
 
-        if (o->force_detached)
+        if (o->running_root)
+                r = asprintf(&p.reason,
+                        "%s is the running root: detached header, initialised now, encrypted online after the reboot",
+                        v->device);
+        else if (o->force_detached)
                 r = asprintf(&p.reason, "detached header requested for %s", v->device);
         else if (!v->fstype)
                 r = asprintf(&p.reason, "%s has no filesystem: detached header, no data moved", v->device);
@@ -526,7 +534,16 @@ static int encrypt_volume(const AdeVolume *v, const AdeLuksToken *token, const A
                 plan.mode = ADE_LUKS_MODE_IN_PLACE;
                 plan.header = ADE_LUKS_HEADER_DETACHED;
                 plan.device_size = plan.data_size = v->size;
-                r = ade_luks_resume(v->device, found, keyfile, o);
+                if (o->running_root) {
+                        /* Initialised already (a repeated Enable before the reboot): the boot
+                         * continues it, under its mapping. */
+                        r = ade_luks_test_key(v->device, found, keyfile);
+                        if (r == 0)
+                                r = ade_log_debug_errno(ENOKEY, "The key file opens no keyslot of %s", found);
+                        else if (r > 0)
+                                r = 0;
+                } else
+                        r = ade_luks_resume(v->device, found, keyfile, o);
                 plan.header_path = TAKE_PTR(found);
                 goto done;
         }

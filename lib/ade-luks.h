@@ -177,6 +177,14 @@ typedef struct AdeLuksOptions {
         bool format_all;                  /* destroy the data and make the filesystem anew ... */
         bool format_all_confirmed;        /* ... only with this explicit confirmation too */
         bool force_detached;              /* take the detached path even when the filesystem could shrink */
+        bool running_root;                /* encrypt: @v is the running system's root, mounted and never
+                                           * unmounted (docs/architecture.md §9): only with init_only and
+                                           * without active_name. The plan is a detached header in
+                                           * header_dir and nothing is written to the device; the next
+                                           * boot's initramfs opens it as "ade-root" and ade_luks_resume()
+                                           * continues online. A header already initialised for it is
+                                           * kept as it is (never resumed here: that would write under
+                                           * the mounted filesystem). */
         uint64_t hotzone_size;            /* bytes; 0: offline, libcryptsetup's default, which for checksum
                                            * resilience is already as large as the keyslot area allows (about
                                            * 128 MiB here; tests/bench measured no gain from 64 or 256 MiB);

@@ -178,6 +178,7 @@ int main(int argc, char *argv[]) {
                 ARG_HOOK_FAIL,
                 ARG_ACTIVE_NAME,
                 ARG_INIT_ONLY,
+                ARG_RUNNING_ROOT,
                 ARG_HOOK_EXIT,
                 ARG_SECRET_URL,
                 ARG_NO_ESCROW,
@@ -202,7 +203,7 @@ int main(int argc, char *argv[]) {
                 {"uuid", required_argument, NULL, ARG_UUID}, {"hook-exit", required_argument, NULL, ARG_HOOK_EXIT},
                 {"hook-fail", required_argument, NULL, ARG_HOOK_FAIL},
                 {"active-name", required_argument, NULL, ARG_ACTIVE_NAME},
-                {"init-only", no_argument, NULL, ARG_INIT_ONLY},
+                {"init-only", no_argument, NULL, ARG_INIT_ONLY}, {"running-root", no_argument, NULL, ARG_RUNNING_ROOT},
                 {"secret-url", required_argument, NULL, ARG_SECRET_URL},
                 {"kek-url", required_argument, NULL, ARG_KEK_URL}, {"no-escrow", no_argument, NULL, ARG_NO_ESCROW},
                 {"format-all", no_argument, NULL, ARG_FORMAT_ALL}, {"yes", no_argument, NULL, ARG_YES},
@@ -263,6 +264,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_INIT_ONLY:
                         o.init_only = true;
+                        break;
+                case ARG_RUNNING_ROOT:
+                        o.running_root = true;
                         break;
                 case ARG_HOOK_FAIL:
                         arg_hook_fail = ade_luks_step_from_string(optarg);
