@@ -5,6 +5,7 @@
 #include "ade-http.h"
 #include "ade-json.h"
 #include "ade-log.h"
+#include "ade-osvol.h"
 #include "ade-precheck.h"
 #include "aded-enable.h"
 #include "aded-errors.h"
@@ -22,9 +23,9 @@ struct EnablePrep {
         AdeVarlinkCall *call;
         unsigned flags;
         bool dry_run;
-        const char *volume_type; /* static: "Data" or "All" */
+        const char *volume_type; /* static: "OS", "Data" or "All" */
         AdedEnableParams params;
-        AdeVolume **volumes; /* the data volumes in scope (owned) */
+        AdeVolume **volumes; /* the data volumes in scope (owned); none for "OS" */
         /* aded's own pass over new disks (aded-newdisks.h), with no caller: an ineligible volume is
          * left alone, not a refusal of the others. */
         bool auto_pass;
@@ -37,6 +38,7 @@ struct EnablePrep {
         json_object *checks, *steps; /* the plan's arrays */
         AdeVolume **eligible;        /* borrowed from @volumes */
         size_t n_eligible;
+        bool os_refused; /* "All": the OS volume is left plain, its failed checks in the plan */
         char *error_name;
         json_object *error_parameters;
         int result;
@@ -50,7 +52,7 @@ struct QueuedEnable {
         QueuedEnable *next;
         AdeVarlinkCall *call; /* NULL when its caller, without "more", was answered "queued" at once */
         unsigned flags;
-        const char *volume_type; /* static: "Data" or "All" */
+        const char *volume_type; /* static: "OS", "Data" or "All" */
         AdedEnableParams params;
 };
 
@@ -321,6 +323,74 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
         prep_eligible(e, v);
 }
 
+/* The OS volume (docs/architecture.md §9): its checks (ade-osvol) go into the plan. Refused, "OS"
+ * refuses the Enable and "All" leaves it plain while the data volumes go on (adectl exits 3). The
+ * boot side (the initramfs that unlocks the root from Key Vault, crypttab, fstab and grub) is not
+ * installed by this version, so an eligible OS volume is planned for the dry run and then refused
+ * the same way, before anything is written: the engine's first step for it
+ * (AdeLuksOptions.running_root) is only taken once the reboot can open the root. */
+static void prep_os(EnablePrep *e) {
+        Manager *m = e->task.manager;
+        _cleanup_(ade_osvol_facts_done) AdeOsvolFacts f = {};
+        _cleanup_free_ char *header_dir = NULL, *what = NULL;
+        AdeCheckList list = {};
+        AdeOsvolPath path = ADE_OSVOL_PATH_NONE;
+        const char *refused = NULL, *reason = NULL; /* the first failed check */
+        const char *device;
+        int r;
+
+        r = ade_osvol_gather("/", m->config->identity.type == ADE_IDENTITY_MANAGED, &f);
+        if (r >= 0)
+                r = ade_osvol_evaluate(&f, &list, &path);
+        if (r < 0) {
+                plan_add_check(
+                        e, "os-root-found", NULL, false, true, "the OS volume could not be judged (out of memory)");
+                prep_refuse(e, "os-root-found", "the OS volume could not be judged (out of memory)");
+                ade_check_list_done(&list);
+                return;
+        }
+        for (size_t i = 0; i < list.n; i++) {
+                const AdeCheck *c = &list.checks[i];
+                bool failed = c->verdict == ADE_VERDICT_FAIL;
+
+                plan_add_check(e, c->name, c->target, !failed, true, c->reason);
+                if (failed && !refused) {
+                        refused = c->name;
+                        reason = c->reason;
+                }
+        }
+        device = f.root_source ?: "/";
+        if (path != ADE_OSVOL_PATH_NONE) {
+                header_dir = path == ADE_OSVOL_PATH_BOOT ? strdup("/boot/luks") : strdup("/boot/efi/luks");
+                if (asprintf(&what,
+                            "initialise a detached LUKS2 header with the token in %s (%s); nothing is written "
+                            "to the running root",
+                            strna(header_dir), ade_osvol_path_to_string(path)) < 0)
+                        what = NULL;
+                plan_add_step(e, "generate a key file", device);
+                plan_add_step(e, "escrow the key file in Key Vault, read it back before any write", device);
+                plan_add_step(e, what ?: "initialise a detached LUKS2 header", device);
+                plan_add_step(e,
+                        "crypttab gets ade-root; fstab and grub name /dev/mapper/ade-root; the initramfs is "
+                        "regenerated "
+                        "(each file backed up first)",
+                        device);
+                plan_add_step(e,
+                        "state VMRestartPending: reboot when convenient (ade never reboots by itself); the initramfs "
+                        "opens the root with the key from Key Vault and aded encrypts it online",
+                        device);
+                refused = "os-boot-unlock";
+                reason = "this version of ade does not install the initramfs unlock of the root yet, so it changes "
+                         "nothing on the OS volume; encrypt the data volumes with --volume-type DATA (or ALL)";
+                plan_add_check(e, refused, device, false, true, reason);
+        }
+        if (streq(e->volume_type, "OS"))
+                prep_refuse(e, refused, reason);
+        else
+                e->os_refused = true;
+        ade_check_list_done(&list);
+}
+
 static int prep_cancelled(void *userdata) {
         EnablePrep *e = userdata;
 
@@ -352,7 +422,9 @@ static void *prep_thread(void *userdata) {
                 prep_refuse(e, "vault-configured",
                         "no Key Vault URL: set [keyvault] url in the configuration or pass --keyvault-url");
         }
-        if (n == 0 && !e->auto_pass) {
+        if (!streq(e->volume_type, "Data") && !e->auto_pass)
+                prep_os(e);
+        if (n == 0 && !e->auto_pass && !streq(e->volume_type, "OS")) {
                 plan_add_check(e, "volume-eligible", NULL, false, true, "no data volume");
                 prep_refuse(e, "volume-eligible",
                         "there is no data volume to encrypt: list devices in [volumes] data, or attach a data disk");
@@ -388,8 +460,16 @@ static int prep_launch(Manager *m, EnablePrep *e) {
         return r;
 }
 
+/* "OS", "Data" or "All" (static), as Enable was asked; anything else means "Data" (the new-disk pass's
+ * enrollments of old state files). */
+static const char *enable_volume_type(const char *volume_type) {
+        if (strcaseeq(volume_type, "OS"))
+                return "OS";
+        return strcaseeq(volume_type, "All") ? "All" : "Data";
+}
+
 /* A preparation over the data volumes with @params (copied; their vaults trusted: root named them),
- * for @volume_type ("All" or anything else for "Data"). */
+ * for @volume_type (enable_volume_type()). */
 static int prep_new(Manager *m, const char *volume_type, const AdedEnableParams *params, EnablePrep **ret) {
         EnablePrep *e;
         int r;
@@ -397,11 +477,13 @@ static int prep_new(Manager *m, const char *volume_type, const AdedEnableParams 
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
-        e->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
+        e->volume_type = enable_volume_type(volume_type);
         r = aded_enable_params_copy(params, &e->params);
         if (r >= 0)
                 r = aded_vaults_trust_params(m, params);
-        if (r >= 0)
+        if (r >= 0 && streq(e->volume_type, "OS"))
+                r = (e->volumes = calloc(1, sizeof(AdeVolume *))) ? 0 : -ENOMEM;
+        else if (r >= 0)
                 r = manager_data_volumes(m, &e->volumes);
         if (r < 0) {
                 enable_prep_free(e);
@@ -434,7 +516,7 @@ int enable_queue_add(
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
-        q->volume_type = strcaseeq(volume_type, "All") ? "All" : "Data";
+        q->volume_type = enable_volume_type(volume_type);
         q->flags = flags;
         r = aded_enable_params_copy(params, &q->params);
         if (r < 0) {
@@ -616,6 +698,10 @@ static void enable_finish_unattended(Manager *m, EnablePrep *e) {
         }
         if (!e->auto_pass)
                 enable_enroll(m, e);
+        if (e->os_refused) {
+                why = prep_failed_checks(e);
+                ade_log_warning("%s: the OS volume is left plain: %s", what, why ?: "refused");
+        }
         if (e->n_eligible == 0) {
                 if (!e->auto_pass)
                         ade_log_info("%s: nothing left to encrypt", what);

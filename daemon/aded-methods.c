@@ -49,7 +49,7 @@ static bool refuse_when_degraded(Manager *m, AdeVarlinkCall *call, int *ret) {
         return true;
 }
 
-/* Enable and Disable take volumeType OS, Data or All, and refuse OS with @os_reason: true when
+/* Disable takes volumeType OS, Data or All, and refuses OS with @os_reason: true when
  * @call was answered so, with what sending the error returned in *ret. */
 static bool refuse_volume_type(AdeVarlinkCall *call, json_object *params, const char *os_reason, int *ret) {
         const char *type;
@@ -84,11 +84,9 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
         AdedEnableParams p;
         int r;
 
-        if (refuse_volume_type(call, params,
-                    "encrypting the OS volume is not supported yet: ade encrypts data volumes only (use volume "
-                    "type Data, or All for the data volumes)",
-                    &r))
-                return r;
+        /* The OS volume is judged with the others, in the preparation (ade-osvol). */
+        if (parse_volume_type(params, "volumeType", true, &type) < 0)
+                return ade_varlink_error_invalid_parameter(call, "volumeType");
         alg = opt_string(params, "kekAlgorithm", m->config->keyvault.kek_algorithm ?: "RSA-OAEP");
         if (!ade_kek_algorithm_is_valid(alg))
                 return ade_varlink_error_invalid_parameter(call, "kekAlgorithm");
@@ -97,7 +95,6 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
         if (m->stopping)
                 return aded_error_stopping(call);
 
-        (void)parse_volume_type(params, "volumeType", true, &type);
         p = (AdedEnableParams){
                 .keyvault_url = (char *)opt_string(params, "keyVaultUrl", m->config->keyvault.url),
                 .keyvault_resource_id =

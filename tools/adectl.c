@@ -568,6 +568,26 @@ static bool plan_refused(json_object *plan) {
         return false;
 }
 
+/* "All" went on with the data volumes while the plan refused the OS volume (docs/architecture.md
+ * §9): says so, and the exit code is 3 as for a refusal. */
+static int enable_left_plain(json_object *plan) {
+        json_object *checks = NULL;
+        bool said = false;
+
+        (void)ade_json_get_array(plan, "checks", &checks);
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+
+                if (jbool(c, "passed") || !jbool(c, "fatal") || !startswith(strempty(jstr(c, "name")), "os-"))
+                        continue;
+                if (!said && !arg_json)
+                        fprintf(stderr, "adectl: enable: the OS volume %s is left plain: %s: %s\n",
+                                strna(jstr(c, "device")), strna(jstr(c, "name")), strna(jstr(c, "message")));
+                said = true;
+        }
+        return said ? EXIT_REFUSED : EXIT_DONE;
+}
+
 static int verb_enable(int argc, char *argv[]) {
         _cleanup_json_ json_object *params = json_object_new_object(), *reply = NULL;
         json_object *plan = NULL, *volumes = NULL;
@@ -614,7 +634,7 @@ static int verb_enable(int argc, char *argv[]) {
         if (arg_json) {
                 if (a.dry_run || a.no_wait)
                         print_json(reply);
-                return a.dry_run && plan_refused(plan) ? EXIT_REFUSED : EXIT_DONE;
+                return plan_refused(plan) ? EXIT_REFUSED : EXIT_DONE;
         }
         (void)ade_json_get_array(reply, "volumes", &volumes);
         if (a.dry_run) {
@@ -630,11 +650,11 @@ static int verb_enable(int argc, char *argv[]) {
                                "checks first). Follow it with 'adectl watch' or 'adectl show', or aded's log.\n");
                 else
                         printf("Started; follow it with 'adectl watch' or 'adectl show'.\n");
-                return EXIT_DONE;
+                return enable_left_plain(plan);
         }
         printf("\n");
         print_volumes_table(volumes);
-        return EXIT_DONE;
+        return enable_left_plain(plan);
 }
 
 static int verb_disable(int argc, char *argv[]) {

@@ -14,7 +14,7 @@ start_emulator
 write_config
 start_aded
 
-adectl enable --volume-type all >/dev/null 2>&1 || fail "enable --volume-type all failed"
+adectl enable --volume-type data >/dev/null 2>&1 || fail "enable --volume-type data failed"
 
 adectl disable --volume-type data /dev/no-such-disk >"$WORK/out" 2>&1
 rc=$?
