@@ -46,6 +46,8 @@ struct Job {
         bool failed;      /* job_fail() was called: its first message is the one that says why */
         char *mapper;     /* the crypt mapping it is open on, or NULL */
         uint64_t last_signal_usec;
+        /* The rate: from the first progress report of this run (a resume starts over) to the last. */
+        uint64_t rate_done0, rate_usec0, rate_usec;
 
         /* The loop's. */
         bool reaped;        /* joined and out of the manager's list */
@@ -175,6 +177,16 @@ const AdedEnableParams *job_params(const Job *j) {
         return &j->params;
 }
 
+/* Under the lock. Bytes per second between the first and the last progress report of this run, once
+ * they are a second apart: the engine reports per hotzone, so a shorter span would jump about. */
+static uint64_t job_rate(const Job *j) {
+        uint64_t span = j->rate_usec - j->rate_usec0;
+
+        if (j->rate_usec0 == 0 || span < 1000000U || j->done <= j->rate_done0)
+                return 0;
+        return (uint64_t)((double)(j->done - j->rate_done0) * 1e6 / (double)span);
+}
+
 void job_snapshot(Job *j, AdedJobProgress *ret) {
         pthread_mutex_lock(&j->lock);
         *ret = (AdedJobProgress){
@@ -182,6 +194,7 @@ void job_snapshot(Job *j, AdedJobProgress *ret) {
                 .format_all = j->params.format_all,
                 .done = j->done,
                 .total = j->total,
+                .rate = job_rate(j),
                 .phase = j->phase ? strdup(j->phase) : NULL,
                 .mapper = j->mapper ? strdup(j->mapper) : NULL,
                 .finished = j->finished,
@@ -205,6 +218,12 @@ static int job_progress(uint64_t done, uint64_t total, void *userdata) {
         bool signal;
 
         pthread_mutex_lock(&j->lock);
+        /* A new pass (a resume, or decryption after its header export) counts from where it is. */
+        if (j->rate_usec0 == 0 || done < j->done) {
+                j->rate_done0 = done;
+                j->rate_usec0 = now;
+        }
+        j->rate_usec = now;
         j->done = done;
         j->total = total;
         signal = done >= total || now - j->last_signal_usec >= PROGRESS_INTERVAL_USEC;

@@ -40,8 +40,9 @@ typedef struct AdedJobProgress {
         AdedJobType type;
         bool format_all; /* Enable's formatAll */
         uint64_t done, total;
-        char *phase;  /* "fetching the key file", "encrypting", ... for Show's message; or NULL */
-        char *mapper; /* the name of the crypt mapping the volume is open on, as the job knows it, or NULL */
+        uint64_t rate; /* bytes per second over this run of the job's reencryption; 0 until known */
+        char *phase;   /* "fetching the key file", "encrypting", ... for Show's message; or NULL */
+        char *mapper;  /* the name of the crypt mapping the volume is open on, as the job knows it, or NULL */
         bool finished;
         int result; /* once finished: 0 or a negative errno (-ECANCELED: stopped, resumes later) */
 } AdedJobProgress;

@@ -47,6 +47,10 @@ static int decide_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
         }
         v->bytes_done = j->done;
         v->bytes_total = j->total;
+        if (j->rate > 0 && j->total >= j->done && !j->finished) {
+                v->rate = j->rate;
+                v->eta_seconds = (int64_t)((j->total - j->done + j->rate - 1) / j->rate);
+        }
         v->secret_url = rec ? rec->secret_url : NULL;
         v->kek_url = rec ? rec->kek_url : NULL;
         v->header = rec && rec->detached ? "Detached" : "Attached";
@@ -176,6 +180,7 @@ int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
                 .type = f->volume->type,
                 .mountpoint = f->volume->mountpoint,
                 .state = ADED_NOT_ENCRYPTED,
+                .eta_seconds = -1,
                 /* The volume is open exactly when a crypt mapping sits on it, job or not. */
                 .unlocked = f->mapper != NULL,
                 .mapper = f->mapper,
@@ -213,6 +218,10 @@ int aded_view_to_json(const AdedVolumeView *v, json_object **ret) {
                 json_object_object_add(o, "unlocked", json_object_new_boolean(v->unlocked)) < 0 ||
                 add_string(o, "mapper", v->mapper) < 0 || add_string(o, "secretUrl", v->secret_url) < 0 ||
                 add_string(o, "kekUrl", v->kek_url) < 0 || add_string(o, "message", v->message) < 0)
+                return -ENOMEM;
+        /* Only while a job runs and its rate is known (docs/architecture.md §7). */
+        if (v->rate > 0 && (json_object_object_add(o, "rate", json_object_new_int64((int64_t)v->rate)) < 0 ||
+                                   json_object_object_add(o, "etaSeconds", json_object_new_int64(v->eta_seconds)) < 0))
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;

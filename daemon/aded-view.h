@@ -72,8 +72,10 @@ typedef struct AdedVolumeView {
         const char *mountpoint;
         AdedVolumeState state;
         uint64_t bytes_done, bytes_total;
-        const char *mode;   /* "InPlace", "FormatAll" */
-        const char *header; /* "Attached", "Detached" */
+        uint64_t rate;       /* bytes per second of the running job, 0 when unknown or none */
+        int64_t eta_seconds; /* what is left at that rate, -1 when unknown or none */
+        const char *mode;    /* "InPlace", "FormatAll" */
+        const char *header;  /* "Attached", "Detached" */
         bool unlocked;
         const char *mapper;
         const char *secret_url;

@@ -186,16 +186,36 @@ static int print_error(const char *verb, const char *error, json_object *p) {
         return EXIT_FAILED;
 }
 
+/* The running job's rate and what is left at it, as aded measures them ("rate", "etaSeconds"):
+ * empty strings when aded does not know them (yet). */
+static void format_rate_eta(json_object *v, char *srate, size_t n_rate, char *eta, size_t n_eta) {
+        int64_t rate = jint(v, "rate"), left = jint(v, "etaSeconds");
+
+        srate[0] = eta[0] = 0;
+        if (rate <= 0 || left < 0)
+                return;
+        format_bytes((uint64_t)rate, srate, n_rate);
+        strncat(srate, "/s", n_rate - strlen(srate) - 1);
+        if (left >= 3600)
+                snprintf(
+                        eta, n_eta, "ETA %" PRId64 ":%02" PRId64 ":%02" PRId64, left / 3600, left / 60 % 60, left % 60);
+        else
+                snprintf(eta, n_eta, "ETA %" PRId64 ":%02" PRId64, left / 60, left % 60);
+}
+
 static void print_volumes_table(json_object *volumes) {
         printf("%-24s %-5s %-21s %8s %-8s %s\n", "DEVICE", "TYPE", "STATE", "PROGRESS", "UNLOCKED", "MOUNTPOINT");
         for (size_t i = 0; volumes && i < json_object_array_length(volumes); i++) {
                 json_object *v = json_object_array_get_idx(volumes, i);
-                char pct[16];
+                char pct[16], srate[32], eta[32];
 
                 snprintf(pct, sizeof(pct), "%.0f%%", floor(jdouble(v, "progress") * 100.0));
                 printf("%-24s %-5s %-21s %8s %-8s %s\n", strna(jstr(v, "device")), strna(jstr(v, "type")),
                         strna(jstr(v, "state")), pct, jbool(v, "unlocked") ? "yes" : "no",
                         jstr(v, "mountpoint") ?: "-");
+                format_rate_eta(v, srate, sizeof(srate), eta, sizeof(eta));
+                if (srate[0])
+                        printf("    rate:    %s, %s\n", srate, eta);
                 if (jstr(v, "mapper"))
                         printf("    mapper:  %s\n", jstr(v, "mapper"));
                 if (jstr(v, "secretUrl"))
@@ -225,7 +245,6 @@ typedef struct Progress {
         int last_pct[16];
         char last_state[16][32];
         char last_msg[16][64];
-        uint64_t first_usec[16], first_done[16];
         json_object *final;
         char *error;
         json_object *error_params;
@@ -235,25 +254,13 @@ static void draw_volume(Progress *pr, size_t idx, json_object *v, bool last) {
         uint64_t done = (uint64_t)jint(v, "bytesDone"), total = (uint64_t)jint(v, "bytesTotal");
         const char *state = strna(jstr(v, "state")), *device = strna(jstr(v, "device"));
         int pct = (int)floor(jdouble(v, "progress") * 100.0);
-        char sdone[32], stotal[32], srate[32] = "", eta[32] = "";
-        uint64_t now = ade_now_monotonic_usec();
+        char sdone[32], stotal[32], srate[32], eta[32];
 
         if (idx >= ELEMENTSOF(pr->last_pct))
                 return;
-        if (pr->first_usec[idx] == 0 && done > 0) {
-                pr->first_usec[idx] = now;
-                pr->first_done[idx] = done;
-        }
         format_bytes(done, sdone, sizeof(sdone));
         format_bytes(total, stotal, sizeof(stotal));
-        if (pr->first_usec[idx] && now > pr->first_usec[idx] + 500000U && done > pr->first_done[idx]) {
-                double rate = (double)(done - pr->first_done[idx]) / ((double)(now - pr->first_usec[idx]) / 1e6);
-                uint64_t left = total > done ? (uint64_t)((double)(total - done) / rate) : 0;
-
-                format_bytes((uint64_t)rate, srate, sizeof(srate));
-                strcat(srate, "/s");
-                snprintf(eta, sizeof(eta), "ETA %" PRIu64 ":%02" PRIu64, left / 60, left % 60);
-        }
+        format_rate_eta(v, srate, sizeof(srate), eta, sizeof(eta));
 
         if (pr->tty) {
                 char bar[31];
@@ -282,8 +289,8 @@ static void draw_volume(Progress *pr, size_t idx, json_object *v, bool last) {
                 if (total == 0)
                         printf("%s: %s: %s\n", device, state, jstr(v, "message") ?: "starting");
                 else
-                        printf("%s: %s %d%% (%s of %s)%s%s\n", device, state, pct, sdone, stotal, srate[0] ? ", " : "",
-                                srate);
+                        printf("%s: %s %d%% (%s of %s)%s%s%s%s\n", device, state, pct, sdone, stotal,
+                                srate[0] ? ", " : "", srate, eta[0] ? ", " : "", eta);
                 fflush(stdout);
                 snprintf(pr->last_state[idx], sizeof(pr->last_state[idx]), "%s", state);
                 pr->last_pct[idx] = pct;

@@ -730,6 +730,49 @@ START_TEST(test_json_progress_is_capped) {
 }
 END_TEST
 
+/* Rate and ETA come from the running job only, and are in the JSON only when known. */
+START_TEST(test_rate_and_eta) {
+        AdedJobProgress job = {.type = ADED_JOB_ENCRYPT, .done = 250U << 20, .total = 1000U << 20, .rate = 50U << 20};
+        AdedVolumeFacts f = {.volume = &plain, .job = &job, .record = &rec_encrypting};
+        _cleanup_json_ json_object *o = NULL, *none = NULL;
+        _cleanup_(aded_volume_view_done) AdedVolumeView v = {}, unknown = {}, finished = {}, idle = {};
+
+        ck_assert_int_eq(aded_view_decide(&f, &v), 0);
+        ck_assert_uint_eq(v.rate, 50U << 20);
+        ck_assert_int_eq(v.eta_seconds, 15);
+        ck_assert_int_eq(aded_view_to_json(&v, &o), 0);
+        ck_assert_int_eq(json_object_get_int64(json_object_object_get(o, "rate")), 50 << 20);
+        ck_assert_int_eq(json_object_get_int64(json_object_object_get(o, "etaSeconds")), 15);
+
+        /* Not measured yet (less than a second of reports): neither. */
+        job.rate = 0;
+        ck_assert_int_eq(aded_view_decide(&f, &unknown), 0);
+        ck_assert_uint_eq(unknown.rate, 0);
+        ck_assert_int_eq(unknown.eta_seconds, -1);
+        ck_assert_int_eq(aded_view_to_json(&unknown, &none), 0);
+        ck_assert(!json_object_object_get_ex(none, "rate", NULL));
+        ck_assert(!json_object_object_get_ex(none, "etaSeconds", NULL));
+
+        /* A part of a second left counts as a second; a finished job has no rate. */
+        job.rate = 1000U << 20;
+        job.done = (1000U << 20) - 1;
+        job.finished = true;
+        ck_assert_int_eq(aded_view_decide(&f, &finished), 0);
+        ck_assert_uint_eq(finished.rate, 0);
+        job.finished = false;
+        aded_volume_view_done(&finished);
+        ck_assert_int_eq(aded_view_decide(&f, &finished), 0);
+        ck_assert_int_eq(finished.eta_seconds, 1);
+
+        /* No job: nothing runs, nothing to measure. */
+        f.job = NULL;
+        f.record = &rec_done;
+        ck_assert_int_eq(aded_view_decide(&f, &idle), 0);
+        ck_assert_uint_eq(idle.rate, 0);
+        ck_assert_int_eq(idle.eta_seconds, -1);
+}
+END_TEST
+
 /* ---- os and data ---- */
 
 static AdedShowSummary summarize(const AdeVolumeType *types, const AdedVolumeState *states, size_t n) {
@@ -808,6 +851,7 @@ static Suite *view_suite(void) {
         tcase_add_test(tc, test_json_has_every_field);
         tcase_add_test(tc, test_json_values);
         tcase_add_test(tc, test_json_progress_is_capped);
+        tcase_add_test(tc, test_rate_and_eta);
         suite_add_tcase(s, tc);
 
         tc = ade_test_case("summary");
