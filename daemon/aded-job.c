@@ -61,6 +61,18 @@ static const char *const job_type_table[_ADED_JOB_TYPE_MAX] = {
         [ADED_JOB_UNLOCK] = "unlock",
 };
 
+/* The journal's ADE_JOB= (ade-log.h): one word each, for "journalctl ADE_JOB=encrypt". */
+static const char *const job_field_table[_ADED_JOB_TYPE_MAX] = {
+        [ADED_JOB_ENCRYPT] = "encrypt",
+        [ADED_JOB_DECRYPT] = "decrypt",
+        [ADED_JOB_ROTATE] = "rotate",
+        [ADED_JOB_UNLOCK] = "unlock",
+};
+
+static const char *job_field(AdedJobType t) {
+        return t >= 0 && t < _ADED_JOB_TYPE_MAX ? job_field_table[t] : NULL;
+}
+
 const char *aded_job_type_to_string(AdedJobType t) {
         return t >= 0 && t < _ADED_JOB_TYPE_MAX ? job_type_table[t] : NULL;
 }
@@ -128,12 +140,15 @@ void job_reap(Job *j) {
         j->reaped = true;
         /* The thread is gone: its fields are the loop's now. */
         assert(j->finished);
+        /* The loop's words about the job belong to the volume's history too. */
+        ade_log_context_set(j->device, job_field(j->type));
         if (j->result == 0)
                 ade_log_info("job on %s finished", j->device);
         else if (j->result == -ECANCELED)
                 ade_log_info("job on %s stopped; it resumes when aded starts again", j->device);
         else
                 ade_log_error("job on %s failed: %s", j->device, j->message ?: strerror(-j->result));
+        ade_log_context_set(NULL, NULL);
         if (j->n_waiters == 0)
                 job_free(j);
 }
@@ -328,6 +343,8 @@ void job_engine_options(Job *j, AdeLuksOptions *ret) {
 int job_record_step(Job *j, AdeJobStep step, AdedStateUpdate update, void *userdata) {
         int r;
 
+        if (step != _ADE_JOB_STEP_INVALID)
+                ade_log_context_set_step(ade_job_step_to_string(step));
         r = aded_state_update(j->manager->state, job_key(j), step, update, userdata);
         if (r < 0 && r != -ENOENT)
                 return job_fail(j, r, NULL, NULL,
@@ -399,6 +416,8 @@ static void *job_thread(void *userdata) {
         _cleanup_free_ char *mapper = NULL;
         int r;
 
+        /* Everything this thread logs is about this job on this volume (ade-log.h). */
+        ade_log_context_set(j->device, job_field(j->type));
         if (j->manager->dm && ade_dm_find_crypt(j->device, &mapper) > 0)
                 job_set_mapper(j, mapper);
         /* Key Vault's retries in this thread end when the job is cancelled. */

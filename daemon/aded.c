@@ -21,13 +21,49 @@
 
 /* The daemon's log sink: the journal when started by systemd (with the location of the call, as
  * systemd's own programs log), stderr on a terminal. */
+/* One journal field, "NAME=value", into @iov[*n] (@buf holds it); nothing when @value is NULL. */
+static void journal_field(struct iovec *iov, size_t *n, char *buf, size_t size, const char *name, const char *value) {
+        int k;
+
+        if (!value)
+                return;
+        k = snprintf(buf, size, "%s=%s", name, value);
+        if (k < 0)
+                return;
+        iov[(*n)++] = (struct iovec){.iov_base = buf, .iov_len = (size_t)k < size ? (size_t)k : size - 1};
+}
+
+/* The daemon's log sink: the journal when started by systemd (with the location of the call, as
+ * systemd's own programs log, and the volume, job and step the message is about: ade-log.h), stderr
+ * on a terminal. */
 static void log_to_journal_or_stderr(
         int level, const char *file, int line, const char *func, const char *message, void *userdata) {
-        if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
-                sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, "SYSLOG_IDENTIFIER=aded", "CODE_FILE=%s",
-                        strna(file), "CODE_LINE=%i", line, "CODE_FUNC=%s", strna(func), NULL);
-        else
+        char priority[16], number[16], code_line[32], code_file[512], code_func[256], volume[300], job[48], step[48];
+        _cleanup_free_ char *msg = NULL;
+        struct iovec iov[9];
+        size_t n = 0;
+
+        (void)userdata;
+        if (!getenv("JOURNAL_STREAM") && !getenv("INVOCATION_ID")) {
                 fprintf(stderr, "aded: %s\n", message);
+                return;
+        }
+        /* The message itself is not cut short. */
+        if (asprintf(&msg, "MESSAGE=%s", message) < 0)
+                return;
+        iov[n++] = (struct iovec){.iov_base = msg, .iov_len = strlen(msg)};
+        snprintf(priority, sizeof(priority), "PRIORITY=%i", level);
+        iov[n++] = (struct iovec){.iov_base = priority, .iov_len = strlen(priority)};
+        iov[n++] = (struct iovec){
+                .iov_base = (char *)"SYSLOG_IDENTIFIER=aded", .iov_len = strlen("SYSLOG_IDENTIFIER=aded")};
+        journal_field(iov, &n, code_file, sizeof(code_file), "CODE_FILE", strna(file));
+        snprintf(number, sizeof(number), "%i", line);
+        journal_field(iov, &n, code_line, sizeof(code_line), "CODE_LINE", number);
+        journal_field(iov, &n, code_func, sizeof(code_func), "CODE_FUNC", strna(func));
+        journal_field(iov, &n, volume, sizeof(volume), "ADE_VOLUME", ade_log_context_volume());
+        journal_field(iov, &n, job, sizeof(job), "ADE_JOB", ade_log_context_job());
+        journal_field(iov, &n, step, sizeof(step), "ADE_STEP", ade_log_context_step());
+        sd_journal_sendv(iov, (int)n);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

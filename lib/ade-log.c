@@ -10,6 +10,34 @@ static AdeLogFunc log_func;
 static void *log_userdata;
 static atomic_int log_max_level = LOG_INFO;
 
+static _Thread_local char ctx_volume[256], ctx_job[32], ctx_step[32];
+
+static void ctx_copy(char *dst, size_t size, const char *s) {
+        snprintf(dst, size, "%s", strempty(s));
+}
+
+void ade_log_context_set(const char *volume, const char *job) {
+        ctx_copy(ctx_volume, sizeof(ctx_volume), volume);
+        ctx_copy(ctx_job, sizeof(ctx_job), job);
+        ctx_step[0] = 0;
+}
+
+void ade_log_context_set_step(const char *step) {
+        ctx_copy(ctx_step, sizeof(ctx_step), step);
+}
+
+const char *ade_log_context_volume(void) {
+        return ctx_volume[0] ? ctx_volume : NULL;
+}
+
+const char *ade_log_context_job(void) {
+        return ctx_job[0] ? ctx_job : NULL;
+}
+
+const char *ade_log_context_step(void) {
+        return ctx_step[0] ? ctx_step : NULL;
+}
+
 void ade_log_set_callback(AdeLogFunc func, void *userdata) {
         pthread_mutex_lock(&log_lock);
         log_func = func;

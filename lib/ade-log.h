@@ -18,6 +18,18 @@
 typedef void (*AdeLogFunc)(
         int level, const char *file, int line, const char *func, const char *message, void *userdata);
 
+/* What the messages of this thread are about, for structured logs: a volume (its device), the job on
+ * it ("encrypt", "decrypt", "rotate", "unlock") and the job's step (the state file's names). aded's
+ * journal sink sends them as ADE_VOLUME=, ADE_JOB= and ADE_STEP=, so that "journalctl
+ * ADE_VOLUME=/dev/sdc" shows one volume's history. Per thread; copied (cut at 255 bytes); NULL or
+ * an empty string clears. ade_log_context_set() clears the step too. */
+void ade_log_context_set(const char *volume, const char *job);
+void ade_log_context_set_step(const char *step);
+/* The current thread's, or NULL where none is set. */
+const char *ade_log_context_volume(void);
+const char *ade_log_context_job(void);
+const char *ade_log_context_step(void);
+
 /* Installs @func (NULL to drop everything) with @userdata, and the most verbose level passed on. */
 void ade_log_set_callback(AdeLogFunc func, void *userdata);
 void ade_log_set_max_level(int level);

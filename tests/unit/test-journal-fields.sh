@@ -45,46 +45,11 @@ crypttab = $WORK/crypttab
 fstab = $WORK/fstab
 EOF
 
-# The stand-in journald: one JSON object per datagram (journald's native protocol, both the
-# KEY=VALUE and the binary form), until a datagram with ADE_TEST_END arrives.
-cat >"$WORK/listener.py" <<'EOF'
-import json, os, socket, sys
-
-out, ready = sys.argv[1], sys.argv[2]
-os.makedirs("/run/systemd/journal", exist_ok=True)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/run/systemd/journal/socket")
-open(ready, "w").close()
-
-def fields(d):
-    f, i = {}, 0
-    while i < len(d):
-        nl = d.index(b"\n", i)
-        line = d[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            i = nl + 1
-        else:
-            k, n = line, int.from_bytes(d[nl + 1:nl + 9], "little")
-            v = d[nl + 9:nl + 9 + n]
-            i = nl + 9 + n + 1
-        f[k.decode()] = v.decode(errors="replace")
-    return f
-
-with open(out, "w") as o:
-    while True:
-        f = fields(s.recv(1 << 20))
-        if "ADE_TEST_END" in f:
-            break
-        o.write(json.dumps(f) + "\n")
-        o.flush()
-EOF
-
 cat >"$WORK/run.sh" <<'EOF'
 set -u
-work=$1 aded=$2
+work=$1 aded=$2 listener=$3
 mount --make-rprivate / && mount -t tmpfs tmpfs /run || exit 90
-python3 "$work/listener.py" "$work/journal.jsonl" "$work/ready" &
+python3 "$listener" "$work/journal.jsonl" "$work/ready" &
 listener=$!
 for _ in $(seq 1 200); do
         [ -e "$work/ready" ] && break
@@ -109,7 +74,7 @@ python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM);
 wait $listener
 EOF
 
-unshare -m bash "$WORK/run.sh" "$WORK" "$ADED"
+unshare -m bash "$WORK/run.sh" "$WORK" "$ADED" "$top_srcdir/tests/journal-listener.py"
 rc=$?
 [ $rc = 0 ] || fail "the namespace with the stand-in journald did not work (exit $rc)"
 [ "$(cat "$WORK/aded.alive")" = running ] ||

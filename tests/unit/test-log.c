@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
+#include <stdint.h>
+
 #include "ade-log.h"
 #include "ade-test.h"
 
@@ -144,6 +147,35 @@ START_TEST(test_level_bad_names_refused) {
 }
 END_TEST
 
+/* The context is the thread's own: another thread sees none, and setting a volume clears the step. */
+static void *context_in_other_thread(void *userdata) {
+        (void)userdata;
+        return (void *)(uintptr_t)(ade_log_context_volume() == NULL && ade_log_context_job() == NULL &&
+                                   ade_log_context_step() == NULL);
+}
+
+START_TEST(test_context_is_per_thread) {
+        pthread_t t;
+        void *clean = NULL;
+
+        ade_log_context_set("/dev/sdc", "encrypt");
+        ade_log_context_set_step("escrow");
+        ck_assert_str_eq(ade_log_context_volume(), "/dev/sdc");
+        ck_assert_str_eq(ade_log_context_job(), "encrypt");
+        ck_assert_str_eq(ade_log_context_step(), "escrow");
+        ck_assert_int_eq(pthread_create(&t, NULL, context_in_other_thread, NULL), 0);
+        ck_assert_int_eq(pthread_join(t, &clean), 0);
+        ck_assert(clean != NULL);
+
+        ade_log_context_set("/dev/sdd", "rotate");
+        ck_assert_str_eq(ade_log_context_volume(), "/dev/sdd");
+        ck_assert_ptr_null(ade_log_context_step());
+        ade_log_context_set(NULL, "");
+        ck_assert_ptr_null(ade_log_context_volume());
+        ck_assert_ptr_null(ade_log_context_job());
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("log");
         TCase *tc = ade_test_case("log");
@@ -159,6 +191,7 @@ int main(void) {
         tcase_add_test(tc, test_no_callback_is_silent);
         tcase_add_test(tc, test_level_names_round_trip);
         tcase_add_test(tc, test_level_bad_names_refused);
+        tcase_add_test(tc, test_context_is_per_thread);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
