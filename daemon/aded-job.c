@@ -73,6 +73,10 @@ static const char *job_field(AdedJobType t) {
         return t >= 0 && t < _ADED_JOB_TYPE_MAX ? job_field_table[t] : NULL;
 }
 
+void aded_job_log_context(AdedJobType type, const char *device) {
+        ade_log_context_set(device, job_field(type));
+}
+
 const char *aded_job_type_to_string(AdedJobType t) {
         return t >= 0 && t < _ADED_JOB_TYPE_MAX ? job_type_table[t] : NULL;
 }
@@ -141,14 +145,14 @@ void job_reap(Job *j) {
         /* The thread is gone: its fields are the loop's now. */
         assert(j->finished);
         /* The loop's words about the job belong to the volume's history too. */
-        ade_log_context_set(j->device, job_field(j->type));
+        aded_job_log_context(j->type, j->device);
         if (j->result == 0)
                 ade_log_info("job on %s finished", j->device);
         else if (j->result == -ECANCELED)
                 ade_log_info("job on %s stopped; it resumes when aded starts again", j->device);
         else
                 ade_log_error("job on %s failed: %s", j->device, j->message ?: strerror(-j->result));
-        ade_log_context_set(NULL, NULL);
+        aded_job_log_context(_ADED_JOB_TYPE_INVALID, NULL);
         if (j->n_waiters == 0)
                 job_free(j);
 }
@@ -417,7 +421,7 @@ static void *job_thread(void *userdata) {
         int r;
 
         /* Everything this thread logs is about this job on this volume (ade-log.h). */
-        ade_log_context_set(j->device, job_field(j->type));
+        aded_job_log_context(j->type, j->device);
         if (j->manager->dm && ade_dm_find_crypt(j->device, &mapper) > 0)
                 job_set_mapper(j, mapper);
         /* Key Vault's retries in this thread end when the job is cancelled. */

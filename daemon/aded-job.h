@@ -35,6 +35,10 @@ typedef enum AdedJobType {
 /* "encryption", "decryption", "key rotation", "unlock": for sentences in the log. */
 const char *aded_job_type_to_string(AdedJobType t);
 
+/* Makes what this thread logs next about a job of @type on @device (ADE_VOLUME=, ADE_JOB=:
+ * ade-log.h); aded_job_log_context(_ADED_JOB_TYPE_INVALID, NULL) ends that. */
+void aded_job_log_context(AdedJobType type, const char *device);
+
 /* What a job is doing, copied under its lock. */
 typedef struct AdedJobProgress {
         AdedJobType type;

@@ -192,13 +192,17 @@ int manager_start_jobs(Manager *m, AdedJobType type, AdeVolume *const *vols, siz
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 r = manager_start_job(m, type, vols[i], params, &jobs[i]);
+                aded_job_log_context(type, vols[i]->device);
                 if (r < 0) {
                         /* Those already running are in the manager's list and end on their own. */
                         for (size_t k = 0; k < i; k++)
                                 job_cancel(jobs[k]);
-                        return ade_log_error_errno(r, "cannot start a job on %s: %m", vols[i]->device);
+                        r = ade_log_error_errno(r, "cannot start a job on %s: %m", vols[i]->device);
+                        aded_job_log_context(_ADED_JOB_TYPE_INVALID, NULL);
+                        return r;
                 }
                 ade_log_info("started %s job on %s", aded_job_type_to_string(type), vols[i]->device);
+                aded_job_log_context(_ADED_JOB_TYPE_INVALID, NULL);
         }
         manager_volumes_invalidate(m);
         *ret_jobs = TAKE_PTR(jobs);

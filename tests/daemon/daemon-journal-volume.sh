@@ -54,7 +54,7 @@ if "escrow" not in seen:
     bad.append("encrypt's steps in the journal: %s" % seen)
 if any(order.index(a) > order.index(b) for a, b in zip(seen, seen[1:]) if a in order and b in order):
     bad.append("encrypt's steps out of order: %s" % seen)
-for text in ("job on %s finished" % volume,):
+for text in ("started encryption job on %s" % volume, "job on %s finished" % volume):
     if not any(r.get("MESSAGE") == text and r.get("ADE_JOB") == "encrypt" for r in mine):
         bad.append("no %r with ADE_VOLUME and ADE_JOB=encrypt" % text)
 # Messages about nothing in particular: no volume, no job.

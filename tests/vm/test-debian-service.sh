@@ -211,6 +211,11 @@ dvm_check "aded lives in pid 1's mount namespace" dvm_ssh g \
 dvm_check "aded ran the enable that cloud-init's runcmd asked for" dvm_ssh g \
         'tr -d "\"\047" </var/lib/cloud/instance/scripts/runcmd | grep -F "adectl enable --volume-type DATA --no-wait --skip-snapshot-check" &&
          journalctl -q --no-pager -u aded.service | grep "started encryption job on /dev/vd[bc]$"'
+dvm_check "journalctl ADE_VOLUME=<disk> ADE_JOB=encrypt: each disk's history, from start to end" dvm_ssh g \
+        'for d in $(journalctl -q --no-pager -u aded.service | sed -n "s/.*started encryption job on \(\/dev\/vd[bc]\)$/\1/p"); do
+                 journalctl -q --no-pager ADE_VOLUME=$d ADE_JOB=encrypt | grep -F "started encryption job on $d" &&
+                 journalctl -q --no-pager ADE_VOLUME=$d ADE_JOB=encrypt | grep -F "job on $d finished" || exit 1; done;
+         test "$(journalctl -q --no-pager ADE_JOB=encrypt | grep -c "job on /dev/vd[bc] finished")" = 2'
 dvm_ssh g 'adectl show --json' >"$DVM_RUN/show.json" 2>&1
 dvm_check "adectl show --json: both data disks Encrypted" jq -e \
         '[.volumes[] | select(.device | test("lun[01]$|/dev/vd[bc]$")) | .state] | length == 2 and all(. == "Encrypted")' \
