@@ -230,8 +230,10 @@ static int keysocket_resolve(KeySocket *k, const char *name, AdeSecret **ret_key
                 _cleanup_free_ char *said = NULL;
 
                 r = ade_resolver_key_from_token(k->m->resolver, token, ret_key, &error);
-                if (r >= 0)
+                if (r >= 0) {
+                        aded_metrics_note_unlock(k->m, ade_now_monotonic_usec() - start);
                         return 0;
+                }
                 said = error.status > 0 || error.code ? ade_cloud_error_to_string(&error, "Key Vault") : NULL;
                 if (!keysocket_transient(r) || ade_now_monotonic_usec() - start + delay > ADED_KEYSOCKET_HOLD_USEC ||
                         keysocket_stopping(k)) {

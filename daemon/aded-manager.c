@@ -112,6 +112,7 @@ Manager *manager_free(Manager *m) {
         /* Before the resolver and the state file, which its requests use. */
         aded_keysocket_free(m->keysocket);
         aded_newdisks_free(m->newdisks);
+        aded_metrics_stop(m);
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
@@ -179,6 +180,7 @@ int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const Ad
         m->jobs[m->n_jobs++] = j;
         if (ret)
                 *ret = j;
+        aded_metrics_poke(m);
         return 0;
 }
 
@@ -335,6 +337,7 @@ static bool reap_jobs(Manager *m) {
                 memmove(m->jobs + i, m->jobs + i + 1, (m->n_jobs - i - 1) * sizeof(Job *));
                 m->n_jobs--;
                 job_reap(j);
+                aded_metrics_poke(m);
                 any = true;
         }
         return any;
@@ -467,6 +470,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         r = aded_newdisks_start(m, &m->newdisks);
+        if (r < 0)
+                return r;
+        r = aded_metrics_start(m);
         if (r < 0)
                 return r;
         if (!m->dm)

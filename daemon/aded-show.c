@@ -282,8 +282,9 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret) {
 /* ---- the Show method: the device reads in a thread of their own ---- */
 
 struct ShowQuery {
-        AdedTask task; /* first: the reads' thread, reaped by aded_show_dispatch() */
-        AdeVarlinkCall *call;
+        AdedTask task;        /* first: the reads' thread, reaped by aded_show_dispatch() */
+        AdeVarlinkCall *call; /* the caller's; NULL for aded's own query, which goes to @done */
+        AdedShowDone done;
         char *type_filter;
         bool probe;                        /* the thread lists the volumes afresh (no cached list to use) */
         AdeVolume **volumes;               /* owned: copied from the cache, or probed by the thread */
@@ -376,7 +377,7 @@ static int show_query_take_busy(Manager *m, ShowQuery *q) {
         return 0;
 }
 
-int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
+static int show_start(Manager *m, AdeVarlinkCall *call, AdedShowDone done, const char *type_filter) {
         _cleanup_(show_query_freep) ShowQuery *q = NULL;
         AdeVolume *const *cached;
         size_t n = 0;
@@ -408,12 +409,32 @@ int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
         r = show_query_take_busy(m, q);
         if (r < 0)
                 return r;
-        q->call = ade_varlink_call_ref(call);
+        q->call = call ? ade_varlink_call_ref(call) : NULL;
+        q->done = done;
         r = aded_task_start(m, &m->show_queries, &q->task, show_thread);
         if (r < 0)
                 return r;
         TAKE_PTR(q);
         return 0;
+}
+
+int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter) {
+        return show_start(m, call, NULL, type_filter);
+}
+
+int aded_show_start_internal(Manager *m, AdedShowDone done) {
+        return show_start(m, NULL, done, NULL);
+}
+
+/* Where @q's answer goes: its caller, or aded's own @done. */
+static int show_query_answer(Manager *m, ShowQuery *q, json_object *reply, int error) {
+        if (!q->call) {
+                q->done(m, reply, error);
+                return 0;
+        }
+        if (error < 0)
+                return ade_varlink_error_errno(q->call, error);
+        return ade_varlink_reply(q->call, reply);
 }
 
 /* Answers @q's call: the thread's facts, and those of jobs from their progress now. 1 when a job
@@ -422,10 +443,10 @@ static int show_query_finish(Manager *m, ShowQuery *q) {
         _cleanup_json_ json_object *reply = NULL;
         int r;
 
-        if (!ade_varlink_call_is_pending(q->call))
+        if (q->call && !ade_varlink_call_is_pending(q->call))
                 return 0; /* the caller left */
         if (q->result < 0)
-                return ade_varlink_error_errno(q->call, q->result);
+                return show_query_answer(m, q, NULL, q->result);
         for (size_t i = 0; i < q->n; i++) {
                 const AdeVolume *v = q->volumes[i];
                 Job *j = manager_find_job(m, v->device);
@@ -435,14 +456,12 @@ static int show_query_finish(Manager *m, ShowQuery *q) {
                         show_facts_done(&q->facts[i]);
                         r = show_gather_job(m, v, j, &q->facts[i]);
                         if (r < 0)
-                                return ade_varlink_error_errno(q->call, r);
+                                return show_query_answer(m, q, NULL, r);
                 } else if (show_query_is_busy(q, v->device))
                         return 1;
         }
         r = show_reply(m, q->type_filter, q->facts, q->n, &reply);
-        if (r < 0)
-                return ade_varlink_error_errno(q->call, r);
-        return ade_varlink_reply(q->call, reply);
+        return show_query_answer(m, q, reply, r < 0 ? r : 0);
 }
 
 static void show_task_free(AdedTask *t) {
@@ -464,7 +483,7 @@ static int show_task_finish(AdedTask *t) {
                         r = aded_task_run(m, &q->task, show_thread);
                 if (r >= 0)
                         return 1;
-                (void)ade_varlink_error_errno(q->call, r);
+                (void)show_query_answer(m, q, NULL, r);
                 return 0;
         }
         if (q->probe && q->result >= 0)

@@ -27,6 +27,11 @@ int aded_show_json(Manager *m, const char *type_filter, json_object **ret);
  * read the devices that no job holds; the loop answers (aded_show_dispatch()). */
 int aded_show_start(Manager *m, AdeVarlinkCall *call, const char *type_filter);
 
+/* The same for aded itself: @done gets the reply of every volume (or the error), in the loop. The
+ * reply is borrowed for the call. */
+typedef void (*AdedShowDone)(Manager *m, json_object *reply, int error);
+int aded_show_start_internal(Manager *m, AdedShowDone done);
+
 /* Answers the Show calls whose reads finished; true when any did. */
 bool aded_show_dispatch(Manager *m);
 

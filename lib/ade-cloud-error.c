@@ -131,6 +131,69 @@ int ade_cloud_errno_from_status(long status) {
         }
 }
 
+static bool cloud_error_is_refusal(const AdeCloudError *e) {
+        return e->status == 0 && e->code && (streq(e->code, "VaultNotAllowed") || streq(e->code, "OriginNotAllowed"));
+}
+
+AdeCloudErrorKind ade_cloud_error_kind(int r, const AdeCloudError *e) {
+        if (e && cloud_error_is_refusal(e))
+                return ADE_CLOUD_ERROR_REFUSED;
+        if (e && e->status >= 500 && e->status < 600)
+                return ADE_CLOUD_ERROR_SERVER;
+        /* ade-http's transport failures: no answer, a code of its own (ConnectionRefused, Timeout,
+         * HostNotFound, ConnectionDropped, CertificateNotTrusted, ...). */
+        if (e && e->status == 0 && e->code && !streq(e->code, "OutOfMemory") && !streq(e->code, "Cancelled"))
+                return ADE_CLOUD_ERROR_NETWORK;
+        switch (e ? e->status : 0) {
+        case 0:
+                break;
+        case 401:
+        case 403:
+                return ADE_CLOUD_ERROR_AUTH;
+        case 404:
+        case 410:
+                return ADE_CLOUD_ERROR_NOT_FOUND;
+        case 429:
+                return ADE_CLOUD_ERROR_THROTTLED;
+        default:
+                return ADE_CLOUD_ERROR_CLIENT;
+        }
+        /* No error recorded: what the errno says. */
+        switch (r) {
+        case -EHOSTUNREACH:
+        case -ENETUNREACH:
+        case -ECONNREFUSED:
+        case -ECONNRESET:
+        case -ETIMEDOUT:
+        case -ECONNABORTED:
+        case -EHOSTDOWN:
+        case -ENOTCONN:
+        case -EPIPE:
+        case -EIO:
+        case -ENXIO:
+        case -EPROTO:
+        case -EKEYREJECTED:
+                return ADE_CLOUD_ERROR_NETWORK;
+        default:
+                return ADE_CLOUD_ERROR_OTHER;
+        }
+}
+
+static const char *const kind_names[_ADE_CLOUD_ERROR_KIND_MAX] = {
+        [ADE_CLOUD_ERROR_NETWORK] = "network",
+        [ADE_CLOUD_ERROR_REFUSED] = "refused",
+        [ADE_CLOUD_ERROR_AUTH] = "auth",
+        [ADE_CLOUD_ERROR_NOT_FOUND] = "not_found",
+        [ADE_CLOUD_ERROR_THROTTLED] = "throttled",
+        [ADE_CLOUD_ERROR_SERVER] = "server",
+        [ADE_CLOUD_ERROR_CLIENT] = "client",
+        [ADE_CLOUD_ERROR_OTHER] = "other",
+};
+
+const char *ade_cloud_error_kind_to_string(AdeCloudErrorKind k) {
+        return k >= 0 && k < _ADE_CLOUD_ERROR_KIND_MAX ? kind_names[k] : NULL;
+}
+
 char *ade_cloud_error_to_string(const AdeCloudError *e, const char *service) {
         char *s = NULL;
         int r;
@@ -138,7 +201,7 @@ char *ade_cloud_error_to_string(const AdeCloudError *e, const char *service) {
         if (!e)
                 return NULL;
 
-        if (e->status == 0 && e->code && (streq(e->code, "VaultNotAllowed") || streq(e->code, "OriginNotAllowed")))
+        if (cloud_error_is_refusal(e))
                 /* ade refused before sending anything: nothing failed to reach the service. */
                 r = asprintf(&s, "%s was not contacted: %s: %s (%s)", service ?: "The service", e->code,
                         strna(e->message), strna(e->url));

@@ -42,6 +42,26 @@ int ade_cloud_error_from_reply(AdeCloudError *e, long status, const char *body, 
  * 400/422 -EINVAL, 413 -EFBIG, 408 -ETIMEDOUT, 429 -EBUSY, 5xx -EAGAIN, other -EPROTO. */
 int ade_cloud_errno_from_status(long status);
 
+/* What kind of failure a call that returned @r (negative) with @e had, for counting (aded's metrics):
+ * the service's answer when there was one, else whether ade refused to send anything or the network
+ * failed. */
+typedef enum AdeCloudErrorKind {
+        ADE_CLOUD_ERROR_NETWORK,   /* no answer: DNS, connection, TLS, timeout */
+        ADE_CLOUD_ERROR_REFUSED,   /* ade sent nothing: the URL is not one it trusts with a token */
+        ADE_CLOUD_ERROR_AUTH,      /* 401, 403 */
+        ADE_CLOUD_ERROR_NOT_FOUND, /* 404, 410 */
+        ADE_CLOUD_ERROR_THROTTLED, /* 429 */
+        ADE_CLOUD_ERROR_SERVER,    /* 5xx */
+        ADE_CLOUD_ERROR_CLIENT,    /* another 4xx */
+        ADE_CLOUD_ERROR_OTHER,     /* a failure of ade's own (an answer it cannot use, memory) */
+        _ADE_CLOUD_ERROR_KIND_MAX,
+        _ADE_CLOUD_ERROR_KIND_INVALID = -EINVAL,
+} AdeCloudErrorKind;
+
+AdeCloudErrorKind ade_cloud_error_kind(int r, const AdeCloudError *e);
+/* "network", "refused", "auth", "not_found", "throttled", "server", "client", "other". */
+const char *ade_cloud_error_kind_to_string(AdeCloudErrorKind k);
+
 /* "Key Vault answered 404 SecretNotFound: A secret with ... (https://contoso.vault.azure.net/secrets/x)";
  * "Key Vault was not contacted: VaultNotAllowed: ..." when ade itself refused to send anything (codes
  * VaultNotAllowed, OriginNotAllowed, status 0).

@@ -421,9 +421,11 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "fstab", parse_path, daemon.fstab),
         KEY("daemon", "new-disks", parse_bool, daemon.new_disks),
         KEY("daemon", "new-disk-settle", parse_duration, daemon.new_disk_settle_sec),
+        KEY("metrics", "path", parse_path, metrics.path),
 };
 
-static const char *const sections[] = {"keyvault", "identity", "azure", "preconditions", "volumes", "daemon"};
+static const char *const sections[] = {
+        "keyvault", "identity", "azure", "preconditions", "volumes", "daemon", "metrics"};
 
 AdeConfig *ade_config_free(AdeConfig *c) {
         if (!c)
@@ -454,6 +456,7 @@ AdeConfig *ade_config_free(AdeConfig *c) {
         free(c->daemon.state_dir);
         free(c->daemon.crypttab);
         free(c->daemon.fstab);
+        free(c->metrics.path);
         free(c);
         return NULL;
 }
@@ -623,7 +626,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                         if (!known) {
                                 r = fail(&ctx,
                                         "unknown section [%s] (known: keyvault, identity, azure, preconditions, "
-                                        "volumes, daemon)",
+                                        "volumes, daemon, metrics)",
                                         sname);
                                 goto finish;
                         }

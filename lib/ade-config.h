@@ -78,6 +78,10 @@ typedef struct AdeConfig {
                 bool new_disks;               /* encrypt data disks that appear, once enrolled */
                 uint64_t new_disk_settle_sec; /* quiet time after the last disk event before that */
         } daemon;
+
+        struct {
+                char *path; /* the Prometheus textfile-collector file aded keeps; NULL: none */
+        } metrics;
 } AdeConfig;
 
 /* A configuration holding only the defaults. */

@@ -23,11 +23,33 @@ struct AdeResolver {
         AdeHttpOptions opts;
         bool curl_initialized;
 
-        pthread_mutex_t lock; /* guards the three below */
+        pthread_mutex_t lock; /* guards the four below */
         AdeCredential *credential;
         Vault *vaults;  /* live as long as the resolver: callers borrow their clients */
         char **trusted; /* vault origins a token may go to besides the DNS suffix's, NULL-terminated */
+        AdeResolverStats stats;
 };
+
+/* Counts the outcome of one of the Key Vault operations (escrow, a key file, disabling a secret). */
+static int resolver_count(AdeResolver *r, int k, const AdeCloudError *e) {
+        pthread_mutex_lock(&r->lock);
+        if (k >= 0) {
+                r->stats.succeeded++;
+                r->stats.last_success_usec = ade_now_realtime_usec();
+        } else if (k != -ECANCELED) {
+                AdeCloudErrorKind kind = ade_cloud_error_kind(k, e);
+                if (kind >= 0)
+                        r->stats.failed[kind]++;
+        }
+        pthread_mutex_unlock(&r->lock);
+        return k;
+}
+
+void ade_resolver_stats(AdeResolver *r, AdeResolverStats *ret) {
+        pthread_mutex_lock(&r->lock);
+        *ret = r->stats;
+        pthread_mutex_unlock(&r->lock);
+}
 
 int ade_resolver_new(const AdeConfig *config, const AdeHttpOptions *opts, AdeResolver **ret) {
         _cleanup_(ade_resolver_freep) AdeResolver *r = NULL;
@@ -324,11 +346,9 @@ static int vault_from_volume(
         return ade_resolver_keyvault(r, url, ret, ret_error);
 }
 
-int ade_resolver_disable_secret(AdeResolver *r, const char *secret_url, AdeCloudError *ret_error) {
+static int disable_secret(AdeResolver *r, const char *secret_url, AdeCloudError *ret_error) {
         AdeKeyVault *kv;
         int k;
-
-        assert(r);
 
         k = vault_from_volume(r, secret_url, "secrets", &kv, ret_error);
         if (k < 0)
@@ -336,7 +356,15 @@ int ade_resolver_disable_secret(AdeResolver *r, const char *secret_url, AdeCloud
         return ade_keyvault_disable_secret(kv, secret_url, ret_error);
 }
 
-int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
+int ade_resolver_disable_secret(AdeResolver *r, const char *secret_url, AdeCloudError *ret_error) {
+        _cleanup_cloud_error_ AdeCloudError own = ADE_CLOUD_ERROR_NULL;
+        AdeCloudError *e = ret_error ?: &own;
+
+        assert(r);
+        return resolver_count(r, disable_secret(r, secret_url, e), e);
+}
+
+static int escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
         AdeCloudError *ret_error) {
         _cleanup_(ade_luks_token_freep) AdeLuksToken *t = NULL;
         _cleanup_free_ char *secret_url = NULL, *wrapped = NULL;
@@ -388,8 +416,15 @@ int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSec
         return 0;
 }
 
-int ade_resolver_key_from_token(
-        AdeResolver *r, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
+int ade_resolver_escrow(AdeResolver *r, const AdeResolverEscrow *p, const AdeSecret *keyfile, AdeLuksToken **ret_token,
+        AdeCloudError *ret_error) {
+        _cleanup_cloud_error_ AdeCloudError own = ADE_CLOUD_ERROR_NULL;
+        AdeCloudError *e = ret_error ?: &own;
+
+        return resolver_count(r, escrow(r, p, keyfile, ret_token, e), e);
+}
+
+static int key_from_token(AdeResolver *r, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
         _cleanup_(ade_kv_secret_freep) AdeKvSecret *secret = NULL;
         AdeKeyVault *kv, *kek_kv = NULL;
         int k;
@@ -421,6 +456,15 @@ int ade_resolver_key_from_token(
         }
         return ade_envelope_resolve(kv, kek_kv, token->secret_url, token->kek_url, token->kek_algorithm,
                 token->passphrase, ret_keyfile, ret_error);
+}
+
+int ade_resolver_key_from_token(
+        AdeResolver *r, AdeLuksToken *token, AdeSecret **ret_keyfile, AdeCloudError *ret_error) {
+        _cleanup_cloud_error_ AdeCloudError own = ADE_CLOUD_ERROR_NULL;
+        AdeCloudError *e = ret_error ?: &own;
+
+        assert(r);
+        return resolver_count(r, key_from_token(r, token, ret_keyfile, e), e);
 }
 
 int ade_resolver_key_from_device(AdeResolver *r, const char *device, const char *header, AdeLuksToken **ret_token,

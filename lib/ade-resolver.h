@@ -35,6 +35,16 @@
 
 typedef struct AdeResolver AdeResolver;
 
+/* What the resolver's Key Vault operations (escrow, a volume's key file, disabling a secret) came
+ * to since it was made: for aded's metrics. A call stopped by its thread's cancel counts as neither. */
+typedef struct AdeResolverStats {
+        uint64_t succeeded;
+        uint64_t last_success_usec; /* CLOCK_REALTIME of the last success, 0 before one */
+        uint64_t failed[_ADE_CLOUD_ERROR_KIND_MAX];
+} AdeResolverStats;
+
+void ade_resolver_stats(AdeResolver *r, AdeResolverStats *ret);
+
 /* A resolver for @config (borrowed; it must outlive the resolver) with HTTP options @opts (NULL: the
  * defaults; the CA file is always the configuration's, the share always the resolver's). Calls
  * ade_http_global_init() (libcurl's curl_global_init()): make it before starting threads. */

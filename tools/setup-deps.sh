@@ -49,3 +49,14 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# tests: the metrics file's judge, promtool, from Debian's prometheus package; the package is only
+# unpacked (its server is never installed nor started) and promtool copied to /usr/local/bin.
+if ! command -v promtool >/dev/null 2>&1; then
+        echo "setup-deps: unpacking promtool from Debian's prometheus package"
+        tmp=$(mktemp -d)
+        chmod 0755 "$tmp" # apt's download user writes there
+        (cd "$tmp" && apt-get download -qq prometheus >/dev/null && dpkg-deb -x prometheus_*.deb root) &&
+                install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool
+        rm -rf "$tmp"
+fi

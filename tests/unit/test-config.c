@@ -93,6 +93,7 @@ START_TEST(test_design_example_parses) {
         ck_assert_str_eq(c->daemon.group, "ade");
         ck_assert(c->daemon.new_disks);
         ck_assert_uint_eq(c->daemon.new_disk_settle_sec, 30);
+        ck_assert_ptr_null(c->metrics.path);
         ck_assert_str_eq(c->path, "test.conf");
 }
 END_TEST
@@ -165,6 +166,15 @@ START_TEST(test_new_disk_keys) {
         ck_assert_uint_eq(c->daemon.new_disk_settle_sec, 120);
         BAD("[daemon]\nnew-disk-settle = 0\n", "test.conf:2: [daemon] new-disk-settle:", "positive duration");
         BAD("[daemon]\nnew-disks = sometimes\n", "test.conf:2: [daemon] new-disks:", "boolean");
+}
+END_TEST
+
+START_TEST(test_metrics_path) {
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[metrics]\npath = /var/lib/prometheus/node-exporter/ade.prom\n");
+        ck_assert_str_eq(c->metrics.path, "/var/lib/prometheus/node-exporter/ade.prom");
+        BAD("[metrics]\npath = ade.prom\n", "test.conf:2: [metrics] path:", "absolute");
+        BAD("[metrics]\nport = 9100\n", "test.conf:2:", "unknown key");
 }
 END_TEST
 
@@ -400,6 +410,7 @@ int main(void) {
         tcase_add_test(good, test_urls_with_ports);
         tcase_add_test(good, test_durations_and_booleans);
         tcase_add_test(good, test_new_disk_keys);
+        tcase_add_test(good, test_metrics_path);
         tcase_add_test(good, test_duration_parser);
         tcase_add_test(good, test_data_list);
         tcase_add_test(good, test_client_secret_identity);

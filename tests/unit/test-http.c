@@ -219,6 +219,37 @@ START_TEST(test_errno_from_status) {
 }
 END_TEST
 
+/* The kinds aded's metrics count Key Vault's failures by. */
+START_TEST(test_error_kind) {
+        AdeCloudError e = {.status = 429};
+
+        ck_assert_int_eq(ade_cloud_error_kind(-EBUSY, &e), ADE_CLOUD_ERROR_THROTTLED);
+        e.status = 403;
+        ck_assert_int_eq(ade_cloud_error_kind(-EACCES, &e), ADE_CLOUD_ERROR_AUTH);
+        e.status = 410;
+        ck_assert_int_eq(ade_cloud_error_kind(-ENOENT, &e), ADE_CLOUD_ERROR_NOT_FOUND);
+        e.status = 503;
+        ck_assert_int_eq(ade_cloud_error_kind(-EAGAIN, &e), ADE_CLOUD_ERROR_SERVER);
+        e.status = 409;
+        ck_assert_int_eq(ade_cloud_error_kind(-EEXIST, &e), ADE_CLOUD_ERROR_CLIENT);
+        /* No answer: ade-http's own codes, or only an errno. */
+        e = (AdeCloudError){.code = (char *)"ConnectionRefused"};
+        ck_assert_int_eq(ade_cloud_error_kind(-ECONNREFUSED, &e), ADE_CLOUD_ERROR_NETWORK);
+        e.code = (char *)"CertificateNotTrusted";
+        ck_assert_int_eq(ade_cloud_error_kind(-EPERM, &e), ADE_CLOUD_ERROR_NETWORK);
+        e.code = (char *)"VaultNotAllowed";
+        ck_assert_int_eq(ade_cloud_error_kind(-EPERM, &e), ADE_CLOUD_ERROR_REFUSED);
+        e.code = (char *)"OutOfMemory";
+        ck_assert_int_eq(ade_cloud_error_kind(-ENOMEM, &e), ADE_CLOUD_ERROR_OTHER);
+        ck_assert_int_eq(ade_cloud_error_kind(-ETIMEDOUT, NULL), ADE_CLOUD_ERROR_NETWORK);
+        ck_assert_int_eq(ade_cloud_error_kind(-EBADMSG, NULL), ADE_CLOUD_ERROR_OTHER);
+        for (AdeCloudErrorKind k = 0; k < _ADE_CLOUD_ERROR_KIND_MAX; k++)
+                ck_assert_ptr_nonnull(ade_cloud_error_kind_to_string(k));
+        ck_assert_str_eq(ade_cloud_error_kind_to_string(ADE_CLOUD_ERROR_NOT_FOUND), "not_found");
+        ck_assert_ptr_null(ade_cloud_error_kind_to_string(_ADE_CLOUD_ERROR_KIND_MAX));
+}
+END_TEST
+
 START_TEST(test_missing_ca_file_refused) {
         AdeHttpOptions o;
         AdeHttp *h = NULL;
@@ -385,6 +416,7 @@ int main(void) {
         tcase_add_test(tc, test_cancel_ends_retries);
         tcase_add_test(tc, test_cancel_ends_request_in_flight);
         tcase_add_test(tc, test_plain_http_refused_outside_imds);
+        tcase_add_test(tc, test_error_kind);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }
