@@ -25,6 +25,8 @@ packages=(
         jq
         # tests: raw varlink clients (hostile and concurrent) against aded, tests/daemon/varlink-clients.py
         python3
+        # tests: the fleet example's playbook (docs/fleet/ade.yml) is checked with ansible-playbook
+        ansible-core
         # CI: the formatting check pins Debian 12's clang-format (.ci/check-format)
         clang-format-14
         # CI: the libFuzzer targets (tests/fuzz/README.md) build with clang and its runtimes
