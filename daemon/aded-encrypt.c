@@ -53,6 +53,8 @@ static void set_escrowed(AdeStateVolume *v, void *userdata) {
 
         (void)ade_strdup_to(&v->secret_url, e->secret_url);
         (void)ade_strdup_to(&v->uuid, e->uuid);
+        /* The key file's birth: the rotation schedule counts from here (aded-rotation.h). */
+        v->rotated_usec = ade_now_realtime_usec();
 }
 
 static void clear_error(AdeStateVolume *v, void *userdata) {

@@ -16,6 +16,7 @@
 #include "aded-newdisks.h"
 #include "aded-methods.h"
 #include "aded-resume.h"
+#include "aded-rotation.h"
 #include "aded-select.h"
 #include "aded-show.h"
 #include "aded-vaults.h"
@@ -113,6 +114,7 @@ Manager *manager_free(Manager *m) {
         aded_keysocket_free(m->keysocket);
         aded_newdisks_free(m->newdisks);
         aded_metrics_stop(m);
+        aded_rotation_stop(m);
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
@@ -338,6 +340,7 @@ static bool reap_jobs(Manager *m) {
                 m->n_jobs--;
                 job_reap(j);
                 aded_metrics_poke(m);
+                aded_rotation_poke(m);
                 any = true;
         }
         return any;
@@ -473,6 +476,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         r = aded_metrics_start(m);
+        if (r < 0)
+                return r;
+        r = aded_rotation_start(m);
         if (r < 0)
                 return r;
         if (!m->dm)

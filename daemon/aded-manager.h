@@ -51,11 +51,12 @@ struct Manager {
         struct Waiter *waiters;            /* calls waiting for jobs, and Watch (aded-waiter.c) */
         AdeVolume **volumes;               /* cached list, see manager_volumes_cached() */
         uint64_t volumes_usec;
-        uint64_t volumes_generation;    /* counts manager_volumes_invalidate() */
-        sd_event_source *metrics_timer; /* aded-metrics.h; NULL without [metrics] path */
-        bool metrics_pending;           /* its Show query runs */
-        int metrics_error;              /* the last write's, to say a failure once */
-        AdedUnlockStats unlocks;        /* any thread */
+        uint64_t volumes_generation;     /* counts manager_volumes_invalidate() */
+        sd_event_source *metrics_timer;  /* aded-metrics.h; NULL without [metrics] path */
+        sd_event_source *rotation_timer; /* aded-rotation.h; NULL without [rotation] interval */
+        bool metrics_pending;            /* its Show query runs */
+        int metrics_error;               /* the last write's, to say a failure once */
+        AdedUnlockStats unlocks;         /* any thread */
         bool stopping;
         char *last_status;
         uint64_t watch_last_usec;

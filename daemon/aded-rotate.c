@@ -42,6 +42,7 @@ static void set_rotated(AdeStateVolume *v, void *userdata) {
         (void)ade_strdup_to(&v->secret_url, t->secret_url);
         (void)ade_strdup_to(&v->kek_url, t->kek_url);
         v->pending_secret_url = mfree(v->pending_secret_url);
+        v->rotated_usec = ade_now_realtime_usec();
 }
 
 /* A token like the one on the disk (@current) naming @secret_url, and its key file from Key Vault:

@@ -6,6 +6,7 @@
 #include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-json.h"
+#include "ade-log.h"
 #include "aded-errors.h"
 #include "aded-manager.h"
 #include "aded-newdisks.h"
@@ -160,7 +161,7 @@ int select_start(Manager *m, AdeVarlinkCall *call, unsigned flags, const AdedSel
                 return r;
         }
 
-        s->call = ade_varlink_call_ref(call);
+        s->call = call ? ade_varlink_call_ref(call) : NULL;
         r = aded_task_start(m, &m->selects, &s->task, select_thread);
         if (r < 0)
                 volume_select_free(s);
@@ -186,11 +187,41 @@ static void select_opt_out(Manager *m, VolumeSelect *s) {
 /* What the method would have answered had it read the devices in the loop, in the same order of
  * checks; the world may have changed meanwhile (a job started, SIGTERM), so the loop's own checks
  * are made again. */
+/* aded's own choice (no caller: the rotation schedule): what a caller would have been told goes to
+ * the log, and the jobs run unwatched. */
+static void select_finish_own(Manager *m, VolumeSelect *s) {
+        _cleanup_free_ Job **jobs = NULL;
+        int r;
+
+        if (m->stopping || s->result < 0 || s->device_unknown || s->n_eligible == 0 ||
+                (s->refuse_busy && manager_has_running_jobs(m))) {
+                ade_log_debug("%s of %s not started: %s", aded_job_type_to_string(s->type), strna(s->device),
+                        m->stopping          ? "stopping"
+                        : s->result < 0      ? strerror(-s->result)
+                        : s->device_unknown  ? "no such volume"
+                        : s->n_eligible == 0 ? "not encrypted"
+                                             : "another job runs");
+                return;
+        }
+        for (size_t i = 0; i < s->n_eligible; i++)
+                if (manager_find_job(m, s->eligible[i]->device))
+                        return;
+        r = manager_start_jobs(m, s->type, s->eligible, s->n_eligible, s->has_params ? &s->params : NULL, &jobs);
+        if (r < 0)
+                ade_log_error_errno(
+                        r, "cannot start the %s of %s: %m", aded_job_type_to_string(s->type), strna(s->device));
+}
+
 static int select_finish(Manager *m, VolumeSelect *s) {
         _cleanup_free_ Job **jobs = NULL;
         AdeVarlinkCall *call = s->call;
         Waiter *w;
         int r;
+
+        if (!call) {
+                select_finish_own(m, s);
+                return 0;
+        }
 
         /* A oneway call (adectl disable --no-wait) is over once its method returned, and still wants
          * its jobs; any other caller that left gets nothing started on its behalf. */

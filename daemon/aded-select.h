@@ -30,7 +30,8 @@ typedef struct AdedSelectRequest {
         const AdedEnableParams *params; /* for the jobs (copied), or NULL */
 } AdedSelectRequest;
 
-/* Starts choosing the data volumes for @req on behalf of @call (@flags: its varlink flags); the
+/* Starts choosing the data volumes for @req on behalf of @call (@flags: its varlink flags; NULL for
+ * aded's own choice, whose outcome goes to the log); the
  * loop answers once the choice is made (select_dispatch()): NoSuchVolume, the volumes as they are
  * when none is taken, InProgress when a job holds one of them, or once the jobs it started are done
  * (with "more": their progress meanwhile). */

@@ -105,6 +105,7 @@ static int show_gather_device(Manager *m, const AdeVolume *v, ShowFacts *g) {
         if (r < 0)
                 return r;
         g->facts.record = g->record;
+        g->facts.rotation_interval_usec = m->config->rotation.interval_sec * 1000000U;
         gather_header(m, v, g);
         if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
                 name = mfree(name);
@@ -125,6 +126,7 @@ static int show_gather_job(Manager *m, const AdeVolume *v, Job *j, ShowFacts *g)
         if (r < 0)
                 return r;
         g->facts.record = g->record;
+        g->facts.rotation_interval_usec = m->config->rotation.interval_sec * 1000000U;
         job_snapshot(j, &g->job);
         g->facts.job = &g->job;
         name = TAKE_PTR(g->job.mapper);
@@ -191,17 +193,15 @@ static int show_volume(ShowFacts *g, const char *type_filter, json_object *volum
 static int show_enrollment(Manager *m, json_object *o) {
         _cleanup_(ade_state_enrollment_freep) AdeStateEnrollment *e = NULL;
         _cleanup_json_ json_object *j = NULL;
-        char since[sizeof("YYYY-MM-DDTHH:MM:SSZ")];
-        time_t t;
-        struct tm tm;
+        char since[ADE_RFC3339_SIZE];
         int r;
 
         r = aded_state_get_enrollment(m->state, &e);
         if (r < 0 || !e)
                 return r;
-        t = (time_t)(e->updated_usec / 1000000);
-        if (!gmtime_r(&t, &tm) || strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                return -EINVAL;
+        r = ade_format_rfc3339(e->updated_usec, since);
+        if (r < 0)
+                return r;
         j = json_object_new_object();
         if (!j || ade_json_add_string(j, "volumeType", e->volume_type) < 0 ||
                 ade_json_add_string(j, "keyVaultUrl", e->keyvault_url) < 0 ||

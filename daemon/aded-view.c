@@ -185,6 +185,13 @@ int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
                 .unlocked = f->mapper != NULL,
                 .mapper = f->mapper,
         };
+        /* The key file's age comes from the record, whatever else the volume is doing; a volume being
+         * decrypted has no schedule any more. */
+        if (f->record && f->record->kind == ADE_JOB_ENCRYPT && f->record->rotated_usec > 0) {
+                v.last_rotated_usec = f->record->rotated_usec;
+                if (f->rotation_interval_usec > 0)
+                        v.next_rotation_usec = f->record->rotated_usec + f->rotation_interval_usec;
+        }
         r = f->job ? decide_job(f, &v) : decide_no_job(f, &v);
         if (r < 0) {
                 aded_volume_view_done(&v);
@@ -196,6 +203,15 @@ int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
 
 static int add_string(json_object *o, const char *key, const char *value) {
         return json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+/* An optional time, in RFC 3339: absent when unknown (0). */
+static int add_time(json_object *o, const char *key, uint64_t realtime_usec) {
+        char s[ADE_RFC3339_SIZE];
+
+        if (realtime_usec == 0 || ade_format_rfc3339(realtime_usec, s) < 0)
+                return 0;
+        return json_object_object_add(o, key, json_object_new_string(s));
 }
 
 int aded_view_to_json(const AdedVolumeView *v, json_object **ret) {
@@ -218,6 +234,9 @@ int aded_view_to_json(const AdedVolumeView *v, json_object **ret) {
                 json_object_object_add(o, "unlocked", json_object_new_boolean(v->unlocked)) < 0 ||
                 add_string(o, "mapper", v->mapper) < 0 || add_string(o, "secretUrl", v->secret_url) < 0 ||
                 add_string(o, "kekUrl", v->kek_url) < 0 || add_string(o, "message", v->message) < 0)
+                return -ENOMEM;
+        if (add_time(o, "lastRotated", v->last_rotated_usec) < 0 ||
+                add_time(o, "nextRotation", v->next_rotation_usec) < 0)
                 return -ENOMEM;
         /* Only while a job runs and its rate is known (docs/architecture.md §7). */
         if (v->rate > 0 && (json_object_object_add(o, "rate", json_object_new_int64((int64_t)v->rate)) < 0 ||

@@ -62,6 +62,8 @@ typedef struct AdedVolumeFacts {
         /* Why aded's own pass over new disks left the volume alone (aded-newdisks.h); NULL when it
          * did not, or no pass ran. */
         const char *left_alone;
+        /* [rotation] interval: how often aded rotates a key file by itself; 0 never. */
+        uint64_t rotation_interval_usec;
 } AdedVolumeFacts;
 
 /* The volume object. Strings are borrowed from the facts, except @message; NULL is JSON null. */
@@ -72,10 +74,12 @@ typedef struct AdedVolumeView {
         const char *mountpoint;
         AdedVolumeState state;
         uint64_t bytes_done, bytes_total;
-        uint64_t rate;       /* bytes per second of the running job, 0 when unknown or none */
-        int64_t eta_seconds; /* what is left at that rate, -1 when unknown or none */
-        const char *mode;    /* "InPlace", "FormatAll" */
-        const char *header;  /* "Attached", "Detached" */
+        uint64_t rate;               /* bytes per second of the running job, 0 when unknown or none */
+        uint64_t last_rotated_usec;  /* CLOCK_REALTIME when its key file was made; 0 unknown */
+        uint64_t next_rotation_usec; /* when aded rotates it by itself; 0 never (no interval) or unknown */
+        int64_t eta_seconds;         /* what is left at that rate, -1 when unknown or none */
+        const char *mode;            /* "InPlace", "FormatAll" */
+        const char *header;          /* "Attached", "Detached" */
         bool unlocked;
         const char *mapper;
         const char *secret_url;

@@ -422,10 +422,11 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "new-disks", parse_bool, daemon.new_disks),
         KEY("daemon", "new-disk-settle", parse_duration, daemon.new_disk_settle_sec),
         KEY("metrics", "path", parse_path, metrics.path),
+        KEY("rotation", "interval", parse_duration, rotation.interval_sec),
 };
 
 static const char *const sections[] = {
-        "keyvault", "identity", "azure", "preconditions", "volumes", "daemon", "metrics"};
+        "keyvault", "identity", "azure", "preconditions", "volumes", "daemon", "metrics", "rotation"};
 
 AdeConfig *ade_config_free(AdeConfig *c) {
         if (!c)
@@ -626,7 +627,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                         if (!known) {
                                 r = fail(&ctx,
                                         "unknown section [%s] (known: keyvault, identity, azure, preconditions, "
-                                        "volumes, daemon, metrics)",
+                                        "volumes, daemon, metrics, rotation)",
                                         sname);
                                 goto finish;
                         }

@@ -82,6 +82,10 @@ typedef struct AdeConfig {
         struct {
                 char *path; /* the Prometheus textfile-collector file aded keeps; NULL: none */
         } metrics;
+
+        struct {
+                uint64_t interval_sec; /* rotate each volume's key file this often; 0: never by itself */
+        } rotation;
 } AdeConfig;
 
 /* A configuration holding only the defaults. */

@@ -26,6 +26,15 @@ uint64_t ade_now_realtime_usec(void) {
         return now_usec(CLOCK_REALTIME);
 }
 
+int ade_format_rfc3339(uint64_t realtime_usec, char ret[static ADE_RFC3339_SIZE]) {
+        time_t t = (time_t)(realtime_usec / 1000000U);
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || strftime(ret, ADE_RFC3339_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        return 0;
+}
+
 int ade_write_all(int fd, const void *p, size_t n) {
         const char *c = p;
 

@@ -17,6 +17,11 @@ uint64_t ade_now_monotonic_usec(void);
  * "updated" stamps, backups' names), comparable across reboots. */
 uint64_t ade_now_realtime_usec(void);
 
+/* @realtime_usec (CLOCK_REALTIME) as RFC 3339 in UTC, to the second: "2026-12-07T18:31:19Z".
+ * Returns 0, or -EINVAL for a time gmtime() cannot take. */
+#define ADE_RFC3339_SIZE sizeof("YYYY-MM-DDTHH:MM:SSZ")
+int ade_format_rfc3339(uint64_t realtime_usec, char ret[static ADE_RFC3339_SIZE]);
+
 /* Writes all @n bytes of @p to @fd, retrying after EINTR and short writes. Returns 0 or -errno. */
 int ade_write_all(int fd, const void *p, size_t n);
 

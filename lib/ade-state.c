@@ -359,6 +359,7 @@ int ade_state_volume_copy(const AdeStateVolume *v, AdeStateVolume **ret) {
                 .detached = v->detached,
                 .skip_snapshot_check = v->skip_snapshot_check,
                 .updated_usec = v->updated_usec,
+                .rotated_usec = v->rotated_usec,
         };
         const StringField from[] = STRING_FIELDS((AdeStateVolume *)v), to[] = STRING_FIELDS(c);
         for (size_t i = 0; i < ELEMENTSOF(to); i++)
@@ -382,6 +383,9 @@ static int volume_to_json(AdeStateVolume *v, json_object **ret) {
                 json_object_object_add(o, "detached", json_object_new_boolean(v->detached)) < 0 ||
                 json_object_object_add(o, "skipSnapshotCheck", json_object_new_boolean(v->skip_snapshot_check)) < 0 ||
                 json_object_object_add(o, "updatedUsec", json_object_new_int64((int64_t)v->updated_usec)) < 0)
+                return -ENOMEM;
+        if (v->rotated_usec > 0 &&
+                json_object_object_add(o, "rotatedUsec", json_object_new_int64((int64_t)v->rotated_usec)) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
@@ -430,6 +434,10 @@ static int volume_from_json(json_object *o, int64_t version, AdeStateVolume **re
         if (r < 0 && r != -ENOENT)
                 goto fail;
         v->updated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
+        r = ade_json_get_int64(o, "rotatedUsec", &n);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        v->rotated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
         *ret = v;
         return 0;
 

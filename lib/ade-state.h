@@ -85,6 +85,8 @@ typedef struct AdeStateVolume {
         char *mount_options;      /* that mount's options as fstab writes them; NULL for the defaults */
         char *error;              /* last failure, for Show; NULL when none */
         uint64_t updated_usec;    /* CLOCK_REALTIME of the last change */
+        uint64_t rotated_usec;    /* CLOCK_REALTIME when its key file was made: the escrow of the encryption,
+                                   * or the last key rotation; 0: unknown (a record from before it was kept) */
 } AdeStateVolume;
 
 /* What the last accepted Enable asked for: that is what "enrolled" means. A disk that appears later

@@ -90,6 +90,7 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_int_eq(ade_state_add(s, "/dev/loop7", "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_point, "/srv/data dir"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
+        v->rotated_usec = 1765132279123456ULL;
         ck_assert_int_eq(ade_state_add(s, "/dev/loop8", "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
 
@@ -98,10 +99,19 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_ptr_nonnull(v);
         ck_assert_str_eq(v->mount_point, "/srv/data dir");
         ck_assert_str_eq(v->mount_options, "rw,noatime,errors=remount-ro");
+        /* The key's age too (scheduled rotation), and its copy. */
+        ck_assert_uint_eq(v->rotated_usec, 1765132279123456ULL);
+        {
+                AdeStateVolume *c = NULL;
+                ck_assert_int_eq(ade_state_volume_copy(v, &c), 0);
+                ck_assert_uint_eq(c->rotated_usec, 1765132279123456ULL);
+                ade_state_volume_free(c);
+        }
         /* A volume that was not mounted has no mount point: Unlock must not invent one. */
         v = ade_state_find(back, "/dev/loop8");
         ck_assert_ptr_null(v->mount_point);
         ck_assert_ptr_null(v->mount_options);
+        ck_assert_uint_eq(v->rotated_usec, 0);
         ade_state_free(s);
         ade_state_free(back);
         remove_dir(dir);

@@ -773,6 +773,37 @@ START_TEST(test_rate_and_eta) {
 }
 END_TEST
 
+/* The key's age is the record's; the next rotation only with an interval; a decryption has none. */
+START_TEST(test_rotation_times) {
+        AdeStateVolume rec = rec_done;
+        AdedVolumeFacts f = {.volume = &luks, .record = &rec};
+        _cleanup_json_ json_object *o = NULL, *none = NULL;
+        _cleanup_(aded_volume_view_done) AdedVolumeView v = {}, no_interval = {}, decrypting = {};
+
+        rec.rotated_usec = 1765132279ULL * 1000000ULL; /* 2025-12-07T18:31:19Z */
+        f.rotation_interval_usec = 90ULL * 86400ULL * 1000000ULL;
+        ck_assert_int_eq(aded_view_decide(&f, &v), 0);
+        ck_assert_uint_eq(v.last_rotated_usec, rec.rotated_usec);
+        ck_assert_uint_eq(v.next_rotation_usec, rec.rotated_usec + f.rotation_interval_usec);
+        ck_assert_int_eq(aded_view_to_json(&v, &o), 0);
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "lastRotated")), "2025-12-07T18:31:19Z");
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "nextRotation")), "2026-03-07T18:31:19Z");
+
+        f.rotation_interval_usec = 0;
+        ck_assert_int_eq(aded_view_decide(&f, &no_interval), 0);
+        ck_assert_uint_eq(no_interval.next_rotation_usec, 0);
+        ck_assert_int_eq(aded_view_to_json(&no_interval, &none), 0);
+        ck_assert(json_object_object_get_ex(none, "lastRotated", NULL));
+        ck_assert(!json_object_object_get_ex(none, "nextRotation", NULL));
+
+        rec.kind = ADE_JOB_DECRYPT;
+        f.rotation_interval_usec = 1000000;
+        ck_assert_int_eq(aded_view_decide(&f, &decrypting), 0);
+        ck_assert_uint_eq(decrypting.last_rotated_usec, 0);
+        ck_assert_uint_eq(decrypting.next_rotation_usec, 0);
+}
+END_TEST
+
 /* ---- os and data ---- */
 
 static AdedShowSummary summarize(const AdeVolumeType *types, const AdedVolumeState *states, size_t n) {
@@ -852,6 +883,7 @@ static Suite *view_suite(void) {
         tcase_add_test(tc, test_json_values);
         tcase_add_test(tc, test_json_progress_is_capped);
         tcase_add_test(tc, test_rate_and_eta);
+        tcase_add_test(tc, test_rotation_times);
         suite_add_tcase(s, tc);
 
         tc = ade_test_case("summary");
