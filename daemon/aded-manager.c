@@ -356,6 +356,7 @@ static void manager_dispatch_progress(Manager *m) {
         if (select_dispatch(m))
                 changed = true;
         (void)aded_show_dispatch(m);
+        (void)aded_rotation_dispatch(m);
         if (changed) {
                 manager_volumes_invalidate(m);
                 /* A reencryption's buffers live in the job thread's malloc arena; give them back to the

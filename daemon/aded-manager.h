@@ -54,6 +54,9 @@ struct Manager {
         uint64_t volumes_generation;     /* counts manager_volumes_invalidate() */
         sd_event_source *metrics_timer;  /* aded-metrics.h; NULL without [metrics] path */
         sd_event_source *rotation_timer; /* aded-rotation.h; NULL without [rotation] interval */
+        sd_event_source *kek_timer;      /* aded-rotation.h; NULL without [rotation] kek-follow-latest */
+        AdedTask *kek_checks;            /* its check of the KEKs' versions, in a thread */
+        bool kek_behind;                 /* more volumes wait for the newer KEK: look when a job ends */
         bool metrics_pending;            /* its Show query runs */
         int metrics_error;               /* the last write's, to say a failure once */
         AdedUnlockStats unlocks;         /* any thread */

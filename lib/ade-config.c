@@ -423,6 +423,8 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "new-disk-settle", parse_duration, daemon.new_disk_settle_sec),
         KEY("metrics", "path", parse_path, metrics.path),
         KEY("rotation", "interval", parse_duration, rotation.interval_sec),
+        KEY("rotation", "kek-follow-latest", parse_bool, rotation.kek_follow_latest),
+        KEY("rotation", "kek-interval", parse_duration, rotation.kek_interval_sec),
 };
 
 static const char *const sections[] = {
@@ -492,6 +494,7 @@ int ade_config_new_default(AdeConfig **ret) {
         c->preconditions.require_same_region = true;
         c->daemon.new_disks = true;
         c->daemon.new_disk_settle_sec = 30;
+        c->rotation.kek_interval_sec = 24 * 3600;
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (set_string((uint8_t *)c + defaults[i].offset, defaults[i].value) < 0)
                         return -ENOMEM;

@@ -84,7 +84,9 @@ typedef struct AdeConfig {
         } metrics;
 
         struct {
-                uint64_t interval_sec; /* rotate each volume's key file this often; 0: never by itself */
+                uint64_t interval_sec;     /* rotate each volume's key file this often; 0: never by itself */
+                bool kek_follow_latest;    /* re-wrap under a newer enabled version of a volume's KEK */
+                uint64_t kek_interval_sec; /* how often to look for one */
         } rotation;
 } AdeConfig;
 

@@ -178,6 +178,21 @@ START_TEST(test_metrics_path) {
 }
 END_TEST
 
+START_TEST(test_rotation_keys) {
+        _cleanup_(ade_config_freep) AdeConfig *d = parse_ok("");
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[rotation]\ninterval = 90d\nkek-follow-latest = yes\nkek-interval = 6h\n");
+        ck_assert_uint_eq(d->rotation.interval_sec, 0);
+        ck_assert(!d->rotation.kek_follow_latest);
+        ck_assert_uint_eq(d->rotation.kek_interval_sec, 86400);
+        ck_assert_uint_eq(c->rotation.interval_sec, 90ULL * 86400);
+        ck_assert(c->rotation.kek_follow_latest);
+        ck_assert_uint_eq(c->rotation.kek_interval_sec, 6 * 3600);
+        BAD("[rotation]\ninterval = 0\n", "test.conf:2: [rotation] interval:", "positive duration");
+        BAD("[rotation]\nkek-follow-latest = often\n", "test.conf:2: [rotation] kek-follow-latest:", "boolean");
+}
+END_TEST
+
 START_TEST(test_duration_parser) {
         uint64_t v;
 
@@ -411,6 +426,7 @@ int main(void) {
         tcase_add_test(good, test_durations_and_booleans);
         tcase_add_test(good, test_new_disk_keys);
         tcase_add_test(good, test_metrics_path);
+        tcase_add_test(good, test_rotation_keys);
         tcase_add_test(good, test_duration_parser);
         tcase_add_test(good, test_data_list);
         tcase_add_test(good, test_client_secret_identity);
