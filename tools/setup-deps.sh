@@ -25,6 +25,9 @@ packages=(
         jq
         # tests: raw varlink clients (hostile and concurrent) against aded, tests/daemon/varlink-clients.py
         python3
+        # tests: Azure's Python SDK judges the header backups' client-side encryption
+        # (tests/integration/blob-azurite.sh; azure.storage.blob 12.15 for /usr/bin/python3)
+        python3-azure
         # CI: the formatting check pins Debian 12's clang-format (.ci/check-format)
         clang-format-14
         # CI: the libFuzzer targets (tests/fuzz/README.md) build with clang and its runtimes
@@ -38,7 +41,8 @@ for p in "${packages[@]}"; do
         fi
 done
 
-# The Azure SDK conformance test needs Node.js 20 and npm; keep a Node that is already there.
+# The Azure SDK conformance test and Azurite (tests/integration/blob-azurite.sh) need Node.js 20 and
+# npm; keep a Node that is already there. Those tests install their pinned npm packages themselves.
 if ! command -v npm >/dev/null 2>&1; then
         missing+=(nodejs npm)
 fi
