@@ -26,9 +26,6 @@ builddir=${top_builddir:-$(pwd)}
 emulator=${ADE_EMULATOR:-$builddir/tests/emulator/ade-emulator}
 tool=$builddir/tests/integration/ade-blob-tool
 
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-        skip "node and npm are needed (tools/setup-deps.sh installs them)"
-[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || skip "Node.js $(node --version) is older than 20"
 # Debian's python3-azure is for Debian's own interpreter, whatever python3 comes first in PATH.
 python=/usr/bin/python3
 "$python" -c 'import azure.storage.blob' 2>/dev/null ||
@@ -39,18 +36,17 @@ done
 [ -x "$emulator" ] || { echo "blob-azurite: ERROR: $emulator is missing"; exit 99; }
 [ -x "$tool" ] || { echo "blob-azurite: ERROR: $tool is missing"; exit 99; }
 
-azurite_dir=$builddir/tests/integration/azurite-node
-. "$srcdir/tests/emulator/npm-ci.sh"
-npm_ci_cached "$srcdir/tests/integration/azurite" "$azurite_dir"
+. "$srcdir/tests/integration/azurite-lib.sh"
+azurite_install
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 
 work=$(mktemp -d /tmp/ade-blob-azurite.XXXXXX)
 emu_pid=
-az_pid=
+AZURITE_PID=
 cleanup() {
         local p
-        for p in "$az_pid" "$emu_pid"; do
+        for p in "$AZURITE_PID" "$emu_pid"; do
                 if [ -n "$p" ]; then
                         kill -TERM "$p" 2>/dev/null
                         wait "$p" 2>/dev/null
@@ -79,39 +75,14 @@ vault=https://localhost:$https_port
 kek=$(curl -sSf --noproxy '*' "$imds/_emulator/state" | jq -r '.keys[] | select(.name == "kek") | .kid')
 [ -n "$kek" ] || { echo "blob-azurite: no KEK in the emulator's state"; exit 1; }
 
-# Azurite's server certificate, from the emulator's test CA.
-openssl req -new -newkey rsa:2048 -nodes -keyout "$work/az-key.pem" -subj /CN=127.0.0.1 -out "$work/az.csr" \
-        2>/dev/null || { echo "blob-azurite: openssl req failed"; exit 1; }
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/az.ext"
-openssl x509 -req -in "$work/az.csr" -CA "$work/emu/ca.pem" -CAkey "$work/emu/ca.key" -CAcreateserial \
-        -CAserial "$work/ca.srl" -days 2 -extfile "$work/az.ext" -out "$work/az-cert.pem" 2>/dev/null ||
-        { echo "blob-azurite: openssl x509 failed"; exit 1; }
-
-# Azurite on an ephemeral loopback port, in memory, without telemetry; the port comes from its log.
-mkdir -p "$work/az"
-(cd "$work/az" && exec node "$azurite_dir/node_modules/azurite/dist/src/blob/main.js" --blobHost 127.0.0.1 \
-        --blobPort 0 --cert "$work/az-cert.pem" --key "$work/az-key.pem" --oauth basic --inMemoryPersistence \
-        --disableTelemetry --silent) >"$work/az.log" 2>&1 &
-az_pid=$!
-az=
-for _ in $(seq 600); do
-        az=$(sed -n 's/.*successfully listens on \(https:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$work/az.log")
-        [ -n "$az" ] && break
-        kill -0 "$az_pid" 2>/dev/null || { cat "$work/az.log"; echo "blob-azurite: Azurite died"; exit 1; }
-        sleep 0.1
-done
-[ -n "$az" ] || { cat "$work/az.log"; echo "blob-azurite: Azurite did not listen within 60 s"; exit 1; }
-account=$az/devstoreaccount1
+azurite_start "$work/azurite" "$work/emu/ca.pem" "$work/emu/ca.key" || exit 1
+account=$AZURITE_ACCOUNT
 container=$account/backups
-
 # The container, with a token from IMDS (ade's client makes none: the operator does, once).
 token=$(curl -sSf --noproxy '*' -H 'Metadata: true' \
         "$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F" |
         jq -r .access_token)
-status=$(curl -sS -o "$work/create.out" -w '%{http_code}' --noproxy '*' --cacert "$ca" -X PUT \
-        -H "Authorization: Bearer $token" -H 'x-ms-version: 2021-12-02' -H "x-ms-date: $(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')" \
-        -H 'Content-Length: 0' "$container?restype=container")
-[ "$status" = 201 ] || { cat "$work/create.out"; echo "blob-azurite: creating the container answered $status"; exit 1; }
+azurite_create_container backups "$token" "$ca" || exit 1
 
 t() {
         "$tool" --container "$container" --imds "$imds" --ca "$ca" --vault "$vault" --vault-resource https://localhost "$@"
