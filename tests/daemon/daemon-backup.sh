@@ -89,4 +89,15 @@ adectl enable --volume-type data --kek-url "$kek" --kek-vault-resource-id "$vaul
 grep -q "$VOLUME: the header backup was not uploaded to $container" "$WORK/aded.log" ||
         fail "the log does not say the backup failed: $(grep -i backup "$WORK/aded.log" | tail -n 5)"
 check_files_encrypted "$VOLUME" "$MANIFEST"
+
+# A volume without a KEK has nothing to wrap the content key with: no upload is even tried.
+stop_aded
+make_volume 200
+backup_config
+start_aded
+adectl enable --volume-type data --skip-snapshot-check >"$WORK/out" 2>&1 ||
+        { cat "$WORK/out"; fail "enable without a KEK failed"; }
+[ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "the volume without a KEK is not Encrypted"
+grep -q "$VOLUME: no KEK: no backup" "$WORK/aded.log" || fail "the log does not say the volume without a KEK has no backup"
+grep -q "$VOLUME: the header backup was not uploaded" "$WORK/aded.log" && fail "an upload was tried without a KEK"
 pass
