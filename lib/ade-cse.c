@@ -185,29 +185,29 @@ int ade_cse_cek_from_unwrapped(const AdeSecret *unwrapped, AdeSecret **ret_cek) 
         return ade_secret_new_from(unwrapped->data + ADE_CSE_WRAP_PREFIX_SIZE, ADE_CSE_CEK_SIZE, ret_cek);
 }
 
-static int add_object(json_object *parent, const char *key, json_object **ret) {
-        json_object *o = json_object_new_object();
-
+/* Adds @o (NULL: allocation failed) to @parent, dropping it when that fails. */
+static int add_value(json_object *parent, const char *key, json_object *o) {
         if (!o)
                 return -ENOMEM;
         if (json_object_object_add(parent, key, o) < 0) {
                 json_object_put(o);
                 return -ENOMEM;
         }
+        return 0;
+}
+
+static int add_object(json_object *parent, const char *key, json_object **ret) {
+        json_object *o = json_object_new_object();
+        int r = add_value(parent, key, o);
+
+        if (r < 0)
+                return r;
         *ret = o;
         return 0;
 }
 
 static int add_int(json_object *parent, const char *key, int64_t v) {
-        json_object *o = json_object_new_int64(v);
-
-        if (!o)
-                return -ENOMEM;
-        if (json_object_object_add(parent, key, o) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        return 0;
+        return add_value(parent, key, json_object_new_int64(v));
 }
 
 int ade_cse_metadata_build(const char *key_id, const char *alg, const char *wrapped, char **ret) {

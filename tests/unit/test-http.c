@@ -357,9 +357,10 @@ static void *canned_serve(void *userdata) {
                 int conn = accept(c->fd, NULL, NULL);
                 if (conn < 0)
                         break;
-                (void)read(conn, buf, sizeof(buf));
-                (void)write(conn, *a, strlen(*a));
+                bool ok = read(conn, buf, sizeof(buf)) > 0 && write(conn, *a, strlen(*a)) == (ssize_t)strlen(*a);
                 close(conn);
+                if (!ok)
+                        break;
         }
         return NULL;
 }
