@@ -6,6 +6,7 @@
 #include "ade-io.h"
 #include "ade-keyfile.h"
 #include "ade-log.h"
+#include "aded-backup.h"
 #include "aded-boot.h"
 #include "aded-encrypt.h"
 #include "aded-job.h"
@@ -429,7 +430,13 @@ int aded_encrypt_run(Job *j) {
         /* Before the last step: a crash in between writes the lines again (they are idempotent). */
         if (st.uuid[0])
                 aded_boot_add(j, st.uuid, header ?: plan.header_path);
-        ade_luks_plan_done(&plan);
         /* An error of an earlier attempt is history now. */
-        return job_record_step(j, ADE_STEP_DONE, clear_error, NULL);
+        r = job_record_step(j, ADE_STEP_DONE, clear_error, NULL);
+        if (r >= 0 && job_manager(j)->config->backup.url) {
+                /* The header is final now; a backup taken mid-reencryption never is (§11). */
+                job_set_phase(j, "uploading the header backup");
+                aded_backup_upload(job_manager(j), device, header ?: plan.header_path, job_key(j), token);
+        }
+        ade_luks_plan_done(&plan);
+        return r;
 }

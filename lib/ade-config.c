@@ -242,6 +242,60 @@ static int parse_http_url(ParseContext *ctx, const char *value, void *field) {
         return parse_url_common(ctx, value, field, true);
 }
 
+static bool container_name_ok(const char *s, size_t n) {
+        if (n < 3 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '-' ? s[i + 1] == '-' : !(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i])))
+                        return false;
+        }
+        return true;
+}
+
+bool ade_config_container_url_is_valid(const char *url) {
+        _cleanup_(ade_url_freep) AdeUrl *u = NULL;
+        const char *p, *slash;
+
+        if (!url || ade_url_parse(url, 0, &u) < 0 || u->query || u->fragment)
+                return false;
+        p = u->path + 1;
+        slash = strchr(p, '/');
+        if (slash) {
+                /* An account name: lower-case letters and digits. */
+                if (slash == p || slash - p > 24)
+                        return false;
+                for (const char *i = p; i < slash; i++)
+                        if (!(islower((unsigned char)*i) || isdigit((unsigned char)*i)))
+                                return false;
+                p = slash + 1;
+        }
+        return container_name_ok(p, strlen(p));
+}
+
+static int parse_container_url(ParseContext *ctx, const char *value, void *field) {
+        int r = parse_https_url(ctx, value, field);
+        if (r < 0)
+                return r;
+        if (!ade_config_container_url_is_valid(value))
+                return fail(ctx,
+                        "'%s' does not name a Blob Storage container "
+                        "(https://<account>.blob.core.windows.net/<container>)",
+                        value);
+        return 0;
+}
+
+static int parse_keep(ParseContext *ctx, const char *value, void *field) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(value, &end, 10);
+        if (!isdigit((unsigned char)value[0]) || *end || errno != 0 || v < 1 || v > ADE_BACKUP_KEEP_MAX)
+                return fail(ctx, "'%s' is not a number of generations from 1 to %u", value, ADE_BACKUP_KEEP_MAX);
+        *(unsigned *)field = (unsigned)v;
+        return 0;
+}
+
 /* ".vault.azure.net": a leading dot and at least two DNS labels, so that no suffix covers a whole
  * top-level domain. Kept in lower case, as ade-url.h keeps hosts. */
 static int parse_dns_suffix(ParseContext *ctx, const char *value, void *field) {
@@ -425,10 +479,12 @@ static const ConfigKey config_keys[] = {
         KEY("rotation", "interval", parse_duration, rotation.interval_sec),
         KEY("rotation", "kek-follow-latest", parse_bool, rotation.kek_follow_latest),
         KEY("rotation", "kek-interval", parse_duration, rotation.kek_interval_sec),
+        KEY("backup", "url", parse_container_url, backup.url),
+        KEY("backup", "keep", parse_keep, backup.keep),
 };
 
 static const char *const sections[] = {
-        "keyvault", "identity", "azure", "preconditions", "volumes", "daemon", "metrics", "rotation"};
+        "keyvault", "identity", "azure", "preconditions", "volumes", "daemon", "metrics", "rotation", "backup"};
 
 AdeConfig *ade_config_free(AdeConfig *c) {
         if (!c)
@@ -460,6 +516,7 @@ AdeConfig *ade_config_free(AdeConfig *c) {
         free(c->daemon.crypttab);
         free(c->daemon.fstab);
         free(c->metrics.path);
+        free(c->backup.url);
         free(c);
         return NULL;
 }
@@ -495,6 +552,7 @@ int ade_config_new_default(AdeConfig **ret) {
         c->daemon.new_disks = true;
         c->daemon.new_disk_settle_sec = 30;
         c->rotation.kek_interval_sec = 24 * 3600;
+        c->backup.keep = ADE_BACKUP_KEEP_DEFAULT;
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (set_string((uint8_t *)c + defaults[i].offset, defaults[i].value) < 0)
                         return -ENOMEM;
@@ -630,7 +688,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                         if (!known) {
                                 r = fail(&ctx,
                                         "unknown section [%s] (known: keyvault, identity, azure, preconditions, "
-                                        "volumes, daemon, metrics, rotation)",
+                                        "volumes, daemon, metrics, rotation, backup)",
                                         sname);
                                 goto finish;
                         }

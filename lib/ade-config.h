@@ -88,6 +88,11 @@ typedef struct AdeConfig {
                 bool kek_follow_latest;    /* re-wrap under a newer enabled version of a volume's KEK */
                 uint64_t kek_interval_sec; /* how often to look for one */
         } rotation;
+
+        struct {
+                char *url;     /* a Blob Storage container; NULL: no off-machine header backups */
+                unsigned keep; /* generations kept per volume */
+        } backup;
 } AdeConfig;
 
 /* A configuration holding only the defaults. */
@@ -111,6 +116,15 @@ static inline void ade_config_freep(AdeConfig **c) {
 /* Parses "24h", "90m", "1h30m", "2d", "1w", "45s" or a bare number of seconds; 0 is refused.
  * Returns 0 or -EINVAL / -ERANGE. */
 int ade_parse_duration_sec(const char *s, uint64_t *ret);
+
+/* Whether @url names a Blob Storage container: https, no query or fragment, a path of the container
+ * name ([a-z0-9] and single '-', 3 to 63 characters, starting and ending with a letter or digit),
+ * optionally after one account segment (the path style of emulators and IP endpoints,
+ * "https://127.0.0.1:10000/devstoreaccount1/backups"). */
+bool ade_config_container_url_is_valid(const char *url);
+
+#define ADE_BACKUP_KEEP_DEFAULT 5U
+#define ADE_BACKUP_KEEP_MAX 1000U
 
 /* Parses yes/no, true/false, on/off, 1/0 (any case). Returns 0/1 or -EINVAL. */
 int ade_parse_boolean(const char *s);

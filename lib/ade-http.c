@@ -38,6 +38,7 @@ struct AdeHttp {
 typedef struct Transfer {
         AdeHttpResponse *resp;
         size_t cap;
+        const char *keep_prefix;
         bool overflow;
         char *retry_after;
         char *retry_after_ms;
@@ -143,6 +144,7 @@ void ade_http_response_done(AdeHttpResponse *r) {
         }
         free(r->www_authenticate);
         free(r->content_type);
+        strv_free(r->headers);
         *r = (AdeHttpResponse){};
 }
 
@@ -433,7 +435,20 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata) {
                 t->resp->content_type = mfree(t->resp->content_type);
                 t->retry_after = mfree(t->retry_after);
                 t->retry_after_ms = mfree(t->retry_after_ms);
+                strv_free(t->resp->headers);
+                t->resp->headers = NULL;
                 return n;
+        }
+
+        if (t->keep_prefix && n > strlen(t->keep_prefix) &&
+                strncasecmp(buf, t->keep_prefix, strlen(t->keep_prefix)) == 0) {
+                size_t len = n;
+
+                while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+                        len--;
+                _cleanup_free_ char *line = strndup(buf, len);
+                if (!line || strv_extend(&t->resp->headers, line) < 0)
+                        return 0;
         }
 
         if (header_value(buf, n, "WWW-Authenticate", &t->resp->www_authenticate) < 0 ||
@@ -543,7 +558,7 @@ static int transfer_progress(
 static int perform_once(AdeHttp *h, CURL *c, const AdeHttpRequest *req, AdeHttpResponse *resp,
         uint64_t *ret_retry_after_ms, AdeCloudError *ret_error) {
         struct curl_slist *headers = NULL;
-        Transfer t = {.resp = resp, .cap = h->opts.max_response_size};
+        Transfer t = {.resp = resp, .cap = h->opts.max_response_size, .keep_prefix = req->keep_headers};
         const char *method = req->method ?: "GET";
         bool body = req->body || req->send_empty_body;
         char errbuf[CURL_ERROR_SIZE] = "";

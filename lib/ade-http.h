@@ -104,7 +104,8 @@ typedef struct AdeHttpRequest {
         const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
         const void *body;           /* may be key material: it is never copied to the plain heap */
         size_t body_size;
-        bool send_empty_body; /* a POST/PUT with Content-Length: 0, to provoke a challenge */
+        bool send_empty_body;     /* a POST/PUT with Content-Length: 0, to provoke a challenge */
+        const char *keep_headers; /* answer headers whose name starts with this (any case) are kept */
 } AdeHttpRequest;
 
 /* The final answer. The body is NUL-terminated, and wiped when freed (it may carry key material). */
@@ -115,6 +116,7 @@ typedef struct AdeHttpResponse {
         size_t capacity;
         char *www_authenticate;
         char *content_type;
+        char **headers;    /* the lines AdeHttpRequest.keep_headers asked for, as sent, or NULL */
         unsigned attempts; /* how many requests were sent */
 } AdeHttpResponse;
 

@@ -27,6 +27,9 @@ packages=(
         python3
         # tests: the fleet example's playbook (docs/fleet/ade.yml) is checked with ansible-playbook
         ansible-core
+        # tests: Azure's Python SDK judges the header backups' client-side encryption
+        # (tests/integration/blob-azurite.sh; azure.storage.blob 12.15 for /usr/bin/python3)
+        python3-azure
         # CI: the formatting check pins Debian 12's clang-format (.ci/check-format)
         clang-format-14
         # CI: the libFuzzer targets (tests/fuzz/README.md) build with clang and its runtimes
@@ -40,7 +43,8 @@ for p in "${packages[@]}"; do
         fi
 done
 
-# The Azure SDK conformance test needs Node.js 20 and npm; keep a Node that is already there.
+# The Azure SDK conformance test and Azurite (tests/integration/blob-azurite.sh) need Node.js 20 and
+# npm; keep a Node that is already there. Those tests install their pinned npm packages themselves.
 if ! command -v npm >/dev/null 2>&1; then
         missing+=(nodejs npm)
 fi

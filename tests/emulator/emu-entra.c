@@ -74,22 +74,6 @@ static json_object *find_app(const char *client_id) {
         return NULL;
 }
 
-static bool resource_known(const char *r) {
-        static const char *const known[] = {
-                "https://vault.azure.net",
-                "https://vault.azure.net/",
-                "https://management.azure.com/",
-                "https://management.azure.com",
-                "https://management.core.windows.net/",
-                "https://storage.azure.com/",
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(known); i++)
-                if (streq(r, known[i]))
-                        return true;
-        return emu_keyvault_resource_known(r);
-}
-
 /* The assertion's audience must be a token endpoint of this tenant, under any name this
  * emulator answers to. */
 static bool assertion_audience_ok(const EmuRequest *req, const char *tenant, const char *aud) {
@@ -344,7 +328,7 @@ static void token(const EmuRequest *req, EmuResponse *resp, const char *tenant, 
                 return;
         }
 
-        if (!resource_known(resource)) {
+        if (!emu_token_resource_known(resource)) {
                 aadsts(resp, 400, v2 ? "invalid_resource" : "invalid_resource", 500011,
                         "The resource principal named %s was not found in the tenant named %s. This can happen if the "
                         "application has not been installed by the administrator of the tenant or consented to by any "

@@ -266,22 +266,6 @@ static void instance(const EmuRequest *req, EmuResponse *resp) {
         emu_response_json(resp, 200, json_object_get(node));
 }
 
-static bool resource_known(const char *r) {
-        static const char *const known[] = {
-                "https://vault.azure.net",
-                "https://vault.azure.net/",
-                "https://management.azure.com/",
-                "https://management.azure.com",
-                "https://management.core.windows.net/",
-                "https://storage.azure.com/",
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(known); i++)
-                if (streq(r, known[i]))
-                        return true;
-        return emu_keyvault_resource_known(r);
-}
-
 static char *msi_res_id(json_object *ident) {
         const char *explicit = emu_cfg_str(ident, "msi_res_id");
         char *s;
@@ -362,7 +346,7 @@ static void identity_token(const EmuRequest *req, EmuResponse *resp) {
                         "Only one of 'client_id', 'object_id' or 'msi_res_id' may be given.");
                 return;
         }
-        if (!resource_known(resource)) {
+        if (!emu_token_resource_known(resource)) {
                 _cleanup_free_ char *d = NULL;
                 if (asprintf(&d, "AADSTS500011: The resource principal named %s was not found in the tenant named %s.",
                             resource, emu_cfg_str(emu.config, "tenant_id")) < 0)

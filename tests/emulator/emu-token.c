@@ -8,6 +8,21 @@ static int64_t token_lifetime(void) {
         return emu_cfg_int(emu.config, "token_lifetime", 3600);
 }
 
+bool emu_token_resource_known(const char *r) {
+        static const char *const known[] = {
+                "https://management.azure.com/",
+                "https://management.azure.com",
+                "https://management.core.windows.net/",
+                "https://storage.azure.com/",
+                "https://storage.azure.com",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(known); i++)
+                if (streq(r, known[i]))
+                        return true;
+        return emu_keyvault_resource_known(r);
+}
+
 int emu_token_issue(
         EmuService s, const char *aud, json_object *identity, char **ret, int64_t *ret_exp, int64_t *ret_iat) {
         _cleanup_json_ json_object *claims = json_object_new_object();

@@ -213,6 +213,10 @@ void emu_imds_handle(const EmuRequest *req, EmuResponse *resp);
 void emu_entra_handle(const EmuRequest *req, EmuResponse *resp);
 void emu_arm_handle(const EmuRequest *req, EmuResponse *resp);
 
+/* Whether IMDS and Entra ID issue tokens for @r: Key Vault's (emu_keyvault_resource_known()), ARM's
+ * and Storage's App ID URIs, with or without a trailing slash, as the real services do. */
+bool emu_token_resource_known(const char *r);
+
 /* Builds and signs an access token for @aud as @identity (an identity or app object of the
  * scenario), applying any pending token fault of @s. Returns the token and its expiry. */
 int emu_token_issue(

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The official Azure SDK for JavaScript judges the emulator: installs the SDK versions pinned in
-# sdk/package-lock.json with "npm ci" into the build folder (kept between runs, redone when the
-# lock file changes), starts a fresh emulator and runs sdk/conformance.mjs against it.
+# sdk/package-lock.json with "npm ci" into the build folder (npm-ci.sh: kept between runs, redone
+# when the lock file changes), starts a fresh emulator and runs sdk/conformance.mjs against it.
 # Skips (77) when ADE_HEAVY_TESTS=no, when not root, without Node.js >= 20 and npm, or when the
 # npm registry cannot be reached.
 set -uo pipefail
@@ -35,26 +35,8 @@ if [ ! -x "$emulator" ]; then
 fi
 
 sdk=$builddir/tests/emulator/sdk-node
-mkdir -p "$sdk"
-(
-        # Two test runs sharing a build folder must not install over each other.
-        flock 9
-        want=$(cat "$srcdir/tests/emulator/sdk/package.json" "$srcdir/tests/emulator/sdk/package-lock.json" | sha256sum | cut -d' ' -f1)
-        if [ ! -d "$sdk/node_modules" ] || [ "$(cat "$sdk/.installed" 2>/dev/null)" != "$want" ]; then
-                cp "$srcdir/tests/emulator/sdk/package.json" "$srcdir/tests/emulator/sdk/package-lock.json" "$sdk/"
-                rm -f "$sdk/.installed"
-                if ! (cd "$sdk" && timeout 600 npm ci --no-audit --no-fund --ignore-scripts >npm.log 2>&1); then
-                        if ! (cd "$sdk" && timeout 60 npm ping >/dev/null 2>&1); then
-                                echo "SKIP: the npm registry cannot be reached"
-                                exit 77
-                        fi
-                        echo "ERROR: npm ci failed in $sdk:"
-                        tail -n 30 "$sdk/npm.log"
-                        exit 1
-                fi
-                echo "$want" >"$sdk/.installed"
-        fi
-) 9>"$sdk/.lock"
+. "$srcdir/tests/emulator/npm-ci.sh"
+npm_ci_cached "$srcdir/tests/emulator/sdk" "$sdk"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 # Beside node_modules, so that its imports resolve there.

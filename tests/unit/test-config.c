@@ -414,6 +414,40 @@ START_TEST(test_bad_dns_suffix) {
 }
 END_TEST
 
+START_TEST(test_backup) {
+        _cleanup_(ade_config_freep) AdeConfig *d = parse_ok("");
+        _cleanup_(ade_config_freep) AdeConfig *c =
+                parse_ok("[backup]\nurl = https://contoso.blob.core.windows.net/ade-headers\nkeep = 12\n");
+        _cleanup_(ade_config_freep) AdeConfig *e =
+                parse_ok("[backup]\nurl = https://127.0.0.1:10000/devstoreaccount1/backups ; Azurite\n");
+
+        ck_assert_ptr_null(d->backup.url);
+        ck_assert_uint_eq(d->backup.keep, ADE_BACKUP_KEEP_DEFAULT);
+        ck_assert_str_eq(c->backup.url, "https://contoso.blob.core.windows.net/ade-headers");
+        ck_assert_uint_eq(c->backup.keep, 12);
+        ck_assert_str_eq(e->backup.url, "https://127.0.0.1:10000/devstoreaccount1/backups");
+        ck_assert_uint_eq(e->backup.keep, ADE_BACKUP_KEEP_DEFAULT);
+}
+END_TEST
+
+START_TEST(test_bad_backup) {
+        BAD("[backup]\nurl = http://contoso.blob.core.windows.net/c1c\n", "test.conf:2: [backup] url:", "https://");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net\n", "test.conf:2: [backup] url:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/Headers\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/ab\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/a--b\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/-abc\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/abc/\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/a/b/abc\n", "test.conf:2:", "container");
+        BAD("[backup]\nurl = https://contoso.blob.core.windows.net/abc?sv=1\n", "test.conf:2:", "query");
+        BAD("[backup]\nurl = https://u:p@contoso.blob.core.windows.net/abc\n", "test.conf:2:", "credentials");
+        BAD("[backup]\nkeep = 0\n", "test.conf:2: [backup] keep:", "from 1 to 1000");
+        BAD("[backup]\nkeep = 1001\n", "test.conf:2: [backup] keep:", "from 1 to 1000");
+        BAD("[backup]\nkeep = -3\n", "test.conf:2: [backup] keep:", NULL);
+        BAD("[backup]\nkeep = 5x\n", "test.conf:2: [backup] keep:", NULL);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("config");
         TCase *good = ade_test_case("good"), *bad = ade_test_case("bad");
@@ -423,6 +457,8 @@ int main(void) {
         tcase_add_test(good, test_shipped_example_parses);
         tcase_add_test(good, test_comments_and_hash_in_url);
         tcase_add_test(good, test_urls_with_ports);
+        tcase_add_test(good, test_backup);
+        tcase_add_test(bad, test_bad_backup);
         tcase_add_test(good, test_durations_and_booleans);
         tcase_add_test(good, test_new_disk_keys);
         tcase_add_test(good, test_metrics_path);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ade-http and ade-cloud-error without a server: parsing, backoff arithmetic, error mapping, and the
- * failures that need no answer (bad CA file, refused connection, plain http, a cancel while a
- * server keeps its answer back). */
+/* ade-http and ade-cloud-error without a real server: parsing, backoff arithmetic, error mapping,
+ * the failures that need no answer (bad CA file, refused connection, plain http, a cancel while a
+ * server keeps its answer back), and the answer headers a request keeps (a canned answer). */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -373,6 +374,77 @@ START_TEST(test_cancel_ends_request_in_flight) {
 }
 END_TEST
 
+/* A server that answers each of its connections' requests with the next canned answer. */
+typedef struct Canned {
+        int fd;
+        const char *const *answers;
+} Canned;
+
+static void *canned_serve(void *userdata) {
+        Canned *c = userdata;
+        char buf[4096];
+
+        for (const char *const *a = c->answers; *a; a++) {
+                int conn = accept(c->fd, NULL, NULL);
+                if (conn < 0)
+                        break;
+                bool ok = read(conn, buf, sizeof(buf)) > 0 && write(conn, *a, strlen(*a)) == (ssize_t)strlen(*a);
+                close(conn);
+                if (!ok)
+                        break;
+        }
+        return NULL;
+}
+
+/* keep_headers: the final answer's lines with the prefix, in any case, as sent; those of an
+ * attempt that was retried, and of an interim answer (100 Continue), are forgotten. */
+START_TEST(test_keep_headers) {
+        static const char *const answers[] = {
+                "HTTP/1.1 503 Service Unavailable\r\nx-ms-meta-stale: yes\r\nRetry-After: 0\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 100 Continue\r\nx-ms-meta-interim: yes\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nx-ms-meta-AdeVolume: v1\r\nX-MS-META-encryptiondata: {\"a\": 1}\r\n"
+                "x-ms-version: 2021-12-02\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                NULL,
+        };
+        _cleanup_http_ AdeHttp *h = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *u = NULL;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        AdeHttpOptions o;
+        unsigned sleeps = 0;
+        pthread_t t;
+        Canned c;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(fd, 4), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        ck_assert_int_ge(asprintf(&u, "http://127.0.0.1:%u/metadata/x", ntohs(sa.sin_port)), 0);
+        c = (Canned){.fd = fd, .answers = answers};
+        ck_assert_int_eq(pthread_create(&t, NULL, canned_serve, &c), 0);
+
+        ade_http_options_init(&o);
+        o.imds = true; /* plain http, for a test server */
+        o.max_retries = 1;
+        o.sleep = sleep_counter;
+        o.sleep_userdata = &sleeps;
+        ck_assert_int_eq(ade_http_new(&o, &h), 0);
+        ck_assert_int_eq(ade_http_request(h, &(AdeHttpRequest){.url = u, .keep_headers = "x-ms-meta-"}, &resp, &e), 0);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(resp.status, 200);
+        ck_assert_uint_eq(resp.attempts, 2);
+        ck_assert_ptr_nonnull(resp.headers);
+        ck_assert_str_eq(resp.headers[0], "x-ms-meta-AdeVolume: v1");
+        ck_assert_str_eq(resp.headers[1], "X-MS-META-encryptiondata: {\"a\": 1}");
+        ck_assert_ptr_null(resp.headers[2]);
+}
+END_TEST
+
 START_TEST(test_plain_http_refused_outside_imds) {
         _cleanup_http_ AdeHttp *h = NULL;
         _cleanup_cloud_error_ AdeCloudError e = {};
@@ -415,6 +487,7 @@ int main(void) {
         tcase_add_test(tc, test_connection_refused_after_retries);
         tcase_add_test(tc, test_cancel_ends_retries);
         tcase_add_test(tc, test_cancel_ends_request_in_flight);
+        tcase_add_test(tc, test_keep_headers);
         tcase_add_test(tc, test_plain_http_refused_outside_imds);
         tcase_add_test(tc, test_error_kind);
         suite_add_tcase(s, tc);
