@@ -130,6 +130,15 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+int manager_timer_arm(sd_event_source *s, uint64_t usec) {
+        int r;
+
+        r = sd_event_source_set_time_relative(s, usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return r;
+}
+
 int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata) {
         sigset_t all, old;
         int r;

@@ -79,6 +79,10 @@ int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata);
 /* Wakes the loop from any thread: it reaps finished jobs and preparations, and answers waiters. */
 void manager_wake(Manager *m);
 
+/* Fires the one-shot timer @s (an sd-event time source on the loop) @usec from now, once. 0 or a
+ * negative errno. */
+int manager_timer_arm(sd_event_source *s, uint64_t usec);
+
 /* The devices this daemon may touch, as volumes, freshly probed: [volumes] when set, else
  * discovery; never the device under "/" as data. */
 int manager_volumes(Manager *m, AdeVolume ***ret);

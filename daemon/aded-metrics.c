@@ -38,8 +38,6 @@ static void metrics_write(Manager *m, json_object *show, int error) {
         m->metrics_error = r < 0 ? r : 0;
 }
 
-static int metrics_arm(Manager *m, uint64_t usec);
-
 static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         int r;
@@ -55,16 +53,8 @@ static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 else
                         m->metrics_pending = true;
         }
-        return metrics_arm(m, manager_has_running_jobs(m) ? ADED_METRICS_BUSY_USEC : ADED_METRICS_IDLE_USEC);
-}
-
-static int metrics_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->metrics_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->metrics_timer, SD_EVENT_ONESHOT);
-        return r;
+        return manager_timer_arm(
+                m->metrics_timer, manager_has_running_jobs(m) ? ADED_METRICS_BUSY_USEC : ADED_METRICS_IDLE_USEC);
 }
 
 int aded_metrics_start(Manager *m) {
@@ -80,7 +70,7 @@ int aded_metrics_start(Manager *m) {
 
 void aded_metrics_poke(Manager *m) {
         if (m->metrics_timer && !m->stopping)
-                (void)metrics_arm(m, 0);
+                (void)manager_timer_arm(m->metrics_timer, 0);
 }
 
 void aded_metrics_stop(Manager *m) {

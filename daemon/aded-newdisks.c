@@ -56,8 +56,7 @@ static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
 static void settle(NewDisks *n) {
         uint64_t usec = n->manager->config->daemon.new_disk_settle_sec * 1000000ULL;
 
-        if (sd_event_source_set_time_relative(n->timer, usec) < 0 ||
-                sd_event_source_set_enabled(n->timer, SD_EVENT_ONESHOT) < 0)
+        if (manager_timer_arm(n->timer, usec) < 0)
                 ade_log_warning("new disks: cannot wait for the disks to settle; the next start looks at them");
 }
 

@@ -52,15 +52,6 @@ static void set_rotated_now(AdeStateVolume *v, void *userdata) {
         v->rotated_usec = *(const uint64_t *)userdata;
 }
 
-static int rotation_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->rotation_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->rotation_timer, SD_EVENT_ONESHOT);
-        return r;
-}
-
 static int on_rotation_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         RotationScan s = {
@@ -110,7 +101,7 @@ finish:
         /* The wall clock may be set meanwhile: look at least daily. */
         if (wait > 24ULL * 3600U * 1000000U)
                 wait = 24ULL * 3600U * 1000000U;
-        return rotation_arm(m, wait);
+        return manager_timer_arm(m->rotation_timer, wait);
 }
 
 /* ---- following the KEK's newest version ---- */
@@ -235,15 +226,6 @@ finish:
         return NULL;
 }
 
-static int kek_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->kek_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->kek_timer, SD_EVENT_ONESHOT);
-        return r;
-}
-
 static int on_kek_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         KekCheck *k;
@@ -255,13 +237,13 @@ static int on_kek_timer(sd_event_source *source, uint64_t usec, void *userdata) 
                 return 0;
         k = calloc(1, sizeof(*k));
         if (!k)
-                return kek_arm(m, ADED_ROTATION_RETRY_USEC);
+                return manager_timer_arm(m->kek_timer, ADED_ROTATION_RETRY_USEC);
         r = aded_task_start(m, &m->kek_checks, &k->task, kek_check_thread);
         if (r < 0) {
                 free(k);
                 ade_log_warning_errno(r, "KEK check: cannot start: %m");
         }
-        return kek_arm(m, m->config->rotation.kek_interval_sec * 1000000U);
+        return manager_timer_arm(m->kek_timer, m->config->rotation.kek_interval_sec * 1000000U);
 }
 
 static int kek_check_finish(AdedTask *t) {
@@ -323,9 +305,9 @@ void aded_rotation_poke(Manager *m) {
         if (m->stopping)
                 return;
         if (m->rotation_timer)
-                (void)rotation_arm(m, 0);
+                (void)manager_timer_arm(m->rotation_timer, 0);
         if (m->kek_timer && m->kek_behind)
-                (void)kek_arm(m, 0);
+                (void)manager_timer_arm(m->kek_timer, 0);
 }
 
 void aded_rotation_stop(Manager *m) {
