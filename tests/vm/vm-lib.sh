@@ -19,7 +19,8 @@
 #                                  (VM_SECONDS: how long the VM ran)
 #   VM_CUT_AT=LINE vm_run ...      a power cut: QEMU is killed (-9) once the guest prints LINE;
 #                                  returns 0 then (the guest's checks until LINE decide the test)
-#   vm_power_cut_prepare           the run folder, tree and aded's state disk of a power-cut test
+#   vm_aded_prepare                the binaries, run folder and small tree of a test of aded
+#   vm_power_cut_prepare           the same and aded's state disk, for a power-cut test
 #   vm_power_cut_boots BOOTS ...   boots the same images BOOTS times, each but the last cut
 #   vm_host_check NAME COMMAND...  a check on the host, after the boots
 #
@@ -359,16 +360,22 @@ vm_run() {
         return "${exitline#ADE-VM-EXIT }"
 }
 
-# vm_power_cut_prepare: what a power-cut test of aded needs before its boots: a VM, aded, adectl
-# and the emulator built, jq, a run folder with a small tree (about 21 MiB: TCG encrypts slowly) and
-# aded's persistent disk, ext4, in $VM_STATE_IMG. Exits itself (77: cannot run here, 1: failed).
-vm_power_cut_prepare() {
+# vm_aded_prepare: what a test of aded in the guest needs: a VM, aded, adectl and the emulator
+# built, jq, and a run folder with a small tree (about 21 MiB: TCG encrypts slowly). Exits itself
+# (77: cannot run here, 1: failed).
+vm_aded_prepare() {
         vm_require
         vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
         command -v jq >/dev/null || vm_skip "jq is missing"
         vm_prepare || exit 1
         vm_new_run || exit 1
         vm_make_tree 4 || exit 1
+}
+
+# vm_power_cut_prepare: vm_aded_prepare, and aded's persistent disk, ext4, in $VM_STATE_IMG, for a
+# power-cut test.
+vm_power_cut_prepare() {
+        vm_aded_prepare
         VM_STATE_IMG=$(vm_image state 64M) || exit 1
         mkfs.ext4 -q -F "$VM_STATE_IMG" >&2 || exit 1
         : >"$VM_RUN/result"

@@ -12,18 +12,12 @@
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
-LOOPS=(/dev/vdb)
-dev=/dev/vdb
-SUMS=$WORK/fsynced.sha256
-WRITER_TAG=$PL_BOOT
 # aded-vm-lib.sh's writer and checks work on $EXT4_MNT: here it is the XFS disk's mount point.
 EXT4_MNT=$WORK/data-xfs
 # Not the defaults: they must come back with the volume.
 OPTIONS=noatime,nodev,nosuid
 
-require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
-require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
-write_config
+powerloss_start
 
 # with_options: what is mounted on $EXT4_MNT has every option of $OPTIONS.
 with_options() {
@@ -63,11 +57,6 @@ check "Show: the header is detached" test "$(volume_field $dev header)" = Detach
 header=$(find "$WORK/headers" -name '*.header' | head -n1)
 check "the header is a file in header-dir" test -f "$header"
 check "... a LUKS2 header whose reencryption finished" sh -c "cryptsetup isLuks --type luks2 '$header' && ! cryptsetup luksDump '$header' | grep -q online-reencrypt"
-check "the plaintext marker is gone from the disk" sh -c "! grep -qa ADE-VM-PLAINTEXT-MARKER $dev"
-grep -av "varlink: call" "$WORK/aded.log" | grep -ai -e resum -e error -e fail | tail -n 20 | sed 's/^/# aded: /'
-mapper=$(volume_field $dev mapper)
-umount "$EXT4_MNT"
-check "xfs_repair -n: the filesystem is clean" xfs_repair -n "$mapper"
-for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+encrypted_and_clean xfs_repair -n
 require "aded and the emulator stop; the state disk is unmounted" stop_all
 done_checks

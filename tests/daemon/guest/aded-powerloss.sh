@@ -17,14 +17,7 @@
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
-LOOPS=(/dev/vdb)
-dev=/dev/vdb
-SUMS=$WORK/fsynced.sha256
-WRITER_TAG=$PL_BOOT
-
-require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
-require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
-write_config
+powerloss_start
 
 if [ "$PL_BOOT" = 1 ]; then
         require "ext4: mounted on $EXT4_MNT" sh -c "mkdir -p $EXT4_MNT && mount $dev $EXT4_MNT"
@@ -47,12 +40,7 @@ fi
 
 encryption_finishes three
 check "the device carries a LUKS2 header" cryptsetup isLuks --type luks2 $dev
-check "the plaintext marker is gone from the disk" sh -c "! grep -qa ADE-VM-PLAINTEXT-MARKER $dev"
-grep -av "varlink: call" "$WORK/aded.log" | grep -ai -e resum -e error -e fail | tail -n 20 | sed 's/^/# aded: /'
-mapper=$(volume_field $dev mapper)
-umount "$EXT4_MNT"
-check "e2fsck -fn: the filesystem is clean" e2fsck -fn "$mapper"
-for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+encrypted_and_clean e2fsck -fn
 
 # Key Vault cut while an Unlock fetches the key: every connection to it closed without an answer.
 require "Key Vault's connections are dropped from now on" emulator_fault '{"route": "keyvault", "drop": true, "count": 100000}'

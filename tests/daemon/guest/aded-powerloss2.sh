@@ -14,14 +14,7 @@
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
-LOOPS=(/dev/vdb)
-dev=/dev/vdb
-SUMS=$WORK/fsynced.sha256
-WRITER_TAG=$PL_BOOT
-
-require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
-require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
-write_config
+powerloss_start
 
 state_is() {
         test "$(volume_field "$dev" state)" = "$1"

@@ -130,3 +130,29 @@ encryption_finishes() {
         check "no worker is left" sh -c "! pgrep -f -- '--reencrypt-worke[r]'"
         check "no device-mapper helper is left" sh -c "! dmsetup ls | grep -q -e -hotzone -e -overlay"
 }
+
+# powerloss_start: how each boot of a power-cut guest begins: the data disk /dev/vdb is the only
+# volume, the writer's record and folder are set, the persistent disk is mounted on $WORK, the
+# emulator runs and aded's configuration is written.
+powerloss_start() {
+        LOOPS=(/dev/vdb)
+        dev=/dev/vdb
+        SUMS=$WORK/fsynced.sha256
+        WRITER_TAG=$PL_BOOT
+        require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
+        require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
+        write_config
+}
+
+# encrypted_and_clean FSCK...: once Encrypted, the plaintext marker is gone from the disk; aded's
+# lines about resuming and failures are shown; unmounted, FSCK (e2fsck -fn, xfs_repair -n) finds
+# the filesystem on the mapper clean; then the volume is closed.
+encrypted_and_clean() {
+        local mapper m
+        check "the plaintext marker is gone from the disk" sh -c "! grep -qa ADE-VM-PLAINTEXT-MARKER $dev"
+        grep -av "varlink: call" "$WORK/aded.log" | grep -ai -e resum -e error -e fail | tail -n 20 | sed 's/^/# aded: /'
+        mapper=$(volume_field $dev mapper)
+        umount "$EXT4_MNT"
+        check "$*: the filesystem is clean" "$@" "$mapper"
+        for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+}
