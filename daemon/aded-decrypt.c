@@ -126,9 +126,11 @@ int aded_decrypt_run(Job *j) {
         if (r < 0)
                 return r;
         if (plain) {
-                /* Finished before a crash or stop: its boot lines may still be there. */
+                /* Finished before a crash or stop: its boot lines may still be there, and after a
+                 * power cut the filesystem is mounted nowhere. */
                 if (record && record->uuid)
                         aded_boot_remove(j, record->uuid);
+                aded_remount_plain(j, record);
                 (void)aded_state_remove(m->state, job_key(j));
                 return 0; /* plaintext already */
         }

@@ -52,6 +52,12 @@ int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device) {
         return ade_varlink_error(call, ADED_ERROR("NoSuchVolume"), p);
 }
 
-int aded_error_in_progress(AdeVarlinkCall *call) {
-        return ade_varlink_error(call, ADED_ERROR("OperationInProgress"), NULL);
+int aded_error_in_progress(AdeVarlinkCall *call, const char *device) {
+        _cleanup_json_ json_object *p = json_object_new_object();
+
+        if (!p)
+                return -ENOMEM;
+        if (device)
+                json_object_object_add(p, "device", json_object_new_string(device));
+        return ade_varlink_error(call, ADED_ERROR("OperationInProgress"), p);
 }

@@ -26,4 +26,7 @@ int aded_error_unlock_without_dm(AdeVarlinkCall *call);
 json_object *aded_error_keyvault_parameters(const AdeCloudError *e);
 
 int aded_error_no_such_volume(AdeVarlinkCall *call, const char *device);
-int aded_error_in_progress(AdeVarlinkCall *call);
+
+/* OperationInProgress(device): @device is the volume whose job holds the call back, NULL when what
+ * runs has no volume yet (an Enable's checks, a choice of volumes). */
+int aded_error_in_progress(AdeVarlinkCall *call, const char *device);

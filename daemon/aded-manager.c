@@ -168,6 +168,10 @@ bool manager_has_running_jobs(Manager *m) {
         return m->n_jobs > 0 || m->preps || m->selects;
 }
 
+const char *manager_busy_device(Manager *m) {
+        return m->n_jobs > 0 ? job_device(m->jobs[0]) : NULL;
+}
+
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret) {
         Job **grown, *j;
         int r;

@@ -112,3 +112,6 @@ Job *manager_find_job(Manager *m, const char *device);
 /* Whether a job, Enable's preparation or the choice of volumes of Disable, RotateKey or Unlock is
  * running. */
 bool manager_has_running_jobs(Manager *m);
+/* The device of a running job, for a refusal to name: NULL when only a preparation or a choice of
+ * volumes runs (no volume is held yet). */
+const char *manager_busy_device(Manager *m);

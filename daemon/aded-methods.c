@@ -109,7 +109,7 @@ static int method_enable(AdeVarlinkCall *call, json_object *params, unsigned fla
         if (manager_has_running_jobs(m)) {
                 /* A dry run's plan would describe volumes that the running job is changing. */
                 if (opt_bool(params, "dryRun"))
-                        return aded_error_in_progress(call);
+                        return aded_error_in_progress(call, manager_busy_device(m));
                 return enable_queue_add(m, call, flags, type, &p);
         }
         return enable_prep_start(m, call, flags, opt_bool(params, "dryRun"), type, &p);
@@ -123,7 +123,7 @@ static bool refuse_when_busy(Manager *m, AdeVarlinkCall *call, int *ret) {
         if (m->stopping)
                 *ret = aded_error_stopping(call);
         else if (manager_has_running_jobs(m))
-                *ret = aded_error_in_progress(call);
+                *ret = aded_error_in_progress(call, manager_busy_device(m));
         else
                 return false;
         return true;

@@ -15,3 +15,9 @@ typedef struct Job Job;
  * runs offline, as it would without device-mapper). A failed mount is logged; the name is returned
  * all the same. */
 char *aded_reopen(Job *j, const AdeStateVolume *record, const char *header, const char *uuid, const AdeSecret *keyfile);
+
+/* A decryption whose reencryption ended before a power cut, before its @record was removed: the
+ * plain filesystem is mounted nowhere. It is mounted where @record says it was, with its options,
+ * as the decryption would have left it; unless @record is not a decryption's, names no mount point,
+ * the device is held (a mapping) or something is mounted there (a failure is logged). */
+void aded_remount_plain(Job *j, const AdeStateVolume *record);

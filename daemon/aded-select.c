@@ -230,7 +230,7 @@ static int select_finish(Manager *m, VolumeSelect *s) {
         if (m->stopping)
                 return aded_error_stopping(call);
         if (s->refuse_busy && manager_has_running_jobs(m))
-                return aded_error_in_progress(call);
+                return aded_error_in_progress(call, manager_busy_device(m));
         if (s->result < 0)
                 return ade_varlink_error_errno(call, s->result);
         if (s->device_unknown)
@@ -251,7 +251,7 @@ static int select_finish(Manager *m, VolumeSelect *s) {
         /* Each volume has one job at a time, with or without a device named in the call. */
         for (size_t i = 0; i < s->n_eligible; i++)
                 if (manager_find_job(m, s->eligible[i]->device))
-                        return aded_error_in_progress(call);
+                        return aded_error_in_progress(call, s->eligible[i]->device);
         r = manager_start_jobs(m, s->type, s->eligible, s->n_eligible, s->has_params ? &s->params : NULL, &jobs);
         if (r < 0)
                 return ade_varlink_error_errno(call, r);

@@ -157,8 +157,10 @@ static int print_error(const char *verb, const char *error, json_object *p) {
                 return EXIT_REFUSED;
         }
         if (streq(name, "OperationInProgress")) {
-                fprintf(stderr, "adectl: %s refused: another job is running; see 'adectl show' or 'adectl watch'\n",
-                        verb);
+                const char *device = jstr(p, "device");
+
+                fprintf(stderr, "adectl: %s refused: another job is running%s%s; see 'adectl show' or 'adectl watch'\n",
+                        verb, device ? " on " : "", strempty(device));
                 return EXIT_REFUSED;
         }
         if (streq(name, "KeyVaultError")) {

@@ -7,13 +7,7 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/vm/vm-lib.sh"
-vm_require
-vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
-command -v jq >/dev/null || vm_skip "jq is missing"
-vm_prepare || exit 1
-vm_new_run || exit 1
-# A smaller tree than the default one (about 21 MiB): TCG encrypts slowly.
-vm_make_tree 4 || exit 1
+vm_aded_prepare
 state=$(vm_image state 64M) || exit 1
 data=$(vm_ext4_image eio 160M) || exit 1
 # The data disk throttled to 4 MiB/s, so that the fault comes in the middle of the encryption.

@@ -9,30 +9,17 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/vm/vm-lib.sh"
-vm_require
-vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
-command -v jq >/dev/null || vm_skip "jq is missing"
-vm_prepare || exit 1
-vm_new_run || exit 1
-# A smaller tree than the default one (about 21 MiB): TCG encrypts slowly.
-vm_make_tree 4 || exit 1
-state=$(vm_image state 64M) || exit 1
-mkfs.ext4 -q -F "$state" || exit 1
+vm_power_cut_prepare
 data=$(vm_ext4_image powerloss 160M) || exit 1
 # The data disk throttled to 4 MiB/s: the encryption takes about a minute, so that the cut lands
 # near 30 % (the guest notices the progress only as fast as it can start adectl under TCG).
-disks=("$state:ade-state" "$data:data-ext4:throttling.bps-total=4194304")
+disks=("$VM_STATE_IMG:ade-state" "$data:data-ext4:throttling.bps-total=4194304")
 guest=$(dirname "$0")/guest/aded-powerloss.sh
-: >"$VM_RUN/result"
 vm_power_cut_boots 3 "$guest" "${disks[@]}"
 rc=$?
 if [ $rc -eq 0 ]; then
-        if cryptsetup isLuks --type luks2 "$data"; then
-                echo "ok - host: stock cryptsetup finds the LUKS2 header on the data disk" | tee -a "$VM_RUN/result"
-        else
-                echo "not ok - host: the data disk carries no LUKS2 header" | tee -a "$VM_RUN/result"
-                rc=1
-        fi
+        vm_host_check "stock cryptsetup finds the LUKS2 header on the data disk" \
+                cryptsetup isLuks --type luks2 "$data" || rc=1
 fi
 vm_check_summary "$VM_RUN/result" $rc
 exit $rc

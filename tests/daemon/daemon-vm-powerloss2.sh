@@ -9,28 +9,15 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/vm/vm-lib.sh"
-vm_require
-vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
-command -v jq >/dev/null || vm_skip "jq is missing"
-vm_prepare || exit 1
-vm_new_run || exit 1
-vm_make_tree 4 || exit 1
-state=$(vm_image state 64M) || exit 1
-mkfs.ext4 -q -F "$state" || exit 1
+vm_power_cut_prepare
 data=$(vm_ext4_image powerloss 160M) || exit 1
 # Throttled (8 MiB/s), so that the cut lands part-way through the decryption (about 40 s).
-disks=("$state:ade-state" "$data:data-ext4:throttling.bps-total=8388608")
+disks=("$VM_STATE_IMG:ade-state" "$data:data-ext4:throttling.bps-total=8388608")
 guest=$(dirname "$0")/guest/aded-powerloss2.sh
-: >"$VM_RUN/result"
 vm_power_cut_boots 2 "$guest" "${disks[@]}"
 rc=$?
 if [ $rc -eq 0 ]; then
-        if cryptsetup isLuks "$data"; then
-                echo "not ok - host: the data disk still carries a LUKS header" | tee -a "$VM_RUN/result"
-                rc=1
-        else
-                echo "ok - host: the data disk carries no LUKS header" | tee -a "$VM_RUN/result"
-        fi
+        vm_host_check "the data disk carries no LUKS header" sh -c "! cryptsetup isLuks '$data'" || rc=1
 fi
 vm_check_summary "$VM_RUN/result" $rc
 exit $rc

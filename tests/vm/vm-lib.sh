@@ -19,6 +19,10 @@
 #                                  (VM_SECONDS: how long the VM ran)
 #   VM_CUT_AT=LINE vm_run ...      a power cut: QEMU is killed (-9) once the guest prints LINE;
 #                                  returns 0 then (the guest's checks until LINE decide the test)
+#   vm_aded_prepare                the binaries, run folder and small tree of a test of aded
+#   vm_power_cut_prepare           the same and aded's state disk, for a power-cut test
+#   vm_power_cut_boots BOOTS ...   boots the same images BOOTS times, each but the last cut
+#   vm_host_check NAME COMMAND...  a check on the host, after the boots
 #
 # Environment: ADE_VM_CACHE (default /var/cache/ade-vm), ADE_VM_TIMEOUT (seconds, default 900),
 # ADE_VM_MEMORY (MiB, default 1024), ADE_VM_SMP (default 1: the machine's cores are shared),
@@ -354,6 +358,40 @@ vm_run() {
         fi
         vm_log "VM ran for ${VM_SECONDS}s; boot to script start $(sed -n 's/^ADE-VM-UPTIME //p' "$VM_RUN/guest.out" | head -n1)s"
         return "${exitline#ADE-VM-EXIT }"
+}
+
+# vm_aded_prepare: what a test of aded in the guest needs: a VM, aded, adectl and the emulator
+# built, jq, and a run folder with a small tree (about 21 MiB: TCG encrypts slowly). Exits itself
+# (77: cannot run here, 1: failed).
+vm_aded_prepare() {
+        vm_require
+        vm_require_built daemon/aded tools/adectl tests/emulator/ade-emulator
+        command -v jq >/dev/null || vm_skip "jq is missing"
+        vm_prepare || exit 1
+        vm_new_run || exit 1
+        vm_make_tree 4 || exit 1
+}
+
+# vm_power_cut_prepare: vm_aded_prepare, and aded's persistent disk, ext4, in $VM_STATE_IMG, for a
+# power-cut test.
+vm_power_cut_prepare() {
+        vm_aded_prepare
+        VM_STATE_IMG=$(vm_image state 64M) || exit 1
+        mkfs.ext4 -q -F "$VM_STATE_IMG" >&2 || exit 1
+        : >"$VM_RUN/result"
+}
+
+# vm_host_check NAME COMMAND...: a check on the host after the boots: "ok - host: NAME" or "not ok",
+# printed and appended to $VM_RUN/result. Returns COMMAND's verdict.
+vm_host_check() {
+        local name=$1
+        shift
+        if "$@"; then
+                echo "ok - host: $name" | tee -a "$VM_RUN/result"
+        else
+                echo "not ok - host: $name" | tee -a "$VM_RUN/result"
+                return 1
+        fi
 }
 
 # vm_power_cut_boots BOOTS SCRIPT IMAGE...: boots the same images BOOTS times with vm_run, PL_BOOT

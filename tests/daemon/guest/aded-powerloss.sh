@@ -17,14 +17,7 @@
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
-LOOPS=(/dev/vdb)
-dev=/dev/vdb
-SUMS=$WORK/fsynced.sha256
-WRITER_TAG=$PL_BOOT
-
-require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
-require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
-write_config
+powerloss_start
 
 if [ "$PL_BOOT" = 1 ]; then
         require "ext4: mounted on $EXT4_MNT" sh -c "mkdir -p $EXT4_MNT && mount $dev $EXT4_MNT"
@@ -33,53 +26,21 @@ if [ "$PL_BOOT" = 1 ]; then
         require "aded starts" start_aded
         require "adectl enable --no-wait starts the job" adectl enable --volume-type DATA --no-wait
         require "the volume is mounted again on $EXT4_MNT, from the mapper" within 120 mounted_back
-        writer &
-        require "the encryption reaches 30 %" wait_progress 0.3 900
-        # Written, never fsync'd: a power cut may lose it (and may not).
-        head -c 1M /dev/urandom >"$EXT4_MNT/not-fsynced"
-        echo "# cut at $(progress) of the volume, $(wc -l <"$SUMS") fsync'd files written"
-        echo ADE-VM-CUT
-        sleep 1000
+        encryption_cut_at 0.3
 fi
 
-check "fresh boot after the cut: nothing is open" test -z "$(ls /dev/mapper | grep -v control)"
-require "aded starts" start_aded
-check "aded resumes the encryption by itself" within 300 logged 'resuming the encrypt'
-check "the volume is mounted again where it was ($EXT4_MNT), from the mapper" within 300 mounted_back
-check "every file fsync'd before the cut is intact" fsynced_intact
+encryption_resumed
 
 if [ "$PL_BOOT" = 2 ]; then
         mounted_back && writer &
         # The encryption goes on meanwhile: the tree is read after the next cut, in boot 3.
         require "the resumed encryption reaches 50 %" wait_progress 0.5 900
-        echo "# cut at $(progress) of the volume, $(wc -l <"$SUMS") fsync'd files written"
-        echo ADE-VM-CUT
-        sleep 1000
+        cut_line
 fi
 
-mounted_back && writer &
-wpid=$!
-check "Show: Encrypted in the end" within 600 encrypted
-kill $wpid 2>/dev/null
-wait $wpid 2>/dev/null
-echo "# $(wc -l <"$SUMS") fsync'd files written over the three boots"
-if [ -f "$EXT4_MNT/not-fsynced" ]; then
-        echo "# the file written but not fsync'd before the first cut survived ($(stat -c %s "$EXT4_MNT/not-fsynced") bytes)"
-else
-        echo "# the file written but not fsync'd before the first cut was lost"
-fi
-check "still mounted where it was ($EXT4_MNT), from the mapper" mounted_back
-check "every file of the tree is intact" tree_intact
-check "every fsync'd file of the three boots is intact, byte for byte" fsynced_intact
-check "no worker is left" sh -c "! pgrep -f -- '--reencrypt-worke[r]'"
-check "no device-mapper helper is left" sh -c "! dmsetup ls | grep -q -e -hotzone -e -overlay"
+encryption_finishes three
 check "the device carries a LUKS2 header" cryptsetup isLuks --type luks2 $dev
-check "the plaintext marker is gone from the disk" sh -c "! grep -qa ADE-VM-PLAINTEXT-MARKER $dev"
-grep -av "varlink: call" "$WORK/aded.log" | grep -ai -e resum -e error -e fail | tail -n 20 | sed 's/^/# aded: /'
-mapper=$(volume_field $dev mapper)
-umount "$EXT4_MNT"
-check "e2fsck -fn: the filesystem is clean" e2fsck -fn "$mapper"
-for m in /dev/mapper/ade-*; do [ -e "$m" ] && cryptsetup close "${m##*/}"; done
+encrypted_and_clean e2fsck -fn
 
 # Key Vault cut while an Unlock fetches the key: every connection to it closed without an answer.
 require "Key Vault's connections are dropped from now on" emulator_fault '{"route": "keyvault", "drop": true, "count": 100000}'

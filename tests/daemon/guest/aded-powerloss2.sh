@@ -8,17 +8,13 @@
 #     prints the cut line and the host kills QEMU.
 #  2. A fresh boot: aded resumes the decryption by itself, mounts the volume again where it was and
 #     finishes: NotEncrypted, no LUKS header, the plain filesystem clean and every file intact.
+#     Then aded stops, and the state file taken during the decryption is put back, as a cut right
+#     after the end of the reencryption would leave it: aded started again mounts the plain disk
+#     where it was and drops the record.
 . "$top_srcdir/tests/vm/guest/unlock-lib.sh"
 . "$top_srcdir/tests/daemon/guest/aded-vm-lib.sh"
 
-LOOPS=(/dev/vdb)
-dev=/dev/vdb
-SUMS=$WORK/fsynced.sha256
-WRITER_TAG=$PL_BOOT
-
-require "state disk: mount on $WORK" sh -c "mkdir -p $WORK && mount /dev/vda $WORK"
-require "the emulator starts on 127.0.0.1:$HTTPS_PORT" start_emulator_fixed
-write_config
+powerloss_start
 
 state_is() {
         test "$(volume_field "$dev" state)" = "$1"
@@ -52,6 +48,8 @@ check "fresh boot after the cut: nothing is open" test -z "$(ls /dev/mapper | gr
 check "fresh boot after the cut: nothing is mounted on $EXT4_MNT" sh -c "! mountpoint -q $EXT4_MNT"
 require "aded starts" start_aded
 check "aded resumes the decryption by itself" within 300 logged 'resuming the decryption'
+# The state file while the decryption runs, for the last part below.
+cp "$WORK/state/state.json" "$WORK/state.during"
 check "the volume is mounted again where it was ($EXT4_MNT)" within 300 on_mount
 check "every file fsync'd before the cut is intact" fsynced_intact
 on_mount && writer &
@@ -74,5 +72,26 @@ for m in /dev/mapper/ade-*; do [ -e "$m" ] && dmsetup remove "${m##*/}"; done
 drop_caches
 check "the plaintext is back on the disk" marker_on $dev
 check "e2fsck -fn on the plain disk is clean" e2fsck -fn $dev
+
+# A power cut after the reencryption ended but before the state file said so: the disk is plain,
+# nothing is open nor mounted, and the state file still holds the decryption's record (the copy
+# taken while it ran). At start aded finds the volume plain: it mounts it where the record says
+# and drops the record.
+require "aded stops" stop_aded
+require "the state file of a cut at the end of the decryption" cp "$WORK/state.during" "$WORK/state/state.json"
+check "... it holds the decryption's record" \
+        jq -e --arg d $dev '.volumes[] | select(.device == $d and .job == "decrypt" and .mountPoint != null)' "$WORK/state/state.json"
+check "... nothing is mounted on $EXT4_MNT" sh -c "! mountpoint -q $EXT4_MNT"
+require "aded starts" start_aded
+check "aded mounts the plain disk where it was ($EXT4_MNT)" within 120 mounted_from "$EXT4_MNT" $dev
+check "... every file of the tree is intact" tree_intact
+check "... every fsync'd file is intact" fsynced_intact
+record_gone() {
+        ! jq -e --arg d $dev '.volumes[] | select(.device == $d)' "$WORK/state/state.json" >/dev/null
+}
+check "the record is gone" within 60 record_gone
+check "Show: NotEncrypted" state_is NotEncrypted
+grep -av "varlink: call" "$WORK/aded.log" | tail -n 5 | sed 's/^/# aded: /'
+umount "$EXT4_MNT"
 require "aded and the emulator stop; the state disk is unmounted" stop_all
 done_checks
