@@ -117,7 +117,8 @@ check_files_on_plain() {
 check_files_encrypted() {
         local dev=$1 manifest=$2 key copy loop
         key=$(mktemp -u "$WORK/key.XXXXXX")
-        "$RESOLVE" --config "$WORK/ade.conf" --output "$key" "$dev" 2>/dev/null || fail "ade-resolve-key failed on $dev"
+        "$RESOLVE" --config "$WORK/ade.conf" --output "$key" "$dev" 2>"$WORK/resolve.err" ||
+                fail "ade-resolve-key failed on $dev: $(cat "$WORK/resolve.err")"
         cryptsetup open --test-passphrase --key-file "$key" "$dev" || fail "the resolved key does not open $dev"
         copy=$(mktemp "$WORK/copy.XXXXXX")
         cp --sparse=always "$(losetup -nO BACK-FILE "$dev")" "$copy"
