@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A header backup that cannot be uploaded is retried, across a restart (docs/architecture.md §11).
+# Azurite never fails, so aded talks to it through tests/integration/blob-fault-proxy.py, which
+# answers 503 ServerBusy with Retry-After when the test says so. Storage failing: the encryption still
+# succeeds, the volume is Encrypted and its record (and Show) says the backup is pending and since
+# when. aded restarted while it is pending, Storage back but answering one 503 with Retry-After:
+# the retry at start waits it out and uploads generation 1; the backup is Current.
+. "$(dirname "$0")/daemon-lib.sh"
+daemon_require_root
+command -v cryptsetup >/dev/null || skip "no cryptsetup"
+command -v openssl >/dev/null || skip "no openssl"
+srcdir=$top_srcdir
+builddir=$top_builddir
+tool=$builddir/tests/integration/ade-blob-tool
+[ -x "$tool" ] || skip "$tool is not built"
+. "$srcdir/tests/integration/azurite-lib.sh"
+azurite_install
+rc=$?
+[ $rc -eq 0 ] || exit $rc
+
+make_volume 200
+start_emulator
+azurite_start "$WORK/azurite" "$WORK/emu/ca.pem" "$WORK/emu/ca.key" || fail "Azurite did not start"
+CLEANUPS+=("kill $AZURITE_PID; wait $AZURITE_PID")
+imds=http://127.0.0.1:$HTTP_PORT
+ca=$WORK/emu/ca.pem
+token=$(curl -sSf --noproxy '*' -H 'Metadata: true' \
+        "$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F" |
+        jq -r .access_token)
+azurite_create_container backups "$token" "$ca" || fail "cannot create the container"
+
+mode=$WORK/proxy.mode
+echo fail >"$mode"
+/usr/bin/python3 "$srcdir/tests/integration/blob-fault-proxy.py" "${AZURITE_ACCOUNT%/devstoreaccount1}" "$ca" \
+        "$WORK/azurite/cert.pem" "$WORK/azurite/key.pem" "$mode" "$WORK/proxy.log" >"$WORK/proxy.out" 2>&1 &
+proxy_pid=$!
+CLEANUPS+=("kill $proxy_pid")
+for _ in $(seq 100); do
+        port=$(sed -n 's/^port //p' "$WORK/proxy.out")
+        [ -n "$port" ] && break
+        kill -0 "$proxy_pid" 2>/dev/null || { cat "$WORK/proxy.out"; fail "the fault proxy exited"; }
+        sleep 0.1
+done
+[ -n "$port" ] || fail "the fault proxy did not listen"
+container=https://127.0.0.1:$port/devstoreaccount1/backups
+
+write_config
+printf '\n[backup]\nurl = %s\n' "$container" >>"$WORK/ade.conf"
+start_aded
+kek=$(emulator_state | jq -r '.keys[] | select(.name == "kek") | .kid')
+vault_id=$(sed -n 's/^resource-id = //p' "$WORK/ade.conf")
+t() {
+        "$tool" --container "$AZURITE_ACCOUNT/backups" --imds "$imds" --ca "$ca" --vault "https://localhost:$HTTPS_PORT" \
+                --vault-resource "$EMULATOR_KEYVAULT_RESOURCE" "$@"
+}
+record() {
+        jq -r --arg d "$VOLUME" ".volumes[] | select(.device == \$d) | .$1" "$WORK/state/state.json"
+}
+
+# Storage answers 503 to everything: the encryption is not failed by it.
+adectl enable --volume-type data --kek-url "$kek" --kek-vault-resource-id "$vault_id" --skip-snapshot-check \
+        >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable failed while Storage answered 503"; }
+[ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "not Encrypted"
+grep -q "$VOLUME: the header backup was not uploaded to $container" "$WORK/aded.log" ||
+        fail "the log does not say the backup failed: $(grep -i backup "$WORK/aded.log" | tail -n 5)"
+grep -q " 503$" "$WORK/proxy.log" || fail "the proxy answered no 503"
+[ "$(record backupPending)" = true ] || fail "the record does not say the backup is pending: $(cat "$WORK/state/state.json")"
+since=$(record backupPendingSince)
+[ "$since" -gt 0 ] 2>/dev/null || fail "no backupPendingSince: $since"
+[ "$(record backupGeneration)" = null ] || fail "a generation is recorded without an upload"
+t list >"$WORK/list" || fail "cannot list the container"
+[ -s "$WORK/list" ] && fail "a blob exists although every upload failed: $(cat "$WORK/list")"
+check_files_encrypted "$VOLUME" "$MANIFEST"
+
+# Restarted while pending; Storage back, with one 503 and Retry-After first.
+stop_aded
+echo 503-once >"$mode"
+: >"$WORK/proxy.log"
+start_aded
+for _ in $(seq 600); do
+        [ "$(record backupGeneration)" = 1 ] && break
+        sleep 0.1
+done
+[ "$(record backupGeneration)" = 1 ] || fail "the pending backup did not catch up after the restart: $(tail -n 5 "$WORK/aded.log")"
+[ "$(record backupPending)" = null ] || fail "still pending after the upload"
+[ "$(head -n 1 "$WORK/proxy.log" | cut -d' ' -f3)" = 503 ] || fail "the first request was not answered 503: $(cat "$WORK/proxy.log")"
+grep -q "^PUT .* 201$" "$WORK/proxy.log" || fail "no upload went through after the 503: $(cat "$WORK/proxy.log")"
+uuid=$(cryptsetup luksUUID "$VOLUME") || fail "no LUKS UUID on $VOLUME"
+t list >"$WORK/list" || fail "cannot list the container"
+[ "$(wc -l <"$WORK/list")" = 1 ] || fail "not exactly one blob: $(cat "$WORK/list")"
+name=$(cut -d' ' -f1 "$WORK/list")
+case "$name" in
+"$(hostname)/$uuid/000001-"????????T??????Z) ;;
+*) fail "the blob's name does not say machine, volume and generation 1: $name" ;;
+esac
+t get "$name" "$WORK/header.backup" >"$WORK/meta" || fail "ade cannot decrypt the backup"
+cryptsetup luksHeaderBackup "$VOLUME" --header-backup-file "$WORK/stock.backup" || fail "luksHeaderBackup failed"
+cmp -s "$WORK/header.backup" "$WORK/stock.backup" || fail "the uploaded header is not the volume's header"
+[ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "not Encrypted after the retry"
+pass
