@@ -69,6 +69,13 @@ grep -q " 503$" "$WORK/proxy.log" || fail "the proxy answered no 503"
 since=$(record backupPendingSince)
 [ "$since" -gt 0 ] 2>/dev/null || fail "no backupPendingSince: $since"
 [ "$(record backupGeneration)" = null ] || fail "a generation is recorded without an upload"
+[ "$(volume_field "$VOLUME" backup.state)" = Pending ] || fail "Show does not say Pending: $(volume_field "$VOLUME" backup)"
+[ "$(volume_field "$VOLUME" backup.pendingSince)" = "$(date -u -d "@${since%??????}" +%Y-%m-%dT%H:%M:%SZ)" ] ||
+        fail "Show's pendingSince is not the record's: $(volume_field "$VOLUME" backup)"
+[ "$(volume_field "$VOLUME" backup.generation)" = null ] || fail "Show has a generation without an upload"
+adectl show >"$WORK/table" || fail "adectl show failed"
+grep -q "^    backup:  Pending since $(volume_field "$VOLUME" backup.pendingSince)$" "$WORK/table" ||
+        fail "the table does not say the backup is pending: $(cat "$WORK/table")"
 t list >"$WORK/list" || fail "cannot list the container"
 [ -s "$WORK/list" ] && fail "a blob exists although every upload failed: $(cat "$WORK/list")"
 check_files_encrypted "$VOLUME" "$MANIFEST"
@@ -98,4 +105,9 @@ t get "$name" "$WORK/header.backup" >"$WORK/meta" || fail "ade cannot decrypt th
 cryptsetup luksHeaderBackup "$VOLUME" --header-backup-file "$WORK/stock.backup" || fail "luksHeaderBackup failed"
 cmp -s "$WORK/header.backup" "$WORK/stock.backup" || fail "the uploaded header is not the volume's header"
 [ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "not Encrypted after the retry"
+[ "$(volume_field "$VOLUME" backup.state)" = Current ] || fail "Show does not say Current: $(volume_field "$VOLUME" backup)"
+[ "$(volume_field "$VOLUME" backup.generation)" = 1 ] || fail "Show's generation is not 1"
+[ "$(volume_field "$VOLUME" backup.pendingSince)" = null ] || fail "Show still has a pendingSince"
+adectl show >"$WORK/table" || fail "adectl show failed"
+grep -q "^    backup:  Current, generation 1$" "$WORK/table" || fail "the table does not say Current: $(cat "$WORK/table")"
 pass

@@ -95,9 +95,15 @@ stop_aded
 make_volume 200
 backup_config
 start_aded
+adectl enable --volume-type data --skip-snapshot-check --dry-run >"$WORK/out" 2>&1 ||
+        { cat "$WORK/out"; fail "the dry run without a KEK failed"; }
+grep -q "$VOLUME: no KEK: no backup" "$WORK/out" || fail "the dry run does not say 'no KEK: no backup': $(cat "$WORK/out")"
 adectl enable --volume-type data --skip-snapshot-check >"$WORK/out" 2>&1 ||
         { cat "$WORK/out"; fail "enable without a KEK failed"; }
 [ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "the volume without a KEK is not Encrypted"
 grep -q "$VOLUME: no KEK: no backup" "$WORK/aded.log" || fail "the log does not say the volume without a KEK has no backup"
 grep -q "$VOLUME: the header backup was not uploaded" "$WORK/aded.log" && fail "an upload was tried without a KEK"
+[ "$(volume_field "$VOLUME" backup.state)" = NoKek ] || fail "Show does not say NoKek: $(volume_field "$VOLUME" backup)"
+adectl show >"$WORK/table" || fail "adectl show failed"
+grep -q "^    backup:  no KEK: no backup$" "$WORK/table" || fail "the table does not say 'no KEK: no backup': $(cat "$WORK/table")"
 pass
