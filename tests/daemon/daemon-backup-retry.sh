@@ -110,4 +110,25 @@ cmp -s "$WORK/header.backup" "$WORK/stock.backup" || fail "the uploaded header i
 [ "$(volume_field "$VOLUME" backup.pendingSince)" = null ] || fail "Show still has a pendingSince"
 adectl show >"$WORK/table" || fail "adectl show failed"
 grep -q "^    backup:  Current, generation 1$" "$WORK/table" || fail "the table does not say Current: $(cat "$WORK/table")"
+
+# A key rotation changes the header: generation 2.
+adectl rotate >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "rotate failed"; }
+[ "$(volume_field "$VOLUME" backup.generation)" = 2 ] || fail "no generation 2 after the rotation: $(volume_field "$VOLUME" backup)"
+[ "$(volume_field "$VOLUME" backup.state)" = Current ] || fail "not Current after the rotation"
+t list >"$WORK/list" || fail "cannot list the container"
+name2=$(grep "^$(hostname)/$uuid/000002-" "$WORK/list" | cut -d' ' -f1)
+[ -n "$name2" ] || fail "no blob of generation 2: $(cat "$WORK/list")"
+t get "$name2" "$WORK/header2.backup" >"$WORK/meta" || fail "ade cannot decrypt generation 2"
+cryptsetup luksHeaderBackup "$VOLUME" --header-backup-file "$WORK/stock2.backup" || fail "luksHeaderBackup failed"
+cmp -s "$WORK/header2.backup" "$WORK/stock2.backup" || fail "generation 2 is not the rotated header"
+
+# A disable uploads the header as it found it (generation 3), then decrypts.
+adectl disable --volume-type data >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "disable failed"; }
+[ "$(volume_field "$VOLUME" state)" = NotEncrypted ] || fail "not NotEncrypted after disable"
+t list >"$WORK/list" || fail "cannot list the container"
+name3=$(grep "^$(hostname)/$uuid/000003-" "$WORK/list" | cut -d' ' -f1)
+[ -n "$name3" ] || fail "no blob of generation 3 after the disable: $(cat "$WORK/list")"
+t get "$name3" "$WORK/header3.backup" >"$WORK/meta" || fail "ade cannot decrypt generation 3"
+cmp -s "$WORK/header3.backup" "$WORK/stock2.backup" || fail "generation 3 is not the header the disable found"
+check_files_on_plain "$VOLUME" "$MANIFEST"
 pass
