@@ -62,8 +62,22 @@ static int read_header(const char *device, const char *header, const char *heade
         return 0;
 }
 
-/* The next generation under @prefix: one more than the highest there, 1 for the first. */
-static int next_generation(AdeBlobClient *blob, const char *prefix, unsigned *ret, AdeCloudError *ret_error) {
+/* The generation a blob name under @prefix says, or 0 when it is not one of ours. */
+static unsigned name_generation(const char *name, const char *prefix) {
+        const char *rest;
+        unsigned long g;
+        char *end;
+
+        if (!startswith(name, prefix))
+                return 0;
+        rest = name + strlen(prefix);
+        g = strtoul(rest, &end, 10);
+        return end == rest + GENERATION_DIGITS && *end == '-' && g < 999999 ? (unsigned)g : 0;
+}
+
+/* The blobs under @prefix and the next generation: one more than the highest there, 1 for the first. */
+static int list_generations(AdeBlobClient *blob, const char *prefix, AdeBlobItem **ret_items, size_t *ret_n,
+        unsigned *ret_next, AdeCloudError *ret_error) {
         AdeBlobItem *items = NULL;
         unsigned max = 0;
         size_t n = 0;
@@ -73,16 +87,45 @@ static int next_generation(AdeBlobClient *blob, const char *prefix, unsigned *re
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                const char *rest = items[i].name + strlen(prefix);
-                char *end;
-                unsigned long g = strtoul(rest, &end, 10);
-
-                if (end == rest + GENERATION_DIGITS && *end == '-' && g > max && g < 999999)
-                        max = (unsigned)g;
+                unsigned g = name_generation(items[i].name, prefix);
+                if (g > max)
+                        max = g;
         }
-        ade_blob_items_free(items, n);
-        *ret = max + 1;
+        *ret_items = items;
+        *ret_n = n;
+        *ret_next = max + 1;
         return 0;
+}
+
+typedef struct Listing {
+        AdeBlobItem *items;
+        size_t n;
+} Listing;
+
+static void listing_done(Listing *l) {
+        ade_blob_items_free(l->items, l->n);
+}
+
+/* [backup] keep: after generation @latest is uploaded, the older ones beyond the newest @keep go.
+ * A blob that cannot be deleted stays, said in the log; the backup itself is done. */
+static void prune(AdeBlobClient *blob, const char *device, const char *prefix, const AdeBlobItem *items, size_t n,
+        unsigned latest, unsigned keep) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_cloud_error_ AdeCloudError e = {};
+                unsigned g = name_generation(items[i].name, prefix);
+                int r;
+
+                if (g == 0 || g + keep > latest)
+                        continue;
+                r = ade_blob_delete(blob, items[i].name, &e);
+                if (r < 0 && r != -ENOENT)
+                        ade_log_warning("%s: the old header backup %s/%s could not be deleted ([backup] keep = %u): "
+                                        "%s; it stays",
+                                device, ade_blob_client_url(blob), items[i].name, keep, e.message ?: strerror(-r));
+                else
+                        ade_log_debug("%s: deleted the old header backup %s ([backup] keep = %u)", device,
+                                items[i].name, keep);
+        }
 }
 
 /* One upload at a time: a job's and the retry's would otherwise race to the same generation, and the
@@ -99,6 +142,7 @@ static int upload(Manager *m, const char *device, const char *header, const char
         AdeKeyVault *kv;
         AdeLuksStatus st;
         AdeHttpOptions o;
+        _cleanup_(listing_done) Listing listing = {};
         char machine[256], stamp[32];
         size_t plain_size = 0, body_size = 0;
         unsigned generation;
@@ -145,7 +189,7 @@ static int upload(Manager *m, const char *device, const char *header, const char
         machine_segment(machine, sizeof(machine));
         if (asprintf(&prefix, "%s/%s/", machine, st.uuid) < 0)
                 return -ENOMEM;
-        r = next_generation(blob, prefix, &generation, e);
+        r = list_generations(blob, prefix, &listing.items, &listing.n, &generation, e);
         if (r < 0)
                 return r;
         now = time(NULL);
@@ -169,6 +213,8 @@ static int upload(Manager *m, const char *device, const char *header, const char
         r = ade_blob_put(blob, name, body, body_size, meta, e);
         if (r < 0)
                 return r;
+        if (m->config->backup.keep > 0)
+                prune(blob, device, prefix, listing.items, listing.n, generation, m->config->backup.keep);
         *ret_name = TAKE_PTR(name);
         *ret_generation = generation;
         return 0;

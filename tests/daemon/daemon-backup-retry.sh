@@ -5,7 +5,9 @@
 # answers 503 ServerBusy with Retry-After when the test says so. Storage failing: the encryption still
 # succeeds, the volume is Encrypted and its record (and Show) says the backup is pending and since
 # when. aded restarted while it is pending, Storage back but answering one 503 with Retry-After:
-# the retry at start waits it out and uploads generation 1; the backup is Current.
+# the retry at start waits it out and uploads generation 1; the backup is Current. A key rotation
+# uploads generation 2, a disable generation 3 (the header it found), and with [backup] keep = 2
+# generation 1 is deleted.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v cryptsetup >/dev/null || skip "no cryptsetup"
@@ -46,7 +48,7 @@ done
 container=https://127.0.0.1:$port/devstoreaccount1/backups
 
 write_config
-printf '\n[backup]\nurl = %s\n' "$container" >>"$WORK/ade.conf"
+printf '\n[backup]\nurl = %s\nkeep = 2\n' "$container" >>"$WORK/ade.conf"
 start_aded
 kek=$(emulator_state | jq -r '.keys[] | select(.name == "kek") | .kid')
 vault_id=$(sed -n 's/^resource-id = //p' "$WORK/ade.conf")
@@ -130,5 +132,8 @@ name3=$(grep "^$(hostname)/$uuid/000003-" "$WORK/list" | cut -d' ' -f1)
 [ -n "$name3" ] || fail "no blob of generation 3 after the disable: $(cat "$WORK/list")"
 t get "$name3" "$WORK/header3.backup" >"$WORK/meta" || fail "ade cannot decrypt generation 3"
 cmp -s "$WORK/header3.backup" "$WORK/stock2.backup" || fail "generation 3 is not the header the disable found"
+# [backup] keep = 2: generation 1 was deleted once generation 3 was uploaded.
+grep -q "^$(hostname)/$uuid/000001-" "$WORK/list" && fail "generation 1 is still there with keep = 2: $(cat "$WORK/list")"
+[ "$(grep -c "^$(hostname)/$uuid/" "$WORK/list")" = 2 ] || fail "not exactly generations 2 and 3: $(cat "$WORK/list")"
 check_files_on_plain "$VOLUME" "$MANIFEST"
 pass
