@@ -155,6 +155,10 @@ static int upload(Manager *m, const char *device, const char *header, const char
                 return r;
         if (!ade_luks_uuid_is_valid(st.uuid))
                 return -EBADMSG;
+        /* A header mid-reencryption is never a backup: restored after the reencryption moved on, it
+         * would re-encrypt ciphertext (docs/architecture.md §11). */
+        if (st.state != ADE_LUKS_STATE_FINISHED)
+                return -EBUSY;
         /* A retry goes by the record: another volume at its old /dev name is not its header. */
         if (expect_uuid && strcasecmp(st.uuid, expect_uuid) != 0)
                 return -ENODEV;
@@ -235,7 +239,7 @@ static void set_uploaded(AdeStateVolume *v, void *userdata) {
 
 /* Uploads one generation and records the outcome: pending until one upload succeeds. */
 static int backup_one(Manager *m, const char *device, const char *header, const char *device_id,
-        const char *expect_uuid, const AdeLuksToken *token) {
+        const char *expect_uuid, bool retry, const AdeLuksToken *token) {
         _cleanup_cloud_error_ AdeCloudError e = {};
         _cleanup_free_ char *name = NULL, *msg = NULL;
         uint64_t now = ade_now_realtime_usec();
@@ -243,8 +247,20 @@ static int backup_one(Manager *m, const char *device, const char *header, const 
         int r;
 
         /* Recorded first: a crash or a stop during the upload leaves it pending, to be retried. */
-        (void)aded_state_update(m->state, device_id, _ADE_JOB_STEP_INVALID, set_pending, &now);
+        if (!retry)
+                (void)aded_state_update(m->state, device_id, _ADE_JOB_STEP_INVALID, set_pending, &now);
         pthread_mutex_lock(&upload_lock);
+        if (retry) {
+                _cleanup_(ade_state_volume_freep) AdeStateVolume *now_record = NULL;
+
+                /* A job may have taken the volume since the retry looked (a disable's record replaces
+                 * this one before its own upload and its decryption): then it is not ours to upload. */
+                if (aded_state_get(m->state, device_id, &now_record) < 0 || !now_record ||
+                        !aded_backup_wanted(now_record)) {
+                        pthread_mutex_unlock(&upload_lock);
+                        return 0;
+                }
+        }
         r = upload(m, device, header, device_id, expect_uuid, token, &name, &generation, &e);
         if (r >= 0)
                 (void)aded_state_update(m->state, device_id, _ADE_JOB_STEP_INVALID, set_uploaded, &generation);
@@ -253,13 +269,19 @@ static int backup_one(Manager *m, const char *device, const char *header, const 
                 (void)aded_state_update(m->state, device_id, _ADE_JOB_STEP_INVALID, set_pending, &now);
         pthread_mutex_unlock(&upload_lock);
         if (r < 0) {
+                _cleanup_(ade_state_volume_freep) AdeStateVolume *after = NULL;
+
                 if (e.code || e.status > 0)
                         msg = ade_cloud_error_to_string(&e, "Azure");
-                ade_log_warning("%s: the header backup was not uploaded to %s: %s%s%s; the volume is not affected, "
-                                "the upload is retried later",
+                /* A disable's upload is not retried: the volume is on its way to plaintext. */
+                (void)aded_state_get(m->state, device_id, &after);
+                ade_log_warning("%s: the header backup was not uploaded to %s: %s%s%s; the volume is not affected%s",
                         device, m->config->backup.url,
-                        r == -ENODEV ? "the device has another header now" : strerror(-r), msg ? ": " : "",
-                        strempty(msg));
+                        r == -ENODEV  ? "the device has another header now"
+                        : r == -EBUSY ? "its header is in the middle of a reencryption"
+                                      : strerror(-r),
+                        msg ? ": " : "", strempty(msg),
+                        after && aded_backup_wanted(after) ? ", and the upload is retried later" : "");
                 return r;
         }
         ade_log_info("%s: header backup uploaded to %s/%s", device, m->config->backup.url, name);
@@ -274,7 +296,7 @@ void aded_backup_upload(
                 ade_log_info("%s: no KEK: no backup", device);
                 return;
         }
-        (void)backup_one(m, device, header, device_id, NULL, token);
+        (void)backup_one(m, device, header, device_id, NULL, false, token);
 }
 
 /* ---- retrying ---- */
@@ -340,7 +362,8 @@ static void *backup_retry_thread(void *userdata) {
                         .kek_algorithm = v->kek_algorithm,
                 };
 
-                if (backup_one(m, v->device, v->detached ? v->header_path : NULL, v->device_id, v->uuid, &token) < 0)
+                if (backup_one(m, v->device, v->detached ? v->header_path : NULL, v->device_id, v->uuid, true, &token) <
+                        0)
                         b->n_failed++;
         }
         for (size_t i = 0; i < p.n; i++)

@@ -7,7 +7,8 @@
 # when. aded restarted while it is pending, Storage back but answering one 503 with Retry-After:
 # the retry at start waits it out and uploads generation 1; the backup is Current. A key rotation
 # uploads generation 2, a disable generation 3 (the header it found), and with [backup] keep = 2
-# generation 1 is deleted.
+# generation 1 is deleted. A rotation while Storage fails leaves generation 2 pending, and aded's
+# retry timer uploads it once Storage is back, without a restart.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v cryptsetup >/dev/null || skip "no cryptsetup"
@@ -113,10 +114,24 @@ cmp -s "$WORK/header.backup" "$WORK/stock.backup" || fail "the uploaded header i
 adectl show >"$WORK/table" || fail "adectl show failed"
 grep -q "^    backup:  Current, generation 1$" "$WORK/table" || fail "the table does not say Current: $(cat "$WORK/table")"
 
-# A key rotation changes the header: generation 2.
-adectl rotate >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "rotate failed"; }
-[ "$(volume_field "$VOLUME" backup.generation)" = 2 ] || fail "no generation 2 after the rotation: $(volume_field "$VOLUME" backup)"
-[ "$(volume_field "$VOLUME" backup.state)" = Current ] || fail "not Current after the rotation"
+# A key rotation changes the header: generation 2. Storage fails again: the rotation succeeds, the
+# backup is Pending with generation 1 uploaded; once Storage is back, aded's own retry (no restart,
+# no job) uploads generation 2.
+echo fail >"$mode"
+adectl rotate >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "rotate failed while Storage answered 503"; }
+[ "$(volume_field "$VOLUME" backup.state)" = Pending ] || fail "not Pending after a rotation that could not upload"
+[ "$(volume_field "$VOLUME" backup.generation)" = 1 ] || fail "the uploaded generation is not 1 any more"
+adectl show >"$WORK/table" || fail "adectl show failed"
+grep -q "^    backup:  Pending since .* (an older generation is uploaded)$" "$WORK/table" ||
+        fail "the table does not say Pending with an older generation: $(cat "$WORK/table")"
+echo pass >"$mode"
+# The first retry comes 30 s after the failure (aded-backup.h); 120 s is the bound, not a timing.
+for _ in $(seq 1200); do
+        [ "$(record backupGeneration)" = 2 ] && break
+        sleep 0.1
+done
+[ "$(volume_field "$VOLUME" backup.generation)" = 2 ] || fail "no generation 2 after Storage came back: $(tail -n 5 "$WORK/aded.log")"
+[ "$(volume_field "$VOLUME" backup.state)" = Current ] || fail "not Current after the retry"
 t list >"$WORK/list" || fail "cannot list the container"
 name2=$(grep "^$(hostname)/$uuid/000002-" "$WORK/list" | cut -d' ' -f1)
 [ -n "$name2" ] || fail "no blob of generation 2: $(cat "$WORK/list")"
