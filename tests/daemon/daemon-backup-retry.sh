@@ -84,7 +84,7 @@ t list >"$WORK/list" || fail "cannot list the container"
 check_files_encrypted "$VOLUME" "$MANIFEST"
 
 # Restarted while pending; Storage back, with one 503 and Retry-After first.
-stop_aded
+stop_aded || fail "aded did not exit cleanly (status $?): $(tail -n 20 "$WORK/aded.log")"
 echo 503-once >"$mode"
 : >"$WORK/proxy.log"
 start_aded
@@ -151,4 +151,5 @@ cmp -s "$WORK/header3.backup" "$WORK/stock2.backup" || fail "generation 3 is not
 grep -q "^$(hostname)/$uuid/000001-" "$WORK/list" && fail "generation 1 is still there with keep = 2: $(cat "$WORK/list")"
 [ "$(grep -c "^$(hostname)/$uuid/" "$WORK/list")" = 2 ] || fail "not exactly generations 2 and 3: $(cat "$WORK/list")"
 check_files_on_plain "$VOLUME" "$MANIFEST"
+stop_aded || fail "aded did not exit cleanly (status $?): $(tail -n 20 "$WORK/aded.log")"
 pass
