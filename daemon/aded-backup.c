@@ -375,12 +375,7 @@ static void *backup_retry_thread(void *userdata) {
 }
 
 static int backup_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->backup_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->backup_timer, SD_EVENT_ONESHOT);
-        return r;
+        return manager_timer_arm(m->backup_timer, usec);
 }
 
 static int on_backup_timer(sd_event_source *source, uint64_t usec, void *userdata) {

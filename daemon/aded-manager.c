@@ -150,6 +150,15 @@ void manager_wake(Manager *m) {
         (void)!write(m->event_fd, &one, sizeof(one));
 }
 
+int manager_timer_arm(sd_event_source *s, uint64_t usec) {
+        int r;
+
+        r = sd_event_source_set_time_relative(s, usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return r;
+}
+
 Job *manager_find_job(Manager *m, const char *device) {
         for (size_t i = 0; i < m->n_jobs; i++)
                 if (streq(job_device(m->jobs[i]), device))

@@ -82,6 +82,10 @@ int manager_thread_start(pthread_t *ret, void *(*fn)(void *), void *userdata);
 /* Wakes the loop from any thread: it reaps finished jobs and preparations, and answers waiters. */
 void manager_wake(Manager *m);
 
+/* In the loop: the one-shot timer @s fires @usec from now (aded's own timers: metrics, rotation,
+ * header backups). 0 or a negative errno. */
+int manager_timer_arm(sd_event_source *s, uint64_t usec);
+
 /* The devices this daemon may touch, as volumes, freshly probed: [volumes] when set, else
  * discovery; never the device under "/" as data. */
 int manager_volumes(Manager *m, AdeVolume ***ret);

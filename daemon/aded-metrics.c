@@ -59,12 +59,7 @@ static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int metrics_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->metrics_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->metrics_timer, SD_EVENT_ONESHOT);
-        return r;
+        return manager_timer_arm(m->metrics_timer, usec);
 }
 
 int aded_metrics_start(Manager *m) {

@@ -53,12 +53,7 @@ static void set_rotated_now(AdeStateVolume *v, void *userdata) {
 }
 
 static int rotation_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->rotation_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->rotation_timer, SD_EVENT_ONESHOT);
-        return r;
+        return manager_timer_arm(m->rotation_timer, usec);
 }
 
 static int on_rotation_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -236,12 +231,7 @@ finish:
 }
 
 static int kek_arm(Manager *m, uint64_t usec) {
-        int r;
-
-        r = sd_event_source_set_time_relative(m->kek_timer, usec);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->kek_timer, SD_EVENT_ONESHOT);
-        return r;
+        return manager_timer_arm(m->kek_timer, usec);
 }
 
 static int on_kek_timer(sd_event_source *source, uint64_t usec, void *userdata) {

@@ -11,27 +11,8 @@
 # retry timer uploads it once Storage is back, without a restart.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
-command -v cryptsetup >/dev/null || skip "no cryptsetup"
-command -v openssl >/dev/null || skip "no openssl"
-srcdir=$top_srcdir
-builddir=$top_builddir
-tool=$builddir/tests/integration/ade-blob-tool
-[ -x "$tool" ] || skip "$tool is not built"
-. "$srcdir/tests/integration/azurite-lib.sh"
-azurite_install
-rc=$?
-[ $rc -eq 0 ] || exit $rc
-
-make_volume 200
-start_emulator
-azurite_start "$WORK/azurite" "$WORK/emu/ca.pem" "$WORK/emu/ca.key" || fail "Azurite did not start"
-CLEANUPS+=("kill $AZURITE_PID; wait $AZURITE_PID")
-imds=http://127.0.0.1:$HTTP_PORT
-ca=$WORK/emu/ca.pem
-token=$(curl -sSf --noproxy '*' -H 'Metadata: true' \
-        "$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F" |
-        jq -r .access_token)
-azurite_create_container backups "$token" "$ca" || fail "cannot create the container"
+. "$(dirname "$0")/daemon-backup-lib.sh"
+backup_storage_start
 
 mode=$WORK/proxy.mode
 echo fail >"$mode"
@@ -53,10 +34,6 @@ printf '\n[backup]\nurl = %s\nkeep = 2\n' "$container" >>"$WORK/ade.conf"
 start_aded
 kek=$(emulator_state | jq -r '.keys[] | select(.name == "kek") | .kid')
 vault_id=$(sed -n 's/^resource-id = //p' "$WORK/ade.conf")
-t() {
-        "$tool" --container "$AZURITE_ACCOUNT/backups" --imds "$imds" --ca "$ca" --vault "https://localhost:$HTTPS_PORT" \
-                --vault-resource "$EMULATOR_KEYVAULT_RESOURCE" "$@"
-}
 record() {
         jq -r --arg d "$VOLUME" ".volumes[] | select(.device == \$d) | .$1" "$WORK/state/state.json"
 }
@@ -97,13 +74,7 @@ done
 [ "$(head -n 1 "$WORK/proxy.log" | cut -d' ' -f3)" = 503 ] || fail "the first request was not answered 503: $(cat "$WORK/proxy.log")"
 grep -q "^PUT .* 201$" "$WORK/proxy.log" || fail "no upload went through after the 503: $(cat "$WORK/proxy.log")"
 uuid=$(cryptsetup luksUUID "$VOLUME") || fail "no LUKS UUID on $VOLUME"
-t list >"$WORK/list" || fail "cannot list the container"
-[ "$(wc -l <"$WORK/list")" = 1 ] || fail "not exactly one blob: $(cat "$WORK/list")"
-name=$(cut -d' ' -f1 "$WORK/list")
-case "$name" in
-"$(hostname)/$uuid/000001-"????????T??????Z) ;;
-*) fail "the blob's name does not say machine, volume and generation 1: $name" ;;
-esac
+backup_only_generation_1 "$uuid"
 t get "$name" "$WORK/header.backup" >"$WORK/meta" || fail "ade cannot decrypt the backup"
 cryptsetup luksHeaderBackup "$VOLUME" --header-backup-file "$WORK/stock.backup" || fail "luksHeaderBackup failed"
 cmp -s "$WORK/header.backup" "$WORK/stock.backup" || fail "the uploaded header is not the volume's header"
