@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ade-dm.h"
 #include "ade-io.h"
+#include "aded-backup.h"
 #include "aded-boot.h"
 #include "aded-decrypt.h"
 #include "aded-job.h"
@@ -142,6 +143,13 @@ int aded_decrypt_run(Job *j) {
         r = job_fetch_key(j, header, "the key file", &token, &keyfile);
         if (r < 0)
                 return r;
+        /* The header as the disable found it, the last one that opens the volume's ciphertext, goes off
+         * the machine before the decryption changes it (docs/architecture.md §11); a resumed
+         * decryption's header is mid-way and never a backup. A failure does not stop the disable. */
+        if (st.state == ADE_LUKS_STATE_FINISHED && m->config->backup.url) {
+                job_set_phase(j, "uploading the header backup");
+                aded_backup_upload(m, device, header, job_key(j), token);
+        }
 
         /* An active mapping (the volume is open, maybe mounted) is decrypted online, underneath it. */
         if (m->dm && ade_dm_find_crypt(device, &active) > 0)

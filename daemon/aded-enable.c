@@ -132,6 +132,25 @@ static void plan_add_escrow_step(EnablePrep *e, const AdeVolume *v) {
         plan_add_step(e, r >= 0 ? what : "escrow the key file in Key Vault", v->device);
 }
 
+/* With [backup] url: the header backup once the encryption is done (docs/architecture.md §11). */
+static void plan_add_backup_step(EnablePrep *e, const AdeVolume *v) {
+        const char *url = e->task.manager->config->backup.url;
+        _cleanup_free_ char *what = NULL;
+
+        if (!url)
+                return;
+        if (!e->params.kek_url) {
+                plan_add_step(e, "no KEK: no backup of the header to Blob Storage", v->device);
+                return;
+        }
+        if (asprintf(&what,
+                    "once encrypted, upload the header to %s in client-side encryption v2, its content key wrapped "
+                    "with %s (a failed upload is retried; the volume is not affected)",
+                    url, e->params.kek_url) < 0)
+                what = NULL;
+        plan_add_step(e, what ?: "once encrypted, upload the header backup", v->device);
+}
+
 /* The error Enable answers with: the first refusal is the one reported. */
 static void prep_refuse_with(EnablePrep *e, const char *error_name, json_object *parameters) {
         if (e->error_name) {
@@ -267,6 +286,7 @@ static void prep_volume_mounted(EnablePrep *e, AdeVolume *v) {
                 plan_add_escrow_step(e, v);
                 plan_add_step(e, "unmount, write the LUKS2 header with the token, activate", v->device);
                 plan_add_step(e, "mount again from /dev/mapper and encrypt in the background", v->device);
+                plan_add_backup_step(e, v);
                 prep_eligible(e, v);
                 return;
         }
@@ -319,6 +339,7 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
                                                       : "write the LUKS2 header with the token",
                 v->device);
         plan_add_step(e, "encrypt in place", v->device);
+        plan_add_backup_step(e, v);
         ade_luks_plan_done(&lp);
         prep_eligible(e, v);
 }

@@ -10,6 +10,7 @@
 #include "ade-fs.h"
 #include "ade-io.h"
 #include "ade-log.h"
+#include "aded-backup.h"
 #include "aded-enable.h"
 #include "aded-keysocket.h"
 #include "aded-manager.h"
@@ -115,6 +116,7 @@ Manager *manager_free(Manager *m) {
         aded_newdisks_free(m->newdisks);
         aded_metrics_stop(m);
         aded_rotation_stop(m);
+        aded_backup_stop(m);
         if (m->server)
                 ade_varlink_server_free(m->server);
         sd_event_source_unref(m->event_fd_source);
@@ -354,6 +356,7 @@ static bool reap_jobs(Manager *m) {
                 job_reap(j);
                 aded_metrics_poke(m);
                 aded_rotation_poke(m);
+                aded_backup_poke(m);
                 any = true;
         }
         return any;
@@ -370,6 +373,7 @@ static void manager_dispatch_progress(Manager *m) {
                 changed = true;
         (void)aded_show_dispatch(m);
         (void)aded_rotation_dispatch(m);
+        (void)aded_backup_dispatch(m);
         if (changed) {
                 manager_volumes_invalidate(m);
                 /* A reencryption's buffers live in the job thread's malloc arena; give them back to the
@@ -493,6 +497,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         r = aded_rotation_start(m);
+        if (r < 0)
+                return r;
+        r = aded_backup_start(m);
         if (r < 0)
                 return r;
         if (!m->dm)

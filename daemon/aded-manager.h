@@ -56,6 +56,9 @@ struct Manager {
         sd_event_source *rotation_timer; /* aded-rotation.h; NULL without [rotation] interval */
         sd_event_source *kek_timer;      /* aded-rotation.h; NULL without [rotation] kek-follow-latest */
         AdedTask *kek_checks;            /* its check of the KEKs' versions, in a thread */
+        sd_event_source *backup_timer;   /* aded-backup.h; NULL without [backup] url */
+        AdedTask *backup_retries;        /* its uploads of pending header backups, in a thread */
+        uint64_t backup_delay_usec;      /* the retries' backoff; 0 after a success */
         bool kek_behind;                 /* more volumes wait for the newer KEK: look when a job ends */
         bool metrics_pending;            /* its Show query runs */
         int metrics_error;               /* the last write's, to say a failure once */

@@ -121,6 +121,37 @@ static void put_volumes(FILE *f, json_object *volumes) {
                 fprintf(f, "%" PRId64 "\n", rate);
         }
 
+        /* Only volumes ade encrypted have a header backup (Show's "backup"). */
+        put_family(f, "ade_volume_backup_state", "gauge",
+                "Where the volume's header backup stands (Current, Pending, NoKek, Off): 1 for its state, 0 for the "
+                "others.");
+        for (size_t i = 0; i < n; i++) {
+                json_object *v = json_object_array_get_idx(volumes, i), *b = NULL;
+                const char *state = NULL;
+
+                if (!json_object_object_get_ex(v, "backup", &b) || ade_json_get_string(b, "state", &state) < 0)
+                        continue;
+                for (AdedBackupState s = ADED_BACKUP_NONE + 1; s < _ADED_BACKUP_STATE_MAX; s++) {
+                        put_volume_sample(f, "ade_volume_backup_state", v, "state", aded_backup_state_to_string(s));
+                        fprintf(f, "%d\n", streq(state, aded_backup_state_to_string(s)) ? 1 : 0);
+                }
+        }
+
+        put_family(f, "ade_volume_backup_generation", "gauge",
+                "The last generation of the volume's header backup that was uploaded.");
+        for (size_t i = 0; i < n; i++) {
+                json_object *v = json_object_array_get_idx(volumes, i), *b = NULL;
+                int64_t generation;
+
+                if (!json_object_object_get_ex(v, "backup", &b))
+                        continue;
+                generation = get_int(b, "generation", &present);
+                if (!present)
+                        continue;
+                put_volume_sample(f, "ade_volume_backup_generation", v, NULL, NULL);
+                fprintf(f, "%" PRId64 "\n", generation);
+        }
+
         put_family(f, "ade_volume_eta_seconds", "gauge", "Seconds the job running on the volume needs at that rate.");
         for (size_t i = 0; i < n; i++) {
                 json_object *v = json_object_array_get_idx(volumes, i);

@@ -2,6 +2,7 @@
 #include "ade-io.h"
 #include "ade-keyfile.h"
 #include "ade-log.h"
+#include "aded-backup.h"
 #include "aded-job.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
@@ -43,6 +44,15 @@ static void set_rotated(AdeStateVolume *v, void *userdata) {
         (void)ade_strdup_to(&v->kek_url, t->kek_url);
         v->pending_secret_url = mfree(v->pending_secret_url);
         v->rotated_usec = ade_now_realtime_usec();
+}
+
+/* The header changed for good (new keyslot and token): its next backup generation
+ * (docs/architecture.md §11). A failure is the backup's, retried later, not the rotation's. */
+static void rotate_backup(Job *j, const char *header, const AdeLuksToken *new_token) {
+        if (!job_manager(j)->config->backup.url)
+                return;
+        job_set_phase(j, "uploading the header backup");
+        aded_backup_upload(job_manager(j), job_device(j), header, job_key(j), new_token);
 }
 
 /* A token like the one on the disk (@current) naming @secret_url, and its key file from Key Vault:
@@ -88,6 +98,7 @@ static int rotate_resume(
         if (r < 0)
                 return r;
         rotate_disable_old(j, record->secret_url, new_token->secret_url);
+        rotate_backup(j, header, new_token);
         return 0;
 }
 
@@ -170,5 +181,6 @@ int aded_rotate_run(Job *j) {
 
         (void)aded_state_update(m->state, job_key(j), _ADE_JOB_STEP_INVALID, set_rotated, new_token);
         rotate_disable_old(j, token->secret_url, new_token->secret_url);
+        rotate_backup(j, header, new_token);
         return 0;
 }

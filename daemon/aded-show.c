@@ -106,6 +106,7 @@ static int show_gather_device(Manager *m, const AdeVolume *v, ShowFacts *g) {
                 return r;
         g->facts.record = g->record;
         g->facts.rotation_interval_usec = m->config->rotation.interval_sec * 1000000U;
+        g->facts.backup_configured = m->config->backup.url != NULL;
         gather_header(m, v, g);
         if (m->dm && ade_dm_find_crypt(v->device, &name) <= 0)
                 name = mfree(name);
@@ -127,6 +128,7 @@ static int show_gather_job(Manager *m, const AdeVolume *v, Job *j, ShowFacts *g)
                 return r;
         g->facts.record = g->record;
         g->facts.rotation_interval_usec = m->config->rotation.interval_sec * 1000000U;
+        g->facts.backup_configured = m->config->backup.url != NULL;
         job_snapshot(j, &g->job);
         g->facts.job = &g->job;
         name = TAKE_PTR(g->job.mapper);

@@ -167,6 +167,36 @@ static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
         return view_set_message(v, message);
 }
 
+static const char *const backup_state_table[_ADED_BACKUP_STATE_MAX] = {
+        [ADED_BACKUP_CURRENT] = "Current",
+        [ADED_BACKUP_PENDING] = "Pending",
+        [ADED_BACKUP_NO_KEK] = "NoKek",
+        [ADED_BACKUP_OFF] = "Off",
+};
+
+const char *aded_backup_state_to_string(AdedBackupState s) {
+        return s > ADED_BACKUP_NONE && s < _ADED_BACKUP_STATE_MAX ? backup_state_table[s] : NULL;
+}
+
+/* Only a volume ade finished encrypting has a header worth backing up: one mid-reencryption never
+ * is (docs/architecture.md §11). A record of an older aded has no generation: not uploaded yet. */
+static void decide_backup(const AdedVolumeFacts *f, AdedVolumeView *v) {
+        const AdeStateVolume *r = f->record;
+
+        if (!r || r->kind != ADE_JOB_ENCRYPT || r->step != ADE_STEP_DONE)
+                return;
+        if (!f->backup_configured)
+                v->backup = ADED_BACKUP_OFF;
+        else if (!r->kek_url)
+                v->backup = ADED_BACKUP_NO_KEK;
+        else if (r->backup_pending || r->backup_generation == 0)
+                v->backup = ADED_BACKUP_PENDING;
+        else
+                v->backup = ADED_BACKUP_CURRENT;
+        v->backup_generation = r->backup_generation;
+        v->backup_pending_usec = v->backup == ADED_BACKUP_PENDING ? r->backup_pending_usec : 0;
+}
+
 int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
         AdedVolumeView v;
         int r;
@@ -192,6 +222,7 @@ int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret) {
                 if (f->rotation_interval_usec > 0)
                         v.next_rotation_usec = f->record->rotated_usec + f->rotation_interval_usec;
         }
+        decide_backup(f, &v);
         r = f->job ? decide_job(f, &v) : decide_no_job(f, &v);
         if (r < 0) {
                 aded_volume_view_done(&v);
@@ -238,6 +269,16 @@ int aded_view_to_json(const AdedVolumeView *v, json_object **ret) {
         if (add_time(o, "lastRotated", v->last_rotated_usec) < 0 ||
                 add_time(o, "nextRotation", v->next_rotation_usec) < 0)
                 return -ENOMEM;
+        if (v->backup != ADED_BACKUP_NONE) {
+                _cleanup_json_ json_object *b = json_object_new_object();
+
+                if (!b || add_string(b, "state", aded_backup_state_to_string(v->backup)) < 0 ||
+                        json_object_object_add(b, "generation",
+                                v->backup_generation > 0 ? json_object_new_int64(v->backup_generation) : NULL) < 0 ||
+                        add_time(b, "pendingSince", v->backup_pending_usec) < 0 ||
+                        json_object_object_add(o, "backup", TAKE_PTR(b)) < 0)
+                        return -ENOMEM;
+        }
         /* Only while a job runs and its rate is known (docs/architecture.md §7). */
         if (v->rate > 0 && (json_object_object_add(o, "rate", json_object_new_int64((int64_t)v->rate)) < 0 ||
                                    json_object_object_add(o, "etaSeconds", json_object_new_int64(v->eta_seconds)) < 0))

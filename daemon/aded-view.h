@@ -32,6 +32,20 @@ typedef enum AdedVolumeState {
 
 const char *aded_volume_state_to_string(AdedVolumeState s);
 
+/* Where a volume's header backup stands (docs/architecture.md §11). */
+typedef enum AdedBackupState {
+        ADED_BACKUP_NONE,    /* not a volume ade encrypted: no "backup" object */
+        ADED_BACKUP_CURRENT, /* its header's last change is uploaded */
+        ADED_BACKUP_PENDING, /* not uploaded yet: retried */
+        ADED_BACKUP_NO_KEK,  /* no KEK to wrap a content key with: never backed up */
+        ADED_BACKUP_OFF,     /* no [backup] url */
+        _ADED_BACKUP_STATE_MAX,
+        _ADED_BACKUP_STATE_INVALID = -EINVAL,
+} AdedBackupState;
+
+/* "Current", "Pending", "NoKek", "Off"; NULL for ADED_BACKUP_NONE. */
+const char *aded_backup_state_to_string(AdedBackupState s);
+
 /* Everything Show knows about one volume. Pointers are borrowed; NULL means none, or not read. */
 typedef struct AdedVolumeFacts {
         /* As probed: device, type, where the device itself is mounted, eligibility and its reason. */
@@ -64,6 +78,8 @@ typedef struct AdedVolumeFacts {
         const char *left_alone;
         /* [rotation] interval: how often aded rotates a key file by itself; 0 never. */
         uint64_t rotation_interval_usec;
+        /* [backup] url is set. */
+        bool backup_configured;
 } AdedVolumeFacts;
 
 /* The volume object. Strings are borrowed from the facts, except @message; NULL is JSON null. */
@@ -85,6 +101,11 @@ typedef struct AdedVolumeView {
         const char *secret_url;
         const char *kek_url;
         char *message;
+        /* The header backup of a volume ade encrypted (the record's): its state, the last generation
+         * uploaded (0 none) and since when an upload is pending (0 not pending, or unknown). */
+        AdedBackupState backup;
+        unsigned backup_generation;
+        uint64_t backup_pending_usec;
 } AdedVolumeView;
 
 void aded_volume_view_done(AdedVolumeView *v);
@@ -92,7 +113,8 @@ void aded_volume_view_done(AdedVolumeView *v);
 /* Decides what Show says about the volume of @f. No I/O. Returns 0, or -ENOMEM. */
 int aded_view_decide(const AdedVolumeFacts *f, AdedVolumeView *ret);
 
-/* The volume object of docs/architecture.md §7, every field present (null where @v has none). */
+/* The volume object of docs/architecture.md §7, every field present (null where @v has none; the
+ * optional ones of the interface absent). */
 int aded_view_to_json(const AdedVolumeView *v, json_object **ret);
 
 /* Show's "os" and "data": the OS volume's state, and the worst of the data volumes' states (a

@@ -245,6 +245,23 @@ int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t si
         return 0;
 }
 
+int ade_blob_delete(AdeBlobClient *c, const char *name, AdeCloudError *ret_error) {
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        int r;
+
+        assert(c);
+        r = blob_url(c, name, &url);
+        if (r < 0)
+                return r;
+        r = request(c, &(AdeHttpRequest){.method = "DELETE", .url = url}, NULL, &resp, ret_error);
+        if (r < 0)
+                return r;
+        if (resp.status != 202)
+                return reply_error(&resp, url, ret_error);
+        return 0;
+}
+
 /* "x-ms-meta-name: value" lines into name/value pairs. */
 static int metadata_from_headers(char *const *lines, char ***ret) {
         _cleanup_(strv_freep) char **pairs = NULL;

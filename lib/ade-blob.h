@@ -9,7 +9,7 @@
 #include "ade-http.h"
 
 /* An Azure Blob Storage client for one container (docs/protocols.md §9.4): Put Blob (block blobs,
- * with metadata), Get Blob (body and metadata) and List Blobs (by prefix, with metadata, following
+ * with metadata), Get Blob (body and metadata), Delete Blob and List Blobs (by prefix, with metadata, following
  * NextMarker), authorized with a bearer token for Storage's resource from @credential.
  *
  * Tokens go to the container's origin only: every URL is the container URL and a checked blob name,
@@ -52,6 +52,10 @@ bool ade_blob_metadata_is_valid(const char *name, const char *value);
  * ADE_BLOB_SIZE_MAX. */
 int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t size, char *const *metadata,
         AdeCloudError *ret_error);
+
+/* Deletes the blob @name (Delete Blob; ade makes no snapshots, so none is asked about). -ENOENT
+ * when there is no such blob. */
+int ade_blob_delete(AdeBlobClient *c, const char *name, AdeCloudError *ret_error);
 
 /* Reads the blob @name: its body (NUL-terminated, not counted) and its metadata (name/value pairs,
  * names as Storage sent them; NULL when it has none). */

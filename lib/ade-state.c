@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -360,6 +361,9 @@ int ade_state_volume_copy(const AdeStateVolume *v, AdeStateVolume **ret) {
                 .skip_snapshot_check = v->skip_snapshot_check,
                 .updated_usec = v->updated_usec,
                 .rotated_usec = v->rotated_usec,
+                .backup_pending = v->backup_pending,
+                .backup_pending_usec = v->backup_pending_usec,
+                .backup_generation = v->backup_generation,
         };
         const StringField from[] = STRING_FIELDS((AdeStateVolume *)v), to[] = STRING_FIELDS(c);
         for (size_t i = 0; i < ELEMENTSOF(to); i++)
@@ -386,6 +390,14 @@ static int volume_to_json(AdeStateVolume *v, json_object **ret) {
                 return -ENOMEM;
         if (v->rotated_usec > 0 &&
                 json_object_object_add(o, "rotatedUsec", json_object_new_int64((int64_t)v->rotated_usec)) < 0)
+                return -ENOMEM;
+        /* Written only when set: a file without them is what an older aded reads and writes. */
+        if (v->backup_pending && (json_object_object_add(o, "backupPending", json_object_new_boolean(true)) < 0 ||
+                                         json_object_object_add(o, "backupPendingSince",
+                                                 json_object_new_int64((int64_t)v->backup_pending_usec)) < 0))
+                return -ENOMEM;
+        if (v->backup_generation > 0 &&
+                json_object_object_add(o, "backupGeneration", json_object_new_int64(v->backup_generation)) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
@@ -438,6 +450,21 @@ static int volume_from_json(json_object *o, int64_t version, AdeStateVolume **re
         if (r < 0 && r != -ENOENT)
                 goto fail;
         v->rotated_usec = r == 0 && n > 0 ? (uint64_t)n : 0;
+        r = ade_json_get_bool(o, "backupPending", &v->backup_pending);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        r = ade_json_get_int64(o, "backupPendingSince", &n);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        v->backup_pending_usec = v->backup_pending && r == 0 && n > 0 ? (uint64_t)n : 0;
+        n = 0;
+        r = ade_json_get_int64(o, "backupGeneration", &n);
+        if (r < 0 && r != -ENOENT)
+                goto fail;
+        r = -EBADMSG;
+        if (n < 0 || n > UINT_MAX)
+                goto fail;
+        v->backup_generation = (unsigned)n;
         *ret = v;
         return 0;
 

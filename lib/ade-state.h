@@ -87,6 +87,10 @@ typedef struct AdeStateVolume {
         uint64_t updated_usec;    /* CLOCK_REALTIME of the last change */
         uint64_t rotated_usec;    /* CLOCK_REALTIME when its key file was made: the escrow of the encryption,
                                    * or the last key rotation; 0: unknown (a record from before it was kept) */
+        /* The header backup (docs/architecture.md §11): optional in the file, an older aded wrote none. */
+        bool backup_pending;          /* the header changed and its backup is not uploaded yet: retried */
+        uint64_t backup_pending_usec; /* CLOCK_REALTIME since when; 0 when not pending */
+        unsigned backup_generation;   /* the last generation uploaded; 0: none yet */
 } AdeStateVolume;
 
 /* What the last accepted Enable asked for: that is what "enrolled" means. A disk that appears later

@@ -205,6 +205,27 @@ static void format_rate_eta(json_object *v, char *srate, size_t n_rate, char *et
                 snprintf(eta, n_eta, "ETA %" PRId64 ":%02" PRId64, left / 60, left % 60);
 }
 
+/* The "backup" object: one line a person reads (docs/architecture.md §11). */
+static void print_backup(json_object *v) {
+        json_object *b = NULL;
+        const char *state;
+        int64_t generation;
+
+        if (!json_object_object_get_ex(v, "backup", &b) || !json_object_is_type(b, json_type_object))
+                return;
+        state = strna(jstr(b, "state"));
+        generation = jint(b, "generation");
+        if (streq(state, "Pending"))
+                printf("    backup:  Pending since %s%s\n", jstr(b, "pendingSince") ?: "an older aded's encryption",
+                        generation > 0 ? " (an older generation is uploaded)" : "");
+        else if (streq(state, "Current"))
+                printf("    backup:  Current, generation %" PRId64 "\n", generation);
+        else if (streq(state, "NoKek"))
+                printf("    backup:  no KEK: no backup\n");
+        else
+                printf("    backup:  %s\n", state);
+}
+
 static void print_volumes_table(json_object *volumes) {
         printf("%-24s %-5s %-21s %8s %-8s %s\n", "DEVICE", "TYPE", "STATE", "PROGRESS", "UNLOCKED", "MOUNTPOINT");
         for (size_t i = 0; volumes && i < json_object_array_length(volumes); i++) {
@@ -226,6 +247,7 @@ static void print_volumes_table(json_object *volumes) {
                         printf("    kek:     %s\n", jstr(v, "kekUrl"));
                 if (jstr(v, "header"))
                         printf("    header:  %s\n", jstr(v, "header"));
+                print_backup(v);
                 if (jstr(v, "message"))
                         printf("    note:    %s\n", jstr(v, "message"));
         }

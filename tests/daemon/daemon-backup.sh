@@ -11,27 +11,8 @@ daemon_require_root
 python=/usr/bin/python3
 "$python" -c 'import azure.storage.blob' 2>/dev/null ||
         skip "Azure's Python SDK is missing (apt-get install python3-azure; tools/setup-deps.sh does)"
-command -v cryptsetup >/dev/null || skip "no cryptsetup"
-command -v openssl >/dev/null || skip "no openssl"
-srcdir=$top_srcdir
-builddir=$top_builddir
-tool=$builddir/tests/integration/ade-blob-tool
-[ -x "$tool" ] || skip "$tool is not built"
-. "$srcdir/tests/integration/azurite-lib.sh"
-azurite_install
-rc=$?
-[ $rc -eq 0 ] || exit $rc
-
-make_volume 200
-start_emulator
-azurite_start "$WORK/azurite" "$WORK/emu/ca.pem" "$WORK/emu/ca.key" || fail "Azurite did not start"
-CLEANUPS+=("kill $AZURITE_PID; wait $AZURITE_PID")
-imds=http://127.0.0.1:$HTTP_PORT
-ca=$WORK/emu/ca.pem
-token=$(curl -sSf --noproxy '*' -H 'Metadata: true' \
-        "$imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F" |
-        jq -r .access_token)
-azurite_create_container backups "$token" "$ca" || fail "cannot create the container"
+. "$(dirname "$0")/daemon-backup-lib.sh"
+backup_storage_start
 container=$AZURITE_ACCOUNT/backups
 
 backup_config() {
@@ -43,10 +24,6 @@ start_aded
 
 kek=$(emulator_state | jq -r '.keys[] | select(.name == "kek") | .kid')
 vault_id=$(sed -n 's/^resource-id = //p' "$WORK/ade.conf")
-t() {
-        "$tool" --container "$container" --imds "$imds" --ca "$ca" --vault "https://localhost:$HTTPS_PORT" \
-                --vault-resource "$EMULATOR_KEYVAULT_RESOURCE" "$@"
-}
 
 adectl enable --volume-type data --kek-url "$kek" --kek-vault-resource-id "$vault_id" --skip-snapshot-check \
         >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "enable with a KEK failed"; }
@@ -54,13 +31,7 @@ adectl enable --volume-type data --kek-url "$kek" --kek-vault-resource-id "$vaul
 uuid=$(cryptsetup luksUUID "$VOLUME") || fail "no LUKS UUID on $VOLUME"
 secret_url=$(volume_field "$VOLUME" secretUrl)
 
-t list >"$WORK/list" || fail "cannot list the container"
-[ "$(wc -l <"$WORK/list")" = 1 ] || fail "not exactly one blob after one encryption: $(cat "$WORK/list")"
-name=$(cut -d' ' -f1 "$WORK/list")
-case "$name" in
-"$(hostname)/$uuid/000001-"????????T??????Z) ;;
-*) fail "the blob's name does not say machine, volume and generation 1: $name" ;;
-esac
+backup_only_generation_1 "$uuid"
 grep -q ' (encrypted)$' "$WORK/list" || fail "the blob has no encryptiondata"
 t get "$name" "$WORK/header.backup" >"$WORK/meta" || fail "ade cannot decrypt the backup"
 grep -qx "AdeVolume=$uuid" "$WORK/meta" || fail "no AdeVolume: $(cat "$WORK/meta")"
@@ -95,9 +66,15 @@ stop_aded
 make_volume 200
 backup_config
 start_aded
+adectl enable --volume-type data --skip-snapshot-check --dry-run >"$WORK/out" 2>&1 ||
+        { cat "$WORK/out"; fail "the dry run without a KEK failed"; }
+grep -q "$VOLUME: no KEK: no backup" "$WORK/out" || fail "the dry run does not say 'no KEK: no backup': $(cat "$WORK/out")"
 adectl enable --volume-type data --skip-snapshot-check >"$WORK/out" 2>&1 ||
         { cat "$WORK/out"; fail "enable without a KEK failed"; }
 [ "$(volume_field "$VOLUME" state)" = Encrypted ] || fail "the volume without a KEK is not Encrypted"
 grep -q "$VOLUME: no KEK: no backup" "$WORK/aded.log" || fail "the log does not say the volume without a KEK has no backup"
 grep -q "$VOLUME: the header backup was not uploaded" "$WORK/aded.log" && fail "an upload was tried without a KEK"
+[ "$(volume_field "$VOLUME" backup.state)" = NoKek ] || fail "Show does not say NoKek: $(volume_field "$VOLUME" backup)"
+adectl show >"$WORK/table" || fail "adectl show failed"
+grep -q "^    backup:  no KEK: no backup$" "$WORK/table" || fail "the table does not say 'no KEK: no backup': $(cat "$WORK/table")"
 pass

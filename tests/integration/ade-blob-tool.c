@@ -106,7 +106,8 @@ int main(int argc, char **argv) {
         if (!container || !imds_url || !ca || optind >= argc) {
                 fprintf(stderr,
                         "usage: %s --container URL --imds URL --ca FILE [--vault URL] [--meta N=V]... "
-                        "kek-url | put NAME FILE [KEK_URL] | get NAME FILE [SIZE] | list [PREFIX [PAGE]]\n",
+                        "kek-url | put NAME FILE [KEK_URL] | get NAME FILE [SIZE] | delete NAME | list [PREFIX "
+                        "[PAGE]]\n",
                         argv[0]);
                 return 2;
         }
@@ -195,6 +196,11 @@ int main(int argc, char **argv) {
                         return fail("decrypt", r, &e);
                 r = write_file(path, plain, plain_size);
                 return r < 0 ? fail(path, r, NULL) : 0;
+        }
+
+        if (streq(cmd, "delete") && argc - optind >= 1) {
+                r = ade_blob_delete(blob, argv[optind], &e);
+                return r < 0 ? fail("delete", r, &e) : 0;
         }
 
         if (streq(cmd, "list")) {

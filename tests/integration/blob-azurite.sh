@@ -128,6 +128,14 @@ cmp -s "$work/paged.out" "$work/paged.want" || fail "listing paged/ by 2 gave: $
 t get headers/none "$work/none" >/dev/null 2>"$work/none.err" && fail "a missing blob was read"
 grep -q 'BlobNotFound' "$work/none.err" || fail "a missing blob did not say BlobNotFound: $(cat "$work/none.err")"
 
+# Delete Blob: the blob is gone from the listing and from Get; a second delete says BlobNotFound.
+t delete paged/item-5 || fail "deleting paged/item-5 failed"
+t list paged/ >"$work/deleted.out" || fail "listing paged/ after the delete failed"
+head -n 4 "$work/paged.want" | cmp -s - "$work/deleted.out" || fail "paged/item-5 is still listed: $(cat "$work/deleted.out")"
+t get paged/item-5 "$work/none" >/dev/null 2>&1 && fail "a deleted blob was read"
+t delete paged/item-5 >/dev/null 2>"$work/delete.err" && fail "deleting a missing blob succeeded"
+grep -q 'BlobNotFound' "$work/delete.err" || fail "deleting a missing blob did not say BlobNotFound: $(cat "$work/delete.err")"
+
 # 5. Azure's Python SDK decrypts what ade wrote, finding the KEK through the blob's KeyId.
 export ADE_IMDS=$imds ADE_CA=$ca ADE_KEK=$kek
 if "$python" "$srcdir/tests/integration/blob-sdk.py" read "$account" backups headers/vm1/vol1/1 "$work/sdk.back" \

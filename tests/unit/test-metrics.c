@@ -53,6 +53,30 @@ static size_t count_prefix(const char *text, const char *prefix) {
         "\"Data\",\"state\":\"EncryptionInProgress\",\"progress\":0.25,\"bytesDone\":250,\"bytesTotal\":1000,"         \
         "\"unlocked\":true,\"rate\":50,\"etaSeconds\":15}]}"
 
+/* The header backup's state, for the volumes that have one; the generation once one is uploaded. */
+START_TEST(test_backup_state) {
+        _cleanup_json_ json_object *show = show_of(
+                "{\"os\":\"NotEncrypted\",\"data\":\"Encrypted\",\"volumes\":["
+                "{\"device\":\"/dev/sdc\",\"type\":\"Data\",\"state\":\"Encrypted\",\"unlocked\":true,"
+                "\"backup\":{\"state\":\"Pending\",\"generation\":null,\"pendingSince\":\"2026-12-07T19:00:00Z\"}},"
+                "{\"device\":\"/dev/sdd\",\"type\":\"Data\",\"state\":\"Encrypted\",\"unlocked\":true,"
+                "\"backup\":{\"state\":\"Current\",\"generation\":4}},"
+                "{\"device\":\"/dev/sde\",\"type\":\"Data\",\"state\":\"NotEncrypted\",\"unlocked\":false}]}");
+        AdeResolverStats kv = {};
+        _cleanup_free_ char *text = format(show, &kv, 0, 0);
+
+        ck_assert(has_line(text, "ade_volume_backup_state{device=\"/dev/sdc\",type=\"Data\",state=\"Pending\"} 1"));
+        ck_assert(has_line(text, "ade_volume_backup_state{device=\"/dev/sdc\",type=\"Data\",state=\"Current\"} 0"));
+        ck_assert(has_line(text, "ade_volume_backup_state{device=\"/dev/sdd\",type=\"Data\",state=\"Current\"} 1"));
+        ck_assert(has_line(text, "ade_volume_backup_state{device=\"/dev/sdd\",type=\"Data\",state=\"NoKek\"} 0"));
+        /* Four states for each of the two volumes with a backup, none for the plain one. */
+        ck_assert_uint_eq(count_prefix(text, "ade_volume_backup_state{"), 8);
+        ck_assert_uint_eq(count_prefix(text, "ade_volume_backup_state{device=\"/dev/sde\""), 0);
+        ck_assert(has_line(text, "ade_volume_backup_generation{device=\"/dev/sdd\",type=\"Data\"} 4"));
+        ck_assert_uint_eq(count_prefix(text, "ade_volume_backup_generation{"), 1);
+}
+END_TEST
+
 START_TEST(test_running_volume) {
         _cleanup_json_ json_object *show = show_of(RUNNING);
         AdeResolverStats kv = {.succeeded = 3, .last_success_usec = 1700000000123456ULL};
@@ -167,6 +191,7 @@ int main(void) {
         TCase *tc = ade_test_case("metrics");
 
         tcase_add_test(tc, test_running_volume);
+        tcase_add_test(tc, test_backup_state);
         tcase_add_test(tc, test_families_declared_first);
         tcase_add_test(tc, test_unknowns_are_left_out);
         tcase_add_test(tc, test_label_values_escaped);

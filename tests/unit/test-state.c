@@ -91,6 +91,9 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_int_eq(ade_strdup_to(&v->mount_point, "/srv/data dir"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
         v->rotated_usec = 1765132279123456ULL;
+        v->backup_pending = true;
+        v->backup_pending_usec = 1765132279654321ULL;
+        v->backup_generation = 3;
         ck_assert_int_eq(ade_state_add(s, "/dev/loop8", "/dev/loop8", ADE_JOB_ENCRYPT, NULL), 0);
         ck_assert_int_eq(ade_state_save(s), 0);
 
@@ -101,10 +104,17 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_str_eq(v->mount_options, "rw,noatime,errors=remount-ro");
         /* The key's age too (scheduled rotation), and its copy. */
         ck_assert_uint_eq(v->rotated_usec, 1765132279123456ULL);
+        /* The header backup's bookkeeping, which a retry after a restart depends on. */
+        ck_assert(v->backup_pending);
+        ck_assert_uint_eq(v->backup_pending_usec, 1765132279654321ULL);
+        ck_assert_uint_eq(v->backup_generation, 3);
         {
                 AdeStateVolume *c = NULL;
                 ck_assert_int_eq(ade_state_volume_copy(v, &c), 0);
                 ck_assert_uint_eq(c->rotated_usec, 1765132279123456ULL);
+                ck_assert(c->backup_pending);
+                ck_assert_uint_eq(c->backup_pending_usec, 1765132279654321ULL);
+                ck_assert_uint_eq(c->backup_generation, 3);
                 ade_state_volume_free(c);
         }
         /* A volume that was not mounted has no mount point: Unlock must not invent one. */
@@ -112,6 +122,9 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_ptr_null(v->mount_point);
         ck_assert_ptr_null(v->mount_options);
         ck_assert_uint_eq(v->rotated_usec, 0);
+        ck_assert(!v->backup_pending);
+        ck_assert_uint_eq(v->backup_pending_usec, 0);
+        ck_assert_uint_eq(v->backup_generation, 0);
         ade_state_free(s);
         ade_state_free(back);
         remove_dir(dir);
@@ -292,6 +305,16 @@ END_TEST
 START_TEST(test_wrong_field_type_refused) {
         assert_refused("{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\","
                        "\"secretUrl\": 5}]}",
+                -EBADMSG, "record 0");
+}
+END_TEST
+
+START_TEST(test_backup_fields_wrong_type_refused) {
+        assert_refused("{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\","
+                       "\"backupPending\": \"yes\"}]}",
+                -EBADMSG, "record 0");
+        assert_refused("{\"version\": 1, \"volumes\": [{\"device\":\"/dev/x\",\"job\":\"encrypt\",\"step\":\"done\","
+                       "\"backupGeneration\": -1}]}",
                 -EBADMSG, "record 0");
 }
 END_TEST
@@ -540,6 +563,7 @@ int main(void) {
         tcase_add_test(tc, test_enrollment_exclusions);
         tcase_add_test(tc, test_enrollment_malformed_refused);
         tcase_add_test(tc, test_file_without_enrollment_loads);
+        tcase_add_test(tc, test_backup_fields_wrong_type_refused);
         suite_add_tcase(s, tc);
         return ade_test_run(s);
 }

@@ -804,6 +804,71 @@ START_TEST(test_rotation_times) {
 }
 END_TEST
 
+/* The header backup: one row per state, and what --json says for each. */
+typedef struct BackupRow {
+        AdeJobKind kind;
+        AdeJobStep step;
+        bool configured, kek, pending;
+        unsigned generation;
+        AdedBackupState want;
+        const char *want_json; /* "state", NULL: no "backup" object */
+        bool want_since;
+} BackupRow;
+
+static const BackupRow backup_rows[] = {
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, true, false, 3, ADED_BACKUP_CURRENT, "Current", false},
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, true, true, 3, ADED_BACKUP_PENDING, "Pending", true},
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, true, true, 0, ADED_BACKUP_PENDING, "Pending", true},
+        /* Encrypted by an older aded, or before [backup] url was set: never uploaded. */
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, true, false, 0, ADED_BACKUP_PENDING, "Pending", false},
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, false, false, 0, ADED_BACKUP_NO_KEK, "NoKek", false},
+        {ADE_JOB_ENCRYPT, ADE_STEP_DONE, false, true, true, 2, ADED_BACKUP_OFF, "Off", false},
+        /* Mid-reencryption, or being decrypted: no header worth a backup. */
+        {ADE_JOB_ENCRYPT, ADE_STEP_HEADER, true, true, true, 2, ADED_BACKUP_NONE, NULL, false},
+        {ADE_JOB_DECRYPT, ADE_STEP_HEADER, true, true, false, 2, ADED_BACKUP_NONE, NULL, false},
+};
+
+START_TEST(test_backup_state) {
+        const BackupRow *row = &backup_rows[_i];
+        AdeStateVolume rec = rec_done;
+        AdedVolumeFacts f = {.volume = &luks, .record = &rec, .backup_configured = row->configured};
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(aded_volume_view_done) AdedVolumeView v = {};
+        json_object *b = NULL, *g = NULL, *since = NULL;
+
+        rec.kind = row->kind;
+        rec.step = row->step;
+        rec.kek_url = row->kek ? KEK : NULL;
+        rec.backup_pending = row->pending;
+        rec.backup_pending_usec = row->pending ? 1765132279ULL * 1000000ULL : 0; /* 2025-12-07T18:31:19Z */
+        rec.backup_generation = row->generation;
+        ck_assert_int_eq(aded_view_decide(&f, &v), 0);
+        ck_assert_int_eq(v.backup, row->want);
+        ck_assert_int_eq(aded_view_to_json(&v, &o), 0);
+        if (!row->want_json) {
+                ck_assert(!json_object_object_get_ex(o, "backup", NULL));
+                return;
+        }
+        ck_assert(json_object_object_get_ex(o, "backup", &b));
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(b, "state")), row->want_json);
+        ck_assert(json_object_object_get_ex(b, "generation", &g));
+        if (row->generation > 0)
+                ck_assert_int_eq(json_object_get_int64(g), row->generation);
+        else
+                ck_assert_ptr_null(g);
+        ck_assert_int_eq(json_object_object_get_ex(b, "pendingSince", &since), row->want_since);
+        if (row->want_since)
+                ck_assert_str_eq(json_object_get_string(since), "2025-12-07T18:31:19Z");
+}
+END_TEST
+
+START_TEST(test_backup_state_names) {
+        ck_assert_ptr_null(aded_backup_state_to_string(ADED_BACKUP_NONE));
+        ck_assert_str_eq(aded_backup_state_to_string(ADED_BACKUP_NO_KEK), "NoKek");
+        ck_assert_ptr_null(aded_backup_state_to_string(_ADED_BACKUP_STATE_MAX));
+}
+END_TEST
+
 /* ---- os and data ---- */
 
 static AdedShowSummary summarize(const AdeVolumeType *types, const AdedVolumeState *states, size_t n) {
@@ -893,6 +958,8 @@ static Suite *view_suite(void) {
         tcase_add_test(tc, test_summary_one_encrypted_data_volume);
         tcase_add_test(tc, test_summary_os_and_resource);
         tcase_add_test(tc, test_state_names);
+        tcase_add_loop_test(tc, test_backup_state, 0, ELEMENTSOF(backup_rows));
+        tcase_add_test(tc, test_backup_state_names);
         suite_add_tcase(s, tc);
         return s;
 }
