@@ -7,10 +7,11 @@
 # aded's Enable of the OS volume is not this test's subject: the setup prepares the root as that
 # Enable will (docs/architecture.md §9 lists what it writes), with stock tools, which are the
 # independent judges here: a key file escrowed in the emulator's Key Vault in ADE's format (the
-# secret, and the key file wrapped by the KEK, by curl against the emulator); "cryptsetup reencrypt
-# --encrypt --init-only" of the MOUNTED root partition with a detached header in /boot/luks/;
-# "cryptsetup token import" of ade's token; the crypttab line, the fstab line, the grub drop-in;
-# update-initramfs -u and update-grub.
+# secret, and the key file wrapped by the KEK, by curl against the emulator); what "cryptsetup
+# reencrypt --encrypt --init-only" does, on the MOUNTED root partition with a detached header in
+# /boot/luks/, plus ade's token (tests/vm/osboot-init-only.py: libcryptsetup through python's ctypes,
+# since the CLI refuses "token import" into a header marked for reencryption); the crypttab line,
+# the fstab line, the grub drop-in; update-initramfs -u and update-grub.
 #
 # Then: a reboot opens the root as /dev/mapper/ade-root from Key Vault over the initramfs's network
 # (DHCP, IMDS's managed identity, the KEK's unwrapkey); the initramfs holds no copy of the header
@@ -97,10 +98,8 @@ test -n "\$partuuid"
 mkdir -p /boot/luks
 dd if=/dev/zero of=$header bs=1M count=16 status=none
 chmod 600 $header
-cryptsetup reencrypt --encrypt --init-only --batch-mode --type luks2 --header $header --uuid $luks_uuid \
-        --cipher aes-xts-plain64 --key-size 512 --sector-size 512 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
-        --hash sha512 --key-file /run/ade-test.key "\$root"
-cryptsetup token import --json-file /run/ade-test-token.json $header
+python3 /root/osboot-init-only.py "\$root" $header $luks_uuid /run/ade-test.key /run/ade-test-token.json
+cryptsetup luksDump $header | grep -q online-reencrypt
 echo "ade-root PARTUUID=\$partuuid none luks,header=$header" >>/etc/crypttab
 awk '\$2 == "/" { \$1 = "/dev/mapper/ade-root" } { print }' /etc/fstab >/etc/fstab.new && mv /etc/fstab.new /etc/fstab
 mkdir -p /etc/default/grub.d
@@ -108,6 +107,7 @@ printf '%s\n' 'GRUB_DISABLE_LINUX_UUID=true' 'GRUB_DISABLE_LINUX_PARTUUID=true' 
         >/etc/default/grub.d/99-ade-root.cfg
 EOF2
 dvm_copy_in g "$DVM_RUN/prepare.sh" /root/prepare.sh
+dvm_copy_in g "$top_srcdir/tests/vm/osboot-init-only.py" /root/osboot-init-only.py
 dvm_require_check "the mounted root is prepared: init-only with the header on /boot, token, crypttab, fstab, grub" \
         dvm_ssh g 'sh /root/prepare.sh && cryptsetup token export --token-id 0 '"$header"' | grep -q Azure_Disk_Encryption'
 t0=$(date +%s)
