@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,10 +13,12 @@
 #include "ade-state.h"
 #include "ade-url.h"
 
-/* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery and for the demo: reads the
- * Azure_Disk_Encryption token of a device (or detached header), fetches the escrowed key file from
- * Key Vault with the identity of ade.conf, and writes it to a new file (mode 0600) that stock
- * cryptsetup takes with --key-file. It never opens the volume itself. Like aded, it sends a token
+/* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery, for the demo and for the
+ * initramfs: reads the Azure_Disk_Encryption token of a device (or detached header), fetches the
+ * escrowed key file from Key Vault with the identity of ade.conf, and either writes it to a new file
+ * (mode 0600) that stock cryptsetup takes with --key-file, or (--activate NAME) opens the volume
+ * itself through libcryptsetup, so that the key file never leaves this process's locked memory: the
+ * initramfs's way to open the root (docs/architecture.md §9). Like aded, it sends a token
  * only to the vaults ade.conf names, those aded's state file recorded, those given with
  * --trust-vault, and those under [azure] keyvault-dns-suffix. */
 
@@ -35,15 +38,17 @@ static void help(void) {
                "     --trust-vault URL\n"
                "                      Send a token to this vault too (its origin), for a volume\n"
                "                      whose vault neither ade.conf nor aded's state file names\n"
-               "  -o --output FILE    Write the key file to FILE (created, mode 0600; must not exist)\n");
+               "  -o --output FILE    Write the key file to FILE (created, mode 0600; must not exist)\n"
+               "     --activate NAME  Open the volume as /dev/mapper/NAME with the key instead of\n"
+               "                      writing it anywhere\n");
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_HEADER = 0x100, ARG_TRUST_VAULT };
+        enum { ARG_HEADER = 0x100, ARG_TRUST_VAULT, ARG_ACTIVATE };
         static const struct option options[] = {{"help", no_argument, NULL, 'h'},
                 {"config", required_argument, NULL, 'c'}, {"header", required_argument, NULL, ARG_HEADER},
                 {"trust-vault", required_argument, NULL, ARG_TRUST_VAULT}, {"output", required_argument, NULL, 'o'},
-                {}};
+                {"activate", required_argument, NULL, ARG_ACTIVATE}, {}};
         _cleanup_(ade_config_freep) AdeConfig *config = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
         _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
@@ -52,7 +57,7 @@ int main(int argc, char *argv[]) {
         _cleanup_(ade_state_freep) AdeState *state = NULL;
         _cleanup_free_ char *error = NULL, *text = NULL;
         _cleanup_free_ const char **trust = NULL;
-        const char *config_path = NULL, *header = NULL, *output = NULL, *device;
+        const char *config_path = NULL, *header = NULL, *output = NULL, *activate = NULL, *device;
         size_t n_trust = 0;
         AdeCredential *cred;
         int c, r, fd;
@@ -89,14 +94,23 @@ int main(int argc, char *argv[]) {
                 case 'o':
                         output = optarg;
                         break;
+                case ARG_ACTIVATE:
+                        activate = optarg;
+                        break;
                 default:
                         return 2;
                 }
-        if (optind + 1 != argc || !output) {
-                fprintf(stderr, "ade-resolve-key: needs one DEVICE and --output FILE; see --help\n");
+        if (optind + 1 != argc || !output == !activate) {
+                fprintf(stderr, "ade-resolve-key: needs one DEVICE and either --output FILE or --activate NAME; see "
+                                "--help\n");
                 return 2;
         }
         device = argv[optind];
+        /* The name becomes a path under /dev/mapper: one component, as aded's own names (§16.5). */
+        if (activate && !ade_luks_name_is_safe(activate)) {
+                fprintf(stderr, "ade-resolve-key: --activate %s: not a device-mapper name\n", activate);
+                return 2;
+        }
 
         r = ade_config_load(config_path, &config, &error);
         if (r < 0) {
@@ -144,6 +158,19 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "ade-resolve-key: cannot recover the key of %s from %s: %s\n", device,
                         token->secret_url, text ?: strerror(-r));
                 return 1;
+        }
+
+        if (activate) {
+                r = ade_luks_open(device, header, activate, keyfile);
+                if (r < 0) {
+                        fprintf(stderr, "ade-resolve-key: cannot open %s%s%s as /dev/mapper/%s: %s\n", device,
+                                header ? " with the header " : "", header ?: "", activate,
+                                r == -ENOKEY ? "the key from Key Vault opens no keyslot" : strerror(-r));
+                        return 1;
+                }
+                fprintf(stderr, "ade-resolve-key: %s opened as /dev/mapper/%s with the key of %s\n", device, activate,
+                        token->secret_url);
+                return 0;
         }
 
         fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
