@@ -332,3 +332,12 @@ int ade_luks_close(const char *name);
 /* Returns 1 when @keyfile opens a keyslot of @device, 0 when it opens none, or a negative errno.
  * Writes nothing (no activation). */
 int ade_luks_test_key(const char *device, const char *header, const AdeSecret *keyfile);
+
+/* Header restore (docs/architecture.md §11). The size crypt_header_backup() writes for the LUKS2
+ * header in the backup file @file, loaded as the header of @device (both metadata copies and the
+ * keyslots area, padded to a page): a downloaded backup of another size was cut or padded.
+ * -EBADMSG when @file holds no LUKS2 header libcryptsetup accepts. */
+int ade_luks_backup_file_size(const char *device, const char *file, uint64_t *ret);
+/* Writes the LUKS2 header backup @file onto @device (crypt_header_restore(): the metadata and the
+ * keyslots area at the start of the device, nothing of the data). The caller has checked @file. */
+int ade_luks_restore_header(const char *device, const char *file);
