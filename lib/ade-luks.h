@@ -100,6 +100,9 @@ int ade_luks_uuid_new(char ret[static ADE_LUKS_UUID_SIZE]);
 bool ade_luks_name_is_safe(const char *name);
 /* "@dir/@uuid@suffix", after checking @uuid (ade_luks_uuid_is_valid(): -EBADMSG otherwise). */
 int ade_luks_uuid_path(const char *dir, const char *uuid, const char *suffix, char **ret);
+/* "@dir/@uuid.<unix time>@ext", with "-N" after the time when that name is taken: the name of a new
+ * copy of a volume's header in header-dir. */
+int ade_luks_uuid_path_new(const char *dir, const char *uuid, const char *ext, char **ret);
 
 /* "InPlace"/"FormatAll" and "Attached"/"Detached", as on the wire. */
 const char *ade_luks_mode_to_string(AdeLuksMode m);

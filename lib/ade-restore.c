@@ -186,17 +186,9 @@ static int keep_current(const AdeRestoreRequest *req, const char *uuid, size_t s
         r = ade_mkdir_private(req->header_dir);
         if (r < 0)
                 return r;
-        for (unsigned i = 0;; i++) {
-                char suffix[64];
-
-                path = mfree(path);
-                snprintf(suffix, sizeof(suffix), ".%lld%s%.0u.before-restore", (long long)time(NULL), i ? "-" : "", i);
-                r = ade_luks_uuid_path(req->header_dir, uuid, suffix, &path);
-                if (r < 0)
-                        return r;
-                if (access(path, F_OK) < 0)
-                        break;
-        }
+        r = ade_luks_uuid_path_new(req->header_dir, uuid, ".before-restore", &path);
+        if (r < 0)
+                return r;
         r = ade_write_file_atomic(path, data, n, 0600);
         if (r < 0)
                 return r;

@@ -10,8 +10,8 @@
 #include "ade-blob.h"
 #include "ade-config.h"
 #include "ade-log.h"
+#include "ade-rescue.h"
 #include "ade-restore.h"
-#include "ade-state.h"
 #include "ade-volume.h"
 
 /* ade-restore-header: header restore (docs/architecture.md §11) without aded, for a rescue VM or a
@@ -65,13 +65,11 @@ int main(int argc, char *argv[]) {
         _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
         _cleanup_(ade_blob_client_freep) AdeBlobClient *blob = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
-        _cleanup_(ade_state_freep) AdeState *state = NULL;
-        _cleanup_free_ char *error = NULL, *text = NULL, *device_id = NULL;
-        _cleanup_free_ const char **trust = NULL;
+        _cleanup_free_ char *error = NULL, *device_id = NULL;
+        _cleanup_(strv_freep) char **trust = NULL;
         const char *config_path = NULL, *header = NULL, *device;
         bool list = false, dry_run = false, yes = false;
         unsigned generation = 0;
-        size_t n_trust = 0;
         AdeCredential *cred;
         AdeRestoreRequest req;
         AdeRestoreResult res = {};
@@ -96,17 +94,12 @@ int main(int argc, char *argv[]) {
                 case ARG_HEADER:
                         header = optarg;
                         break;
-                case ARG_TRUST_VAULT: {
-                        const char **grown = realloc(trust, (n_trust + 1) * sizeof(char *));
-
-                        if (!grown) {
+                case ARG_TRUST_VAULT:
+                        if (strv_extend(&trust, optarg) < 0) {
                                 fprintf(stderr, PROG ": out of memory\n");
                                 return 1;
                         }
-                        trust = grown;
-                        trust[n_trust++] = optarg;
                         break;
-                }
                 case ARG_LIST:
                         list = true;
                         break;
@@ -158,22 +151,11 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        r = ade_resolver_new(config, NULL, &resolver);
+        r = rescue_resolver_new(PROG, config, trust, &resolver);
+        if (r == -EDOM)
+                return 2;
         if (r >= 0)
                 r = ade_resolver_credential(resolver, &cred);
-        if (r >= 0 && ade_state_load(config->daemon.state_dir, &state, &text) < 0)
-                fprintf(stderr, PROG ": %s; only the vaults of %s are trusted\n",
-                        text ?: "cannot read aded's state file", config->path);
-        text = mfree(text);
-        if (r >= 0)
-                r = ade_resolver_trust_state(resolver, state);
-        for (size_t i = 0; r >= 0 && i < n_trust; i++) {
-                r = ade_resolver_trust_vault(resolver, trust[i]);
-                if (r == -EINVAL) {
-                        fprintf(stderr, PROG ": --trust-vault %s: not an https:// URL\n", trust[i]);
-                        return 2;
-                }
-        }
         if (r >= 0) {
                 o = *ade_resolver_http_options(resolver);
                 o.max_response_size = 0;
