@@ -4,11 +4,12 @@
 # aded stopped. Two volumes enabled with a KEK upload their headers to Azurite: an ext4 one with its
 # header attached and an XFS one with a detached header. The attached header is overwritten (the
 # first 16 MiB zeroed): the tool finds the volume's generations by its stable id, refuses to write
-# without --yes, writes nothing on --dry-run, refuses a tampered blob (one byte flipped, re-uploaded
-# as a newer generation) and the blob of the other volume passed off as this one's, each time with
-# the device's bytes unchanged, and restores generation 1: stock cryptsetup opens it with the
-# escrowed key and every file is intact, and what the device held is kept in header-dir. The
-# detached header file is deleted and restored from the newest generation the same way.
+# without --yes, writes nothing on --dry-run, and refuses a tampered blob (one byte flipped,
+# re-uploaded as a newer generation), the blob of the other volume passed off as this one's and a
+# blob cut at a region boundary, each time with the device's bytes unchanged. It restores generation
+# 1: stock cryptsetup opens it with the escrowed key, every file is intact, and what the device held
+# is kept in header-dir. The detached header file is deleted and restored from the newest generation
+# of its device the same way.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v cryptsetup >/dev/null || skip "no cryptsetup"
@@ -23,7 +24,7 @@ azurite_install
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 
-make_volume 200
+make_volume 160
 attached=$VOLUME
 attached_manifest=$MANIFEST
 daemon_workdir
@@ -105,6 +106,7 @@ grep -q "generation 1 .* nothing was written" "$WORK/out" || fail "--dry-run say
 
 # A tampered generation 2: one byte flipped in the body.
 storage -o "$WORK/body" -D "$WORK/headers.txt" "$AZURITE_ACCOUNT/backups/$name" || fail "cannot download $name"
+cp "$WORK/body" "$WORK/body.orig"
 byte=$(od -An -tu1 -j 5000 -N 1 "$WORK/body" | tr -d ' ')
 printf "\\$(printf %o $((byte ^ 1)))" | dd of="$WORK/body" bs=1 seek=5000 conv=notrunc status=none
 tampered=${name%/*}/000002-tampered
@@ -126,6 +128,12 @@ r --yes "$attached" >"$WORK/out" 2>&1 && fail "another volume's header was resto
 grep -q "holds the header of volume $other_uuid, not of $attached" "$WORK/out" || fail "other volume: $(cat "$WORK/out")"
 [ "$(device_sum)" = "$before" ] || fail "another volume's blob changed $attached"
 r --yes --generation 2 "$attached" >"$WORK/out" 2>&1 && fail "generation 2 (tampered) was restored"
+# Generation 4: the genuine body cut after its first region; a whole region decrypts, to less than
+# the header states.
+head -c $((4194304 + 28)) "$WORK/body.orig" >"$WORK/cut.body"
+reupload "$name" "$WORK/cut.body" "$WORK/headers.txt" "${name%/*}/000004-cut" AdeGeneration=4
+r --yes "$attached" >"$WORK/out" 2>&1 && fail "a cut blob was restored: $(cat "$WORK/out")"
+grep -q "000004-cut is not a whole LUKS2 header" "$WORK/out" || fail "cut blob: $(cat "$WORK/out")"
 [ "$(device_sum)" = "$before" ] || fail "generation 2 changed $attached"
 [ "$(kept_count)" = 0 ] || fail "a refused restore kept a copy"
 
