@@ -5,8 +5,9 @@
 # header attached and an XFS one with a detached header. The attached header is overwritten (the
 # first 16 MiB zeroed): the tool finds the volume's generations by its stable id, refuses to write
 # without --yes, writes nothing on --dry-run, and refuses a tampered blob (one byte flipped,
-# re-uploaded as a newer generation), the blob of the other volume passed off as this one's and a
-# blob cut at a region boundary, each time with the device's bytes unchanged. It restores generation
+# re-uploaded as a newer generation), the blob of the other volume passed off as this one's, a blob
+# cut at a region boundary and one whose KeyId names an untrusted vault, each time with the device's
+# bytes unchanged. It restores generation
 # 1: stock cryptsetup opens it with the escrowed key, every file is intact, and what the device held
 # is kept in header-dir. The detached header file is deleted and restored from the newest generation
 # of its device the same way.
@@ -134,6 +135,16 @@ head -c $((4194304 + 28)) "$WORK/body.orig" >"$WORK/cut.body"
 reupload "$name" "$WORK/cut.body" "$WORK/headers.txt" "${name%/*}/000004-cut" AdeGeneration=4
 r --yes "$attached" >"$WORK/out" 2>&1 && fail "a cut blob was restored: $(cat "$WORK/out")"
 grep -q "000004-cut is not a whole LUKS2 header" "$WORK/out" || fail "cut blob: $(cat "$WORK/out")"
+# Generation 5: the genuine blob, its metadata's KeyId edited to name a vault nobody trusts: no token
+# goes there, nothing is written.
+encryption_data=$(grep -i '^x-ms-meta-encryptiondata:' "$WORK/headers.txt" | cut -d' ' -f2- | tr -d '\r')
+edited=$(jq -c '.WrappedContentKey.KeyId = "https://attacker.example/keys/kek/0123456789abcdef0123456789abcdef"' \
+        <<<"$encryption_data") || fail "cannot edit the encryptiondata metadata: $encryption_data"
+reupload "$name" "$WORK/body.orig" "$WORK/headers.txt" "${name%/*}/000005-keyid" AdeGeneration=5 \
+        "encryptiondata=$edited"
+r --yes "$attached" >"$WORK/out" 2>&1 && fail "a blob with an edited KeyId was restored: $(cat "$WORK/out")"
+grep -q "Cannot decrypt .*000005-keyid with its key-encryption key" "$WORK/out" || fail "edited KeyId: $(cat "$WORK/out")"
+grep -q "attacker.example" "$WORK/out" || fail "the refusal does not name the untrusted vault: $(cat "$WORK/out")"
 [ "$(device_sum)" = "$before" ] || fail "generation 2 changed $attached"
 [ "$(kept_count)" = 0 ] || fail "a refused restore kept a copy"
 
