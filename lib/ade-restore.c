@@ -36,7 +36,7 @@ void ade_restore_result_done(AdeRestoreResult *r) {
         r->kept = mfree(r->kept);
 }
 
-static bool parse_generation(const char *s, unsigned *ret) {
+bool ade_restore_parse_generation(const char *s, unsigned *ret) {
         char *end;
         unsigned long g;
 
@@ -84,7 +84,8 @@ int ade_restore_list(AdeBlobClient *blob, const char *uuid, const char *device_i
                 unsigned generation;
 
                 if (!volume || !ade_luks_uuid_is_valid(volume) ||
-                        !parse_generation(ade_blob_metadata_get(items[i].metadata, "AdeGeneration"), &generation))
+                        !ade_restore_parse_generation(
+                                ade_blob_metadata_get(items[i].metadata, "AdeGeneration"), &generation))
                         continue;
                 if (uuid ? !strcaseeq(volume, uuid) : !streq_ptr(id, device_id))
                         continue;

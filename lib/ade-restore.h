@@ -34,6 +34,10 @@ typedef struct AdeRestoreGeneration {
 
 void ade_restore_generations_free(AdeRestoreGeneration *g, size_t n);
 
+/* Whether @s is a generation number (AdeGeneration, --generation): 1 to 999999 in decimal, no sign,
+ * no leading zero; its value in *@ret. */
+bool ade_restore_parse_generation(const char *s, unsigned *ret);
+
 /* The generations in the container of the volume @uuid (its AdeVolume) or, with @uuid NULL, of the
  * device whose stable id is @device_id (its AdeDeviceId: a device whose header is gone has no UUID
  * to look for), oldest first. Blobs without a valid AdeVolume and AdeGeneration are not ade's and

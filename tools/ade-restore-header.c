@@ -103,19 +103,12 @@ int main(int argc, char *argv[]) {
                 case ARG_LIST:
                         list = true;
                         break;
-                case ARG_GENERATION: {
-                        char *end;
-                        unsigned long g;
-
-                        errno = 0;
-                        g = strtoul(optarg, &end, 10);
-                        if (errno || *end || g == 0 || g > 999999) {
+                case ARG_GENERATION:
+                        if (!ade_restore_parse_generation(optarg, &generation)) {
                                 fprintf(stderr, PROG ": --generation %s: not a generation (1 to 999999)\n", optarg);
                                 return 2;
                         }
-                        generation = (unsigned)g;
                         break;
-                }
                 case ARG_DRY_RUN:
                         dry_run = true;
                         break;

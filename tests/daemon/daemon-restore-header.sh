@@ -10,7 +10,9 @@
 # bytes unchanged. It restores generation
 # 1: stock cryptsetup opens it with the escrowed key, every file is intact, and what the device held
 # is kept in header-dir. The detached header file is deleted and restored from the newest generation
-# of its device the same way.
+# of its device the same way. Then the same through aded (adectl restore-header, RestoreHeader): the
+# newest generation refused, a dry run, an unknown generation and a device aded does not manage
+# change nothing; generation 1 is restored and opens.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v cryptsetup >/dev/null || skip "no cryptsetup"
@@ -163,4 +165,30 @@ r --yes --header "$header" "$detached" >"$WORK/out" 2>&1 || fail "detached resto
 [ "$(stat -c %a "$header")" = 600 ] || fail "the restored header file is not 0600"
 [ "$(cryptsetup luksUUID "$header")" = "$other_uuid" ] || fail "the restored header is not $other_uuid"
 check_detached_copy "$detached" "$header" "$WORK/xfs.img" "$detached_sum"
+
+# The same through aded: adectl restore-header (RestoreHeader). The newest generation is refused;
+# generation 1 is restored.
+dd if=/dev/zero of="$attached" bs=1M count=16 conv=fsync status=none || fail "cannot overwrite $attached"
+before=$(device_sum)
+rm -f "$WORK/headers/"*.before-restore
+start_aded
+adectl restore-header "$attached" >"$WORK/out" 2>&1
+[ $? = 2 ] || fail "adectl restore-header without --yes was not refused: $(cat "$WORK/out")"
+adectl restore-header --yes "$attached" >"$WORK/out" 2>&1
+[ $? = 3 ] || fail "RestoreHeader of the newest (edited) generation was not refused: $(cat "$WORK/out")"
+grep -q "restore-header refused: .*000005-keyid" "$WORK/out" || fail "RestoreHeader refusal: $(cat "$WORK/out")"
+adectl restore-header --dry-run --generation 1 "$attached" >"$WORK/out" 2>&1 || fail "RestoreHeader dry run: $(cat "$WORK/out")"
+grep -q "generation 1 .* nothing was written (dry run)" "$WORK/out" || fail "RestoreHeader dry run: $(cat "$WORK/out")"
+adectl restore-header --generation 9 --dry-run "$attached" >"$WORK/out" 2>&1
+[ $? = 3 ] && grep -q "no header backup generation 9" "$WORK/out" || fail "generation 9: $(cat "$WORK/out")"
+adectl restore-header --dry-run /dev/null >"$WORK/out" 2>&1 && fail "RestoreHeader of /dev/null succeeded"
+[ "$(device_sum)" = "$before" ] || fail "a refused or dry RestoreHeader changed $attached"
+[ "$(kept_count)" = 0 ] || fail "a refused or dry RestoreHeader kept a copy"
+adectl --json restore-header --yes --generation 1 "$attached" >"$WORK/out" 2>&1 || fail "RestoreHeader: $(cat "$WORK/out")"
+[ "$(jq -r .volume "$WORK/out")" = "$uuid" ] && [ "$(jq -r .generation "$WORK/out")" = 1 ] ||
+        fail "RestoreHeader's reply: $(cat "$WORK/out")"
+[ -f "$(jq -r .kept "$WORK/out")" ] || fail "RestoreHeader names no copy kept: $(cat "$WORK/out")"
+[ "$(cryptsetup luksUUID "$attached")" = "$uuid" ] || fail "$attached does not have its UUID back after RestoreHeader"
+stop_aded
+check_files_encrypted "$attached" "$attached_manifest"
 pass
