@@ -48,6 +48,7 @@ struct Manager {
         AdedTask *show_queries;            /* Show calls whose device reads run in a thread (aded-show.c) */
         AdedTask *selects;                 /* Disable, RotateKey, Unlock choosing their volumes in a thread
                                             * (aded-select.c) */
+        AdedTask *restores;                /* RestoreHeader calls, in a thread (aded-restore.c) */
         struct Waiter *waiters;            /* calls waiting for jobs, and Watch (aded-waiter.c) */
         AdeVolume **volumes;               /* cached list, see manager_volumes_cached() */
         uint64_t volumes_usec;

@@ -5,6 +5,7 @@
 #include "aded-errors.h"
 #include "aded-manager.h"
 #include "aded-methods.h"
+#include "aded-restore.h"
 #include "aded-select.h"
 #include "aded-show.h"
 #include "aded-waiter.h"
@@ -196,6 +197,24 @@ static int method_unlock(AdeVarlinkCall *call, json_object *params, unsigned fla
                 });
 }
 
+static int method_restore_header(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
+        Manager *m = userdata;
+        const char *device;
+        int64_t generation = 0;
+        int r;
+
+        (void)flags;
+        if (ade_json_get_string(params, "device", &device) < 0 || isempty(device))
+                return ade_varlink_error_invalid_parameter(call, "device");
+        r = ade_json_get_int64(params, "generation", &generation);
+        if ((r < 0 && r != -ENOENT) || generation < 0 || generation > 999999)
+                return ade_varlink_error_invalid_parameter(call, "generation");
+        /* The header goes under nothing: not under a job, and no job starts until it is written. */
+        if (refuse_when_busy(m, call, &r))
+                return r;
+        return aded_restore_start(m, call, device, (unsigned)generation, opt_bool(params, "dryRun"));
+}
+
 int methods_bind(Manager *m) {
         static const struct {
                 const char *name;
@@ -208,6 +227,7 @@ int methods_bind(Manager *m) {
                 {"Disable", method_disable, ADE_VARLINK_BIND_ROOT_ONLY},
                 {"Unlock", method_unlock, ADE_VARLINK_BIND_ROOT_ONLY},
                 {"RotateKey", method_rotate, ADE_VARLINK_BIND_ROOT_ONLY},
+                {"RestoreHeader", method_restore_header, ADE_VARLINK_BIND_ROOT_ONLY},
         };
         int r;
 

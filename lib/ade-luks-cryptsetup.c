@@ -390,17 +390,9 @@ int luks_backup_header(struct crypt_device *cd, const char *header_dir, char **r
         r = ade_mkdir_private(header_dir);
         if (r < 0)
                 return r;
-        for (unsigned n = 0;; n++) {
-                char suffix[64];
-
-                path = mfree(path);
-                snprintf(suffix, sizeof(suffix), ".%lld%s%.0u.backup", (long long)time(NULL), n ? "-" : "", n);
-                r = ade_luks_uuid_path(header_dir, crypt_get_uuid(cd), suffix, &path);
-                if (r < 0)
-                        return r;
-                if (access(path, F_OK) < 0)
-                        break;
-        }
+        r = ade_luks_uuid_path_new(header_dir, crypt_get_uuid(cd), ".backup", &path);
+        if (r < 0)
+                return r;
         r = luks_header_backup_to(cd, path);
         if (r < 0)
                 return ade_log_debug_errno(r, "Cannot back up the LUKS2 header to %s: %m", path);

@@ -5,6 +5,8 @@
 #include <assert.h>
 #include <limits.h>
 #include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ade-log.h"
 #include "ade-luks.h"
@@ -60,4 +62,24 @@ int ade_luks_uuid_path(const char *dir, const char *uuid, const char *suffix, ch
                         "after it",
                         strna(uuid));
         return asprintf(ret, "%s/%s%s", dir, uuid, suffix) < 0 ? -ENOMEM : 0;
+}
+
+int ade_luks_uuid_path_new(const char *dir, const char *uuid, const char *ext, char **ret) {
+        assert(ext);
+        assert(ret);
+
+        for (unsigned n = 0;; n++) {
+                _cleanup_free_ char *path = NULL;
+                char suffix[64];
+                int r;
+
+                snprintf(suffix, sizeof(suffix), ".%lld%s%.0u%s", (long long)time(NULL), n ? "-" : "", n, ext);
+                r = ade_luks_uuid_path(dir, uuid, suffix, &path);
+                if (r < 0)
+                        return r;
+                if (access(path, F_OK) < 0) {
+                        *ret = TAKE_PTR(path);
+                        return 0;
+                }
+        }
 }

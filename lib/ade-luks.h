@@ -100,6 +100,9 @@ int ade_luks_uuid_new(char ret[static ADE_LUKS_UUID_SIZE]);
 bool ade_luks_name_is_safe(const char *name);
 /* "@dir/@uuid@suffix", after checking @uuid (ade_luks_uuid_is_valid(): -EBADMSG otherwise). */
 int ade_luks_uuid_path(const char *dir, const char *uuid, const char *suffix, char **ret);
+/* "@dir/@uuid.<unix time>@ext", with "-N" after the time when that name is taken: the name of a new
+ * copy of a volume's header in header-dir. */
+int ade_luks_uuid_path_new(const char *dir, const char *uuid, const char *ext, char **ret);
 
 /* "InPlace"/"FormatAll" and "Attached"/"Detached", as on the wire. */
 const char *ade_luks_mode_to_string(AdeLuksMode m);
@@ -332,3 +335,12 @@ int ade_luks_close(const char *name);
 /* Returns 1 when @keyfile opens a keyslot of @device, 0 when it opens none, or a negative errno.
  * Writes nothing (no activation). */
 int ade_luks_test_key(const char *device, const char *header, const AdeSecret *keyfile);
+
+/* Header restore (docs/architecture.md §11). The size crypt_header_backup() writes for the LUKS2
+ * header in the backup file @file, loaded as the header of @device (both metadata copies and the
+ * keyslots area, padded to a page): a downloaded backup of another size was cut or padded.
+ * -EBADMSG when @file holds no LUKS2 header libcryptsetup accepts. */
+int ade_luks_backup_file_size(const char *device, const char *file, uint64_t *ret);
+/* Writes the LUKS2 header backup @file onto @device (crypt_header_restore(): the metadata and the
+ * keyslots area at the start of the device, nothing of the data). The caller has checked @file. */
+int ade_luks_restore_header(const char *device, const char *file);

@@ -9,8 +9,8 @@
 #include "ade-io.h"
 #include "ade-log.h"
 #include "ade-luks.h"
+#include "ade-rescue.h"
 #include "ade-resolver.h"
-#include "ade-state.h"
 #include "ade-url.h"
 
 /* ade-resolve-key: the key resolver (docs/architecture.md §3) on its own, for recovery, for the demo and for the
@@ -54,12 +54,9 @@ int main(int argc, char *argv[]) {
         _cleanup_(ade_resolver_freep) AdeResolver *resolver = NULL;
         _cleanup_secret_ AdeSecret *keyfile = NULL;
         _cleanup_cloud_error_ AdeCloudError cerr = ADE_CLOUD_ERROR_NULL;
-        _cleanup_(ade_state_freep) AdeState *state = NULL;
         _cleanup_free_ char *error = NULL, *text = NULL;
-        _cleanup_free_ const char **trust = NULL;
+        _cleanup_(strv_freep) char **trust = NULL;
         const char *config_path = NULL, *header = NULL, *output = NULL, *activate = NULL, *device;
-        size_t n_trust = 0;
-        AdeCredential *cred;
         int c, r, fd;
 
         /* It holds the key file: no core of it, OpenSSL's freed heap wiped (ade-secret.h). */
@@ -80,17 +77,12 @@ int main(int argc, char *argv[]) {
                 case ARG_HEADER:
                         header = optarg;
                         break;
-                case ARG_TRUST_VAULT: {
-                        const char **grown = realloc(trust, (n_trust + 1) * sizeof(char *));
-
-                        if (!grown) {
+                case ARG_TRUST_VAULT:
+                        if (strv_extend(&trust, optarg) < 0) {
                                 fprintf(stderr, "ade-resolve-key: out of memory\n");
                                 return 1;
                         }
-                        trust = grown;
-                        trust[n_trust++] = optarg;
                         break;
-                }
                 case 'o':
                         output = optarg;
                         break;
@@ -124,25 +116,9 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        /* Set up what the resolver needs first, so that a broken identity is reported as before. */
-        r = ade_resolver_new(config, NULL, &resolver);
-        if (r >= 0)
-                r = ade_resolver_credential(resolver, &cred);
-        /* The vaults aded recorded for the volumes root enabled: a missing state file is none, an
-         * unreadable one is said and left out. */
-        if (r >= 0 && ade_state_load(config->daemon.state_dir, &state, &text) < 0)
-                fprintf(stderr, "ade-resolve-key: %s; only the vaults of %s are trusted\n",
-                        text ?: "cannot read aded's state file", config->path);
-        text = mfree(text);
-        if (r >= 0)
-                r = ade_resolver_trust_state(resolver, state);
-        for (size_t i = 0; r >= 0 && i < n_trust; i++) {
-                r = ade_resolver_trust_vault(resolver, trust[i]);
-                if (r == -EINVAL) {
-                        fprintf(stderr, "ade-resolve-key: --trust-vault %s: not an https:// URL\n", trust[i]);
-                        return 2;
-                }
-        }
+        r = rescue_resolver_new("ade-resolve-key", config, trust, &resolver);
+        if (r == -EDOM)
+                return 2;
         if (r >= 0)
                 r = ade_url_keyvault_object(token->secret_url, "secrets", false, NULL, NULL, NULL);
         if (r >= 0 && token->kek_url)

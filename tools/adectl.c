@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ade-json.h"
+#include "ade-restore.h"
 #include "ade-io.h"
 #include "ade-log.h"
 #include "ade-varlink.h"
@@ -50,6 +51,8 @@ static void help(void) {
                "                                     Decrypt the data volumes\n"
                "  unlock [DEVICE]                    Open encrypted volumes with their escrowed keys\n"
                "  rotate [--kek-url URL]             New key files (or re-wrap them with a new KEK)\n"
+               "  restore-header DEVICE [--generation N] (--dry-run | --yes)\n"
+               "                                     Write a header backup from [backup] url back\n"
                "  watch                              Print the volumes whenever they change\n\n"
                "Options:\n"
                "  -h --help          Show this help\n"
@@ -155,6 +158,14 @@ static int print_error(const char *verb, const char *error, json_object *p) {
                         "--skip-snapshot-check\n",
                         verb, strna(jstr(p, "disk")));
                 return EXIT_REFUSED;
+        }
+        if (streq(name, "BackupNotFound") || streq(name, "RestoreRefused")) {
+                fprintf(stderr, "adectl: %s refused: %s\n", verb, strna(jstr(p, "reason")));
+                return EXIT_REFUSED;
+        }
+        if (streq(name, "RestoreFailed")) {
+                fprintf(stderr, "adectl: %s failed: %s\n", verb, strna(jstr(p, "reason")));
+                return EXIT_FAILED;
         }
         if (streq(name, "OperationInProgress")) {
                 const char *device = jstr(p, "device");
@@ -426,6 +437,7 @@ enum {
         ARG_DRY_RUN,
         ARG_NO_WAIT,
         ARG_DEVICE,
+        ARG_GENERATION,
 };
 
 static const struct option verb_options[] = {{"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, ARG_JSON},
@@ -438,14 +450,15 @@ static const struct option verb_options[] = {{"help", no_argument, NULL, 'h'}, {
         {"format-all", no_argument, NULL, ARG_FORMAT_ALL}, {"yes", no_argument, NULL, ARG_YES},
         {"skip-snapshot-check", no_argument, NULL, ARG_SKIP_SNAPSHOT_CHECK},
         {"dry-run", no_argument, NULL, ARG_DRY_RUN}, {"no-wait", no_argument, NULL, ARG_NO_WAIT},
-        {"device", required_argument, NULL, ARG_DEVICE}, {}};
+        {"device", required_argument, NULL, ARG_DEVICE}, {"generation", required_argument, NULL, ARG_GENERATION}, {}};
 
 typedef struct VerbArgs {
         const char *volume_type;
         const char *keyvault_url, *keyvault_resource_id, *kek_url, *kek_vault_resource_id, *kek_algorithm;
         bool format_all, yes, skip_snapshot_check, dry_run, no_wait;
         const char *device;
-        unsigned given; /* bit per option, to refuse options a verb does not take */
+        unsigned generation; /* 0: none given */
+        unsigned given;      /* bit per option, to refuse options a verb does not take */
 } VerbArgs;
 
 /* Parses the options after the verb; @allowed is a bit mask of (1 << (ARG_x - ARG_JSON)). */
@@ -507,6 +520,10 @@ static int parse_verb_args(const char *verb, int argc, char *argv[], unsigned al
                         break;
                 case ARG_DEVICE:
                         a->device = optarg;
+                        break;
+                case ARG_GENERATION:
+                        if (!ade_restore_parse_generation(optarg, &a->generation))
+                                return usage_error("--generation must be 1 to 999999, not '%s'", optarg);
                         break;
                 }
         }
@@ -777,6 +794,53 @@ static int verb_rotate(int argc, char *argv[]) {
         return EXIT_DONE;
 }
 
+static int verb_restore_header(int argc, char *argv[]) {
+        _cleanup_json_ json_object *params = json_object_new_object(), *reply = NULL;
+        const char *kept;
+        bool dry_run = false;
+        VerbArgs a = {};
+        int r;
+
+        r = parse_verb_args("restore-header", argc, argv,
+                ALLOW(ARG_DEVICE) | ALLOW(ARG_GENERATION) | ALLOW(ARG_DRY_RUN) | ALLOW(ARG_YES), &a);
+        if (r != 0)
+                return r;
+        if (optind < argc && !a.device)
+                a.device = argv[optind++];
+        if (optind < argc)
+                return usage_error("restore-header: unexpected argument '%s'", argv[optind]);
+        if (!a.device)
+                return usage_error("%s", "restore-header needs a DEVICE");
+        if (!a.dry_run && !a.yes)
+                return usage_error("%s",
+                        "restore-header writes the device's header: confirm with --yes (or check first "
+                        "with --dry-run)");
+        ade_json_add_string(params, "device", a.device);
+        if (a.generation)
+                json_object_object_add(params, "generation", json_object_new_int((int)a.generation));
+        if (a.dry_run)
+                json_object_object_add(params, "dryRun", json_object_new_boolean(true));
+        r = call_once("restore-header", IFACE "RestoreHeader", params, &reply);
+        if (r != EXIT_DONE)
+                return r;
+        if (arg_json) {
+                print_json(reply);
+                return EXIT_DONE;
+        }
+        (void)ade_json_get_bool(reply, "dryRun", &dry_run);
+        kept = jstr(reply, "kept");
+        if (dry_run)
+                printf("%s: generation %" PRIi64 " (%s) of volume %s checks out and opens with the escrowed key; "
+                       "nothing was written (dry run)\n",
+                        a.device, jint(reply, "generation"), strna(jstr(reply, "blob")), strna(jstr(reply, "volume")));
+        else
+                printf("%s: header restored from generation %" PRIi64
+                       " (%s) of volume %s; the escrowed key opens it%s%s\n",
+                        a.device, jint(reply, "generation"), strna(jstr(reply, "blob")), strna(jstr(reply, "volume")),
+                        kept ? "; what it held before is in " : "", strempty(kept));
+        return EXIT_DONE;
+}
+
 static int on_watch(json_object *p, const char *error, unsigned flags, void *userdata) {
         json_object *volumes = NULL;
         time_t t = time(NULL);
@@ -843,6 +907,7 @@ int main(int argc, char *argv[]) {
                 {"disable", verb_disable},
                 {"unlock", verb_unlock},
                 {"rotate", verb_rotate},
+                {"restore-header", verb_restore_header},
                 {"watch", verb_watch},
         };
         int c;
@@ -870,7 +935,8 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
         if (optind >= argc)
-                return usage_error("%s", "missing command (show, enable, disable, unlock, rotate, watch)");
+                return usage_error(
+                        "%s", "missing command (show, enable, disable, unlock, rotate, restore-header, watch)");
 
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (streq(argv[optind], verbs[i].name))

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# While an encryption runs, Disable and RotateKey are refused with OperationInProgress (exit 3) and
-# change nothing; Show still answers. The refusal names the device whose job holds the volumes, in
-# the error's parameters and in adectl's message. (An Enable is queued instead:
+# While an encryption runs, Disable, RotateKey and RestoreHeader are refused with OperationInProgress
+# (exit 3) and change nothing; Show still answers. The refusal names the device whose job holds the
+# volumes, in the error's parameters and in adectl's message. (An Enable is queued instead:
 # daemon-enable-queued.sh.)
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
@@ -13,7 +13,7 @@ start_aded
 
 adectl enable --volume-type DATA --no-wait >/dev/null 2>&1 || fail "enable --no-wait failed"
 wait_for_progress "$VOLUME"
-for cmd in "rotate" "disable --volume-type DATA"; do
+for cmd in "rotate" "disable --volume-type DATA" "restore-header --dry-run $VOLUME"; do
         adectl --json $cmd >"$WORK/out" 2>/dev/null
         rc=$?
         if [ "$(volume_field "$VOLUME" state)" != EncryptionInProgress ]; then
