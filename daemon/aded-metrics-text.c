@@ -55,6 +55,24 @@ static int64_t get_int(json_object *v, const char *key, bool *present) {
         return n;
 }
 
+/* A family of one integer per volume, Show's @key: every volume's (0 when it has none), or with
+ * @only_present only those that have it (a rate that is not measured has no sample, not a 0). */
+static void put_volume_ints(FILE *f, json_object *volumes, size_t n, const char *name, const char *help,
+        const char *key, bool only_present) {
+        bool present;
+
+        put_family(f, name, "gauge", help);
+        for (size_t i = 0; i < n; i++) {
+                json_object *v = json_object_array_get_idx(volumes, i);
+                int64_t value = get_int(v, key, &present);
+
+                if (!present && only_present)
+                        continue;
+                put_volume_sample(f, name, v, NULL, NULL);
+                fprintf(f, "%" PRId64 "\n", value);
+        }
+}
+
 static void put_volumes(FILE *f, json_object *volumes) {
         size_t n = volumes ? json_object_array_length(volumes) : 0;
         bool present;
@@ -92,34 +110,14 @@ static void put_volumes(FILE *f, json_object *volumes) {
                 fprintf(f, "%.6g\n", p ? json_object_get_double(p) : 0.0);
         }
 
-        put_family(f, "ade_volume_done_bytes", "gauge", "Bytes of the volume's current reencryption done.");
-        for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(volumes, i);
-
-                put_volume_sample(f, "ade_volume_done_bytes", v, NULL, NULL);
-                fprintf(f, "%" PRId64 "\n", get_int(v, "bytesDone", &present));
-        }
-
-        put_family(f, "ade_volume_total_bytes", "gauge", "Bytes the volume's current reencryption covers.");
-        for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(volumes, i);
-
-                put_volume_sample(f, "ade_volume_total_bytes", v, NULL, NULL);
-                fprintf(f, "%" PRId64 "\n", get_int(v, "bytesTotal", &present));
-        }
+        put_volume_ints(f, volumes, n, "ade_volume_done_bytes", "Bytes of the volume's current reencryption done.",
+                "bytesDone", false);
+        put_volume_ints(f, volumes, n, "ade_volume_total_bytes", "Bytes the volume's current reencryption covers.",
+                "bytesTotal", false);
 
         /* Only while a job runs and aded has measured it: no sample is better than a made-up 0. */
-        put_family(f, "ade_volume_rate_bytes_per_second", "gauge",
-                "Bytes per second of the job running on the volume, as aded measures it.");
-        for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(volumes, i);
-                int64_t rate = get_int(v, "rate", &present);
-
-                if (!present)
-                        continue;
-                put_volume_sample(f, "ade_volume_rate_bytes_per_second", v, NULL, NULL);
-                fprintf(f, "%" PRId64 "\n", rate);
-        }
+        put_volume_ints(f, volumes, n, "ade_volume_rate_bytes_per_second",
+                "Bytes per second of the job running on the volume, as aded measures it.", "rate", true);
 
         /* Only volumes ade encrypted have a header backup (Show's "backup"). */
         put_family(f, "ade_volume_backup_state", "gauge",
@@ -152,16 +150,8 @@ static void put_volumes(FILE *f, json_object *volumes) {
                 fprintf(f, "%" PRId64 "\n", generation);
         }
 
-        put_family(f, "ade_volume_eta_seconds", "gauge", "Seconds the job running on the volume needs at that rate.");
-        for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(volumes, i);
-                int64_t eta = get_int(v, "etaSeconds", &present);
-
-                if (!present)
-                        continue;
-                put_volume_sample(f, "ade_volume_eta_seconds", v, NULL, NULL);
-                fprintf(f, "%" PRId64 "\n", eta);
-        }
+        put_volume_ints(f, volumes, n, "ade_volume_eta_seconds",
+                "Seconds the job running on the volume needs at that rate.", "etaSeconds", true);
 }
 
 static void put_keyvault(FILE *f, const AdeResolverStats *kv) {
