@@ -37,7 +37,7 @@ echo "ok: written at start, promtool finds nothing, the volume NotEncrypted"
 
 adectl enable --volume-type DATA --no-wait >/dev/null 2>&1 || fail "enable --no-wait failed"
 wait_for_progress "$VOLUME"
-last=0 values=0 judged=
+last=0 values=0 judged= t0=$(date +%s)
 for i in $(seq 1 3000); do
         in_file=$(metric ade_volume_done_bytes)
         state=$(volume_field "$VOLUME" state)
@@ -55,7 +55,11 @@ for i in $(seq 1 3000); do
         sleep 0.2
 done
 [ -n "$judged" ] || skip "the encryption ended before the file said EncryptionInProgress"
-[ "$values" -ge 2 ] || fail "the file's progress changed $values time(s) during the encryption, not kept up to date"
+# aded rewrites the file every 2 s while a job runs: a job seen for 6 s or more shows it twice at
+# least (a fast, idle machine can finish 1.5 GiB sooner; then the count says nothing).
+if [ $(( $(date +%s) - t0 )) -ge 6 ]; then
+        [ "$values" -ge 2 ] || fail "the file's progress changed $values time(s) during the encryption, not kept up to date"
+fi
 echo "ok: during the encryption: $values values of bytes done, never back, never ahead of Show; promtool finds nothing"
 
 wait_for_state "$VOLUME" Encrypted 300
