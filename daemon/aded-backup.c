@@ -12,8 +12,10 @@
 
 #include "ade-blob.h"
 #include "ade-cse.h"
+#include "ade-io.h"
 #include "ade-log.h"
 #include "ade-resolver.h"
+#include "ade-restore.h"
 #include "aded-backup.h"
 #include "aded-manager.h"
 #include "aded-state.h"
@@ -128,6 +130,23 @@ static void prune(AdeBlobClient *blob, const char *device, const char *prefix, c
         }
 }
 
+/* The client of [backup] url, with aded's identity. */
+static int blob_client(Manager *m, AdeBlobClient **ret) {
+        AdeCredential *credential;
+        AdeHttpOptions o;
+        int r;
+
+        r = ade_resolver_credential(m->resolver, &credential);
+        if (r < 0)
+                return r;
+        o = *ade_resolver_http_options(m->resolver);
+        /* The job waits for this: a Storage that is down costs it a minute at most, not several. */
+        o.max_retries = 2;
+        o.timeout_ms = 60 * 1000;
+        o.max_response_size = 0;
+        return ade_blob_client_new(m->config->backup.url, credential, NULL, &o, ret);
+}
+
 /* One upload at a time: a job's and the retry's would otherwise race to the same generation, and the
  * later one's bookkeeping must be the one that stays. */
 static pthread_mutex_t upload_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -138,10 +157,8 @@ static int upload(Manager *m, const char *device, const char *header, const char
         _cleanup_free_ void *plain = NULL, *body = NULL;
         _cleanup_free_ char *encryption_data = NULL, *prefix = NULL, *name = NULL, *gen_text = NULL;
         _cleanup_(strv_freep) char **meta = NULL;
-        AdeCredential *credential;
         AdeKeyVault *kv;
         AdeLuksStatus st;
-        AdeHttpOptions o;
         _cleanup_(listing_done) Listing listing = {};
         char machine[256], stamp[32];
         size_t plain_size = 0, body_size = 0;
@@ -178,15 +195,7 @@ static int upload(Manager *m, const char *device, const char *header, const char
         if (r < 0)
                 return r;
 
-        r = ade_resolver_credential(m->resolver, &credential);
-        if (r < 0)
-                return r;
-        o = *ade_resolver_http_options(m->resolver);
-        /* The job waits for this: a Storage that is down costs it a minute at most, not several. */
-        o.max_retries = 2;
-        o.timeout_ms = 60 * 1000;
-        o.max_response_size = 0;
-        r = ade_blob_client_new(m->config->backup.url, credential, NULL, &o, &blob);
+        r = blob_client(m, &blob);
         if (r < 0)
                 return r;
 
@@ -297,6 +306,35 @@ void aded_backup_upload(
                 return;
         }
         (void)backup_one(m, device, header, device_id, NULL, false, token);
+}
+
+void aded_backup_mark_obsolete(Manager *m, const char *device, const char *uuid) {
+        _cleanup_(ade_blob_client_freep) AdeBlobClient *blob = NULL;
+        _cleanup_cloud_error_ AdeCloudError e = {};
+        _cleanup_free_ char *msg = NULL;
+        char when[ADE_RFC3339_SIZE];
+        unsigned marked = 0;
+        int r;
+
+        if (!m->config->backup.url || !uuid || !uuid[0])
+                return;
+        r = ade_format_rfc3339(ade_now_realtime_usec(), when);
+        if (r >= 0)
+                r = blob_client(m, &blob);
+        if (r >= 0)
+                r = ade_restore_mark_obsolete(blob, uuid, when, &marked, &e);
+        if (r < 0) {
+                if (e.code || e.status > 0)
+                        msg = ade_cloud_error_to_string(&e, "Azure");
+                ade_log_warning("%s: the header backups of volume %s in %s could not all be marked obsolete (%s%s%s); "
+                                "the volume is decrypted and not affected, but do not restore those backups onto "
+                                "it: it holds plaintext now (delete them, or set their metadata AdeObsolete)",
+                        device, uuid, m->config->backup.url, strerror(-r), msg ? ": " : "", strempty(msg));
+                return;
+        }
+        if (marked > 0)
+                ade_log_info("%s: %u header backup(s) of volume %s marked obsolete in %s", device, marked, uuid,
+                        m->config->backup.url);
 }
 
 /* ---- retrying ---- */

@@ -21,6 +21,12 @@ typedef struct Manager Manager;
 void aded_backup_upload(
         Manager *m, const char *device, const char *header, const char *device_id, const AdeLuksToken *token);
 
+/* After a disable finished (the volume @uuid on @device is plaintext): marks the volume's
+ * generations obsolete (ade_restore_mark_obsolete()), so that no restore puts a header over the
+ * filesystem. Does nothing without [backup] url. Never fails the caller: a failure is a warning
+ * that names the container and says what to do. Blocks the calling job's thread. */
+void aded_backup_mark_obsolete(Manager *m, const char *device, const char *uuid);
+
 /* Retries (docs/architecture.md §11): aded's own timer looks at the state file when it starts (so
  * an upload pending before a restart catches up) and after each job; every volume whose upload is
  * pending, or that was encrypted with a KEK and never backed up, is uploaded in a thread (never on

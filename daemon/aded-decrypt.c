@@ -129,8 +129,10 @@ int aded_decrypt_run(Job *j) {
         if (plain) {
                 /* Finished before a crash or stop: its boot lines may still be there, and after a
                  * power cut the filesystem is mounted nowhere. */
-                if (record && record->uuid)
+                if (record && record->uuid) {
                         aded_boot_remove(j, record->uuid);
+                        aded_backup_mark_obsolete(m, device, record->uuid);
+                }
                 aded_remount_plain(j, record);
                 (void)aded_state_remove(m->state, job_key(j));
                 return 0; /* plaintext already */
@@ -189,5 +191,6 @@ int aded_decrypt_run(Job *j) {
         /* The volume is plaintext: crypttab must not try to open it at the next boot, and fstab
          * mounts it as before. Then the record goes (a crash in between redoes this, idempotently). */
         aded_boot_remove(j, st.uuid[0] ? st.uuid : record ? record->uuid : NULL);
+        aded_backup_mark_obsolete(m, device, st.uuid[0] ? st.uuid : record ? record->uuid : NULL);
         return aded_state_remove(m->state, job_key(j));
 }

@@ -113,7 +113,7 @@ static int restore_answer(Restore *x) {
                 if (x->no_backups)
                         error = ADED_ERROR("BackupNotFound");
                 else if (x->result == -EBADMSG || x->result == -EXDEV || x->result == -EBUSY || x->result == -ENOKEY ||
-                         x->result == -EPERM)
+                         x->result == -EPERM || x->result == -ESTALE)
                         error = ADED_ERROR("RestoreRefused");
                 else
                         error = ADED_ERROR("RestoreFailed");

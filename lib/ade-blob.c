@@ -209,6 +209,19 @@ static int request(AdeBlobClient *c, AdeHttpRequest *req, char **extra_headers, 
         return r;
 }
 
+/* @metadata's name/value pairs as "x-ms-meta-name: value" lines, appended to *@headers. */
+static int metadata_headers(char *const *metadata, char ***headers) {
+        for (char *const *m = metadata; m && m[0]; m += 2) {
+                _cleanup_free_ char *line = NULL;
+
+                if (!m[1] || !ade_blob_metadata_is_valid(m[0], m[1]))
+                        return ade_log_debug_errno(-EINVAL, "metadata '%s' cannot be sent", m[0]);
+                if (asprintf(&line, META_PREFIX "%s: %s", m[0], m[1]) < 0 || strv_extend(headers, line) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t size, char *const *metadata,
         AdeCloudError *ret_error) {
         _cleanup_http_response_ AdeHttpResponse resp = {};
@@ -225,14 +238,9 @@ int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t si
         if (strv_extend(&headers, "x-ms-blob-type: BlockBlob") < 0 ||
                 strv_extend(&headers, "Content-Type: application/octet-stream") < 0)
                 return -ENOMEM;
-        for (char *const *m = metadata; m && m[0]; m += 2) {
-                _cleanup_free_ char *line = NULL;
-
-                if (!m[1] || !ade_blob_metadata_is_valid(m[0], m[1]))
-                        return ade_log_debug_errno(-EINVAL, "metadata '%s' cannot be sent", m[0]);
-                if (asprintf(&line, META_PREFIX "%s: %s", m[0], m[1]) < 0 || strv_extend(&headers, line) < 0)
-                        return -ENOMEM;
-        }
+        r = metadata_headers(metadata, &headers);
+        if (r < 0)
+                return r;
 
         r = request(c,
                 &(AdeHttpRequest){
@@ -241,6 +249,30 @@ int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t si
         if (r < 0)
                 return r;
         if (resp.status != 201)
+                return reply_error(&resp, url, ret_error);
+        return 0;
+}
+
+int ade_blob_set_metadata(AdeBlobClient *c, const char *name, char *const *metadata, AdeCloudError *ret_error) {
+        _cleanup_http_response_ AdeHttpResponse resp = {};
+        _cleanup_(strv_freep) char **headers = NULL;
+        _cleanup_free_ char *blob = NULL, *url = NULL;
+        int r;
+
+        assert(c);
+        r = blob_url(c, name, &blob);
+        if (r < 0)
+                return r;
+        if (asprintf(&url, "%s?comp=metadata", blob) < 0)
+                return -ENOMEM;
+        r = metadata_headers(metadata, &headers);
+        if (r < 0)
+                return r;
+        r = request(
+                c, &(AdeHttpRequest){.method = "PUT", .url = url, .send_empty_body = true}, headers, &resp, ret_error);
+        if (r < 0)
+                return r;
+        if (resp.status != 200)
                 return reply_error(&resp, url, ret_error);
         return 0;
 }

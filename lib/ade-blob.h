@@ -53,6 +53,10 @@ bool ade_blob_metadata_is_valid(const char *name, const char *value);
 int ade_blob_put(AdeBlobClient *c, const char *name, const void *data, size_t size, char *const *metadata,
         AdeCloudError *ret_error);
 
+/* Replaces the metadata of the blob @name with @metadata (Set Blob Metadata: every pair not given
+ * is dropped, so pass them all); the body stays. -ENOENT when there is no such blob. */
+int ade_blob_set_metadata(AdeBlobClient *c, const char *name, char *const *metadata, AdeCloudError *ret_error);
+
 /* Deletes the blob @name (Delete Blob; ade makes no snapshots, so none is asked about). -ENOENT
  * when there is no such blob. */
 int ade_blob_delete(AdeBlobClient *c, const char *name, AdeCloudError *ret_error);

@@ -27,6 +27,8 @@ void ade_restore_generations_free(AdeRestoreGeneration *g, size_t n) {
                 free(g[i].name);
                 free(g[i].volume);
                 free(g[i].device_id);
+                free(g[i].obsolete);
+                strv_free(g[i].metadata);
         }
         free(g);
 }
@@ -81,6 +83,7 @@ int ade_restore_list(AdeBlobClient *blob, const char *uuid, const char *device_i
         for (size_t i = 0; i < n; i++) {
                 const char *volume = ade_blob_metadata_get(items[i].metadata, "AdeVolume");
                 const char *id = ade_blob_metadata_get(items[i].metadata, "AdeDeviceId");
+                const char *obsolete = ade_blob_metadata_get(items[i].metadata, ADE_RESTORE_OBSOLETE);
                 unsigned generation;
 
                 if (!volume || !ade_luks_uuid_is_valid(volume) ||
@@ -93,9 +96,11 @@ int ade_restore_list(AdeBlobClient *blob, const char *uuid, const char *device_i
                         .generation = generation,
                         .volume = strdup(volume),
                         .device_id = id ? strdup(id) : NULL,
-                        .size = items[i].size};
+                        .size = items[i].size,
+                        .obsolete = obsolete ? strdup(obsolete) : NULL,
+                        .metadata = TAKE_PTR(items[i].metadata)};
                 k++;
-                if (!g[k - 1].volume || (id && !g[k - 1].device_id)) {
+                if (!g[k - 1].volume || (id && !g[k - 1].device_id) || (obsolete && !g[k - 1].obsolete)) {
                         ade_blob_items_free(items, n);
                         ade_restore_generations_free(g, k);
                         return -ENOMEM;
@@ -109,6 +114,37 @@ int ade_restore_list(AdeBlobClient *blob, const char *uuid, const char *device_i
         *ret = g;
         *ret_n = k;
         return 0;
+}
+
+int ade_restore_mark_obsolete(
+        AdeBlobClient *blob, const char *uuid, const char *when, unsigned *ret_marked, AdeCloudError *ret_error) {
+        AdeRestoreGeneration *gens = NULL;
+        unsigned marked = 0;
+        size_t n = 0;
+        int r;
+
+        assert(blob);
+        assert(uuid);
+        assert(when);
+
+        r = ade_restore_list(blob, uuid, NULL, &gens, &n, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                if (gens[i].obsolete)
+                        continue;
+                r = strv_extend(&gens[i].metadata, ADE_RESTORE_OBSOLETE);
+                if (r >= 0)
+                        r = strv_extend(&gens[i].metadata, when);
+                if (r >= 0)
+                        r = ade_blob_set_metadata(blob, gens[i].name, gens[i].metadata, ret_error);
+                if (r >= 0)
+                        marked++;
+        }
+        ade_restore_generations_free(gens, n);
+        if (ret_marked)
+                *ret_marked = marked;
+        return r < 0 ? r : 0;
 }
 
 _printf_(3, 4) static int say(char **ret_error, int r, const char *fmt, ...) {
@@ -287,8 +323,11 @@ int ade_restore_header(AdeBlobClient *blob, AdeResolver *resolver, const AdeRest
                 say(ret_error, r, "Cannot list the header backups in %s: %s", ade_blob_client_url(blob), strerror(-r));
                 goto finish;
         }
+        /* The newest (or the one asked for); one of a volume decrypted since (the same device,
+         * found by its stable id, may have been encrypted again) only when there is no other. */
         for (size_t i = 0; i < n; i++)
-                if (req->generation == 0 || gens[i].generation == req->generation)
+                if ((req->generation == 0 || gens[i].generation == req->generation) &&
+                        (!pick || !gens[i].obsolete || pick->obsolete))
                         pick = &gens[i];
         if (!pick) {
                 if (req->generation)
@@ -299,6 +338,13 @@ int ade_restore_header(AdeBlobClient *blob, AdeResolver *resolver, const AdeRest
                         r = say(ret_error, -ENOENT, "%s has no header backup in %s (%s %s)", req->device,
                                 ade_blob_client_url(blob), device_uuid ? "volume" : "device id",
                                 device_uuid ?: req->device_id);
+                goto finish;
+        }
+        if (pick->obsolete) {
+                r = say(ret_error, -ESTALE,
+                        "%s/%s is obsolete: its volume %s was decrypted at %s, so %s holds plaintext where the "
+                        "header was and restoring it would overwrite the filesystem; nothing was written",
+                        ade_blob_client_url(blob), pick->name, pick->volume, pick->obsolete, req->device);
                 goto finish;
         }
         res.generation = pick->generation;

@@ -24,12 +24,17 @@
  * crypt_header_restore(); detached: the header file replaced atomically) and the keyslot opened
  * again from the device to prove it. */
 
+/* The metadata that marks a generation obsolete (see ade_restore_mark_obsolete()). */
+#define ADE_RESTORE_OBSOLETE "AdeObsolete"
+
 typedef struct AdeRestoreGeneration {
         char *name;          /* the blob's name */
         unsigned generation; /* AdeGeneration */
         char *volume;        /* AdeVolume: the LUKS UUID */
         char *device_id;     /* AdeDeviceId, NULL when absent */
         uint64_t size;       /* the blob's size */
+        char *obsolete;      /* AdeObsolete: when its volume was decrypted (RFC 3339), NULL when it was not */
+        char **metadata;     /* all its metadata, name/value pairs */
 } AdeRestoreGeneration;
 
 void ade_restore_generations_free(AdeRestoreGeneration *g, size_t n);
@@ -44,6 +49,15 @@ bool ade_restore_parse_generation(const char *s, unsigned *ret);
  * are left out. An empty list is 0 and n 0. Errors of ade_blob_list(). */
 int ade_restore_list(AdeBlobClient *blob, const char *uuid, const char *device_id, AdeRestoreGeneration **ret,
         size_t *ret_n, AdeCloudError *ret_error);
+
+/* A volume that was decrypted (a disable finished) holds plaintext where its header was: restoring
+ * one of its generations would put a LUKS2 header over its filesystem. So each of the generations of
+ * the volume @uuid gets the metadata AdeObsolete = @when (RFC 3339), its other metadata kept;
+ * ade_restore_header() refuses them. Those marked already are left alone. The number marked now in
+ * *@ret_marked (optional); the errors of ade_blob_list() and ade_blob_set_metadata() (then some may
+ * be marked: calling it again marks the rest). */
+int ade_restore_mark_obsolete(
+        AdeBlobClient *blob, const char *uuid, const char *when, unsigned *ret_marked, AdeCloudError *ret_error);
 
 typedef struct AdeRestoreRequest {
         const char *device;     /* the block device */
@@ -70,6 +84,7 @@ void ade_restore_result_done(AdeRestoreResult *r);
  *  -EBADMSG  the blob is tampered with or cut, or holds no LUKS2 header;
  *  -EXDEV    the header is another volume's (UUIDs differ);
  *  -EBUSY    the header's reencryption is not finished;
+ *  -ESTALE   the generation is obsolete: its volume was decrypted (ade_restore_mark_obsolete());
  *  -ENOKEY   the escrowed key opens none of its keyslots;
  *  -EIO      written, but the key does not open the device now (the copy is named in *ret_error);
  * the errors of the Storage, Key Vault and libcryptsetup calls as they are. Nothing is written on any

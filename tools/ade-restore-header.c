@@ -171,8 +171,8 @@ int main(int argc, char *argv[]) {
                         return 1;
                 }
                 for (size_t i = 0; i < n; i++)
-                        printf("%u %s %s %" PRIu64 "\n", gens[i].generation, gens[i].volume, gens[i].name,
-                                gens[i].size);
+                        printf("%u %s %s %" PRIu64 "%s%s\n", gens[i].generation, gens[i].volume, gens[i].name,
+                                gens[i].size, gens[i].obsolete ? " obsolete " : "", strempty(gens[i].obsolete));
                 if (n == 0)
                         fprintf(stderr, PROG ": no header backup of %s (%s %s) in %s\n", device,
                                 by_uuid ? "volume" : "device id", by_uuid ? st.uuid : device_id, config->backup.url);

@@ -12,7 +12,8 @@
 # is kept in header-dir. The detached header file is deleted and restored from the newest generation
 # of its device the same way. Then the same through aded (adectl restore-header, RestoreHeader): the
 # newest generation refused, a dry run, an unknown generation and a device aded does not manage
-# change nothing; generation 1 is restored and opens.
+# change nothing; generation 1 is restored and opens. A disable then marks the volume's generations
+# obsolete, and a restore of any of them onto the plaintext device is refused.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v cryptsetup >/dev/null || skip "no cryptsetup"
@@ -191,4 +192,30 @@ adectl --json restore-header --yes --generation 1 "$attached" >"$WORK/out" 2>&1 
 [ "$(cryptsetup luksUUID "$attached")" = "$uuid" ] || fail "$attached does not have its UUID back after RestoreHeader"
 stop_aded
 check_files_encrypted "$attached" "$attached_manifest"
+
+# A finished disable marks every generation of the volume obsolete: the device then holds its
+# filesystem where the header was, and a restore would overwrite it. Found by the device's stable id
+# (no header to give a UUID), each is listed as obsolete and refused; the device is unchanged.
+start_aded
+adectl disable --volume-type data "$attached" >"$WORK/out" 2>&1 || fail "disable of $attached failed: $(cat "$WORK/out")"
+stop_aded
+grep -q "header backup(s) of volume $uuid marked obsolete in " "$WORK/aded.log" ||
+        fail "aded does not say the backups were marked obsolete: $(grep -i backup "$WORK/aded.log" | tail -n 5)"
+check_files_on_plain "$attached" "$attached_manifest"
+r --list "$attached" >"$WORK/list" || fail "--list failed on the decrypted $attached"
+[ "$(wc -l <"$WORK/list")" -ge 5 ] || fail "the generations of $attached are not listed: $(cat "$WORK/list")"
+grep -v " obsolete 20[0-9-]*T[0-9:]*Z$" "$WORK/list" && fail "a generation is not marked obsolete: $(cat "$WORK/list")"
+# The mark is added to the metadata; the rest stays (the content key's wrapping above all).
+first=$(awk 'NR == 1 { print $3 }' "$WORK/list")
+storage -o /dev/null -D "$WORK/marked.txt" "$AZURITE_ACCOUNT/backups/$first" || fail "cannot download $first"
+for m in adeobsolete encryptiondata adevolume adegeneration adesecreturl; do
+        grep -qi "^x-ms-meta-$m: ." "$WORK/marked.txt" || fail "$first has no metadata $m now: $(cat "$WORK/marked.txt")"
+done
+before=$(device_sum)
+r --yes "$attached" >"$WORK/out" 2>&1 && fail "an obsolete generation was restored: $(cat "$WORK/out")"
+grep -q "is obsolete: its volume $uuid was decrypted at .*nothing was written" "$WORK/out" ||
+        fail "the refusal of an obsolete generation says: $(cat "$WORK/out")"
+r --yes --generation 1 "$attached" >"$WORK/out" 2>&1 && fail "obsolete generation 1 was restored: $(cat "$WORK/out")"
+[ "$(device_sum)" = "$before" ] || fail "a refused restore of an obsolete generation changed $attached"
+check_files_on_plain "$attached" "$attached_manifest"
 pass
