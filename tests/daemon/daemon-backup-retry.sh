@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A header backup that cannot be uploaded is retried, across a restart (docs/architecture.md §11).
 # Azurite never fails, so aded talks to it through tests/integration/blob-fault-proxy.py, which
-# answers 503 ServerBusy with Retry-After when the test says so. Storage failing: the encryption still
+# answers 503 ServerBusy with Retry-After (or 401 for an expired token) when the test says so. Storage failing: the encryption still
 # succeeds, the volume is Encrypted and its record (and Show) says the backup is pending and since
 # when. aded restarted while it is pending, Storage back but answering one 503 with Retry-After:
 # the retry at start waits it out and uploads generation 1; the backup is Current. A key rotation
-# uploads generation 2, a disable generation 3 (the header it found), and with [backup] keep = 2
-# generation 1 is deleted. A rotation while Storage fails leaves generation 2 pending, and aded's
+# uploads generation 2, a disable generation 3 (the header it found; Storage first refuses the token
+# as expired, and the request goes again with a new one), and with [backup] keep = 2 generation 1 is
+# deleted; the finished disable marks generations 2 and 3 obsolete. A rotation while Storage fails leaves generation 2 pending, and aded's
 # retry timer uploads it once Storage is back, without a restart.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
@@ -110,8 +111,22 @@ t get "$name2" "$WORK/header2.backup" >"$WORK/meta" || fail "ade cannot decrypt 
 cryptsetup luksHeaderBackup "$VOLUME" --header-backup-file "$WORK/stock2.backup" || fail "luksHeaderBackup failed"
 cmp -s "$WORK/header2.backup" "$WORK/stock2.backup" || fail "generation 2 is not the rotated header"
 
-# A disable uploads the header as it found it (generation 3), then decrypts.
+# A disable uploads the header as it found it (generation 3), then decrypts. Storage first refuses
+# the token as expired: a new one is fetched and the same request sent again, within the upload.
+echo expired-once >"$mode"
+: >"$WORK/proxy.log"
+logged=$(wc -l <"$WORK/aded.log")
 adectl disable --volume-type data >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "disable failed"; }
+[ "$(sed -n 1p "$WORK/proxy.log" | cut -d' ' -f3)" = 401 ] || fail "the first request was not refused 401: $(cat "$WORK/proxy.log")"
+[ "$(sed -n 2p "$WORK/proxy.log" | cut -d' ' -f1,2)" = "$(sed -n 1p "$WORK/proxy.log" | cut -d' ' -f1,2)" ] &&
+        sed -n 2p "$WORK/proxy.log" | grep -q ' 20[01]$' ||
+        fail "the request refused for an expired token was not sent again with a new one: $(cat "$WORK/proxy.log")"
+grep -q "^PUT .*/000003-.* 201$" "$WORK/proxy.log" || fail "generation 3 was not uploaded: $(cat "$WORK/proxy.log")"
+tail -n +$((logged + 1)) "$WORK/aded.log" >"$WORK/disable.log"
+grep -q "the header backup was not uploaded" "$WORK/disable.log" &&
+        fail "the disable's upload failed after the expired token: $(cat "$WORK/disable.log")"
+grep -q "2 header backup(s) of volume $uuid marked obsolete" "$WORK/disable.log" ||
+        fail "generations 2 and 3 were not marked obsolete: $(cat "$WORK/disable.log")"
 [ "$(volume_field "$VOLUME" state)" = NotEncrypted ] || fail "not NotEncrypted after disable"
 t list >"$WORK/list" || fail "cannot list the container"
 name3=$(grep "^$(hostname)/$uuid/000003-" "$WORK/list" | cut -d' ' -f1)

@@ -8,7 +8,9 @@ Before each request it reads MODE_FILE:
   pass      forward it;
   fail      answer 503 ServerBusy with Retry-After: 1;
   503-once  answer that 503 once, then behave as "pass" (the file is rewritten);
-  drop      close the connection without an answer.
+  drop      close the connection without an answer;
+  expired-once  answer once as Storage does to an expired bearer token (401 InvalidAuthenticationInfo,
+            "Lifetime validation failed. The token is expired."), then behave as "pass".
 Each request is logged to LOG as "METHOD PATH STATUS" ("-" for a dropped one).
 
 Usage: blob-fault-proxy.py UPSTREAM CA CERT KEY MODE_FILE LOG"""
@@ -32,10 +34,10 @@ def take_mode():
                 mode = f.read().strip()
         except FileNotFoundError:
             mode = "pass"
-        if mode == "503-once":
+        if mode in ("503-once", "expired-once"):
             with open(mode_file, "w") as f:
                 f.write("pass\n")
-            return "fail"
+            return "fail" if mode == "503-once" else "expired"
         return mode
 
 
@@ -71,6 +73,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(msg)
             log(self.command, path, 503)
+            return
+        if mode == "expired":
+            msg = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidAuthenticationInfo</Code>'
+                   b"<Message>Server failed to authenticate the request. Please refer to the information in "
+                   b"the www-authenticate header.\nRequestId:00000000-0000-0000-0000-000000000000\n"
+                   b"Time:2026-12-07T00:00:00.0000000Z</Message><AuthenticationErrorDetail>Lifetime validation "
+                   b"failed. The token is expired.</AuthenticationErrorDetail></Error>")
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Bearer authorization_uri=https://login.microsoftonline.com/"
+                             "72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/authorize "
+                             "resource_id=https://storage.azure.com")
+            self.send_header("x-ms-error-code", "InvalidAuthenticationInfo")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            log(self.command, path, 401)
             return
         ctx = ssl.create_default_context(cafile=ca)
         conn = http.client.HTTPSConnection(up.hostname, up.port, context=ctx, timeout=30)
