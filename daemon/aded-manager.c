@@ -173,7 +173,7 @@ bool manager_has_running_jobs(Manager *m) {
 }
 
 const char *manager_busy_device(Manager *m) {
-        return m->n_jobs > 0 ? job_device(m->jobs[0]) : NULL;
+        return m->n_jobs > 0 ? job_device(m->jobs[0]) : aded_restore_busy_device(m);
 }
 
 int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const AdedEnableParams *params, Job **ret) {
@@ -181,8 +181,8 @@ int manager_start_job(Manager *m, AdedJobType type, const AdeVolume *v, const Ad
         int r;
 
         /* One job per device, whatever asked for it: an Unlock opening a volume that a Disable is
-         * decrypting would race it (issue 11 item 8). */
-        if (manager_find_job(m, v->device))
+         * decrypting would race it (issue 11 item 8); none under a header being restored either. */
+        if (manager_find_job(m, v->device) || streq_ptr(aded_restore_busy_device(m), v->device))
                 return -EBUSY;
         grown = realloc(m->jobs, (m->n_jobs + 1) * sizeof(Job *));
         if (!grown)

@@ -169,6 +169,10 @@ int aded_restore_start(Manager *m, AdeVarlinkCall *call, const char *device, uns
         return 0;
 }
 
+const char *aded_restore_busy_device(Manager *m) {
+        return m->restores ? ((Restore *)m->restores)->device : NULL;
+}
+
 bool aded_restore_dispatch(Manager *m) {
         return aded_tasks_reap(&m->restores, restore_task_finish, restore_task_free);
 }

@@ -13,6 +13,9 @@ typedef struct Manager Manager;
  * under it. @generation 0: the newest. */
 int aded_restore_start(Manager *m, AdeVarlinkCall *call, const char *device, unsigned generation, bool dry_run);
 
+/* The device of a restore that is running, or NULL: what OperationInProgress names when no job runs. */
+const char *aded_restore_busy_device(Manager *m);
+
 /* In the loop: answers the finished restores. True when any was. */
 bool aded_restore_dispatch(Manager *m);
 

@@ -12,7 +12,8 @@
 # is kept in header-dir. The detached header file is deleted and restored from the newest generation
 # of its device the same way. Then the same through aded (adectl restore-header, RestoreHeader): the
 # newest generation refused, a dry run, an unknown generation and a device aded does not manage
-# change nothing; generation 1 is restored and opens. A disable then marks the volume's generations
+# change nothing; while a restore runs nothing else starts (OperationInProgress names its device);
+# generation 1 is restored and opens. A disable then marks the volume's generations
 # obsolete, and a restore of any of them onto the plaintext device is refused.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
@@ -183,6 +184,26 @@ grep -q "generation 1 .* nothing was written (dry run)" "$WORK/out" || fail "Res
 adectl restore-header --generation 9 --dry-run "$attached" >"$WORK/out" 2>&1
 [ $? = 3 ] && grep -q "no header backup generation 9" "$WORK/out" || fail "generation 9: $(cat "$WORK/out")"
 adectl restore-header --dry-run /dev/null >"$WORK/out" 2>&1 && fail "RestoreHeader of /dev/null succeeded"
+# While a restore runs (the emulator holds its Key Vault call), nothing else starts: a dry run of
+# enable, a disable, a rotation and a second restore are refused with OperationInProgress naming
+# the device; Show still answers.
+held() { curl -sf "http://127.0.0.1:$HTTP_PORT/_emulator/faults" | jq -r .held; }
+emulator_fault '{"route": "keyvault", "hang": true}' || fail "cannot add the hang fault"
+adectl restore-header --dry-run --generation 1 "$attached" >"$WORK/held.out" 2>&1 &
+restore_pid=$!
+for _ in $(seq 600); do [ "$(held)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
+[ "$(held)" -ge 1 ] 2>/dev/null || fail "the restore's Key Vault call was not held: $(cat "$WORK/held.out")"
+for what in "enable --volume-type data --dry-run" "disable --volume-type data" rotate \
+        "restore-header --dry-run --generation 1 $attached"; do
+        adectl $what >"$WORK/out" 2>&1 && fail "adectl $what ran while a restore ran: $(cat "$WORK/out")"
+        grep -q "refused: another job is running on $attached" "$WORK/out" ||
+                fail "adectl $what while a restore ran: $(cat "$WORK/out")"
+done
+adectl show --json >"$WORK/out" 2>&1 || fail "Show does not answer while a restore runs: $(cat "$WORK/out")"
+curl -sf -X DELETE "http://127.0.0.1:$HTTP_PORT/_emulator/faults" >/dev/null || fail "cannot clear the faults"
+wait "$restore_pid"
+grep -q "generation 1 .* nothing was written (dry run)" "$WORK/held.out" ||
+        fail "the held restore did not finish once Key Vault answered: $(cat "$WORK/held.out")"
 [ "$(device_sum)" = "$before" ] || fail "a refused or dry RestoreHeader changed $attached"
 [ "$(kept_count)" = 0 ] || fail "a refused or dry RestoreHeader kept a copy"
 adectl --json restore-header --yes --generation 1 "$attached" >"$WORK/out" 2>&1 || fail "RestoreHeader: $(cat "$WORK/out")"
