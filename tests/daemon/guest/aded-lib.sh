@@ -58,9 +58,11 @@ adectl() {
         "$b/tools/adectl" "$@"
 }
 
-# field NAME: the data volume's field in "adectl show --json".
+# field NAME: the data volume's field NAME (a jq path: state, backup.state) in "adectl show --json".
+# By jq: a pattern over the text found the last "state" key, which since Show has a backup object
+# is that object's, and a wait for Encrypted never ended.
 field() {
-        adectl show --json | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | tr -d '"'
+        adectl show --json | jq -r --arg d "$dev" ".volumes[] | select(.device == \$d) | .$1 // empty"
 }
 
 start_aded
