@@ -53,6 +53,12 @@ static int decide_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
         }
         v->secret_url = rec ? rec->secret_url : NULL;
         v->kek_url = rec ? rec->kek_url : NULL;
+        /* The device is not read while a job holds it: the record knows the UUID (chosen before the
+         * header is written), and, for an open volume whose raw device is mounted nowhere (a resume
+         * mounts the mapper), where its filesystem is. */
+        v->uuid = rec ? rec->uuid : NULL;
+        if (!v->mountpoint && f->mapper && rec)
+                v->mountpoint = rec->mount_point;
         v->header = rec && rec->detached ? "Detached" : "Attached";
         v->mode = j->format_all ? "FormatAll" : "InPlace";
         return view_set_message(v, j->phase);

@@ -38,6 +38,17 @@ static const AdeStateVolume rec_encrypting = {
         .kek_url = KEK,
         .mount_point = "/srv/data",
 };
+/* A resumed online encryption (after aded or the machine restarted): the mapper is mounted where
+ * the filesystem was, the raw device nowhere. */
+static const AdeStateVolume rec_resumed = {
+        .device = DEV,
+        .kind = ADE_JOB_ENCRYPT,
+        .step = ADE_STEP_HEADER,
+        .uuid = (char *)UUID,
+        .secret_url = SECRET_REC,
+        .kek_url = KEK,
+        .mount_point = "/srv/data",
+};
 static const AdeStateVolume rec_detached = {
         .device = DEV,
         .kind = ADE_JOB_ENCRYPT,
@@ -217,6 +228,22 @@ static const Row rows[] = {
                 .message = "encrypting",
         },
         {
+                .name = "resumed online job: the UUID and the mount point from the record",
+                .facts = {.volume = &plain, .job = &job_encrypt_online, .record = &rec_resumed, .mapper = MAPPER},
+                .state = ADED_ENCRYPTION_IN_PROGRESS,
+                .done = 400,
+                .total = 1000,
+                .unlocked = true,
+                .mapper = MAPPER,
+                .mountpoint = "/srv/data",
+                .uuid = UUID,
+                .header = "Attached",
+                .mode = "InPlace",
+                .secret_url = SECRET_REC,
+                .kek_url = KEK,
+                .message = "encrypting",
+        },
+        {
                 .name = "offline encryption job is not unlocked",
                 .facts = {.volume = &plain, .job = &job_encrypt_offline, .record = &rec_detached},
                 .state = ADED_ENCRYPTION_IN_PROGRESS,
@@ -255,6 +282,7 @@ static const Row rows[] = {
                 .total = 1000,
                 .unlocked = true,
                 .mapper = MAPPER,
+                .mountpoint = "/srv/data",
                 .header = "Attached",
                 .mode = "InPlace",
                 .secret_url = SECRET_REC,
