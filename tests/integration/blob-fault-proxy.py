@@ -41,6 +41,23 @@ def take_mode():
         return mode
 
 
+# The answers of the faults: status, headers, Storage's XML error body.
+ANSWERS = {
+    "fail": (503, {"Retry-After": "1", "x-ms-error-code": "ServerBusy"},
+             b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
+             b"<Message>The fault proxy is busy.</Message></Error>"),
+    "expired": (401, {"WWW-Authenticate": "Bearer authorization_uri=https://login.microsoftonline.com/"
+                                          "72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/authorize "
+                                          "resource_id=https://storage.azure.com",
+                      "x-ms-error-code": "InvalidAuthenticationInfo"},
+                b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidAuthenticationInfo</Code>'
+                b"<Message>Server failed to authenticate the request. Please refer to the information in "
+                b"the www-authenticate header.\nRequestId:00000000-0000-0000-0000-000000000000\n"
+                b"Time:2026-12-07T00:00:00.0000000Z</Message><AuthenticationErrorDetail>Lifetime validation "
+                b"failed. The token is expired.</AuthenticationErrorDetail></Error>"),
+}
+
+
 def log(method, path, status):
     with lock, open(log_file, "a") as f:
         f.write(f"{method} {path} {status}\n")
@@ -62,34 +79,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
-        if mode == "fail":
-            msg = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
-                   b"<Message>The fault proxy is busy.</Message></Error>")
-            self.send_response(503)
-            self.send_header("Retry-After", "1")
-            self.send_header("x-ms-error-code", "ServerBusy")
+        if mode in ANSWERS:
+            status, headers, msg = ANSWERS[mode]
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(msg)))
             self.end_headers()
             self.wfile.write(msg)
-            log(self.command, path, 503)
-            return
-        if mode == "expired":
-            msg = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidAuthenticationInfo</Code>'
-                   b"<Message>Server failed to authenticate the request. Please refer to the information in "
-                   b"the www-authenticate header.\nRequestId:00000000-0000-0000-0000-000000000000\n"
-                   b"Time:2026-12-07T00:00:00.0000000Z</Message><AuthenticationErrorDetail>Lifetime validation "
-                   b"failed. The token is expired.</AuthenticationErrorDetail></Error>")
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", "Bearer authorization_uri=https://login.microsoftonline.com/"
-                             "72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/authorize "
-                             "resource_id=https://storage.azure.com")
-            self.send_header("x-ms-error-code", "InvalidAuthenticationInfo")
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(msg)))
-            self.end_headers()
-            self.wfile.write(msg)
-            log(self.command, path, 401)
+            log(self.command, path, status)
             return
         ctx = ssl.create_default_context(cafile=ca)
         conn = http.client.HTTPSConnection(up.hostname, up.port, context=ctx, timeout=30)
