@@ -151,6 +151,24 @@ int aded_state_get_by_uuid(AdedState *s, const char *uuid, AdeStateVolume **ret)
         return r;
 }
 
+int aded_state_get_by_adopted_name(AdedState *s, const char *name, AdeStateVolume **ret) {
+        int r = 0;
+
+        assert(s);
+        assert(name);
+        assert(ret);
+
+        *ret = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->state->n_volumes; i++)
+                if (streq_ptr(s->state->volumes[i]->adopted_name, name)) {
+                        r = ade_state_volume_copy(s->state->volumes[i], ret);
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
 void aded_state_set_header_path(AdeStateVolume *v, void *path) {
         v->detached = path != NULL;
         (void)ade_strdup_to(&v->header_path, path);

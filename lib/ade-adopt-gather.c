@@ -64,6 +64,7 @@ static int gather_one(const AdeCrypttabEntry *e, const char *key_socket,
                 .source = e->source,
                 .key = e->key,
                 .options = e->options,
+                .line = e->line,
                 .key_socket = key_socket,
         };
         AdeLuksStatus st = {};

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The judgement of adoption (docs/architecture.md §12): facts in, plan out, no I/O. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ void ade_adopt_plan_done(AdeAdoptPlan *p) {
         free(p->device);
         free(p->header);
         free(p->options);
+        free(p->line);
         free(p->luks_uuid);
         free(p->key_file_name);
         free(p->reason);
@@ -83,10 +85,17 @@ bool ade_adopt_is_ade_line(const AdeAdoptFacts *f) {
         return ade_key_file_name(f->key) || has_ade_keyscript(f->options);
 }
 
-static int plan_refuse(AdeAdoptPlan *p, const char *fmt, const char *a, const char *b) {
+static int plan_refuse(AdeAdoptPlan *p, const char *fmt, ...) _printf_(2, 3);
+static int plan_refuse(AdeAdoptPlan *p, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
         p->action = ADE_ADOPT_ACTION_REFUSED;
         p->add_token = p->add_record = p->switch_line = false;
-        return asprintf(&p->reason, fmt, a, b) < 0 ? -ENOMEM : 0;
+        va_start(ap, fmt);
+        r = vasprintf(&p->reason, fmt, ap);
+        va_end(ap);
+        return r < 0 ? -ENOMEM : 0;
 }
 
 static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
@@ -94,7 +103,7 @@ static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
 
         if (streq(f->name, ADE_ADOPT_OS_MAPPING))
                 return plan_refuse(
-                        p, "%s is ADE's OS volume: adopting it is not built yet; it keeps ADE's unlock%s", f->name, "");
+                        p, "%s is ADE's OS volume: adopting it is not built yet; it keeps ADE's unlock", f->name);
         if (f->device_error < 0)
                 return plan_refuse(p,
                         "cannot find %s (%s): attach the disk, or remove its stale crypttab line, then try again",
@@ -105,14 +114,13 @@ static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
         if (f->luks_version == 0)
                 return plan_refuse(p,
                         "%s carries no LUKS header although crypttab names ADE's key for it: it is not ADE's "
-                        "volume%s; fix the crypttab line",
-                        f->header ?: f->device, "");
+                        "volume; fix the crypttab line",
+                        f->header ?: f->device);
         if (f->luks_version != 1 && f->luks_version != 2)
-                return plan_refuse(p, "%s: unknown LUKS version%s", f->device, "");
+                return plan_refuse(p, "%s: unknown LUKS version %d", f->device, f->luks_version);
         if (f->reencrypting)
-                return plan_refuse(p,
-                        "%s has a reencryption in progress%s: let ADE finish it (or resume it), then adopt", f->device,
-                        "");
+                return plan_refuse(p, "%s has a reencryption in progress: let ADE finish it (or resume it), then adopt",
+                        f->device);
 
         p->add_token = f->luks_version == 2 && !f->has_token;
         p->add_record = !f->recorded;
@@ -146,7 +154,7 @@ int ade_adopt_evaluate(const AdeAdoptFacts *f, AdeAdoptPlan *ret) {
         kf = ade_key_file_name(f->key);
         if (!(p.name = strdup(f->name)) || (f->source && !(p.source = strdup(f->source))) ||
                 (f->device && !(p.device = strdup(f->device))) || (f->header && !(p.header = strdup(f->header))) ||
-                (f->options && !(p.options = strdup(f->options))) ||
+                (f->options && !(p.options = strdup(f->options))) || (f->line && !(p.line = strdup(f->line))) ||
                 (f->luks_uuid && !(p.luks_uuid = strdup(f->luks_uuid))) || (kf && !(p.key_file_name = strdup(kf)))) {
                 ade_adopt_plan_done(&p);
                 return -ENOMEM;

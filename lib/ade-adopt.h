@@ -39,6 +39,7 @@ typedef struct AdeAdoptFacts {
         const char *source;  /* as written: a path, UUID=..., LABEL=... */
         const char *key;     /* the key field; NULL or "none" for none */
         const char *options; /* NULL: none */
+        const char *line;    /* the line, verbatim (kept aside when it is replaced), or NULL */
         /* The device. */
         int device_error;       /* 0, or the negative errno of finding @source */
         const char *device;     /* the block device @source names */
@@ -57,6 +58,7 @@ typedef struct AdeAdoptPlan {
         char *device;  /* NULL when it was not found */
         char *header;  /* the detached header (options' header=), or NULL */
         char *options; /* the line's options, or NULL */
+        char *line;    /* crypttab's line, verbatim, or NULL */
         char *luks_uuid;
         AdeAdoptAction action;
         int luks_version;
