@@ -15,13 +15,12 @@
 #include "ade-url.h"
 #include "ade-volume.h"
 #include "aded-adopt.h"
+#include "aded-boot.h"
 #include "aded-errors.h"
 #include "aded-manager.h"
 #include "aded-state.h"
 #include "aded-task.h"
 
-/* The options of the line that hands the volume to ade's key socket: those of aded-boot.c's lines. */
-#define ADOPT_CRYPTTAB_OPTIONS "luks,_netdev,nofail,headless=true,tries=1"
 #define ADOPT_BACKUP_SUFFIX ".ade-backup"
 
 /* What @service said, or NULL when it said nothing (ade refused before asking, or no request). */
@@ -414,8 +413,8 @@ static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
                                                ? -ENOMEM
                                                : r;
                 }
-                if ((p->header ? asprintf(&options, ADOPT_CRYPTTAB_OPTIONS ",header=%s", p->header)
-                               : asprintf(&options, ADOPT_CRYPTTAB_OPTIONS)) < 0)
+                if ((p->header ? asprintf(&options, ADED_BOOT_CRYPTTAB_OPTIONS ",header=%s", p->header)
+                               : asprintf(&options, ADED_BOOT_CRYPTTAB_OPTIONS)) < 0)
                         return -ENOMEM;
                 r = ade_crypttab_set(m->config->daemon.crypttab, p->name, p->source, m->config->daemon.key_socket,
                         options, NULL, &why);
@@ -425,6 +424,8 @@ static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
                                 return -ENOMEM;
                         return r;
                 }
+                if (r > 0)
+                        aded_boot_line_added(m);
         }
         ade_log_info("adopt: %s (%s, LUKS%d) adopted from ADE", p->name, p->device, p->luks_version);
         return 0;

@@ -132,7 +132,9 @@ static int keysocket_locate_adopted(KeySocket *k, const char *name, char **ret_d
                 return r;
         uuid = record->uuid;
         if (record->detached && record->header_path) {
-                if (!(*ret_device = strdup(record->device_id)) || !(*ret_header = strdup(record->header_path)))
+                if (!(*ret_device = strdup(
+                              startswith(record->device_id, "/dev/") ? record->device_id : record->device)) ||
+                        !(*ret_header = strdup(record->header_path)))
                         return -ENOMEM;
         } else {
                 const char *candidates[] = {

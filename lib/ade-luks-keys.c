@@ -4,7 +4,6 @@
 #include <assert.h>
 
 #include "ade-dm.h"
-#include "ade-fd.h"
 #include "ade-log.h"
 #include "ade-luks-internal.h"
 
@@ -193,20 +192,6 @@ int ade_luks_close(const char *name) {
 }
 
 /* Adoption (docs/architecture.md §12): ADE's volumes are LUKS1 or LUKS2, so these two load either. */
-static int luks_load_any(const char *device, const char *header, struct crypt_device **ret) {
-        _cleanup_crypt_ struct crypt_device *cd = NULL;
-        int r;
-
-        r = luks_init(device, header, &cd);
-        if (r < 0)
-                return r;
-        r = ade_fd_errno(crypt_load(cd, CRYPT_LUKS, NULL));
-        if (r < 0)
-                return ade_log_debug_errno(r, "No LUKS header on %s: %m", header ?: device);
-        *ret = TAKE_PTR(cd);
-        return 0;
-}
-
 int ade_luks_version(const char *device, const char *header) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         const char *type;
@@ -234,7 +219,7 @@ int ade_luks_test_key_any(const char *device, const char *header, const AdeSecre
         assert(device);
         assert(keyfile);
 
-        r = luks_load_any(device, header, &cd);
+        r = luks_load_type(device, header, CRYPT_LUKS, &cd);
         if (r < 0)
                 return r;
         r = luks_keyslot_by_key(cd, keyfile);
