@@ -186,5 +186,10 @@ grep -q "key socket: delivered the key of $NB" "$WORK/aded.log" || fail "the LUK
 curl -sf "http://127.0.0.1:$HTTP_PORT/_emulator/requests" |
         jq -e '[.requests[] | select(.path | endswith("/unwrapkey")) | select(.status == 200)] | length >= 2' >/dev/null ||
         fail "no KEK unwrap in the emulator's log"
+# Show: both encrypted, the LUKS1 one by its record, with the secret that was proven.
+[ "$(volume_field "$A" state)" = Encrypted ] || fail "show: $A is $(volume_field "$A" state)"
+[ "$(volume_field "$B" state)" = Encrypted ] || fail "show: $B is $(volume_field "$B" state)"
+volume_field "$B" message | grep -q "adopted from ADE (LUKS1" || fail "show does not say $B was adopted"
+[ "$(volume_field "$A" secretUrl)" = "$(jq -r .SecretURL "$WORK/token-a.json")" ] || fail "show: A's secret"
 kill -0 "$ADED_PID" || fail "aded died"
 pass
