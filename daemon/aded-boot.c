@@ -18,9 +18,7 @@
 #include "aded-manager.h"
 
 #define BOOT_SYSTEM_CRYPTTAB "/etc/crypttab"
-/* tries=1: aded itself retries Key Vault for a while (aded-keysocket.h); headless=true: nobody is
- * there to type a passphrase; nofail: a locked data volume must not stop the boot. */
-#define BOOT_CRYPTTAB_OPTIONS "luks,_netdev,nofail,headless=true,tries=1"
+#define BOOT_CRYPTTAB_OPTIONS ADED_BOOT_CRYPTTAB_OPTIONS
 
 static void bus_unrefp(sd_bus **b) {
         sd_bus_flush_close_unref(*b);
@@ -89,6 +87,11 @@ static int boot_fs_id(Job *j, const char *mapper, AdeFsInfo *info, AdeFsId *ret,
         return 0;
 }
 
+void aded_boot_line_added(Manager *m) {
+        if (streq(m->config->daemon.crypttab, BOOT_SYSTEM_CRYPTTAB))
+                (void)boot_enable_remote_cryptsetup();
+}
+
 void aded_boot_add(Job *j, const char *uuid, const char *header) {
         Manager *m = job_manager(j);
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
@@ -125,8 +128,7 @@ void aded_boot_add(Job *j, const char *uuid, const char *header) {
         }
         if (r > 0) {
                 ade_log_info("%s: %s line %s added", job_device(j), m->config->daemon.crypttab, name);
-                if (streq(m->config->daemon.crypttab, BOOT_SYSTEM_CRYPTTAB))
-                        (void)boot_enable_remote_cryptsetup();
+                aded_boot_line_added(m);
         }
 
         /* Mounted nowhere, and in no fstab line: nothing to mount at boot. */

@@ -2,12 +2,22 @@
 #pragma once
 
 typedef struct Job Job;
+typedef struct Manager Manager;
 
 /* A volume's life across reboots (docs/architecture.md §9): its crypttab line, which has
  * systemd-cryptsetup ask the key socket for its key at boot, and its fstab line pointed at the
  * mapping. Written when an encryption finishes, undone when a decryption finishes, both through
  * ade-tab (atomic, backed up, idempotent). A failure here never fails the job: the volume is
  * encrypted (or decrypted) all the same; it is logged and noted on the job with what to do. */
+
+/* The options of crypttab's lines on the key socket. tries=1: aded itself retries Key Vault for a
+ * while (aded-keysocket.h); headless=true: nobody is there to type a passphrase; nofail: a locked
+ * data volume must not stop the boot. */
+#define ADED_BOOT_CRYPTTAB_OPTIONS "luks,_netdev,nofail,headless=true,tries=1"
+
+/* A line on the key socket went into crypttab: on the system's, remote-cryptsetup.target is enabled
+ * (the "_netdev" lines are generated into its units). */
+void aded_boot_line_added(Manager *m);
 
 /* For the volume of @j, encrypted with the LUKS UUID @uuid and the detached header @header (NULL
  * when on the device): the crypttab line "ade-<uuid> UUID=<uuid> <key-socket>

@@ -119,15 +119,59 @@ static bool keysocket_device_has_uuid(const char *device, const char *uuid) {
                strcaseeq(info.uuid, uuid);
 }
 
-/* The device (and detached header) of the mapping @name, "ade-<LUKS UUID>": a detached header is
- * known only to the state file; a header on the device is found by its UUID. -ENODEV with *ret_why
- * for a name that is not ade's or a volume that is not here. */
-static int keysocket_locate(KeySocket *k, const char *name, char **ret_device, char **ret_header, char **ret_why) {
+/* A volume adopted from ADE keeps ADE's mapping name (docs/architecture.md §12): its record says
+ * where it is, and (*ret_record) where its key is. 0 when @name is no adopted volume's. */
+static int keysocket_locate_adopted(KeySocket *k, const char *name, char **ret_device, char **ret_header,
+        AdeStateVolume **ret_record, char **ret_why) {
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
+        const char *uuid;
+        int r;
+
+        r = aded_state_get_by_adopted_name(k->m->state, name, &record);
+        if (r < 0 || !record)
+                return r;
+        uuid = record->uuid;
+        if (record->detached && record->header_path) {
+                if (!(*ret_device = strdup(
+                              startswith(record->device_id, "/dev/") ? record->device_id : record->device)) ||
+                        !(*ret_header = strdup(record->header_path)))
+                        return -ENOMEM;
+        } else {
+                const char *candidates[] = {
+                        startswith(record->device_id, "/dev/") ? record->device_id : NULL, record->device};
+
+                *ret_header = NULL;
+                for (size_t i = 0; i < ELEMENTSOF(candidates) && !*ret_device; i++)
+                        if (candidates[i] && uuid && keysocket_device_has_uuid(candidates[i], uuid) &&
+                                !(*ret_device = strdup(candidates[i])))
+                                return -ENOMEM;
+                if (!*ret_device && uuid)
+                        *ret_device = keysocket_find_uuid(uuid);
+                if (!*ret_device) {
+                        if (asprintf(ret_why, "the adopted volume %s (LUKS UUID %s) is not attached", name,
+                                    strna(uuid)) < 0)
+                                *ret_why = NULL;
+                        return -ENODEV;
+                }
+        }
+        *ret_record = TAKE_PTR(record);
+        return 1;
+}
+
+/* The device (and detached header) of the mapping @name, "ade-<LUKS UUID>", or a name adopted from
+ * ADE: a detached header is known only to the state file; a header on the device is found by its
+ * UUID. -ENODEV with *ret_why for a name that is not ade's or a volume that is not here. An adopted
+ * volume's record goes to *ret_adopted (NULL otherwise). */
+static int keysocket_locate(KeySocket *k, const char *name, char **ret_device, char **ret_header,
+        AdeStateVolume **ret_adopted, char **ret_why) {
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
         const char *p = startswith(name, "ade-");
         char uuid[64], *device;
         int r;
 
+        r = keysocket_locate_adopted(k, name, ret_device, ret_header, ret_adopted, ret_why);
+        if (r != 0)
+                return r;
         if (!p || strlen(p) >= sizeof(uuid) || !ade_luks_uuid_is_valid(p)) {
                 *ret_why = strdup("not an ade volume (ade's mappings are named ade-<LUKS UUID>)");
                 return -ENODEV;
@@ -210,14 +254,26 @@ static void keysocket_pause(KeySocket *k, uint64_t usec) {
 static int keysocket_resolve(KeySocket *k, const char *name, AdeSecret **ret_key, char **ret_why) {
         _cleanup_free_ char *device = NULL, *header = NULL;
         _cleanup_(ade_luks_token_freep) AdeLuksToken *token = NULL;
+        _cleanup_(ade_state_volume_freep) AdeStateVolume *adopted = NULL;
         uint64_t start = ade_now_monotonic_usec(), delay = 1000000;
         int r;
 
-        r = keysocket_locate(k, name, &device, &header, ret_why);
+        r = keysocket_locate(k, name, &device, &header, &adopted, ret_why);
         if (r < 0)
                 return r;
 
         r = ade_luks_read_token(device, header, &token);
+        /* A LUKS1 volume adopted from ADE carries no token: its record names the secret. */
+        if (r < 0 && adopted && adopted->secret_url) {
+                token = calloc(1, sizeof(*token));
+                if (!token)
+                        return -ENOMEM;
+                if (ade_strdup_to(&token->secret_url, adopted->secret_url) < 0 ||
+                        ade_strdup_to(&token->kek_url, adopted->kek_url) < 0 ||
+                        ade_strdup_to(&token->kek_algorithm, adopted->kek_algorithm) < 0)
+                        return -ENOMEM;
+                r = 0;
+        }
         if (r < 0) {
                 if (asprintf(ret_why, "%s%s%s carries no ade token that can be read (%s): ade does not hold its key",
                             device, header ? " with the header " : "", strempty(header), strerror(-r)) < 0)

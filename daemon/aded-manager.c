@@ -20,6 +20,7 @@
 #include "aded-rotation.h"
 #include "aded-select.h"
 #include "aded-restore.h"
+#include "aded-adopt.h"
 #include "aded-show.h"
 #include "aded-vaults.h"
 #include "aded-waiter.h"
@@ -112,6 +113,7 @@ Manager *manager_free(Manager *m) {
         enable_preps_free_all(m);
         aded_show_free_all(m);
         aded_restore_free_all(m);
+        aded_adopt_free_all(m);
         select_free_all(m);
         /* Before the resolver and the state file, which its requests use. */
         aded_keysocket_free(m->keysocket);
@@ -169,7 +171,7 @@ Job *manager_find_job(Manager *m, const char *device) {
 }
 
 bool manager_has_running_jobs(Manager *m) {
-        return m->n_jobs > 0 || m->preps || m->selects || m->restores;
+        return m->n_jobs > 0 || m->preps || m->selects || m->restores || m->adopts;
 }
 
 const char *manager_busy_device(Manager *m) {
@@ -373,6 +375,8 @@ static void manager_dispatch_progress(Manager *m) {
                 changed = true;
         if (select_dispatch(m))
                 changed = true;
+        if (aded_adopt_dispatch(m))
+                changed = true;
         if (aded_restore_dispatch(m))
                 changed = true;
         (void)aded_show_dispatch(m);
@@ -392,7 +396,7 @@ static void manager_dispatch_progress(Manager *m) {
         if (changed && !manager_has_running_jobs(m) && !enable_queue_dispatch(m))
                 aded_newdisks_idle(m);
 
-        if (m->stopping && m->n_jobs == 0 && !m->preps && !m->selects && !m->show_queries && !m->restores)
+        if (m->stopping && m->n_jobs == 0 && !m->preps && !m->selects && !m->show_queries && !m->restores && !m->adopts)
                 (void)sd_event_exit(m->event, 0);
 }
 

@@ -49,6 +49,7 @@ struct Manager {
         AdedTask *selects;                 /* Disable, RotateKey, Unlock choosing their volumes in a thread
                                             * (aded-select.c) */
         AdedTask *restores;                /* RestoreHeader calls, in a thread (aded-restore.c) */
+        AdedTask *adopts;                  /* Adopt calls, in a thread (aded-adopt.c) */
         struct Waiter *waiters;            /* calls waiting for jobs, and Watch (aded-waiter.c) */
         AdeVolume **volumes;               /* cached list, see manager_volumes_cached() */
         uint64_t volumes_usec;

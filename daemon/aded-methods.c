@@ -6,6 +6,7 @@
 #include "aded-manager.h"
 #include "aded-methods.h"
 #include "aded-restore.h"
+#include "aded-adopt.h"
 #include "aded-select.h"
 #include "aded-show.h"
 #include "aded-waiter.h"
@@ -215,6 +216,17 @@ static int method_restore_header(AdeVarlinkCall *call, json_object *params, unsi
         return aded_restore_start(m, call, device, (unsigned)generation, opt_bool(params, "dryRun"));
 }
 
+static int method_adopt(AdeVarlinkCall *call, json_object *params, unsigned flags, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        (void)flags;
+        /* Tokens, records and crypttab are written under no job, and no job starts until they are. */
+        if (refuse_when_busy(m, call, &r))
+                return r;
+        return aded_adopt_start(m, call, opt_bool(params, "dryRun"));
+}
+
 int methods_bind(Manager *m) {
         static const struct {
                 const char *name;
@@ -228,6 +240,7 @@ int methods_bind(Manager *m) {
                 {"Unlock", method_unlock, ADE_VARLINK_BIND_ROOT_ONLY},
                 {"RotateKey", method_rotate, ADE_VARLINK_BIND_ROOT_ONLY},
                 {"RestoreHeader", method_restore_header, ADE_VARLINK_BIND_ROOT_ONLY},
+                {"Adopt", method_adopt, ADE_VARLINK_BIND_ROOT_ONLY},
         };
         int r;
 

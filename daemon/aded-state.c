@@ -133,22 +133,40 @@ int aded_state_read(AdedState *s, int (*read)(const AdeState *state, void *userd
         return r;
 }
 
-int aded_state_get_by_uuid(AdedState *s, const char *uuid, AdeStateVolume **ret) {
+/* A copy of the first record @match(record, @key) picks, in *ret (NULL when none). */
+static int state_get_where(
+        AdedState *s, bool (*match)(const AdeStateVolume *v, const char *key), const char *key, AdeStateVolume **ret) {
         int r = 0;
 
         assert(s);
-        assert(uuid);
+        assert(key);
         assert(ret);
 
         *ret = NULL;
         pthread_mutex_lock(&s->lock);
         for (size_t i = 0; i < s->state->n_volumes; i++)
-                if (s->state->volumes[i]->uuid && strcaseeq(s->state->volumes[i]->uuid, uuid)) {
+                if (match(s->state->volumes[i], key)) {
                         r = ade_state_volume_copy(s->state->volumes[i], ret);
                         break;
                 }
         pthread_mutex_unlock(&s->lock);
         return r;
+}
+
+static bool match_uuid(const AdeStateVolume *v, const char *uuid) {
+        return v->uuid && strcaseeq(v->uuid, uuid);
+}
+
+int aded_state_get_by_uuid(AdedState *s, const char *uuid, AdeStateVolume **ret) {
+        return state_get_where(s, match_uuid, uuid, ret);
+}
+
+static bool match_adopted_name(const AdeStateVolume *v, const char *name) {
+        return streq_ptr(v->adopted_name, name);
+}
+
+int aded_state_get_by_adopted_name(AdedState *s, const char *name, AdeStateVolume **ret) {
+        return state_get_where(s, match_adopted_name, name, ret);
 }
 
 void aded_state_set_header_path(AdeStateVolume *v, void *path) {

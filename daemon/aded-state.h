@@ -33,6 +33,8 @@ static inline const char *aded_state_key(const AdeVolume *v) {
 int aded_state_get(AdedState *s, const char *device_id, AdeStateVolume **ret);
 /* The same for the record of the volume whose LUKS UUID is @uuid (case ignored). */
 int aded_state_get_by_uuid(AdedState *s, const char *uuid, AdeStateVolume **ret);
+/* The same for the volume adopted from ADE under the mapping name @name (docs/architecture.md §12). */
+int aded_state_get_by_adopted_name(AdedState *s, const char *name, AdeStateVolume **ret);
 
 /* Calls @read with the whole state under the lock (it must not call back into @s) and returns what
  * it returned. */

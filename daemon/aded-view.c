@@ -75,6 +75,15 @@ static const char *decide_header_state(const AdedVolumeFacts *f, AdedVolumeView 
         }
         switch (st ? st->state : ADE_LUKS_STATE_NONE) {
         case ADE_LUKS_STATE_NONE:
+                /* A LUKS1 volume adopted from ADE (docs/architecture.md §12): libcryptsetup's LUKS2
+                 * status sees no header, the record knows better. */
+                if (f->record && f->record->adopted_name && !record_failed) {
+                        v->state = ADED_ENCRYPTED;
+                        v->uuid = f->record->uuid;
+                        v->header = f->record->detached ? "Detached" : "Attached";
+                        v->mode = "InPlace";
+                        return "adopted from ADE (LUKS1, no token): ade's key socket unlocks it by its record";
+                }
                 /* A failure before the header was written leaves a plain volume with an error. */
                 v->state = record_failed ? ADED_FAILED : ADED_NOT_ENCRYPTED;
                 return NULL;

@@ -354,6 +354,28 @@ int ade_arm_list_snapshots(AdeArm *arm, const char *subscription, const char *re
         return 0;
 }
 
+/* The first encryptionSettings entry that names a secret: its secretUrl and keyUrl (docs/protocols.md
+ * §3). */
+static int arm_disk_key_urls(json_object *esc, AdeArmDisk *d) {
+        json_object *list, *dek, *kek;
+
+        if (ade_json_get_array(esc, "encryptionSettings", &list) < 0)
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                json_object *e = json_object_array_get_idx(list, i);
+
+                if (ade_json_get_object(e, "diskEncryptionKey", &dek) < 0 ||
+                        dup_str(dek, "secretUrl", &d->secret_url) < 0)
+                        return -ENOMEM;
+                if (!d->secret_url)
+                        continue;
+                if (ade_json_get_object(e, "keyEncryptionKey", &kek) >= 0 && dup_str(kek, "keyUrl", &d->kek_url) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        return 0;
+}
+
 AdeArmDisk *ade_arm_disk_free(AdeArmDisk *d) {
         if (!d)
                 return NULL;
@@ -362,6 +384,8 @@ AdeArmDisk *ade_arm_disk_free(AdeArmDisk *d) {
         free(d->location);
         free(d->unique_id);
         free(d->provisioning_state);
+        free(d->secret_url);
+        free(d->kek_url);
         free(d);
         return NULL;
 }
@@ -396,8 +420,11 @@ int ade_arm_get_disk(AdeArm *arm, const char *disk_id, AdeArmDisk **ret, AdeClou
                         dup_str(props, "provisioningState", &d->provisioning_state) < 0)
                         return -ENOMEM;
                 (void)ade_json_get_int64_lenient(props, "diskSizeBytes", &d->size_bytes);
-                if (ade_json_get_object(props, "encryptionSettingsCollection", &esc) >= 0)
+                if (ade_json_get_object(props, "encryptionSettingsCollection", &esc) >= 0) {
                         (void)ade_json_get_bool_lenient(esc, "enabled", &d->encryption_settings_enabled);
+                        if (arm_disk_key_urls(esc, d) < 0)
+                                return -ENOMEM;
+                }
         }
         if (!d->id) {
                 (void)ade_cloud_error_set(ret_error, 200, "MalformedReply", "disk answer has no id", url);

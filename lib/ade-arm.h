@@ -65,6 +65,8 @@ typedef struct AdeArmDisk {
         char *provisioning_state;
         int64_t size_bytes;
         bool encryption_settings_enabled; /* encryptionSettingsCollection.enabled */
+        char *secret_url; /* its first encryptionSettings[].diskEncryptionKey.secretUrl (ADE's), or NULL */
+        char *kek_url;    /* that entry's keyEncryptionKey.keyUrl, or NULL */
 } AdeArmDisk;
 
 typedef struct AdeArmRestorePoint {

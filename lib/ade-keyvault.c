@@ -832,3 +832,74 @@ int ade_keyvault_unwrap(AdeKeyVault *kv, const char *kek_url, const char *alg, c
         }
         return 0;
 }
+
+/* Whether the tags of the list item @item hold every name = value pair of @match. */
+static bool tags_match(json_object *item, char *const *match) {
+        json_object *tags, *v;
+
+        if (ade_json_get_object(item, "tags", &tags) < 0)
+                return false;
+        for (size_t i = 0; match[i] && match[i + 1]; i += 2)
+                if (!json_object_object_get_ex(tags, match[i], &v) || !json_object_is_type(v, json_type_string) ||
+                        !streq(json_object_get_string(v), match[i + 1]))
+                        return false;
+        return true;
+}
+
+int ade_keyvault_find_secrets(AdeKeyVault *kv, char *const *tags, char ***ret_urls, AdeCloudError *ret_error) {
+        _cleanup_free_ char *url = NULL, *base = NULL;
+        _cleanup_(strv_freep) char **found = NULL;
+        int r;
+
+        assert(kv);
+        assert(tags);
+        assert(ret_urls);
+
+        if (asprintf(&base, "%s/secrets", kv->url) < 0)
+                return -ENOMEM;
+        r = with_api_version(base, &url);
+        if (r < 0)
+                return r;
+        /* Key Vault pages its lists; a nextLink off the vault is refused rather than followed. */
+        for (unsigned page = 0; url; page++) {
+                _cleanup_json_ json_object *reply = NULL;
+                json_object *value;
+                const char *next;
+
+                if (page > 1000)
+                        return -ELOOP;
+                r = kv_check_url(kv, url);
+                if (r < 0)
+                        return r;
+                r = kv_call(kv, "GET", url, NULL, 0, &reply, ret_error);
+                if (r < 0)
+                        return r;
+                if (ade_json_get_array(reply, "value", &value) < 0) {
+                        (void)ade_cloud_error_set(
+                                ret_error, 200, "MalformedReply", "secret list lacks a 'value' array", url);
+                        return -EPROTO;
+                }
+                for (size_t i = 0; i < json_object_array_length(value); i++) {
+                        json_object *item = json_object_array_get_idx(value, i), *attrs;
+                        const char *id;
+                        bool enabled = true;
+
+                        if (ade_json_get_string(item, "id", &id) < 0 || !tags_match(item, tags))
+                                continue;
+                        if (ade_json_get_object(item, "attributes", &attrs) >= 0)
+                                (void)ade_json_get_bool_lenient(attrs, "enabled", &enabled);
+                        if (!enabled)
+                                continue;
+                        r = strv_extend(&found, id);
+                        if (r < 0)
+                                return r;
+                }
+                url = mfree(url);
+                if (ade_json_get_string(reply, "nextLink", &next) >= 0 && *next && !(url = strdup(next)))
+                        return -ENOMEM;
+        }
+        if (!found && !(found = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        *ret_urls = TAKE_PTR(found);
+        return 0;
+}

@@ -127,3 +127,9 @@ int ade_keyvault_wrap(AdeKeyVault *kv, const char *kek_url, const char *alg, con
 /* The inverse: @wrapped (base64url or base64) back to the bytes, in a secret. */
 int ade_keyvault_unwrap(AdeKeyVault *kv, const char *kek_url, const char *alg, const char *wrapped,
         AdeSecret **ret_plain, AdeCloudError *ret_error);
+
+/* The enabled secrets of this vault whose tags hold every name, value pair of @tags (NULL-terminated
+ * name, value, ...): GET /secrets, every page (a nextLink off this vault is refused: -EINVAL).
+ * *ret_urls: their unversioned URLs, NULL-terminated, empty when none. Adoption finds ADE's secret
+ * so (docs/protocols.md §4.2). */
+int ade_keyvault_find_secrets(AdeKeyVault *kv, char *const *tags, char ***ret_urls, AdeCloudError *ret_error);

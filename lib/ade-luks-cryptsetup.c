@@ -42,18 +42,22 @@ int luks_init(const char *device, const char *header, struct crypt_device **ret)
         return 0;
 }
 
-int luks_load(const char *device, const char *header, struct crypt_device **ret) {
+int luks_load_type(const char *device, const char *header, const char *type, struct crypt_device **ret) {
         _cleanup_crypt_ struct crypt_device *cd = NULL;
         int r;
 
         r = luks_init(device, header, &cd);
         if (r < 0)
                 return r;
-        r = ade_fd_errno(crypt_load(cd, CRYPT_LUKS2, NULL));
+        r = ade_fd_errno(crypt_load(cd, type, NULL));
         if (r < 0)
-                return ade_log_debug_errno(r, "No LUKS2 header on %s: %m", header ?: device);
+                return ade_log_debug_errno(r, "No %s header on %s: %m", type, header ?: device);
         *ret = TAKE_PTR(cd);
         return 0;
+}
+
+int luks_load(const char *device, const char *header, struct crypt_device **ret) {
+        return luks_load_type(device, header, CRYPT_LUKS2, ret);
 }
 
 int luks_load_keyed(const char *device, const char *header, const AdeSecret *keyfile, struct crypt_device **ret) {

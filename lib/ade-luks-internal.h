@@ -29,6 +29,8 @@ static inline void closedirp(DIR **d) {
  * exported), its log routed to ade_log_debug. luks_load() also loads the LUKS2 header: it fails
  * (-EINVAL from libcryptsetup) when there is none. */
 int luks_init(const char *device, const char *header, struct crypt_device **ret);
+/* Loads the header of @type (CRYPT_LUKS2; CRYPT_LUKS for LUKS1 or LUKS2, as adoption needs). */
+int luks_load_type(const char *device, const char *header, const char *type, struct crypt_device **ret);
 int luks_load(const char *device, const char *header, struct crypt_device **ret);
 
 /* luks_load(), then the keyslot @keyfile opens: returns it, or -ENOKEY when it opens none. */

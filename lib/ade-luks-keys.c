@@ -190,3 +190,42 @@ int ade_luks_close(const char *name) {
                 return ade_log_debug_errno(r, "Cannot deactivate %s: %m", name);
         return 0;
 }
+
+/* Adoption (docs/architecture.md §12): ADE's volumes are LUKS1 or LUKS2, so these two load either. */
+int ade_luks_version(const char *device, const char *header) {
+        _cleanup_crypt_ struct crypt_device *cd = NULL;
+        const char *type;
+        int r;
+
+        assert(device);
+
+        r = luks_init(device, header, &cd);
+        if (r < 0)
+                return r;
+        if (crypt_load(cd, CRYPT_LUKS, NULL) < 0)
+                return 0;
+        type = crypt_get_type(cd);
+        if (streq_ptr(type, CRYPT_LUKS1))
+                return 1;
+        if (streq_ptr(type, CRYPT_LUKS2))
+                return 2;
+        return 0;
+}
+
+int ade_luks_test_key_any(const char *device, const char *header, const AdeSecret *keyfile) {
+        _cleanup_crypt_ struct crypt_device *cd = NULL;
+        int r;
+
+        assert(device);
+        assert(keyfile);
+
+        r = luks_load_type(device, header, CRYPT_LUKS, &cd);
+        if (r < 0)
+                return r;
+        r = luks_keyslot_by_key(cd, keyfile);
+        if (r == -ENOKEY)
+                return 0;
+        if (r < 0)
+                return ade_log_debug_errno(r, "Cannot try the key file on %s: %m", header ?: device);
+        return 1;
+}

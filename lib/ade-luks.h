@@ -344,3 +344,11 @@ int ade_luks_backup_file_size(const char *device, const char *file, uint64_t *re
 /* Writes the LUKS2 header backup @file onto @device (crypt_header_restore(): the metadata and the
  * keyslots area at the start of the device, nothing of the data). The caller has checked @file. */
 int ade_luks_restore_header(const char *device, const char *file);
+
+/* Adoption (docs/architecture.md §12). The LUKS version of @device (with @header, or NULL): 1 or 2,
+ * 0 when it has no LUKS header, or a negative errno when it cannot be read. */
+int ade_luks_version(const char *device, const char *header);
+
+/* ade_luks_test_key() for a LUKS1 or LUKS2 header (ADE made both): 1 when @keyfile opens a keyslot,
+ * 0 when it opens none, a negative errno (-EINVAL: no LUKS header). Writes nothing. */
+int ade_luks_test_key_any(const char *device, const char *header, const AdeSecret *keyfile);

@@ -67,6 +67,7 @@ AdeStateVolume *ade_state_volume_free(AdeStateVolume *v) {
         free(v->header_path);
         free(v->error);
         free(v->mount_point);
+        free(v->adopted_name);
         free(v->mount_options);
         free(v);
         return NULL;
@@ -168,6 +169,7 @@ int ade_state_add(AdeState *s, const char *device_id, const char *device, AdeJob
                         {"kekAlgorithm", &(v)->kek_algorithm}, {"secretUrl", &(v)->secret_url}, {"uuid", &(v)->uuid},  \
                         {"headerPath", &(v)->header_path}, {"error", &(v)->error}, {"mountPoint", &(v)->mount_point},  \
                         {"mountOptions", &(v)->mount_options}, {"pendingSecretUrl", &(v)->pending_secret_url},         \
+                        {"adoptedName", &(v)->adopted_name},                                                           \
         }
 
 typedef struct StringField {

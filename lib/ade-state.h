@@ -84,6 +84,9 @@ typedef struct AdeStateVolume {
                                    * Unlock mounts the opened mapper there, and nowhere else; NULL: never */
         char *mount_options;      /* that mount's options as fstab writes them; NULL for the defaults */
         char *error;              /* last failure, for Show; NULL when none */
+        char *adopted_name;       /* adopted from ADE (docs/architecture.md §12): ADE's mapping name, which
+                                   * crypttab keeps and the key socket is asked for; the key comes from this
+                                   * record's secret_url (a LUKS1 volume has no token). NULL: not adopted */
         uint64_t updated_usec;    /* CLOCK_REALTIME of the last change */
         uint64_t rotated_usec;    /* CLOCK_REALTIME when its key file was made: the escrow of the encryption,
                                    * or the last key rotation; 0: unknown (a record from before it was kept) */

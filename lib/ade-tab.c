@@ -499,3 +499,62 @@ int ade_fstab_restore(const char *path, const char *name, char **ret_backup, cha
         }
         return 0;
 }
+
+void ade_crypttab_entries_free(AdeCrypttabEntry *entries, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(entries[i].name);
+                free(entries[i].source);
+                free(entries[i].key);
+                free(entries[i].options);
+                free(entries[i].line);
+        }
+        free(entries);
+}
+
+int ade_crypttab_read(const char *path, AdeCrypttabEntry **ret, size_t *ret_n, char **ret_why) {
+        _cleanup_(tab_done) Tab t = {};
+        AdeCrypttabEntry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!path || !ret || !ret_n)
+                return -EINVAL;
+        r = tab_load(path, false, &t, ret_why);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < t.n; i++) {
+                _cleanup_free_ char *copy = NULL;
+                char *fields[TAB_FIELDS_MAX + 1];
+                AdeCrypttabEntry *grown, *e;
+                int k;
+
+                if (line_is_comment(t.lines[i]))
+                        continue;
+                k = line_fields(t.lines[i], &copy, fields);
+                if (k < 0) {
+                        ade_crypttab_entries_free(entries, n);
+                        return k;
+                }
+                grown = reallocarray(entries, n + 1, sizeof(*entries));
+                if (!grown) {
+                        ade_crypttab_entries_free(entries, n);
+                        return -ENOMEM;
+                }
+                entries = grown;
+                e = &entries[n++];
+                *e = (AdeCrypttabEntry){
+                        .name = strdup(fields[0]),
+                        .source = strdup(fields[1]),
+                        .key = k > 2 ? strdup(fields[2]) : NULL,
+                        .options = k > 3 ? strdup(fields[3]) : NULL,
+                        .line = strdup(t.lines[i]),
+                };
+                if (!e->name || !e->source || (k > 2 && !e->key) || (k > 3 && !e->options) || !e->line) {
+                        ade_crypttab_entries_free(entries, n);
+                        return -ENOMEM;
+                }
+        }
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}

@@ -48,3 +48,17 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
  * line below ade's comment no longer names /dev/mapper/@name (a person edited it), nothing is
  * changed: -ESTALE with *ret_why. */
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why);
+
+/* One crypttab line's fields, as written (crypttab has no escapes). */
+typedef struct AdeCrypttabEntry {
+        char *name;
+        char *source;
+        char *key;     /* NULL when the line has no third field */
+        char *options; /* NULL when the line has no fourth field */
+        char *line;    /* the line, verbatim */
+} AdeCrypttabEntry;
+
+void ade_crypttab_entries_free(AdeCrypttabEntry *entries, size_t n);
+
+/* The lines of crypttab that are not comments, in order. Reads only; same refusals as above. */
+int ade_crypttab_read(const char *path, AdeCrypttabEntry **ret, size_t *ret_n, char **ret_why);

@@ -53,6 +53,7 @@ static void help(void) {
                "  rotate [--kek-url URL]             New key files (or re-wrap them with a new KEK)\n"
                "  restore-header DEVICE [--generation N] (--dry-run | --yes)\n"
                "                                     Write a header backup from [backup] url back\n"
+               "  adopt [--dry-run]                  Take over the data volumes ADE encrypted\n"
                "  watch                              Print the volumes whenever they change\n\n"
                "Options:\n"
                "  -h --help          Show this help\n"
@@ -162,6 +163,10 @@ static int print_error(const char *verb, const char *error, json_object *p) {
         if (streq(name, "BackupNotFound") || streq(name, "RestoreRefused")) {
                 fprintf(stderr, "adectl: %s refused: %s\n", verb, strna(jstr(p, "reason")));
                 return EXIT_REFUSED;
+        }
+        if (streq(name, "AdoptFailed")) {
+                fprintf(stderr, "adectl: %s failed: %s\n", verb, strna(jstr(p, "reason")));
+                return EXIT_FAILED;
         }
         if (streq(name, "RestoreFailed")) {
                 fprintf(stderr, "adectl: %s failed: %s\n", verb, strna(jstr(p, "reason")));
@@ -841,6 +846,47 @@ static int verb_restore_header(int argc, char *argv[]) {
         return EXIT_DONE;
 }
 
+static int verb_adopt(int argc, char *argv[]) {
+        _cleanup_json_ json_object *params = json_object_new_object(), *reply = NULL;
+        json_object *volumes = NULL;
+        bool dry_run = false;
+        size_t refused = 0, n;
+        VerbArgs a = {};
+        int r;
+
+        r = parse_verb_args("adopt", argc, argv, ALLOW(ARG_DRY_RUN), &a);
+        if (r != 0)
+                return r;
+        if (optind < argc)
+                return usage_error("adopt: unexpected argument '%s'", argv[optind]);
+        if (a.dry_run)
+                json_object_object_add(params, "dryRun", json_object_new_boolean(true));
+        r = call_once("adopt", IFACE "Adopt", params, &reply);
+        if (r != EXIT_DONE)
+                return r;
+        (void)ade_json_get_bool(reply, "dryRun", &dry_run);
+        (void)ade_json_get_array(reply, "volumes", &volumes);
+        n = volumes ? json_object_array_length(volumes) : 0;
+        for (size_t i = 0; i < n; i++)
+                refused += streq_ptr(jstr(json_object_array_get_idx(volumes, i), "action"), "refused");
+        if (arg_json)
+                print_json(reply);
+        else {
+                if (n == 0)
+                        printf("no crypttab line uses ADE's key file or keyscript: nothing to adopt\n");
+                for (size_t i = 0; i < n; i++) {
+                        json_object *v = json_object_array_get_idx(volumes, i);
+
+                        printf("%s (%s, LUKS%" PRIi64 "): %s: %s\n", strna(jstr(v, "name")), strna(jstr(v, "device")),
+                                jint(v, "luksVersion"), strna(jstr(v, "action")), strna(jstr(v, "reason")));
+                }
+                if (!dry_run && n > refused)
+                        printf("remove ADE's extension now (it rewrites crypttab from its own backups): "
+                               "az vm extension delete -g GROUP --vm-name VM -n AzureDiskEncryptionForLinux\n");
+        }
+        return refused > 0 ? EXIT_REFUSED : EXIT_DONE;
+}
+
 static int on_watch(json_object *p, const char *error, unsigned flags, void *userdata) {
         json_object *volumes = NULL;
         time_t t = time(NULL);
@@ -908,6 +954,7 @@ int main(int argc, char *argv[]) {
                 {"unlock", verb_unlock},
                 {"rotate", verb_rotate},
                 {"restore-header", verb_restore_header},
+                {"adopt", verb_adopt},
                 {"watch", verb_watch},
         };
         int c;
@@ -936,7 +983,7 @@ int main(int argc, char *argv[]) {
                 }
         if (optind >= argc)
                 return usage_error(
-                        "%s", "missing command (show, enable, disable, unlock, rotate, restore-header, watch)");
+                        "%s", "missing command (show, enable, disable, unlock, rotate, restore-header, adopt, watch)");
 
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (streq(argv[optind], verbs[i].name))

@@ -11,6 +11,8 @@ packages=(
         libjson-c-dev check libmicrohttpd-dev libblkid-dev
         # tests: real filesystems, stock cryptsetup as the independent judge, loop devices
         cryptsetup-bin e2fsprogs xfsprogs util-linux kmod openssl curl ca-certificates
+        # tests: the BEK VOLUME (vfat) ADE keeps its key files on, written without a mount (daemon-adopt)
+        dosfstools mtools
         # tests: the VM harness (Debian's kernel is fetched with apt-get download, not installed)
         qemu-system-x86 qemu-utils busybox-static cpio xz-utils zstd
         # the Debian package (debian/, dpkg-buildpackage) and its checker

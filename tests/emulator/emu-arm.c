@@ -186,11 +186,51 @@ static json_object *find_disk(const char *name, bool *ret_os) {
         return NULL;
 }
 
-static json_object *disk_json(json_object *d, bool os) {
+/* ADE's encryption settings of a data disk whose scenario names "encryption_secret" (a secret of the
+ * vault, its latest version): the secret's URL under the host the client sent (the vault is this
+ * server) and its KEK tag as keyUrl, as ADE sets them on the disk after its escrow. */
+static json_object *disk_encryption_json(const EmuRequest *req, json_object *d) {
+        const char *name = emu_cfg_str(d, "encryption_secret"), *host = emu_request_host(req);
+        EmuSecret *secret = name ? emu_vault_find_secret(name, NULL) : NULL;
+        json_object *esc, *list, *e, *dek, *kek, *url;
+        size_t n = strlen(host);
+
+        if (!secret)
+                return NULL;
+        if (n > 4 && streq(host + n - 4, ":443"))
+                n -= 4;
+        esc = json_object_new_object();
+        list = json_object_new_array();
+        e = json_object_new_object();
+        dek = json_object_new_object();
+        if (!esc || !list || !e || !dek) {
+                json_object_put(esc);
+                json_object_put(list);
+                json_object_put(e);
+                json_object_put(dek);
+                return NULL;
+        }
+        json_object_object_add(
+                dek, "secretUrl", strf("https://%.*s/secrets/%s/%s", (int)n, host, secret->name, secret->version));
+        json_object_object_add(e, "diskEncryptionKey", dek);
+        if (secret->tags && json_object_object_get_ex(secret->tags, "DiskEncryptionKeyEncryptionKeyURL", &url) &&
+                (kek = json_object_new_object())) {
+                json_object_object_add(kek, "keyUrl", json_object_get(url));
+                json_object_object_add(e, "keyEncryptionKey", kek);
+        }
+        json_object_array_add(list, e);
+        json_object_object_add(esc, "enabled", json_object_new_boolean(true));
+        json_object_object_add(esc, "encryptionSettings", list);
+        ade_json_add_string(esc, "encryptionSettingsVersion", "1.1");
+        return esc;
+}
+
+static json_object *disk_json(const EmuRequest *req, json_object *d, bool os) {
         json_object *vm = emu_cfg_obj(emu.config, "vm"), *o = json_object_new_object(), *p = json_object_new_object(),
                     *cd = json_object_new_object(), *sku = json_object_new_object();
         const char *name = emu_cfg_str(d, "name");
         _cleanup_free_ char *created = emu_format_time(emu_now() - 30 * 86400);
+        json_object *esc;
 
         if (!o || !p || !cd || !sku) {
                 json_object_put(o);
@@ -222,6 +262,9 @@ static json_object *disk_json(json_object *d, bool os) {
         ade_json_add_string(p, "timeCreated", created);
         ade_json_add_string(p, "provisioningState", "Succeeded");
         ade_json_add_string(p, "diskState", "Attached");
+        esc = disk_encryption_json(req, d);
+        if (esc)
+                json_object_object_add(p, "encryptionSettingsCollection", esc);
         json_object_object_add(o, "properties", p);
         return o;
 }
@@ -556,14 +599,14 @@ static void route(const EmuRequest *req, EmuResponse *resp, json_object *claims)
                         if (!d)
                                 not_found(resp, "Microsoft.Compute/disks", name, rg);
                         else
-                                emu_response_json(resp, 200, disk_json(d, os));
+                                emu_response_json(resp, 200, disk_json(req, d, os));
                 } else {
                         json_object *items = json_object_new_array();
                         for (size_t i = 0; items && i < disk_count(); i++) {
                                 bool os;
                                 json_object *d = disk_cfg(i, &os);
                                 if (d)
-                                        json_object_array_add(items, disk_json(d, os));
+                                        json_object_array_add(items, disk_json(req, d, os));
                         }
                         if (items)
                                 page(req, resp, items);

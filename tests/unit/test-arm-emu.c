@@ -132,6 +132,31 @@ START_TEST(test_get_disk) {
         ck_assert_str_eq(d->name, "ade-test-vm_DataDisk_0");
         ck_assert_str_eq(d->unique_id, "8a6c2f1e-0b7d-4c3e-9f5a-1d2e3f4a5b61");
         ck_assert(ade_url_arm_id_equal(d->id, m->data_disks[0].managed_disk_id));
+        /* Not encrypted by ADE: no secret named. */
+        ck_assert_ptr_null(d->secret_url);
+        ck_assert_ptr_null(d->kek_url);
+}
+END_TEST
+
+/* A disk ADE encrypted: its encryption settings name the secret (and the KEK), as adoption reads them. */
+START_TEST(test_get_disk_encryption_settings) {
+        _cleanup_(ctx_done) Ctx c = {};
+        _cleanup_(ade_imds_freep) AdeImds *imds = NULL;
+        _cleanup_(ade_imds_instance_freep) AdeImdsInstance *m = NULL;
+        _cleanup_(ade_arm_disk_freep) AdeArmDisk *d = NULL;
+
+        ck_assert_int_eq(ctx_start(&c, "{\"vm\":{\"data_disks\":[{\"name\":\"ade-test-vm_DataDisk_0\",\"lun\":0,"
+                                       "\"encryption_secret\":\"ade-sec\"}]},\"vault\":{\"secrets\":[{\"name\":"
+                                       "\"ade-sec\",\"value\":\"v\",\"tags\":{\"DiskEncryptionKeyEncryptionKeyURL\":"
+                                       "\"https://contoso.vault.azure.net/keys/kek/0123abcd\"}}]}}"),
+                0);
+        ck_assert_int_eq(ade_imds_new(c.emu->imds_url, NULL, &imds), 0);
+        ck_assert_int_eq(ade_imds_get_instance(imds, &m, NULL), 0);
+        ck_assert_int_eq(ade_arm_get_disk(c.arm, m->data_disks[0].managed_disk_id, &d, NULL), 0);
+        ck_assert(d->encryption_settings_enabled);
+        ck_assert_ptr_nonnull(d->secret_url);
+        ck_assert_ptr_nonnull(strstr(d->secret_url, "/secrets/ade-sec/"));
+        ck_assert_str_eq(d->kek_url, "https://contoso.vault.azure.net/keys/kek/0123abcd");
 }
 END_TEST
 
@@ -323,6 +348,7 @@ int main(void) {
         tcase_add_test(tc, test_list_snapshots_follows_next_link);
         tcase_add_test(tc, test_list_snapshots_whole_subscription);
         tcase_add_test(tc, test_get_disk);
+        tcase_add_test(tc, test_get_disk_encryption_settings);
         tcase_add_test(tc, test_get_disk_not_found);
         tcase_add_test(tc, test_no_restore_point_collections);
         tcase_add_test(tc, test_restore_points);

@@ -81,6 +81,41 @@ START_TEST(test_set_and_get_secret_latest) {
 }
 END_TEST
 
+/* Adoption finds ADE's secret by its tags: every name, value pair must match, and a disabled secret
+ * is not found. */
+START_TEST(test_find_secrets_by_tags) {
+        _cleanup_(ctx_done) Ctx c;
+        _cleanup_secret_ AdeSecret *v = NULL;
+        _cleanup_free_ char *ida = NULL, *idd = NULL;
+        char **found = NULL;
+        char *a[] = {(char *)"DiskEncryptionKeyFileName", (char *)"LinuxPassPhraseFileName_1_0", (char *)"MachineName",
+                (char *)"vm1", NULL};
+        char *b[] = {(char *)"DiskEncryptionKeyFileName", (char *)"LinuxPassPhraseFileName_1_1", (char *)"MachineName",
+                (char *)"vm1", NULL};
+        char *other_vm[] = {(char *)"DiskEncryptionKeyFileName", (char *)"LinuxPassPhraseFileName_1_0",
+                (char *)"MachineName", (char *)"vm2", NULL};
+
+        ctx_start(&c);
+        ck_assert_int_eq(ade_secret_new_from("k", 1, &v), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "sa", v, NULL, a, &ida, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "sb", v, NULL, b, NULL, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "sc", v, NULL, other_vm, NULL, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_set_secret(c.kv, "sd", v, NULL, a, &idd, NULL), 0);
+        ck_assert_int_eq(ade_keyvault_disable_secret(c.kv, idd, NULL), 0);
+
+        ck_assert_int_eq(ade_keyvault_find_secrets(c.kv, a, &found, NULL), 0);
+        ck_assert_int_eq((int)strv_length(found), 1);
+        ck_assert_ptr_nonnull(strstr(found[0], "/secrets/sa"));
+        strv_free(found);
+        ck_assert_int_eq(
+                ade_keyvault_find_secrets(c.kv, (char *[]){(char *)"MachineName", (char *)"vm3", NULL}, &found, NULL),
+                0);
+        ck_assert_ptr_nonnull(found);
+        ck_assert_ptr_null(found[0]);
+        strv_free(found);
+}
+END_TEST
+
 START_TEST(test_get_secret_versioned) {
         _cleanup_(ctx_done) Ctx c;
         _cleanup_secret_ AdeSecret *v1 = NULL, *v2 = NULL;
@@ -793,6 +828,7 @@ int main(void) {
         tcase_add_unchecked_fixture(tc, ade_emulator_suite_setup, ade_emulator_suite_teardown);
         tcase_add_checked_fixture(tc, ade_emulator_test_setup, NULL);
         tcase_add_test(tc, test_set_and_get_secret_latest);
+        tcase_add_test(tc, test_find_secrets_by_tags);
         tcase_add_test(tc, test_get_secret_versioned);
         tcase_add_test(tc, test_disable_secret_version);
         tcase_add_test(tc, test_secret_value_needing_json_escapes);

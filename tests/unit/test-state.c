@@ -90,6 +90,7 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_int_eq(ade_state_add(s, "/dev/loop7", "/dev/loop7", ADE_JOB_ENCRYPT, &v), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_point, "/srv/data dir"), 0);
         ck_assert_int_eq(ade_strdup_to(&v->mount_options, "rw,noatime,errors=remount-ro"), 0);
+        ck_assert_int_eq(ade_strdup_to(&v->adopted_name, "f1c2e0a8-5b5e-4d8e-9f3a-0c5a2b8e6d11"), 0);
         v->rotated_usec = 1765132279123456ULL;
         v->backup_pending = true;
         v->backup_pending_usec = 1765132279654321ULL;
@@ -102,6 +103,8 @@ START_TEST(test_mount_point_round_trip) {
         ck_assert_ptr_nonnull(v);
         ck_assert_str_eq(v->mount_point, "/srv/data dir");
         ck_assert_str_eq(v->mount_options, "rw,noatime,errors=remount-ro");
+        /* Adopted from ADE: the mapping name the key socket is asked for. */
+        ck_assert_str_eq(v->adopted_name, "f1c2e0a8-5b5e-4d8e-9f3a-0c5a2b8e6d11");
         /* The key's age too (scheduled rotation), and its copy. */
         ck_assert_uint_eq(v->rotated_usec, 1765132279123456ULL);
         /* The header backup's bookkeeping, which a retry after a restart depends on. */
@@ -112,6 +115,7 @@ START_TEST(test_mount_point_round_trip) {
                 AdeStateVolume *c = NULL;
                 ck_assert_int_eq(ade_state_volume_copy(v, &c), 0);
                 ck_assert_uint_eq(c->rotated_usec, 1765132279123456ULL);
+                ck_assert_str_eq(c->adopted_name, "f1c2e0a8-5b5e-4d8e-9f3a-0c5a2b8e6d11");
                 ck_assert(c->backup_pending);
                 ck_assert_uint_eq(c->backup_pending_usec, 1765132279654321ULL);
                 ck_assert_uint_eq(c->backup_generation, 3);
@@ -121,6 +125,7 @@ START_TEST(test_mount_point_round_trip) {
         v = ade_state_find(back, "/dev/loop8");
         ck_assert_ptr_null(v->mount_point);
         ck_assert_ptr_null(v->mount_options);
+        ck_assert_ptr_null(v->adopted_name);
         ck_assert_uint_eq(v->rotated_usec, 0);
         ck_assert(!v->backup_pending);
         ck_assert_uint_eq(v->backup_pending_usec, 0);

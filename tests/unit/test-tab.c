@@ -184,6 +184,45 @@ START_TEST(test_crypttab_keeps_others) {
 }
 END_TEST
 
+START_TEST(test_crypttab_read) {
+        AdeCrypttabEntry *e = NULL;
+        char *why = NULL;
+        size_t n = 99;
+
+        /* No file: no lines. */
+        ck_assert_int_eq(ade_crypttab_read(tab, &e, &n, &why), 0);
+        ck_assert_uint_eq(n, 0);
+        ade_crypttab_entries_free(e, n);
+        write_file(tab,
+                "# comment\n\n"
+                "d1 /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail\n"
+                "  swap\t/dev/sdb2\n"
+                "d3 UUID=" UUID " none\n",
+                0644);
+        ck_assert_int_eq(ade_crypttab_read(tab, &e, &n, &why), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_str_eq(e[0].name, "d1");
+        ck_assert_str_eq(e[0].source, "/dev/disk/azure/scsi1/lun0");
+        ck_assert_str_eq(e[0].key, "/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0");
+        ck_assert_str_eq(e[0].options, "luks,nofail");
+        ck_assert_str_eq(
+                e[0].line, "d1 /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail");
+        ck_assert_str_eq(e[1].name, "swap");
+        ck_assert_str_eq(e[1].source, "/dev/sdb2");
+        ck_assert_ptr_null(e[1].key);
+        ck_assert_ptr_null(e[1].options);
+        ck_assert_str_eq(e[1].line, "  swap\t/dev/sdb2");
+        ck_assert_str_eq(e[2].key, "none");
+        ck_assert_ptr_null(e[2].options);
+        ade_crypttab_entries_free(e, n);
+        /* Malformed: refused, as by the editors. */
+        write_file(tab, "d1\n", 0644);
+        ck_assert_int_eq(ade_crypttab_read(tab, &e, &n, &why), -EBADMSG);
+        ck_assert_ptr_nonnull(why);
+        free(why);
+}
+END_TEST
+
 START_TEST(test_crypttab_malformed) {
         static const struct {
                 const char *text;
@@ -325,6 +364,7 @@ static Suite *tab_suite(void) {
         tcase_add_test(tc, test_crypttab_has);
         tcase_add_test(tc, test_crypttab_concurrent_edits);
         tcase_add_test(tc, test_crypttab_malformed);
+        tcase_add_test(tc, test_crypttab_read);
         tcase_add_test(tc, test_table_with_nul);
         suite_add_tcase(s, tc);
 

@@ -101,6 +101,17 @@ static const AdeStateVolume rec_done_old_error = {
         .error = ERROR,
 };
 
+/* A LUKS1 volume adopted from ADE: only the record knows it (libcryptsetup's LUKS2 status sees none). */
+static const AdeStateVolume rec_adopted_luks1 = {
+        .device = DEV,
+        .kind = ADE_JOB_ENCRYPT,
+        .step = ADE_STEP_DONE,
+        .secret_url = SECRET_REC,
+        .kek_url = KEK,
+        .uuid = (char *)UUID,
+        .adopted_name = (char *)"f1c2e0a8-5b5e-4d8e-9f3a-0c5a2b8e6d11",
+};
+
 static const AdeLuksStatus st_finished = {.state = ADE_LUKS_STATE_FINISHED,
         .header = ADE_LUKS_HEADER_ATTACHED,
         .has_token = true,
@@ -196,6 +207,17 @@ static const Row rows[] = {
                 .mode = "InPlace",
                 .secret_url = SECRET_TOKEN,
                 .kek_url = KEK,
+        },
+        {
+                .name = "a LUKS1 volume adopted from ADE is encrypted, as its record says",
+                .facts = {.volume = &luks, .record = &rec_adopted_luks1, .luks = &st_none},
+                .state = ADED_ENCRYPTED,
+                .uuid = UUID,
+                .header = "Attached",
+                .mode = "InPlace",
+                .secret_url = SECRET_REC,
+                .kek_url = KEK,
+                .message_has = "adopted from ADE (LUKS1",
         },
         {
                 .name = "ineligible plain volume says why",

@@ -42,12 +42,14 @@ START_TEST(test_parse_disk_encryption) {
         ck_assert_str_eq(m[4], "RotateKey");
         ck_assert_str_eq(m[5], "Watch");
         ck_assert_str_eq(m[6], "RestoreHeader");
-        ck_assert_ptr_null(m[7]);
+        ck_assert_str_eq(m[7], "Adopt");
+        ck_assert_ptr_null(m[8]);
         ck_assert(ade_varlink_interface_has_error(iface, "PermissionDenied"));
         ck_assert(ade_varlink_interface_has_error(iface, "KeyVaultError"));
         ck_assert(ade_varlink_interface_has_error(iface, "BackupNotFound"));
         ck_assert(ade_varlink_interface_has_error(iface, "RestoreRefused"));
         ck_assert(ade_varlink_interface_has_error(iface, "RestoreFailed"));
+        ck_assert(ade_varlink_interface_has_error(iface, "AdoptFailed"));
         ck_assert(!ade_varlink_interface_has_error(iface, "Show"));
 }
 END_TEST

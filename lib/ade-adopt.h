@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "ade-util.h"
+
+/* Adoption of the data volumes Azure Disk Encryption (ADE) encrypted (docs/architecture.md §12): which
+ * of crypttab's lines are ADE's, and what adopting each one takes.
+ *
+ * Split as the preconditions are (ade-precheck.h): ade_adopt_gather() reads crypttab and the devices
+ * it names (libblkid, libcryptsetup; no key, nothing written), and ade_adopt_evaluate(), which does
+ * no I/O, turns those facts into one plan per volume or the reason it is refused. */
+
+/* Where ADE's key file is: the BEK VOLUME disk, mounted by ADE's fstab line, and the key file's name
+ * prefix (LinuxPassPhraseFileName, or LinuxPassPhraseFileName_<controller>_<lun> per data disk). */
+#define ADE_ADOPT_BEK_MOUNT "/mnt/azure_bek_disk"
+#define ADE_ADOPT_KEY_FILE_PREFIX "LinuxPassPhraseFileName"
+/* ADE's keyscript, used on lines whose key file is found by the script rather than named. */
+#define ADE_ADOPT_KEYSCRIPT "azure_crypt_key.sh"
+/* ADE's mapping of the OS volume: adopting it is a later step. */
+#define ADE_ADOPT_OS_MAPPING "osencrypt"
+
+typedef enum AdeAdoptAction {
+        ADE_ADOPT_ACTION_ADOPT,   /* ADE's volume; the steps in AdeAdoptPlan are left to do */
+        ADE_ADOPT_ACTION_ADOPTED, /* adopted before: nothing to do */
+        ADE_ADOPT_ACTION_REFUSED, /* ADE's, but not adoptable: the plan's reason says why and what to do */
+        _ADE_ADOPT_ACTION_MAX,
+        _ADE_ADOPT_ACTION_INVALID = -EINVAL,
+} AdeAdoptAction;
+
+/* "adopt", "adopted", "refused". */
+const char *ade_adopt_action_to_string(AdeAdoptAction a);
+
+/* One crypttab line and what its device says. Strings are borrowed, NULL when absent. */
+typedef struct AdeAdoptFacts {
+        /* The line. */
+        const char *name;    /* the mapping */
+        const char *source;  /* as written: a path, UUID=..., LABEL=... */
+        const char *key;     /* the key field; NULL or "none" for none */
+        const char *options; /* NULL: none */
+        const char *line;    /* the line, verbatim (kept aside when it is replaced), or NULL */
+        /* The device. */
+        int device_error;       /* 0, or the negative errno of finding @source */
+        const char *device;     /* the block device @source names */
+        const char *header;     /* the options' header=, or NULL */
+        int luks_version;       /* 0: no LUKS header; 1 or 2; negative: the errno of reading it */
+        bool reencrypting;      /* LUKS2 with a reencryption in progress */
+        bool has_token;         /* our Azure_Disk_Encryption token is on the header */
+        const char *luks_uuid;  /* NULL when there is no LUKS header */
+        bool recorded;          /* aded's state holds an adoption record for this mapping */
+        const char *key_socket; /* aded's key socket: a line whose key is this is ade's already */
+} AdeAdoptFacts;
+
+typedef struct AdeAdoptPlan {
+        char *name;    /* the mapping, kept */
+        char *source;  /* crypttab's source field, kept on the new line */
+        char *device;  /* NULL when it was not found */
+        char *header;  /* the detached header (options' header=), or NULL */
+        char *options; /* the line's options, or NULL */
+        char *line;    /* crypttab's line, verbatim, or NULL */
+        char *luks_uuid;
+        AdeAdoptAction action;
+        int luks_version;
+        char *key_file_name; /* basename of ADE's key file (the secret's DiskEncryptionKeyFileName tag),
+                              * or NULL for a keyscript line */
+        bool add_token;      /* LUKS2: our token goes on the header */
+        bool add_record;     /* LUKS1: a state record makes the key socket serve it */
+        bool switch_line;    /* crypttab's line is still ADE's */
+        char *reason;        /* always set: what is done, or why not and what to do */
+} AdeAdoptPlan;
+
+void ade_adopt_plan_done(AdeAdoptPlan *p);
+
+typedef struct AdeAdoptPlanList {
+        AdeAdoptPlan *plans;
+        size_t n;
+} AdeAdoptPlanList;
+
+void ade_adopt_plan_list_done(AdeAdoptPlanList *l);
+
+/* Whether the line of @f is ADE's: its key file is under ADE_ADOPT_BEK_MOUNT and named
+ * ADE_ADOPT_KEY_FILE_PREFIX*, or its options name ADE's keyscript; or it was ADE's and is adopted
+ * (key is the key socket and @f->recorded or @f->has_token says so). Pure. */
+bool ade_adopt_is_ade_line(const AdeAdoptFacts *f);
+
+/* The judgement on one line: 0 and *ret filled when the line is ADE's (or was, and is adopted), or
+ * -ENOENT when it is not ADE's (left alone, no plan); -ENOMEM. No I/O. */
+int ade_adopt_evaluate(const AdeAdoptFacts *f, AdeAdoptPlan *ret);
+
+/* Reads @crypttab (ade-tab.h's rules: -EBADMSG with *ret_why for a malformed table) and, for each
+ * line, the device it names; @is_recorded (optional) says whether aded's state has an adoption
+ * record for a mapping name. Then ade_adopt_evaluate() on each: the plans of ADE's lines, in
+ * crypttab's order. Reads only. */
+int ade_adopt_gather(const char *crypttab, const char *key_socket,
+        bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlanList *ret, char **ret_why);

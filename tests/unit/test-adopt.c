@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ade-adopt.h"
+#include "ade-test.h"
+
+/* Adoption of ADE's data volumes: the pure judgement on a table of crypttab lines and device facts,
+ * then the gatherer on crypttab files whose devices are not block devices (no root, no disk). */
+
+#define SOCKET "/run/ade/key.socket"
+#define BEK0 "/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0"
+#define DEV "/dev/sdc"
+
+/* ADE's line for a LUKS2 data disk, as ADE writes it, and the device found. */
+static AdeAdoptFacts ade_luks2(void) {
+        return (AdeAdoptFacts){
+                .name = "f1c2e0a8-5b5e-4d8e-9f3a-0c5a2b8e6d11",
+                .source = "/dev/disk/azure/scsi1/lun0",
+                .key = BEK0,
+                .options = "luks,nofail",
+                .device = DEV,
+                .luks_version = 2,
+                .luks_uuid = "3f1e2d4c-0000-4000-8000-000000000001",
+                .key_socket = SOCKET,
+        };
+}
+
+static AdeAdoptFacts ade_luks1(void) {
+        AdeAdoptFacts f = ade_luks2();
+
+        f.luks_version = 1;
+        return f;
+}
+
+typedef struct Row {
+        const char *what;
+        AdeAdoptFacts facts;
+        int result; /* of ade_adopt_evaluate() */
+        AdeAdoptAction action;
+        bool add_token, add_record, switch_line;
+        const char *key_file_name; /* expected, NULL for none */
+        const char *reason_has;    /* a part of the reason */
+} Row;
+
+static Row *rows(size_t *ret_n) {
+        static Row t[32];
+        size_t n = 0;
+        AdeAdoptFacts f;
+
+        t[n++] = (Row){"ADE's LUKS2 volume", ade_luks2(), 0, ADE_ADOPT_ACTION_ADOPT, true, true, true,
+                "LinuxPassPhraseFileName_1_0", "add ade's token"};
+        t[n++] = (Row){"ADE's LUKS1 volume: no token, a record", ade_luks1(), 0, ADE_ADOPT_ACTION_ADOPT, false, true,
+                true, "LinuxPassPhraseFileName_1_0", "LUKS1 has no token"};
+
+        f = ade_luks2();
+        f.key = "/mnt/azure_bek_disk/LinuxPassPhraseFileName";
+        t[n++] = (Row){"the single-volume key file name", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true, true,
+                "LinuxPassPhraseFileName", NULL};
+
+        f = ade_luks2();
+        f.key = "none";
+        f.options = "luks,discard,keyscript=/usr/sbin/azure_crypt_key.sh";
+        t[n++] = (Row){"ADE's keyscript", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true, true, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = NULL;
+        f.options = "keyscript=azure_crypt_key.sh";
+        t[n++] = (Row){"ADE's keyscript by bare name, no key field", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true, true,
+                NULL, NULL};
+
+        f = ade_luks2();
+        f.key = "none";
+        f.options = "luks,keyscript=/usr/sbin/not_azure_crypt_key.sh";
+        t[n++] = (Row){"another keyscript whose name ends alike", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = "/etc/keys/data.key";
+        t[n++] = (Row){"a key file of the operator's", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = "/mnt/azure_bek_disk/other.key";
+        t[n++] = (Row){"another file on the BEK volume", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = "/mnt/azure_bek_disk/sub/LinuxPassPhraseFileName";
+        t[n++] = (Row){"ADE's name below a subfolder", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = "/mnt/azure_bek_disk_evil/LinuxPassPhraseFileName";
+        t[n++] = (Row){"a look-alike mount point", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = SOCKET;
+        f.has_token = true;
+        t[n++] = (Row){
+                "ade's own volume (key socket, no adoption record)", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
+        f = ade_luks2();
+        f.key = SOCKET;
+        f.has_token = true;
+        f.recorded = true;
+        t[n++] = (Row){"a LUKS2 volume adopted before", f, 0, ADE_ADOPT_ACTION_ADOPTED, false, false, false, NULL,
+                "adopted already"};
+
+        f = ade_luks1();
+        f.key = SOCKET;
+        f.recorded = true;
+        t[n++] = (Row){"a LUKS1 volume adopted before", f, 0, ADE_ADOPT_ACTION_ADOPTED, false, false, false, NULL,
+                "adopted already"};
+
+        f = ade_luks2();
+        f.has_token = true;
+        t[n++] = (Row){"resumed: token written, no record yet", f, 0, ADE_ADOPT_ACTION_ADOPT, false, true, true,
+                "LinuxPassPhraseFileName_1_0", NULL};
+
+        f = ade_luks2();
+        f.has_token = true;
+        f.recorded = true;
+        t[n++] = (Row){"resumed: token and record, crypttab not switched", f, 0, ADE_ADOPT_ACTION_ADOPT, false, false,
+                true, "LinuxPassPhraseFileName_1_0", NULL};
+
+        f = ade_luks2();
+        f.key = SOCKET;
+        f.recorded = true;
+        t[n++] = (Row){"adopted, but its token was removed since", f, 0, ADE_ADOPT_ACTION_ADOPT, true, false, false,
+                NULL, NULL};
+
+        f = ade_luks2();
+        f.name = "osencrypt";
+        f.source = "/dev/sda1";
+        f.key = "/mnt/azure_bek_disk/LinuxPassPhraseFileName";
+        t[n++] = (Row){"ADE's OS volume", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL, "OS volume"};
+
+        f = ade_luks2();
+        f.device = NULL;
+        f.device_error = -ENOENT;
+        f.luks_version = 0;
+        t[n++] = (Row){"its disk is gone", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false,
+                "LinuxPassPhraseFileName_1_0", "attach the disk"};
+
+        f = ade_luks2();
+        f.luks_version = -EIO;
+        t[n++] = (Row){"its header cannot be read", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL,
+                "cannot read the LUKS header"};
+
+        f = ade_luks2();
+        f.luks_version = 0;
+        t[n++] = (Row){
+                "no LUKS header", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL, "carries no LUKS header"};
+
+        f = ade_luks2();
+        f.luks_version = 3;
+        t[n++] = (Row){"a LUKS version ade does not know", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL,
+                "unknown LUKS version"};
+
+        f = ade_luks2();
+        f.reencrypting = true;
+        t[n++] = (Row){"a reencryption in progress", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL,
+                "reencryption in progress"};
+
+        f = ade_luks2();
+        f.header = "/boot/luks/data.header";
+        f.options = "luks,nofail,header=/boot/luks/data.header";
+        t[n++] = (Row){"a detached header", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true, true, NULL, NULL};
+
+        *ret_n = n;
+        return t;
+}
+
+START_TEST(test_evaluate_table) {
+        size_t n;
+        Row *t = rows(&n);
+        Row *row = &t[_i];
+        AdeAdoptPlan p = {};
+        int r;
+
+        (void)n;
+        r = ade_adopt_evaluate(&row->facts, &p);
+        ck_assert_msg(r == row->result, "%s: %d, not %d", row->what, r, row->result);
+        if (r < 0)
+                return;
+        ck_assert_msg(p.action == row->action, "%s: %s", row->what, ade_adopt_action_to_string(p.action));
+        ck_assert_msg(p.add_token == row->add_token, "%s: add_token", row->what);
+        ck_assert_msg(p.add_record == row->add_record, "%s: add_record", row->what);
+        ck_assert_msg(p.switch_line == row->switch_line, "%s: switch_line", row->what);
+        ck_assert_str_eq(p.name, row->facts.name);
+        ck_assert_int_eq(p.luks_version, row->facts.luks_version);
+        if (row->key_file_name)
+                ck_assert_str_eq(p.key_file_name, row->key_file_name);
+        else if (!row->facts.key || !strstr(row->facts.key, "LinuxPassPhraseFileName"))
+                ck_assert_ptr_null(p.key_file_name);
+        ck_assert_ptr_nonnull(p.reason);
+        if (row->reason_has)
+                ck_assert_msg(strstr(p.reason, row->reason_has), "%s: reason '%s' lacks '%s'", row->what, p.reason,
+                        row->reason_has);
+        if (row->facts.header)
+                ck_assert_str_eq(p.header, row->facts.header);
+        ade_adopt_plan_done(&p);
+}
+END_TEST
+
+START_TEST(test_actions_named) {
+        ck_assert_str_eq(ade_adopt_action_to_string(ADE_ADOPT_ACTION_ADOPT), "adopt");
+        ck_assert_str_eq(ade_adopt_action_to_string(ADE_ADOPT_ACTION_ADOPTED), "adopted");
+        ck_assert_str_eq(ade_adopt_action_to_string(ADE_ADOPT_ACTION_REFUSED), "refused");
+        ck_assert_ptr_null(ade_adopt_action_to_string(_ADE_ADOPT_ACTION_MAX));
+        ck_assert_int_eq(ade_adopt_evaluate(NULL, NULL), -EINVAL);
+}
+END_TEST
+
+static char dir[] = "/tmp/ade-test-adopt-XXXXXX";
+static char tab[sizeof(dir) + 16];
+
+static void tables(void) {
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(tab, sizeof(tab), "%s/crypttab", dir);
+}
+
+static void tables_gone(void) {
+        unlink(tab);
+        rmdir(dir);
+        strcpy(dir, "/tmp/ade-test-adopt-XXXXXX");
+}
+
+static void put(const char *text) {
+        FILE *f = fopen(tab, "we");
+
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+static bool recorded(const char *name, void *userdata) {
+        return streq(name, (const char *)userdata);
+}
+
+START_TEST(test_gather_lines) {
+        AdeAdoptPlanList l = {};
+        char *why = NULL, line[512];
+
+        snprintf(line, sizeof(line),
+                "# ADE's lines, and others\n"
+                "ade-3f1e2d4c-0000-4000-8000-000000000009 UUID=3f1e2d4c-0000-4000-8000-000000000009 " SOCKET " luks\n"
+                "home /dev/sdz9 /etc/home.key luks\n"
+                "d1 /dev/disk/azure/scsi1/lun9 " BEK0 " luks,nofail\n"
+                "d2 %s " BEK0 " luks,nofail\n"
+                "d3 UUID=00000000-0000-4000-8000-00000000dead none luks,keyscript=/usr/sbin/azure_crypt_key.sh\n"
+                "d4 /dev/sdz8 " SOCKET " luks\n",
+                tab);
+        put(line);
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, recorded, (void *)"d4", &l, &why), 0);
+        ck_assert_ptr_null(why);
+        ck_assert_int_eq((int)l.n, 4);
+        ck_assert_str_eq(l.plans[0].name, "d1");
+        ck_assert_int_eq(l.plans[0].action, ADE_ADOPT_ACTION_REFUSED);
+        ck_assert(strstr(l.plans[0].reason, "/dev/disk/azure/scsi1/lun9"));
+        ck_assert_str_eq(l.plans[0].key_file_name, "LinuxPassPhraseFileName_1_0");
+        ck_assert_str_eq(l.plans[1].name, "d2");
+        ck_assert_int_eq(l.plans[1].action, ADE_ADOPT_ACTION_REFUSED); /* a regular file: not a disk */
+        ck_assert(strstr(l.plans[1].reason, strerror(ENOTBLK)));
+        ck_assert_str_eq(l.plans[2].name, "d3");
+        ck_assert_int_eq(l.plans[2].action, ADE_ADOPT_ACTION_REFUSED);
+        ck_assert_ptr_null(l.plans[2].key_file_name);
+        ck_assert_str_eq(l.plans[3].name, "d4"); /* recorded: an adopted line whose disk is gone */
+        ck_assert_int_eq(l.plans[3].action, ADE_ADOPT_ACTION_REFUSED);
+        ade_adopt_plan_list_done(&l);
+}
+END_TEST
+
+START_TEST(test_gather_empty_and_malformed) {
+        AdeAdoptPlanList l = {};
+        char *why = NULL;
+
+        /* No crypttab at all: nothing of ADE's. */
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq((int)l.n, 0);
+        put("d1 /dev/sdz " BEK0 " luks nofail extra\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, &l, &why), -EBADMSG);
+        ck_assert_ptr_nonnull(why);
+        ck_assert(strstr(why, ":1:"));
+        free(why);
+}
+END_TEST
+
+static Suite *adopt_suite(void) {
+        Suite *s = suite_create("adopt");
+        TCase *tc = ade_test_case("evaluate");
+        size_t n;
+
+        (void)rows(&n);
+        tcase_add_loop_test(tc, test_evaluate_table, 0, (int)n);
+        tcase_add_test(tc, test_actions_named);
+        suite_add_tcase(s, tc);
+        tc = ade_test_case("gather");
+        tcase_add_checked_fixture(tc, tables, tables_gone);
+        tcase_add_test(tc, test_gather_lines);
+        tcase_add_test(tc, test_gather_empty_and_malformed);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return ade_test_run(adopt_suite());
+}
