@@ -405,6 +405,18 @@ static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
                                        : r;
         }
         if (p->switch_line) {
+                /* ADE's mount of the mapping waits for it to be opened from the key socket, after the
+                 * network; first, so that a failure leaves ADE's crypttab line working. */
+                r = ade_fstab_adopt(m->config->daemon.fstab, p->name, NULL, &why);
+                if (r < 0)
+                        return asprintf(ret_why, "cannot add _netdev to the lines of %s that mount /dev/mapper/%s: %s",
+                                       m->config->daemon.fstab, p->name, why ?: strerror(-r)) < 0
+                                       ? -ENOMEM
+                                       : r;
+                if (r > 0)
+                        ade_log_info("adopt: %s: %s mounts /dev/mapper/%s after the network now", p->device,
+                                m->config->daemon.fstab, p->name);
+                why = mfree(why);
                 if (p->line) {
                         r = backup_line(m->config->daemon.crypttab, p->line);
                         if (r < 0)

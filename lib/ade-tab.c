@@ -466,6 +466,53 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
         return tab_save(&t, ret_backup);
 }
 
+int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
+        _cleanup_(tab_done) Tab t = {};
+        _cleanup_free_ char *spec = NULL;
+        bool changed = false;
+        int r;
+
+        if (!path || !name || !name[0] || strpbrk(name, " \t\n/"))
+                return -EINVAL;
+        if (asprintf(&spec, "/dev/mapper/%s", name) < 0)
+                return -ENOMEM;
+        r = tab_load(path, true, &t, ret_why);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < t.n; i++) {
+                _cleanup_free_ char *copy = NULL, *opts = NULL, *line = NULL, *comment = NULL;
+                char *fields[TAB_FIELDS_MAX + 1];
+                int n;
+
+                if (line_is_comment(t.lines[i]))
+                        continue;
+                n = line_fields(t.lines[i], &copy, fields);
+                if (n < 0)
+                        return n;
+                if (n < 2 || !streq(fields[0], spec))
+                        continue;
+                opts = options_with_boot_flags(n >= 4 ? fields[3] : NULL);
+                if (!opts)
+                        return -ENOMEM;
+                if (n >= 4 && streq(opts, fields[3]))
+                        continue;
+                if (asprintf(&comment, "# ade: %s was: %s", name, t.lines[i]) < 0 ||
+                        asprintf(&line, "%s %s %s %s %s %s", fields[0], fields[1], n >= 3 ? fields[2] : "auto", opts,
+                                n >= 5 ? fields[4] : "0", n >= 6 ? fields[5] : "0") < 0)
+                        return -ENOMEM;
+                r = tab_replace(&t, i, line);
+                if (r >= 0)
+                        r = tab_insert(&t, i, comment);
+                if (r < 0)
+                        return r;
+                i++; /* past the line, now below its comment */
+                changed = true;
+        }
+        return changed ? tab_save(&t, ret_backup) : 0;
+}
+
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
         TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};

@@ -44,6 +44,13 @@ int ade_crypttab_remove(const char *path, const char *name, char **ret_backup, c
 int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_point, const char *name,
         const char *fstype, const char *options, char **ret_backup, char **ret_why);
 
+/* A volume adopted from ADE keeps its mapping name @name, and ADE's fstab lines mount
+ * /dev/mapper/@name with "nofail" only: each gets the boot flags ade_fstab_repoint() adds (opened
+ * from the key socket after the network, so its mount must wait for it too), ADE's line kept in a
+ * comment as ade_fstab_repoint() keeps one (ade_fstab_restore() puts it back). 1 when a line
+ * changed, 0 when none needed to (none mounts /dev/mapper/@name, or each has the flags). */
+int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char **ret_why);
+
 /* Undoes ade_fstab_repoint() for @name: the original line back, or the added line gone. When the
  * line below ade's comment no longer names /dev/mapper/@name (a person edited it), nothing is
  * changed: -ESTALE with *ret_why. */

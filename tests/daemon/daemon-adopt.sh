@@ -97,9 +97,18 @@ $NB $B /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1 luks,nofail
 $NC $C /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_2 luks,nofail
 EOF
 cp "$WORK/crypttab" "$WORK/crypttab.ade"
+# fstab as ADE writes it: each filesystem on its mapping, nofail.
+cat >"$WORK/fstab" <<EOF
+UUID=0000-1111 / ext4 errors=remount-ro 0 1
+/dev/mapper/$NA /data-a ext4 defaults,nofail 0 0
+/dev/mapper/$NB /data-b xfs defaults,nofail 0 0
+/dev/mapper/$NC /data-c ext4 defaults,nofail 0 0
+LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0
+EOF
+cp "$WORK/fstab" "$WORK/fstab.ade"
 ADED_LOG_LEVEL=debug start_aded
 
-sums() { sha256sum "$WORK/crypttab" "$A" "$B" "$C"; ls "$WORK/state" "$WORK/headers" 2>/dev/null; }
+sums() { sha256sum "$WORK/crypttab" "$WORK/fstab" "$A" "$B" "$C"; ls "$WORK/state" "$WORK/headers" 2>/dev/null; }
 
 # ---- dry run: the plan, nothing written ----
 sums >"$WORK/sums.before"
@@ -155,6 +164,16 @@ grep -qx "home /dev/disk/by-id/none-such /etc/home.key luks,nofail" "$WORK/crypt
 grep -qxF "$(grep "^$NA " "$WORK/crypttab.ade")" "$WORK/crypttab.ade-backup" || fail "ADE's line of A is not kept"
 grep -qxF "$(grep "^$NB " "$WORK/crypttab.ade")" "$WORK/crypttab.ade-backup" || fail "ADE's line of B is not kept"
 grep -q "^$NC " "$WORK/crypttab.ade-backup" && fail "C's line was moved aside"
+# fstab: A's and B's mounts wait for the network (the key socket opens them after it), ADE's lines
+# kept in comments; C's and the rest as they were.
+for v in "$NA /data-a ext4" "$NB /data-b xfs"; do
+        set -- $v
+        grep -qx "/dev/mapper/$1 $2 $3 defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 0" "$WORK/fstab" &&
+                grep -qxF "# ade: $1 was: $(grep " $2 " "$WORK/fstab.ade")" "$WORK/fstab" ||
+                fail "the fstab line of $2: $(cat "$WORK/fstab")"
+done
+[ "$(grep -v -e "^# ade: " -e /data-a -e /data-b "$WORK/fstab")" = "$(grep -v -e /data-a -e /data-b "$WORK/fstab.ade")" ] ||
+        fail "other fstab lines changed: $(cat "$WORK/fstab")"
 
 # ---- a second adopt changes nothing ----
 sums >"$WORK/sums.before"

@@ -285,6 +285,30 @@ START_TEST(test_fstab_repoint_and_restore) {
 }
 END_TEST
 
+/* ADE's fstab line on its mapping gets the boot flags, ADE's line kept; restore puts it back. */
+START_TEST(test_fstab_adopt) {
+        static const char ade_fstab[] = "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
+                                        "/dev/mapper/" NAME " /data3 ext4 defaults,nofail 0 0\n"
+                                        "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0\n";
+        _cleanup_free_ char *backup = NULL, *why = NULL;
+
+        write_file(tab, ade_fstab, 0644);
+        ck_assert_int_eq(ade_fstab_adopt(tab, NAME, &backup, &why), 1);
+        ck_assert_str_eq(read_file(tab),
+                "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
+                "# ade: " NAME " was: /dev/mapper/" NAME " /data3 ext4 defaults,nofail 0 0\n"
+                "/dev/mapper/" NAME " /data3 ext4 defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 0\n"
+                "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0\n");
+        ck_assert_str_eq(read_file(backup), ade_fstab);
+        /* Twice: nothing to do. Another name: no line of its. */
+        ck_assert_int_eq(ade_fstab_adopt(tab, NAME, NULL, &why), 0);
+        ck_assert_int_eq(ade_fstab_adopt(tab, "ade-other", NULL, &why), 0);
+        ck_assert_int_eq(ade_fstab_adopt(tab, "a/b", NULL, &why), -EINVAL);
+        ck_assert_int_eq(ade_fstab_restore(tab, NAME, NULL, &why), 1);
+        ck_assert_str_eq(read_file(tab), ade_fstab);
+}
+END_TEST
+
 /* Mounted today, not in fstab: a line is added, and removed again by restore. */
 START_TEST(test_fstab_added_line) {
         _cleanup_free_ char *why = NULL;
@@ -371,6 +395,7 @@ static Suite *tab_suite(void) {
         tc = ade_test_case("fstab");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_fstab_repoint_and_restore);
+        tcase_add_test(tc, test_fstab_adopt);
         tcase_add_test(tc, test_fstab_added_line);
         tcase_add_test(tc, test_fstab_new_file);
         tcase_add_test(tc, test_fstab_conflict);
