@@ -448,8 +448,8 @@ static void *adopt_thread(void *userdata) {
         Manager *m = x->task.manager;
         int r;
 
-        r = ade_adopt_gather(
-                m->config->daemon.crypttab, m->config->daemon.key_socket, adopt_is_recorded, m, &x->plans, &x->why);
+        r = ade_adopt_gather(m->config->daemon.crypttab, m->config->daemon.key_socket, m->config->daemon.ade_dir,
+                adopt_is_recorded, m, &x->plans, &x->why);
         if (r >= 0 && x->plans.n > 0 && !(x->found = calloc(x->plans.n, sizeof(Found))))
                 r = -ENOMEM;
         for (size_t i = 0; r >= 0 && i < x->plans.n; i++) {

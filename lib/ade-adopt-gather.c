@@ -55,10 +55,68 @@ static char *option_value(const char *options, const char *key) {
         return NULL;
 }
 
-static int gather_one(const AdeCrypttabEntry *e, const char *key_socket,
+/* What ADE's folder says to every volume. */
+typedef struct AdeDir {
+        char *marker; /* its path, when it exists */
+        char *marker_operation;
+} AdeDir;
+
+static void ade_dir_done(AdeDir *d) {
+        free(d->marker);
+        free(d->marker_operation);
+        *d = (AdeDir){};
+}
+
+static int ade_dir_read(const char *dir, AdeDir *ret) {
+        _cleanup_(ade_dir_done) AdeDir d = {};
+        _cleanup_free_ char *marker = NULL;
+        struct stat st;
+
+        if (asprintf(&marker, "%s/" ADE_ADOPT_MARKER, dir) < 0)
+                return -ENOMEM;
+        if (lstat(marker, &st) >= 0) {
+                /* Its content only names the operation: the marker is there, whatever it says. */
+                (void)ade_adopt_ini_get(marker, "EncryptionOperation", &d.marker_operation);
+                d.marker = TAKE_PTR(marker);
+        } else if (errno != ENOENT)
+                return -errno;
+        *ret = d;
+        d = (AdeDir){};
+        return 0;
+}
+
+/* The facts of the device @source (and @header), beside those of the line in @f. */
+static int gather_facts(AdeAdoptFacts *f, const char *source, const char *header, const AdeDir *ade,
         bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlan *ret) {
-        _cleanup_free_ char *device = NULL, *header = NULL;
+        _cleanup_free_ char *device = NULL;
         _cleanup_(ade_fs_info_done) AdeFsInfo info = {};
+        AdeLuksStatus st = {};
+
+        f->recorded = is_recorded && is_recorded(f->name, userdata);
+        f->marker = ade->marker;
+        f->marker_operation = ade->marker_operation;
+        if (!ade_adopt_is_ade_line(f))
+                return -ENOENT;
+        f->header = header;
+        f->device_error = source_device(source, &device);
+        f->device = device;
+        if (f->device_error >= 0) {
+                f->luks_version = ade_luks_version(device, header);
+                if (f->luks_version == 2 && ade_luks_status(device, header, &st) >= 0) {
+                        f->has_token = st.has_token;
+                        f->reencrypting = st.operation != ADE_LUKS_OP_NONE;
+                        f->luks_uuid = st.uuid[0] ? st.uuid : NULL;
+                } else if (f->luks_version == 1 && ade_fs_probe(header ?: device, &info) >= 0)
+                        f->luks_uuid = info.uuid;
+        }
+        ade_log_debug("adopt: %s on %s: device %s, LUKS%d, token %s, recorded %s", f->name, source, strna(device),
+                f->luks_version, f->has_token ? "yes" : "no", f->recorded ? "yes" : "no");
+        return ade_adopt_evaluate(f, ret);
+}
+
+static int gather_one(const AdeCrypttabEntry *e, const char *key_socket, const AdeDir *ade,
+        bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlan *ret) {
+        _cleanup_free_ char *header = NULL;
         AdeAdoptFacts f = {
                 .name = e->name,
                 .source = e->source,
@@ -67,58 +125,53 @@ static int gather_one(const AdeCrypttabEntry *e, const char *key_socket,
                 .line = e->line,
                 .key_socket = key_socket,
         };
-        AdeLuksStatus st = {};
 
-        f.recorded = is_recorded && is_recorded(e->name, userdata);
-        if (!ade_adopt_is_ade_line(&f))
-                return -ENOENT;
         header = option_value(e->options, "header");
-        f.header = header;
-        f.device_error = source_device(e->source, &device);
-        f.device = device;
-        if (f.device_error >= 0) {
-                f.luks_version = ade_luks_version(device, header);
-                if (f.luks_version == 2 && ade_luks_status(device, header, &st) >= 0) {
-                        f.has_token = st.has_token;
-                        f.reencrypting = st.operation != ADE_LUKS_OP_NONE;
-                        f.luks_uuid = st.uuid[0] ? st.uuid : NULL;
-                } else if (f.luks_version == 1 && ade_fs_probe(header ?: device, &info) >= 0)
-                        f.luks_uuid = info.uuid;
-        }
-        ade_log_debug("adopt: %s on %s: device %s, LUKS%d, token %s, recorded %s", e->name, e->source, strna(device),
-                f.luks_version, f.has_token ? "yes" : "no", f.recorded ? "yes" : "no");
-        return ade_adopt_evaluate(&f, ret);
+        return gather_facts(&f, e->source, header, ade, is_recorded, userdata, ret);
 }
 
-int ade_adopt_gather(const char *crypttab, const char *key_socket,
+static int list_add(AdeAdoptPlanList *l, AdeAdoptPlan *p) {
+        AdeAdoptPlan *grown = reallocarray(l->plans, l->n + 1, sizeof(*grown));
+
+        if (!grown) {
+                ade_adopt_plan_done(p);
+                return -ENOMEM;
+        }
+        l->plans = grown;
+        l->plans[l->n++] = *p;
+        *p = (AdeAdoptPlan){};
+        return 0;
+}
+
+int ade_adopt_gather(const char *crypttab, const char *key_socket, const char *ade_dir,
         bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlanList *ret, char **ret_why) {
         _cleanup_(ade_adopt_plan_list_done) AdeAdoptPlanList l = {};
+        _cleanup_(ade_dir_done) AdeDir ade = {};
         AdeCrypttabEntry *entries = NULL;
         size_t n = 0;
         int r;
 
         if (!crypttab || !ret)
                 return -EINVAL;
+        if (ade_dir) {
+                r = ade_dir_read(ade_dir, &ade);
+                if (r < 0)
+                        return r;
+        }
         r = ade_crypttab_read(crypttab, &entries, &n, ret_why);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
                 AdeAdoptPlan p = {};
-                AdeAdoptPlan *grown;
 
-                r = gather_one(&entries[i], key_socket, is_recorded, userdata, &p);
+                r = gather_one(&entries[i], key_socket, &ade, is_recorded, userdata, &p);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
                         break;
-                grown = reallocarray(l.plans, l.n + 1, sizeof(*grown));
-                if (!grown) {
-                        ade_adopt_plan_done(&p);
-                        r = -ENOMEM;
+                r = list_add(&l, &p);
+                if (r < 0)
                         break;
-                }
-                l.plans = grown;
-                l.plans[l.n++] = p;
         }
         ade_crypttab_entries_free(entries, n);
         if (r < 0 && r != -ENOENT)

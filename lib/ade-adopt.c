@@ -101,6 +101,13 @@ static int plan_refuse(AdeAdoptPlan *p, const char *fmt, ...) {
 static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
         bool ours = is_key_socket_line(f);
 
+        if (f->marker)
+                return plan_refuse(p,
+                        "ADE's encryption marker %s says an operation of ADE's extension is in progress%s%s%s: "
+                        "nothing is adopted while ADE may be writing; let ADE finish, or, once ADE's extension is "
+                        "removed from the VM, remove the marker, then try again",
+                        f->marker, f->marker_operation ? " (" : "", strempty(f->marker_operation),
+                        f->marker_operation ? ")" : "");
         if (streq(f->name, ADE_ADOPT_OS_MAPPING))
                 return plan_refuse(
                         p, "%s is ADE's OS volume: adopting it is not built yet; it keeps ADE's unlock", f->name);

@@ -21,6 +21,11 @@
 /* ADE's mapping of the OS volume: adopting it is a later step. */
 #define ADE_ADOPT_OS_MAPPING "osencrypt"
 
+/* In ADE's own folder ([daemon] azure-disk-encryption-dir, default
+ * /var/lib/azure_disk_encryption_config): the encryption marker, an INI file that exists while an
+ * operation of ADE's extension runs (EncryptionOperation= names it). */
+#define ADE_ADOPT_MARKER "azure_crypt_request_queue.ini"
+
 typedef enum AdeAdoptAction {
         ADE_ADOPT_ACTION_ADOPT,   /* ADE's volume; the steps in AdeAdoptPlan are left to do */
         ADE_ADOPT_ACTION_ADOPTED, /* adopted before: nothing to do */
@@ -50,6 +55,9 @@ typedef struct AdeAdoptFacts {
         const char *luks_uuid;  /* NULL when there is no LUKS header */
         bool recorded;          /* aded's state holds an adoption record for this mapping */
         const char *key_socket; /* aded's key socket: a line whose key is this is ade's already */
+        /* ADE's folder. */
+        const char *marker;           /* the path of ADE's encryption marker when it exists, else NULL */
+        const char *marker_operation; /* its EncryptionOperation, or NULL */
 } AdeAdoptFacts;
 
 typedef struct AdeAdoptPlan {
@@ -85,12 +93,18 @@ void ade_adopt_plan_list_done(AdeAdoptPlanList *l);
 bool ade_adopt_is_ade_line(const AdeAdoptFacts *f);
 
 /* The judgement on one line: 0 and *ret filled when the line is ADE's (or was, and is adopted), or
- * -ENOENT when it is not ADE's (left alone, no plan); -ENOMEM. No I/O. */
+ * -ENOENT when it is not ADE's (left alone, no plan); -ENOMEM. While ADE's encryption marker exists
+ * (@f->marker) every volume is refused: ADE may be writing to it. No I/O. */
 int ade_adopt_evaluate(const AdeAdoptFacts *f, AdeAdoptPlan *ret);
+
+/* The value of @key (case ignored: ADE's Python ConfigParser writes it lower-cased) in the INI file
+ * @path, in any section: 1 and *ret, 0 when the file or the key is missing, or a negative errno. */
+int ade_adopt_ini_get(const char *path, const char *key, char **ret);
 
 /* Reads @crypttab (ade-tab.h's rules: -EBADMSG with *ret_why for a malformed table) and, for each
  * line, the device it names; @is_recorded (optional) says whether aded's state has an adoption
- * record for a mapping name. Then ade_adopt_evaluate() on each: the plans of ADE's lines, in
- * crypttab's order. Reads only. */
-int ade_adopt_gather(const char *crypttab, const char *key_socket,
+ * record for a mapping name. With @ade_dir (ADE's folder; NULL: none is read), also its encryption
+ * marker. Then ade_adopt_evaluate() on each: the plans of ADE's lines, in crypttab's order. Reads
+ * only. */
+int ade_adopt_gather(const char *crypttab, const char *key_socket, const char *ade_dir,
         bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlanList *ret, char **ret_why);

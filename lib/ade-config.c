@@ -473,6 +473,7 @@ static const ConfigKey config_keys[] = {
         KEY("daemon", "state-dir", parse_path, daemon.state_dir),
         KEY("daemon", "crypttab", parse_path, daemon.crypttab),
         KEY("daemon", "fstab", parse_path, daemon.fstab),
+        KEY("daemon", "azure-disk-encryption-dir", parse_path, daemon.ade_dir),
         KEY("daemon", "new-disks", parse_bool, daemon.new_disks),
         KEY("daemon", "new-disk-settle", parse_duration, daemon.new_disk_settle_sec),
         KEY("metrics", "path", parse_path, metrics.path),
@@ -515,6 +516,7 @@ AdeConfig *ade_config_free(AdeConfig *c) {
         free(c->daemon.state_dir);
         free(c->daemon.crypttab);
         free(c->daemon.fstab);
+        free(c->daemon.ade_dir);
         free(c->metrics.path);
         free(c->backup.url);
         free(c);
@@ -541,6 +543,7 @@ int ade_config_new_default(AdeConfig **ret) {
                 {offsetof(AdeConfig, daemon.state_dir), "/var/lib/ade"},
                 {offsetof(AdeConfig, daemon.crypttab), "/etc/crypttab"},
                 {offsetof(AdeConfig, daemon.fstab), "/etc/fstab"},
+                {offsetof(AdeConfig, daemon.ade_dir), "/var/lib/azure_disk_encryption_config"},
         };
 
         c = calloc(1, sizeof(*c));
@@ -559,16 +562,6 @@ int ade_config_new_default(AdeConfig **ret) {
 
         *ret = TAKE_PTR(c);
         return 0;
-}
-
-static char *strip(char *s) {
-        char *e;
-
-        s += strspn(s, " \t\r");
-        e = s + strlen(s);
-        while (e > s && strchr(" \t\r", e[-1]))
-                *--e = '\0';
-        return s;
 }
 
 /* A comment starts with ';' or '#' at the start of the line or after whitespace; "url#x" keeps its '#'. */
@@ -667,7 +660,7 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                 p = nl ? nl + 1 : end;
 
                 cut_comment(buf);
-                line = strip(buf);
+                line = strstrip(buf);
                 if (!*line)
                         continue;
 
@@ -676,12 +669,12 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                         char *sname;
                         bool known = false;
 
-                        if (!close || *strip(close + 1)) {
+                        if (!close || *strstrip(close + 1)) {
                                 r = fail(&ctx, "malformed section header '%s'", line);
                                 goto finish;
                         }
                         *close = '\0';
-                        sname = strip(line + 1);
+                        sname = strstrip(line + 1);
                         for (size_t i = 0; i < ELEMENTSOF(sections); i++)
                                 if (streq(sname, sections[i]))
                                         known = true;
@@ -702,8 +695,8 @@ int ade_config_parse(const char *text, size_t len, const char *name, AdeConfig *
                         goto finish;
                 }
                 *eq = '\0';
-                key = strip(line);
-                value = strip(eq + 1);
+                key = strstrip(line);
+                value = strstrip(eq + 1);
 
                 if (!*key || !valid_key_name(key)) {
                         r = fail(&ctx, "invalid key name '%s'", key);

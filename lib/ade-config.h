@@ -75,6 +75,7 @@ typedef struct AdeConfig {
                 char *state_dir;
                 char *crypttab; /* the tables aded keeps a line in per volume (ade-tab.h) */
                 char *fstab;
+                char *ade_dir;                /* ADE's own folder, read by Adopt (docs/architecture.md §12) */
                 bool new_disks;               /* encrypt data disks that appear, once enrolled */
                 uint64_t new_disk_settle_sec; /* quiet time after the last disk event before that */
         } daemon;

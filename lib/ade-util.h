@@ -82,6 +82,17 @@ static inline const char *strna(const char *s) {
         return s ?: "n/a";
 }
 
+/* @s without its leading blanks, its trailing ones cut off in place (spaces, tabs, CR, LF). */
+static inline char *strstrip(char *s) {
+        char *e;
+
+        s += strspn(s, " \t\r\n");
+        e = s + strlen(s);
+        while (e > s && strchr(" \t\r\n", e[-1]))
+                *--e = '\0';
+        return s;
+}
+
 /* Returns the rest of @s after @prefix, or NULL when @s does not start with it. */
 static inline const char *startswith(const char *s, const char *prefix) {
         size_t l = strlen(prefix);

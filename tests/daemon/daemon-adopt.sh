@@ -7,7 +7,8 @@
 # settings in ARM. A dry run changes nothing; Adopt adds ade's token to the LUKS2 volume (stock
 # cryptsetup reads it), records both, points their crypttab lines at the key socket with ADE's
 # mapping names and keeps ADE's lines aside; a second Adopt changes nothing; the key socket serves
-# both keys; a volume whose escrowed secret is another key is refused and left as it was.
+# both keys; a volume whose escrowed secret is another key is refused and left as it was. While ADE's
+# encryption marker exists, every volume is refused and nothing is written.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v python3 >/dev/null || skip "python3 not found"
@@ -109,6 +110,24 @@ cp "$WORK/fstab" "$WORK/fstab.ade"
 ADED_LOG_LEVEL=debug start_aded
 
 sums() { sha256sum "$WORK/crypttab" "$WORK/fstab" "$A" "$B" "$C"; ls "$WORK/state" "$WORK/headers" 2>/dev/null; }
+
+# ---- ADE's encryption marker: an operation of ADE's in progress; every volume refused, nothing written ----
+ADE_DIR=$WORK/azure_disk_encryption_config
+mkdir -p "$ADE_DIR"
+printf '[azure_crypt_request_queue]\nencryptionoperation = EnableEncryption\nvolumetype = Data\n' \
+        >"$ADE_DIR/azure_crypt_request_queue.ini"
+sums >"$WORK/sums.before"
+adectl --json adopt >"$WORK/marker.json" 2>"$WORK/marker.err"
+[ $? = 3 ] || fail "adopt under ADE's marker did not exit 3: $(cat "$WORK/marker.err")"
+sums >"$WORK/sums.after"
+cmp -s "$WORK/sums.before" "$WORK/sums.after" ||
+        fail "adopt under ADE's marker changed something: $(diff "$WORK/sums.before" "$WORK/sums.after")"
+[ ! -e "$WORK/crypttab.ade-backup" ] || fail "adopt under ADE's marker wrote the backup file"
+jq -e --arg m "$ADE_DIR/azure_crypt_request_queue.ini" '(.volumes | length == 3) and
+        all(.volumes[]; .action == "refused" and (.reason | contains($m)) and (.reason | test("EnableEncryption")) and
+        (.reason | test("let ADE finish")))' "$WORK/marker.json" >/dev/null ||
+        fail "not every volume is refused for ADE's marker: $(cat "$WORK/marker.json")"
+rm "$ADE_DIR/azure_crypt_request_queue.ini"
 
 # ---- dry run: the plan, nothing written ----
 sums >"$WORK/sums.before"

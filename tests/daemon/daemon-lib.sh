@@ -198,6 +198,7 @@ state-dir = $WORK/state
 key-socket = $WORK/run/key.socket
 crypttab = $WORK/crypttab
 fstab = $WORK/fstab
+azure-disk-encryption-dir = $WORK/azure_disk_encryption_config
 EOF
         SOCKET=$WORK/run/io.ade.DiskEncryption
         export ADE_SOCKET=$SOCKET

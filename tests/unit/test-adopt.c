@@ -46,7 +46,7 @@ typedef struct Row {
 } Row;
 
 static Row *rows(size_t *ret_n) {
-        static Row t[32];
+        static Row t[48];
         size_t n = 0;
         AdeAdoptFacts f;
 
@@ -166,6 +166,36 @@ static Row *rows(size_t *ret_n) {
         f.options = "luks,nofail,header=/boot/luks/data.header";
         t[n++] = (Row){"a detached header", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true, true, NULL, NULL};
 
+        f = ade_luks2();
+        f.marker = "/var/lib/azure_disk_encryption_config/azure_crypt_request_queue.ini";
+        t[n++] = (Row){"ADE's encryption marker: an operation in progress", f, 0, ADE_ADOPT_ACTION_REFUSED, false,
+                false, false, "LinuxPassPhraseFileName_1_0", "azure_crypt_request_queue.ini says an operation"};
+
+        f = ade_luks1();
+        f.marker = "/x/azure_crypt_request_queue.ini";
+        f.marker_operation = "EnableEncryption";
+        t[n++] = (Row){"the marker names its operation", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL,
+                "(EnableEncryption)"};
+
+        f = ade_luks2();
+        f.marker = "/x/azure_crypt_request_queue.ini";
+        t[n++] = (Row){"the marker: the way out is said", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false, false, NULL,
+                "let ADE finish, or, once ADE's extension is removed from the VM, remove the marker"};
+
+        f = ade_luks2();
+        f.key = SOCKET;
+        f.has_token = true;
+        f.recorded = true;
+        f.marker = "/x/azure_crypt_request_queue.ini";
+        t[n++] = (Row){"the marker refuses even a volume adopted before", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false,
+                false, NULL, "in progress"};
+
+        f = ade_luks2();
+        f.key = "/etc/keys/data.key";
+        f.marker = "/x/azure_crypt_request_queue.ini";
+        t[n++] = (Row){
+                "the marker leaves a line of the operator's alone", f, -ENOENT, 0, false, false, false, NULL, NULL};
+
         *ret_n = n;
         return t;
 }
@@ -213,24 +243,33 @@ END_TEST
 
 static char dir[] = "/tmp/ade-test-adopt-XXXXXX";
 static char tab[sizeof(dir) + 16];
+static char marker[sizeof(dir) + 48], config[sizeof(dir) + 48];
 
 static void tables(void) {
         ck_assert_ptr_nonnull(mkdtemp(dir));
         snprintf(tab, sizeof(tab), "%s/crypttab", dir);
+        snprintf(marker, sizeof(marker), "%s/" ADE_ADOPT_MARKER, dir);
+        snprintf(config, sizeof(config), "%s/azure_crypt_config.ini", dir);
 }
 
 static void tables_gone(void) {
         unlink(tab);
+        unlink(marker);
+        unlink(config);
         rmdir(dir);
         strcpy(dir, "/tmp/ade-test-adopt-XXXXXX");
 }
 
-static void put(const char *text) {
-        FILE *f = fopen(tab, "we");
+static void put_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
 
         ck_assert_ptr_nonnull(f);
         fputs(text, f);
         ck_assert_int_eq(fclose(f), 0);
+}
+
+static void put(const char *text) {
+        put_file(tab, text);
 }
 
 static bool recorded(const char *name, void *userdata) {
@@ -251,7 +290,7 @@ START_TEST(test_gather_lines) {
                 "d4 /dev/sdz8 " SOCKET " luks\n",
                 tab);
         put(line);
-        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, recorded, (void *)"d4", &l, &why), 0);
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, recorded, (void *)"d4", &l, &why), 0);
         ck_assert_ptr_null(why);
         ck_assert_int_eq((int)l.n, 4);
         ck_assert_str_eq(l.plans[0].name, "d1");
@@ -275,13 +314,64 @@ START_TEST(test_gather_empty_and_malformed) {
         char *why = NULL;
 
         /* No crypttab at all: nothing of ADE's. */
-        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, NULL, &l, &why), 0);
         ck_assert_int_eq((int)l.n, 0);
         put("d1 /dev/sdz " BEK0 " luks nofail extra\n");
-        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, &l, &why), -EBADMSG);
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, NULL, NULL, NULL, &l, &why), -EBADMSG);
         ck_assert_ptr_nonnull(why);
         ck_assert(strstr(why, ":1:"));
         free(why);
+}
+END_TEST
+
+/* ADE's folder: the marker refuses every volume, naming it and its operation. */
+START_TEST(test_gather_marker) {
+        AdeAdoptPlanList l = {};
+        char *why = NULL;
+
+        put("d1 /dev/sdz7 " BEK0 " luks,nofail\n"
+            "home /dev/sdz9 /etc/home.key luks\n"
+            "d2 /dev/sdz6 " BEK0 " luks,nofail\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq((int)l.n, 2);
+        ck_assert(!strstr(l.plans[0].reason, ADE_ADOPT_MARKER));
+        ade_adopt_plan_list_done(&l);
+
+        put_file(marker, "[azure_crypt_request_queue]\nencryptionoperation = EnableEncryption\nvolumetype = Data\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+        ck_assert_ptr_null(why);
+        ck_assert_int_eq((int)l.n, 2);
+        for (size_t i = 0; i < l.n; i++) {
+                ck_assert_int_eq(l.plans[i].action, ADE_ADOPT_ACTION_REFUSED);
+                ck_assert(strstr(l.plans[i].reason, marker));
+                ck_assert(strstr(l.plans[i].reason, "(EnableEncryption)"));
+        }
+        ade_adopt_plan_list_done(&l);
+
+        /* An empty marker is a marker still. */
+        put_file(marker, "");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq((int)l.n, 2);
+        ck_assert_int_eq(l.plans[1].action, ADE_ADOPT_ACTION_REFUSED);
+        ck_assert(strstr(l.plans[1].reason, "in progress:"));
+        ade_adopt_plan_list_done(&l);
+}
+END_TEST
+
+START_TEST(test_ini_get) {
+        char *v = NULL;
+
+        ck_assert_int_eq(ade_adopt_ini_get(config, "BekFileName", &v), 0); /* no file */
+        put_file(config, "; ADE's\n[azure_crypt_config]\nsecretseqnum = 3\n  BekFileName : Bek_1 \n");
+        ck_assert_int_eq(ade_adopt_ini_get(config, "bekfilename", &v), 1);
+        ck_assert_str_eq(v, "Bek_1");
+        free(v);
+        v = NULL;
+        ck_assert_int_eq(ade_adopt_ini_get(config, "VolumeType", &v), 0);
+        ck_assert_ptr_null(v);
+        ck_assert_int_eq(ade_adopt_ini_get(config, "SecretSeqNum", &v), 1);
+        ck_assert_str_eq(v, "3");
+        free(v);
 }
 END_TEST
 
@@ -298,6 +388,8 @@ static Suite *adopt_suite(void) {
         tcase_add_checked_fixture(tc, tables, tables_gone);
         tcase_add_test(tc, test_gather_lines);
         tcase_add_test(tc, test_gather_empty_and_malformed);
+        tcase_add_test(tc, test_gather_marker);
+        tcase_add_test(tc, test_ini_get);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -112,6 +112,7 @@ START_TEST(test_empty_file_gives_defaults) {
         ck_assert_str_eq(c->daemon.key_socket, "/run/ade/key.socket");
         ck_assert_str_eq(c->daemon.crypttab, "/etc/crypttab");
         ck_assert_str_eq(c->daemon.fstab, "/etc/fstab");
+        ck_assert_str_eq(c->daemon.ade_dir, "/var/lib/azure_disk_encryption_config");
         ck_assert_uint_eq(c->preconditions.snapshot_max_age_sec, 86400);
 }
 END_TEST
@@ -166,6 +167,14 @@ START_TEST(test_new_disk_keys) {
         ck_assert_uint_eq(c->daemon.new_disk_settle_sec, 120);
         BAD("[daemon]\nnew-disk-settle = 0\n", "test.conf:2: [daemon] new-disk-settle:", "positive duration");
         BAD("[daemon]\nnew-disks = sometimes\n", "test.conf:2: [daemon] new-disks:", "boolean");
+}
+END_TEST
+
+START_TEST(test_ade_dir) {
+        _cleanup_(ade_config_freep) AdeConfig *c = parse_ok("[daemon]\nazure-disk-encryption-dir = /tmp/ade-x/ade\n");
+        ck_assert_str_eq(c->daemon.ade_dir, "/tmp/ade-x/ade");
+        BAD("[daemon]\nazure-disk-encryption-dir = ade\n",
+                "test.conf:2: [daemon] azure-disk-encryption-dir:", "absolute");
 }
 END_TEST
 
@@ -461,6 +470,7 @@ int main(void) {
         tcase_add_test(bad, test_bad_backup);
         tcase_add_test(good, test_durations_and_booleans);
         tcase_add_test(good, test_new_disk_keys);
+        tcase_add_test(good, test_ade_dir);
         tcase_add_test(good, test_metrics_path);
         tcase_add_test(good, test_rotation_keys);
         tcase_add_test(good, test_duration_parser);
