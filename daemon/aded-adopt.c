@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ade-adopt.h"
 #include "ade-arm.h"
@@ -299,6 +300,26 @@ static int backup_line(const char *crypttab, const char *line) {
         return ade_write_file_atomic(path, text, strlen(text), 0600);
 }
 
+/* A volume of ADE's azure_crypt_mount had no fstab line (ADE's extension mounted it): one that mounts
+ * its mapping on its mount point, with the boot flags. A line already there for its filesystem (the
+ * mapping, open now) is repointed as ade_fstab_repoint() does. */
+static int legacy_fstab(Manager *m, const AdeAdoptPlan *p, char **ret_why) {
+        _cleanup_free_ char *mapper = NULL;
+        AdeFsId id = {};
+        struct stat st;
+        int r;
+
+        if (asprintf(&mapper, "/dev/mapper/%s", p->name) < 0)
+                return -ENOMEM;
+        if (stat(mapper, &st) >= 0 && S_ISBLK(st.st_mode))
+                id.devnum = st.st_rdev;
+        r = ade_fstab_repoint(m->config->daemon.fstab, &id, p->mount_point, p->name, p->fs_type, NULL, NULL, ret_why);
+        if (r > 0)
+                ade_log_info("adopt: %s: %s mounts %s on %s now", p->device, m->config->daemon.fstab, mapper,
+                        p->mount_point);
+        return r;
+}
+
 static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
         Manager *m = x->task.manager;
         _cleanup_(ade_state_volume_freep) AdeStateVolume *record = NULL;
@@ -407,6 +428,16 @@ static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
         if (p->switch_line) {
                 /* ADE's mount of the mapping waits for it to be opened from the key socket, after the
                  * network; first, so that a failure leaves ADE's crypttab line working. */
+                if (p->mount_point) {
+                        r = legacy_fstab(m, p, &why);
+                        if (r < 0)
+                                return asprintf(ret_why, "cannot make %s mount /dev/mapper/%s on %s: %s",
+                                               m->config->daemon.fstab, p->name, p->mount_point,
+                                               why ?: strerror(-r)) < 0
+                                               ? -ENOMEM
+                                               : r;
+                        why = mfree(why);
+                }
                 r = ade_fstab_adopt(m->config->daemon.fstab, p->name, NULL, &why);
                 if (r < 0)
                         return asprintf(ret_why, "cannot add _netdev to the lines of %s that mount /dev/mapper/%s: %s",

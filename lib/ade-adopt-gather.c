@@ -59,20 +59,28 @@ static char *option_value(const char *options, const char *key) {
 typedef struct AdeDir {
         char *marker; /* its path, when it exists */
         char *marker_operation;
+        char *bek_file_name;
+        AdeAdoptCryptMount *mounts;
+        size_t n_mounts;
 } AdeDir;
 
 static void ade_dir_done(AdeDir *d) {
         free(d->marker);
         free(d->marker_operation);
+        free(d->bek_file_name);
+        ade_adopt_crypt_mounts_free(d->mounts, d->n_mounts);
         *d = (AdeDir){};
 }
 
-static int ade_dir_read(const char *dir, AdeDir *ret) {
+static int ade_dir_read(const char *dir, AdeDir *ret, char **ret_why) {
         _cleanup_(ade_dir_done) AdeDir d = {};
-        _cleanup_free_ char *marker = NULL;
+        _cleanup_free_ char *marker = NULL, *config = NULL, *mounts = NULL;
         struct stat st;
+        int r;
 
-        if (asprintf(&marker, "%s/" ADE_ADOPT_MARKER, dir) < 0)
+        if (asprintf(&marker, "%s/" ADE_ADOPT_MARKER, dir) < 0 ||
+                asprintf(&config, "%s/" ADE_ADOPT_CONFIG_INI, dir) < 0 ||
+                asprintf(&mounts, "%s/" ADE_ADOPT_CRYPT_MOUNT, dir) < 0)
                 return -ENOMEM;
         if (lstat(marker, &st) >= 0) {
                 /* Its content only names the operation: the marker is there, whatever it says. */
@@ -80,6 +88,18 @@ static int ade_dir_read(const char *dir, AdeDir *ret) {
                 d.marker = TAKE_PTR(marker);
         } else if (errno != ENOENT)
                 return -errno;
+        r = ade_adopt_ini_get(config, "BekFileName", &d.bek_file_name);
+        if (r < 0)
+                return r;
+        if (r == 0 || !d.bek_file_name[0] || strchr(d.bek_file_name, '/')) {
+                free(d.bek_file_name);
+                d.bek_file_name = strdup(ADE_ADOPT_KEY_FILE_PREFIX);
+                if (!d.bek_file_name)
+                        return -ENOMEM;
+        }
+        r = ade_adopt_crypt_mount_read(mounts, &d.mounts, &d.n_mounts, ret_why);
+        if (r < 0)
+                return r;
         *ret = d;
         d = (AdeDir){};
         return 0;
@@ -95,6 +115,7 @@ static int gather_facts(AdeAdoptFacts *f, const char *source, const char *header
         f->recorded = is_recorded && is_recorded(f->name, userdata);
         f->marker = ade->marker;
         f->marker_operation = ade->marker_operation;
+        f->bek_file_name = ade->bek_file_name;
         if (!ade_adopt_is_ade_line(f))
                 return -ENOENT;
         f->header = header;
@@ -109,8 +130,9 @@ static int gather_facts(AdeAdoptFacts *f, const char *source, const char *header
                 } else if (f->luks_version == 1 && ade_fs_probe(header ?: device, &info) >= 0)
                         f->luks_uuid = info.uuid;
         }
-        ade_log_debug("adopt: %s on %s: device %s, LUKS%d, token %s, recorded %s", f->name, source, strna(device),
-                f->luks_version, f->has_token ? "yes" : "no", f->recorded ? "yes" : "no");
+        ade_log_debug("adopt: %s on %s%s: device %s, LUKS%d, token %s, recorded %s", f->name, source,
+                f->mount_point ? " (ADE's azure_crypt_mount)" : "", strna(device), f->luks_version,
+                f->has_token ? "yes" : "no", f->recorded ? "yes" : "no");
         return ade_adopt_evaluate(f, ret);
 }
 
@@ -130,6 +152,19 @@ static int gather_one(const AdeCrypttabEntry *e, const char *key_socket, const A
         return gather_facts(&f, e->source, header, ade, is_recorded, userdata, ret);
 }
 
+static int gather_legacy(const AdeAdoptCryptMount *m, const char *key_socket, const AdeDir *ade,
+        bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlan *ret) {
+        AdeAdoptFacts f = {
+                .name = m->mapper,
+                .source = m->device,
+                .key_socket = key_socket,
+                .mount_point = m->mount_point,
+                .fs_type = m->fs_type,
+        };
+
+        return gather_facts(&f, m->device, m->header, ade, is_recorded, userdata, ret);
+}
+
 static int list_add(AdeAdoptPlanList *l, AdeAdoptPlan *p) {
         AdeAdoptPlan *grown = reallocarray(l->plans, l->n + 1, sizeof(*grown));
 
@@ -143,6 +178,13 @@ static int list_add(AdeAdoptPlanList *l, AdeAdoptPlan *p) {
         return 0;
 }
 
+static bool crypttab_names(const AdeCrypttabEntry *entries, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(entries[i].name, name))
+                        return true;
+        return false;
+}
+
 int ade_adopt_gather(const char *crypttab, const char *key_socket, const char *ade_dir,
         bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlanList *ret, char **ret_why) {
         _cleanup_(ade_adopt_plan_list_done) AdeAdoptPlanList l = {};
@@ -154,17 +196,22 @@ int ade_adopt_gather(const char *crypttab, const char *key_socket, const char *a
         if (!crypttab || !ret)
                 return -EINVAL;
         if (ade_dir) {
-                r = ade_dir_read(ade_dir, &ade);
+                r = ade_dir_read(ade_dir, &ade, ret_why);
                 if (r < 0)
                         return r;
         }
         r = ade_crypttab_read(crypttab, &entries, &n, ret_why);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n + ade.n_mounts; i++) {
                 AdeAdoptPlan p = {};
 
-                r = gather_one(&entries[i], key_socket, &ade, is_recorded, userdata, &p);
+                if (i < n)
+                        r = gather_one(&entries[i], key_socket, &ade, is_recorded, userdata, &p);
+                else if (!crypttab_names(entries, n, ade.mounts[i - n].mapper))
+                        r = gather_legacy(&ade.mounts[i - n], key_socket, &ade, is_recorded, userdata, &p);
+                else
+                        r = -ENOENT; /* migrated to crypttab (by ADE, or adopted): its crypttab line counts */
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)

@@ -28,6 +28,8 @@ void ade_adopt_plan_done(AdeAdoptPlan *p) {
         free(p->line);
         free(p->luks_uuid);
         free(p->key_file_name);
+        free(p->mount_point);
+        free(p->fs_type);
         free(p->reason);
         *p = (AdeAdoptPlan){};
 }
@@ -80,6 +82,8 @@ static bool is_key_socket_line(const AdeAdoptFacts *f) {
 bool ade_adopt_is_ade_line(const AdeAdoptFacts *f) {
         if (!f || !f->name)
                 return false;
+        if (f->mount_point)
+                return true;
         if (is_key_socket_line(f))
                 return f->recorded;
         return ade_key_file_name(f->key) || has_ade_keyscript(f->options);
@@ -140,11 +144,17 @@ static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
                                : 0;
         }
         p->action = ADE_ADOPT_ACTION_ADOPT;
-        return asprintf(&p->reason, "%s (LUKS%d): prove its escrowed key opens it%s%s%s", f->device, f->luks_version,
-                       p->add_token ? ", add ade's token" : "",
+        return asprintf(&p->reason, "%s (LUKS%d): prove its escrowed key opens it%s%s%s%s%s", f->device,
+                       f->luks_version, p->add_token ? ", add ade's token" : "",
                        p->add_record ? (f->luks_version == 1 ? ", record it (LUKS1 has no token)" : ", record it") : "",
-                       p->switch_line ? ", point its crypttab line at ade's key socket (ADE's line kept aside)" : "") <
-                               0
+                       !p->switch_line ? ""
+                       : f->mount_point
+                               ? ", give it a crypttab line on ade's key socket and an fstab line mounting it on "
+                               : ", point its crypttab line at ade's key socket (ADE's line kept aside)",
+                       p->switch_line && f->mount_point ? f->mount_point : "",
+                       p->switch_line && f->mount_point
+                               ? " (it is a line of ADE's azure_crypt_mount: ADE's extension opened it, late)"
+                               : "") < 0
                        ? -ENOMEM
                        : 0;
 }
@@ -158,11 +168,13 @@ int ade_adopt_evaluate(const AdeAdoptFacts *f, AdeAdoptPlan *ret) {
                 return -EINVAL;
         if (!ade_adopt_is_ade_line(f))
                 return -ENOENT;
-        kf = ade_key_file_name(f->key);
+        kf = f->mount_point ? f->bek_file_name : ade_key_file_name(f->key);
         if (!(p.name = strdup(f->name)) || (f->source && !(p.source = strdup(f->source))) ||
                 (f->device && !(p.device = strdup(f->device))) || (f->header && !(p.header = strdup(f->header))) ||
                 (f->options && !(p.options = strdup(f->options))) || (f->line && !(p.line = strdup(f->line))) ||
-                (f->luks_uuid && !(p.luks_uuid = strdup(f->luks_uuid))) || (kf && !(p.key_file_name = strdup(kf)))) {
+                (f->luks_uuid && !(p.luks_uuid = strdup(f->luks_uuid))) || (kf && !(p.key_file_name = strdup(kf))) ||
+                (f->mount_point && !(p.mount_point = strdup(f->mount_point))) ||
+                (f->fs_type && !(p.fs_type = strdup(f->fs_type)))) {
                 ade_adopt_plan_done(&p);
                 return -ENOMEM;
         }

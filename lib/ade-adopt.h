@@ -23,8 +23,12 @@
 
 /* In ADE's own folder ([daemon] azure-disk-encryption-dir, default
  * /var/lib/azure_disk_encryption_config): the encryption marker, an INI file that exists while an
- * operation of ADE's extension runs (EncryptionOperation= names it). */
+ * operation of ADE's extension runs (EncryptionOperation= names it); ADE's config, whose BekFileName
+ * names the key file on the BEK volume; the legacy table of the volumes the extension itself opened,
+ * late, with no crypttab line. */
 #define ADE_ADOPT_MARKER "azure_crypt_request_queue.ini"
+#define ADE_ADOPT_CONFIG_INI "azure_crypt_config.ini"
+#define ADE_ADOPT_CRYPT_MOUNT "azure_crypt_mount"
 
 typedef enum AdeAdoptAction {
         ADE_ADOPT_ACTION_ADOPT,   /* ADE's volume; the steps in AdeAdoptPlan are left to do */
@@ -58,6 +62,11 @@ typedef struct AdeAdoptFacts {
         /* ADE's folder. */
         const char *marker;           /* the path of ADE's encryption marker when it exists, else NULL */
         const char *marker_operation; /* its EncryptionOperation, or NULL */
+        /* A line of ADE's azure_crypt_mount rather than of crypttab: name, source and header come from
+         * it, key, options and line are NULL. */
+        const char *mount_point; /* non-NULL: such a legacy volume */
+        const char *fs_type;
+        const char *bek_file_name; /* ADE's BekFileName: its key file on the BEK volume */
 } AdeAdoptFacts;
 
 typedef struct AdeAdoptPlan {
@@ -74,7 +83,9 @@ typedef struct AdeAdoptPlan {
                               * or NULL for a keyscript line */
         bool add_token;      /* LUKS2: our token goes on the header */
         bool add_record;     /* LUKS1: a state record makes the key socket serve it */
-        bool switch_line;    /* crypttab's line is still ADE's */
+        bool switch_line;    /* crypttab's line is still ADE's, or (legacy) there is none yet */
+        char *mount_point;   /* legacy: where fstab is to mount /dev/mapper/<name>; NULL otherwise */
+        char *fs_type;       /* legacy: its filesystem type */
         char *reason;        /* always set: what is done, or why not and what to do */
 } AdeAdoptPlan;
 
@@ -89,13 +100,31 @@ void ade_adopt_plan_list_done(AdeAdoptPlanList *l);
 
 /* Whether the line of @f is ADE's: its key file is under ADE_ADOPT_BEK_MOUNT and named
  * ADE_ADOPT_KEY_FILE_PREFIX*, or its options name ADE's keyscript; or it was ADE's and is adopted
- * (key is the key socket and @f->recorded or @f->has_token says so). Pure. */
+ * (key is the key socket and @f->recorded or @f->has_token says so); or it is a line of ADE's
+ * azure_crypt_mount. Pure. */
 bool ade_adopt_is_ade_line(const AdeAdoptFacts *f);
 
 /* The judgement on one line: 0 and *ret filled when the line is ADE's (or was, and is adopted), or
  * -ENOENT when it is not ADE's (left alone, no plan); -ENOMEM. While ADE's encryption marker exists
  * (@f->marker) every volume is refused: ADE may be writing to it. No I/O. */
 int ade_adopt_evaluate(const AdeAdoptFacts *f, AdeAdoptPlan *ret);
+
+/* One line of ADE's azure_crypt_mount: "mapper dev header mountpoint fs cleartext slot". */
+typedef struct AdeAdoptCryptMount {
+        char *mapper;
+        char *device;
+        char *header; /* NULL for ADE's "None" */
+        char *mount_point;
+        char *fs_type;
+} AdeAdoptCryptMount;
+
+void ade_adopt_crypt_mounts_free(AdeAdoptCryptMount *m, size_t n);
+
+/* Reads ADE's azure_crypt_mount @path: its lines in order (blank and '#' lines skipped); a missing
+ * file has none. A line that is not seven whitespace-separated fields, whose mapper is not a plain
+ * name, or whose device, header (unless "None") or mount point is not an absolute path, is refused:
+ * -EBADMSG with *ret_why "<path>:<line>: ...". */
+int ade_adopt_crypt_mount_read(const char *path, AdeAdoptCryptMount **ret, size_t *ret_n, char **ret_why);
 
 /* The value of @key (case ignored: ADE's Python ConfigParser writes it lower-cased) in the INI file
  * @path, in any section: 1 and *ret, 0 when the file or the key is missing, or a negative errno. */
@@ -104,7 +133,8 @@ int ade_adopt_ini_get(const char *path, const char *key, char **ret);
 /* Reads @crypttab (ade-tab.h's rules: -EBADMSG with *ret_why for a malformed table) and, for each
  * line, the device it names; @is_recorded (optional) says whether aded's state has an adoption
  * record for a mapping name. With @ade_dir (ADE's folder; NULL: none is read), also its encryption
- * marker. Then ade_adopt_evaluate() on each: the plans of ADE's lines, in crypttab's order. Reads
- * only. */
+ * marker, its BekFileName, and the lines of its azure_crypt_mount whose mapper has no crypttab line
+ * (ade_adopt_crypt_mount_read()'s refusals). Then ade_adopt_evaluate() on each: the plans of ADE's
+ * crypttab lines in crypttab's order, then those of azure_crypt_mount's. Reads only. */
 int ade_adopt_gather(const char *crypttab, const char *key_socket, const char *ade_dir,
         bool (*is_recorded)(const char *name, void *userdata), void *userdata, AdeAdoptPlanList *ret, char **ret_why);

@@ -873,7 +873,8 @@ static int verb_adopt(int argc, char *argv[]) {
                 print_json(reply);
         else {
                 if (n == 0)
-                        printf("no crypttab line uses ADE's key file or keyscript: nothing to adopt\n");
+                        printf("no crypttab line uses ADE's key file or keyscript, and ADE's azure_crypt_mount "
+                               "names no other volume: nothing to adopt\n");
                 for (size_t i = 0; i < n; i++) {
                         json_object *v = json_object_array_get_idx(volumes, i);
 

@@ -7,8 +7,10 @@
 # settings in ARM. A dry run changes nothing; Adopt adds ade's token to the LUKS2 volume (stock
 # cryptsetup reads it), records both, points their crypttab lines at the key socket with ADE's
 # mapping names and keeps ADE's lines aside; a second Adopt changes nothing; the key socket serves
-# both keys; a volume whose escrowed secret is another key is refused and left as it was. While ADE's
-# encryption marker exists, every volume is refused and nothing is written.
+# both keys; a volume whose escrowed secret is another key is refused and left as it was. A legacy
+# volume of ADE's azure_crypt_mount (no crypttab line, ADE's BekFileName from azure_crypt_config.ini)
+# gets a crypttab line on the key socket and an fstab line. While ADE's encryption marker exists,
+# every volume is refused and nothing is written.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 command -v python3 >/dev/null || skip "python3 not found"
@@ -42,12 +44,17 @@ luks luks1 "$WORK/bek1"
 B=$VOLUME
 luks luks2 "$WORK/bek2"
 C=$VOLUME
+# D: a legacy volume of ADE's azure_crypt_mount, its key file named by ADE's BekFileName.
+head -c 127 /dev/urandom | base64 -w0 >"$WORK/bek3"
+luks luks2 "$WORK/bek3"
+D=$VOLUME
 [ "$(cryptsetup luksDump "$B" | awk '/^Version:/ {print $2}')" = 1 ] || fail "$B is not LUKS1"
 
 # ADE's mapping names are UUIDs of their own.
 NA=$(python3 -c 'import uuid; print(uuid.uuid4())')
 NB=$(python3 -c 'import uuid; print(uuid.uuid4())')
 NC=$(python3 -c 'import uuid; print(uuid.uuid4())')
+ND=$(python3 -c 'import uuid; print(uuid.uuid4())')
 SA=$(python3 -c 'import uuid; print(uuid.uuid4())')
 
 # ---- the emulator: disk LUN 0's encryption settings name A's secret (ADE sets them after escrow) ----
@@ -85,6 +92,9 @@ escrow "$SA" "$WORK/bek0" LinuxPassPhraseFileName_9_9 >/dev/null || fail "escrow
 # B: found by ADE's tags.
 escrow "$(python3 -c 'import uuid; print(uuid.uuid4())')" "$WORK/bek1" LinuxPassPhraseFileName_1_1 >/dev/null ||
         fail "escrow of B failed"
+# D: by ADE's tags, with its BekFileName.
+escrow "$(python3 -c 'import uuid; print(uuid.uuid4())')" "$WORK/bek3" LinuxPassPhraseFileName_legacy >/dev/null ||
+        fail "escrow of D failed"
 # C: its tags, but another key (A's): refused.
 escrow "$(python3 -c 'import uuid; print(uuid.uuid4())')" "$WORK/bek0" LinuxPassPhraseFileName_1_2 >/dev/null ||
         fail "escrow of C failed"
@@ -107,13 +117,20 @@ UUID=0000-1111 / ext4 errors=remount-ro 0 1
 LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0
 EOF
 cp "$WORK/fstab" "$WORK/fstab.ade"
-ADED_LOG_LEVEL=debug start_aded
-
-sums() { sha256sum "$WORK/crypttab" "$WORK/fstab" "$A" "$B" "$C"; ls "$WORK/state" "$WORK/headers" 2>/dev/null; }
-
-# ---- ADE's encryption marker: an operation of ADE's in progress; every volume refused, nothing written ----
+# ADE's folder: its config (as Python's ConfigParser writes it: keys lower-cased), and D in its legacy
+# table, beside a line whose mapper crypttab has (migrated to crypttab: that line counts).
 ADE_DIR=$WORK/azure_disk_encryption_config
 mkdir -p "$ADE_DIR"
+printf '[azure_crypt_config]\nvolumetype = Data\nbekfilename = LinuxPassPhraseFileName_legacy\nsecretseqnum = 1\n' \
+        >"$ADE_DIR/azure_crypt_config.ini"
+printf '%s %s None /data-d ext4 False 0\n%s %s None /data-b xfs False 0\n' "$ND" "$D" "$NB" "$B" \
+        >"$ADE_DIR/azure_crypt_mount"
+cp "$ADE_DIR/azure_crypt_mount" "$WORK/azure_crypt_mount.ade"
+ADED_LOG_LEVEL=debug start_aded
+
+sums() { sha256sum "$WORK/crypttab" "$WORK/fstab" "$A" "$B" "$C" "$D"; ls "$WORK/state" "$WORK/headers" 2>/dev/null; }
+
+# ---- ADE's encryption marker: an operation of ADE's in progress; every volume refused, nothing written ----
 printf '[azure_crypt_request_queue]\nencryptionoperation = EnableEncryption\nvolumetype = Data\n' \
         >"$ADE_DIR/azure_crypt_request_queue.ini"
 sums >"$WORK/sums.before"
@@ -123,7 +140,7 @@ sums >"$WORK/sums.after"
 cmp -s "$WORK/sums.before" "$WORK/sums.after" ||
         fail "adopt under ADE's marker changed something: $(diff "$WORK/sums.before" "$WORK/sums.after")"
 [ ! -e "$WORK/crypttab.ade-backup" ] || fail "adopt under ADE's marker wrote the backup file"
-jq -e --arg m "$ADE_DIR/azure_crypt_request_queue.ini" '(.volumes | length == 3) and
+jq -e --arg m "$ADE_DIR/azure_crypt_request_queue.ini" '(.volumes | length == 4) and
         all(.volumes[]; .action == "refused" and (.reason | contains($m)) and (.reason | test("EnableEncryption")) and
         (.reason | test("let ADE finish")))' "$WORK/marker.json" >/dev/null ||
         fail "not every volume is refused for ADE's marker: $(cat "$WORK/marker.json")"
@@ -136,8 +153,8 @@ adectl --json adopt --dry-run >"$WORK/dry.json" 2>"$WORK/dry.err"
 sums >"$WORK/sums.after"
 cmp -s "$WORK/sums.before" "$WORK/sums.after" || fail "the dry run changed something: $(diff "$WORK/sums.before" "$WORK/sums.after")"
 [ ! -e "$WORK/crypttab.ade-backup" ] || fail "the dry run wrote the backup file"
-jq -e '.dryRun == true and (.volumes | length == 3)' "$WORK/dry.json" >/dev/null ||
-        fail "the dry run's reply is not three volumes: $(cat "$WORK/dry.json")"
+jq -e '.dryRun == true and (.volumes | length == 4)' "$WORK/dry.json" >/dev/null ||
+        fail "the dry run's reply is not four volumes: $(cat "$WORK/dry.json")"
 jq -e --arg n "$NA" --arg s "$vault/secrets/$SA/" '.volumes[] | select(.name == $n) |
         .action == "adopt" and .luksVersion == 2 and (.secretUrl | startswith($s)) and (.reason | test("found in arm"))' \
         "$WORK/dry.json" >/dev/null || fail "A's plan is wrong (or not from ARM): $(cat "$WORK/dry.json")"
@@ -146,6 +163,9 @@ jq -e --arg n "$NB" '.volumes[] | select(.name == $n) | .action == "adopt" and .
         fail "B's plan is wrong (or not from Key Vault's tags): $(cat "$WORK/dry.json")"
 jq -e --arg n "$NC" '.volumes[] | select(.name == $n) | .action == "refused" and (.reason | test("opens no keyslot"))' \
         "$WORK/dry.json" >/dev/null || fail "C is not refused for its wrong key: $(cat "$WORK/dry.json")"
+jq -e --arg n "$ND" '.volumes[] | select(.name == $n) | .action == "adopt" and .luksVersion == 2 and
+        (.reason | test("found in keyvault")) and (.reason | test("mounting it on /data-d"))' "$WORK/dry.json" >/dev/null ||
+        fail "D's plan is wrong: $(cat "$WORK/dry.json")"
 
 # ---- adopt ----
 csum=$(sha256sum <"$C")
@@ -153,6 +173,7 @@ adectl adopt >"$WORK/adopt.out" 2>&1
 [ $? = 3 ] || fail "adopt with a refused volume did not exit 3: $(cat "$WORK/adopt.out")"
 grep -q "^$NA ($A, LUKS2): adopted" "$WORK/adopt.out" || fail "A not adopted: $(cat "$WORK/adopt.out")"
 grep -q "^$NB ($B, LUKS1): adopted" "$WORK/adopt.out" || fail "B not adopted: $(cat "$WORK/adopt.out")"
+grep -q "^$ND ($D, LUKS2): adopted" "$WORK/adopt.out" || fail "D not adopted: $(cat "$WORK/adopt.out")"
 grep -q "^$NC ($C, LUKS2): refused: the key escrowed in .* opens no keyslot of $C" "$WORK/adopt.out" ||
         fail "C's refusal does not say why: $(cat "$WORK/adopt.out")"
 grep -q "az vm extension delete .* -n AzureDiskEncryptionForLinux" "$WORK/adopt.out" ||
@@ -183,6 +204,16 @@ grep -qx "home /dev/disk/by-id/none-such /etc/home.key luks,nofail" "$WORK/crypt
 grep -qxF "$(grep "^$NA " "$WORK/crypttab.ade")" "$WORK/crypttab.ade-backup" || fail "ADE's line of A is not kept"
 grep -qxF "$(grep "^$NB " "$WORK/crypttab.ade")" "$WORK/crypttab.ade-backup" || fail "ADE's line of B is not kept"
 grep -q "^$NC " "$WORK/crypttab.ade-backup" && fail "C's line was moved aside"
+# D, from azure_crypt_mount: a crypttab line on the key socket, an fstab line with the boot flags;
+# ADE's table left as it was.
+grep -qx "$ND $D $KEYSOCK luks,_netdev,nofail,headless=true,tries=1" "$WORK/crypttab" ||
+        fail "D's crypttab line: $(cat "$WORK/crypttab")"
+grep -q "^$ND " "$WORK/crypttab.ade-backup" && fail "D has a line in the backup file"
+grep -qx "# ade: $ND added" "$WORK/fstab" &&
+        grep -qx "/dev/mapper/$ND /data-d ext4 defaults,_netdev,nofail,x-systemd.before=multi-user.target 0 2" \
+                "$WORK/fstab" || fail "D's fstab line: $(cat "$WORK/fstab")"
+cryptsetup luksDump "$D" | grep -q "Azure_Disk_Encryption" || fail "no ade token on $D (luksDump)"
+cmp -s "$ADE_DIR/azure_crypt_mount" "$WORK/azure_crypt_mount.ade" || fail "azure_crypt_mount was changed"
 # fstab: A's and B's mounts wait for the network (the key socket opens them after it), ADE's lines
 # kept in comments; C's and the rest as they were.
 for v in "$NA /data-a ext4" "$NB /data-b xfs"; do
@@ -191,7 +222,7 @@ for v in "$NA /data-a ext4" "$NB /data-b xfs"; do
                 grep -qxF "# ade: $1 was: $(grep " $2 " "$WORK/fstab.ade")" "$WORK/fstab" ||
                 fail "the fstab line of $2: $(cat "$WORK/fstab")"
 done
-[ "$(grep -v -e "^# ade: " -e /data-a -e /data-b "$WORK/fstab")" = "$(grep -v -e /data-a -e /data-b "$WORK/fstab.ade")" ] ||
+[ "$(grep -v -e "^# ade: " -e /data-a -e /data-b -e /data-d "$WORK/fstab")" = "$(grep -v -e /data-a -e /data-b "$WORK/fstab.ade")" ] ||
         fail "other fstab lines changed: $(cat "$WORK/fstab")"
 
 # ---- a second adopt changes nothing ----
@@ -201,6 +232,7 @@ adectl adopt >"$WORK/adopt2.out" 2>&1
 [ $? = 3 ] || fail "the second adopt did not exit 3 (C stays refused): $(cat "$WORK/adopt2.out")"
 grep -q "^$NA ($A, LUKS2): adopted: .* adopted already" "$WORK/adopt2.out" || fail "A: $(cat "$WORK/adopt2.out")"
 grep -q "^$NB ($B, LUKS1): adopted: .* adopted already" "$WORK/adopt2.out" || fail "B: $(cat "$WORK/adopt2.out")"
+grep -q "^$ND ($D, LUKS2): adopted: .* adopted already" "$WORK/adopt2.out" || fail "D: $(cat "$WORK/adopt2.out")"
 sums >"$WORK/sums.after"
 cmp -s "$WORK/sums.before" "$WORK/sums.after" || fail "the second adopt changed something: $(diff "$WORK/sums.before" "$WORK/sums.after")"
 cmp -s "$WORK/crypttab.ade-backup" "$WORK/backup.before" || fail "the second adopt changed the backup file"
@@ -217,6 +249,8 @@ cmp -s "$WORK/key" "$WORK/bek0" || fail "the key socket's key for $NA is not ADE
 ask "$NB" || fail "no key for $NB: $(tail -n 5 "$WORK/aded.log")"
 cryptsetup open --test-passphrase --key-file "$WORK/key" "$B" || fail "the key socket's key does not open $B"
 cmp -s "$WORK/key" "$WORK/bek1" || fail "the key socket's key for $NB is not ADE's key file"
+ask "$ND" || fail "no key for $ND: $(tail -n 5 "$WORK/aded.log")"
+cmp -s "$WORK/key" "$WORK/bek3" || fail "the key socket's key for $ND is not ADE's key file"
 ask "$NC"
 [ $? = 2 ] || fail "the key socket served the refused $NC"
 grep -q "key socket: delivered the key of $NB" "$WORK/aded.log" || fail "the LUKS1 delivery is not logged"

@@ -28,6 +28,21 @@ static AdeAdoptFacts ade_luks2(void) {
         };
 }
 
+/* A line of ADE's azure_crypt_mount: no crypttab line, ADE's extension opened it. */
+static AdeAdoptFacts ade_legacy(void) {
+        return (AdeAdoptFacts){
+                .name = "8e4f3a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+                .source = "/dev/disk/azure/scsi1/lun3",
+                .device = "/dev/sdf",
+                .luks_version = 2,
+                .luks_uuid = "3f1e2d4c-0000-4000-8000-000000000003",
+                .key_socket = SOCKET,
+                .mount_point = "/data/legacy",
+                .fs_type = "ext4",
+                .bek_file_name = "LinuxPassPhraseFileName",
+        };
+}
+
 static AdeAdoptFacts ade_luks1(void) {
         AdeAdoptFacts f = ade_luks2();
 
@@ -196,6 +211,32 @@ static Row *rows(size_t *ret_n) {
         t[n++] = (Row){
                 "the marker leaves a line of the operator's alone", f, -ENOENT, 0, false, false, false, NULL, NULL};
 
+        t[n++] = (Row){"ADE's azure_crypt_mount line (LUKS2)", ade_legacy(), 0, ADE_ADOPT_ACTION_ADOPT, true, true,
+                true, "LinuxPassPhraseFileName", "an fstab line mounting it on /data/legacy"};
+
+        f = ade_legacy();
+        f.luks_version = 1;
+        f.bek_file_name = "MyBekFile";
+        t[n++] = (Row){"ADE's azure_crypt_mount line (LUKS1), BekFileName set", f, 0, ADE_ADOPT_ACTION_ADOPT, false,
+                true, true, "MyBekFile", "azure_crypt_mount"};
+
+        f = ade_legacy();
+        f.header = "/var/lib/azure_disk_encryption_config/azureluksheader8e4f";
+        t[n++] = (Row){"ADE's azure_crypt_mount line with a detached header", f, 0, ADE_ADOPT_ACTION_ADOPT, true, true,
+                true, "LinuxPassPhraseFileName", NULL};
+
+        f = ade_legacy();
+        f.device = NULL;
+        f.device_error = -ENOENT;
+        f.luks_version = 0;
+        t[n++] = (Row){"ADE's azure_crypt_mount line, its disk gone", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false,
+                false, "LinuxPassPhraseFileName", "attach the disk"};
+
+        f = ade_legacy();
+        f.marker = "/x/azure_crypt_request_queue.ini";
+        t[n++] = (Row){"ADE's azure_crypt_mount line under the marker", f, 0, ADE_ADOPT_ACTION_REFUSED, false, false,
+                false, "LinuxPassPhraseFileName", "in progress"};
+
         *ret_n = n;
         return t;
 }
@@ -228,6 +269,11 @@ START_TEST(test_evaluate_table) {
                         row->reason_has);
         if (row->facts.header)
                 ck_assert_str_eq(p.header, row->facts.header);
+        if (row->facts.mount_point) {
+                ck_assert_str_eq(p.mount_point, row->facts.mount_point);
+                ck_assert_str_eq(p.fs_type, row->facts.fs_type);
+        } else
+                ck_assert_ptr_null(p.mount_point);
         ade_adopt_plan_done(&p);
 }
 END_TEST
@@ -243,19 +289,21 @@ END_TEST
 
 static char dir[] = "/tmp/ade-test-adopt-XXXXXX";
 static char tab[sizeof(dir) + 16];
-static char marker[sizeof(dir) + 48], config[sizeof(dir) + 48];
+static char marker[sizeof(dir) + 48], config[sizeof(dir) + 48], mounts[sizeof(dir) + 48];
 
 static void tables(void) {
         ck_assert_ptr_nonnull(mkdtemp(dir));
         snprintf(tab, sizeof(tab), "%s/crypttab", dir);
         snprintf(marker, sizeof(marker), "%s/" ADE_ADOPT_MARKER, dir);
-        snprintf(config, sizeof(config), "%s/azure_crypt_config.ini", dir);
+        snprintf(config, sizeof(config), "%s/" ADE_ADOPT_CONFIG_INI, dir);
+        snprintf(mounts, sizeof(mounts), "%s/" ADE_ADOPT_CRYPT_MOUNT, dir);
 }
 
 static void tables_gone(void) {
         unlink(tab);
         unlink(marker);
         unlink(config);
+        unlink(mounts);
         rmdir(dir);
         strcpy(dir, "/tmp/ade-test-adopt-XXXXXX");
 }
@@ -324,23 +372,52 @@ START_TEST(test_gather_empty_and_malformed) {
 }
 END_TEST
 
-/* ADE's folder: the marker refuses every volume, naming it and its operation. */
-START_TEST(test_gather_marker) {
+/* ADE's folder: the marker refuses every volume of crypttab and of azure_crypt_mount; the lines of
+ * azure_crypt_mount with no crypttab line are volumes, with ADE's BekFileName. */
+START_TEST(test_gather_ade_dir) {
         AdeAdoptPlanList l = {};
         char *why = NULL;
 
         put("d1 /dev/sdz7 " BEK0 " luks,nofail\n"
-            "home /dev/sdz9 /etc/home.key luks\n"
-            "d2 /dev/sdz6 " BEK0 " luks,nofail\n");
-        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
-        ck_assert_int_eq((int)l.n, 2);
-        ck_assert(!strstr(l.plans[0].reason, ADE_ADOPT_MARKER));
-        ade_adopt_plan_list_done(&l);
-
-        put_file(marker, "[azure_crypt_request_queue]\nencryptionoperation = EnableEncryption\nvolumetype = Data\n");
+            "migrated /dev/sdz6 " BEK0 " luks,nofail\n");
+        put_file(mounts, "# ADE's\n"
+                         "\n"
+                         "legacy1 /dev/sdz5 None /data/one ext4 False 0\n"
+                         "migrated /dev/sdz6 None /data/two ext4 False 0\n"
+                         "legacy2 /dev/sdz4 /var/lib/azure_disk_encryption_config/azureluksheaderlegacy2 /data/three "
+                         "xfs True 1\n");
         ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
         ck_assert_ptr_null(why);
-        ck_assert_int_eq((int)l.n, 2);
+        ck_assert_int_eq((int)l.n, 4);
+        ck_assert_str_eq(l.plans[0].name, "d1");
+        ck_assert_ptr_null(l.plans[0].mount_point);
+        ck_assert_str_eq(l.plans[1].name, "migrated");
+        ck_assert_ptr_null(l.plans[1].mount_point); /* its crypttab line, not azure_crypt_mount's */
+        ck_assert_str_eq(l.plans[2].name, "legacy1");
+        ck_assert_str_eq(l.plans[2].source, "/dev/sdz5");
+        ck_assert_str_eq(l.plans[2].mount_point, "/data/one");
+        ck_assert_str_eq(l.plans[2].fs_type, "ext4");
+        ck_assert_ptr_null(l.plans[2].header);
+        ck_assert_ptr_null(l.plans[2].line);
+        ck_assert_str_eq(l.plans[2].key_file_name, ADE_ADOPT_KEY_FILE_PREFIX); /* the default */
+        ck_assert(strstr(l.plans[2].reason, "/dev/sdz5"));
+        ck_assert_str_eq(l.plans[3].name, "legacy2");
+        ck_assert_str_eq(l.plans[3].header, "/var/lib/azure_disk_encryption_config/azureluksheaderlegacy2");
+        ck_assert_str_eq(l.plans[3].fs_type, "xfs");
+        ade_adopt_plan_list_done(&l);
+
+        /* ADE's BekFileName, as Python's ConfigParser writes it (lower-cased). */
+        put_file(config, "[azure_crypt_config]\nvolumetype = Data\nbekfilename = LinuxPassPhraseFileName_0_0\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq((int)l.n, 4);
+        ck_assert_str_eq(l.plans[2].key_file_name, "LinuxPassPhraseFileName_0_0");
+        ck_assert_str_eq(l.plans[0].key_file_name, "LinuxPassPhraseFileName_1_0"); /* crypttab's names its own */
+        ade_adopt_plan_list_done(&l);
+
+        /* The marker: every volume refused, naming it and its operation. */
+        put_file(marker, "[azure_crypt_request_queue]\nencryptionoperation = EnableEncryption\nvolumetype = Data\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+        ck_assert_int_eq((int)l.n, 4);
         for (size_t i = 0; i < l.n; i++) {
                 ck_assert_int_eq(l.plans[i].action, ADE_ADOPT_ACTION_REFUSED);
                 ck_assert(strstr(l.plans[i].reason, marker));
@@ -351,10 +428,66 @@ START_TEST(test_gather_marker) {
         /* An empty marker is a marker still. */
         put_file(marker, "");
         ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
-        ck_assert_int_eq((int)l.n, 2);
-        ck_assert_int_eq(l.plans[1].action, ADE_ADOPT_ACTION_REFUSED);
-        ck_assert(strstr(l.plans[1].reason, "in progress:"));
+        ck_assert_int_eq(l.plans[2].action, ADE_ADOPT_ACTION_REFUSED);
+        ck_assert(strstr(l.plans[2].reason, "in progress:"));
         ade_adopt_plan_list_done(&l);
+
+        /* A malformed azure_crypt_mount refuses the whole run, naming the file and line. */
+        put_file(mounts, "legacy1 /dev/sdz5 None /data/one ext4 False 0\nlegacy2 /dev/sdz4 None /data/two\n");
+        ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), -EBADMSG);
+        ck_assert_ptr_nonnull(why);
+        ck_assert_msg(strstr(why, mounts) && strstr(why, ":2: "), "%s", why);
+        free(why);
+}
+END_TEST
+
+static const struct {
+        const char *text;
+        const char *why; /* part of the refusal */
+} bad_mounts[] = {
+        {"m /dev/sdc None /data ext4 False\n", ":1: fewer than 7 fields"},
+        {"# c\nm /dev/sdc None /data ext4 False 0 extra\n", ":2: more than 7 fields"},
+        {"m/x /dev/sdc None /data ext4 False 0\n", ":1: the mapper name"},
+        {"m sdc None /data ext4 False 0\n", ":1: the device"},
+        {"m /dev/sdc hdr /data ext4 False 0\n", ":1: the header"},
+        {"m /dev/sdc None data ext4 False 0\n", ":1: the mount point"},
+        {"ok /dev/sdc None /data ext4 False 0\n\n\n.. /dev/sdd None /d ext4 False 0\n", ":4: the mapper name"},
+};
+
+START_TEST(test_crypt_mount_malformed) {
+        AdeAdoptCryptMount *m = NULL;
+        size_t n = 0;
+        char *why = NULL;
+
+        put_file(mounts, bad_mounts[_i].text);
+        ck_assert_int_eq(ade_adopt_crypt_mount_read(mounts, &m, &n, &why), -EBADMSG);
+        ck_assert_ptr_nonnull(why);
+        ck_assert_msg(startswith(why, mounts) && strstr(why, bad_mounts[_i].why), "%s", why);
+        ck_assert_ptr_null(m);
+        free(why);
+}
+END_TEST
+
+START_TEST(test_crypt_mount_read) {
+        AdeAdoptCryptMount *m = NULL;
+        size_t n = 7;
+        char *why = NULL;
+
+        /* None there: no lines. */
+        ck_assert_int_eq(ade_adopt_crypt_mount_read(mounts, &m, &n, &why), 0);
+        ck_assert_int_eq((int)n, 0);
+        put_file(mounts, "  m1\t/dev/disk/azure/scsi1/lun0  None /data ext4 False 0  \n"
+                         "m2 /dev/sdd /hdr/m2 /mnt/x xfs True 2");
+        ck_assert_int_eq(ade_adopt_crypt_mount_read(mounts, &m, &n, &why), 0);
+        ck_assert_int_eq((int)n, 2);
+        ck_assert_str_eq(m[0].mapper, "m1");
+        ck_assert_str_eq(m[0].device, "/dev/disk/azure/scsi1/lun0");
+        ck_assert_ptr_null(m[0].header);
+        ck_assert_str_eq(m[0].mount_point, "/data");
+        ck_assert_str_eq(m[0].fs_type, "ext4");
+        ck_assert_str_eq(m[1].header, "/hdr/m2");
+        ck_assert_str_eq(m[1].fs_type, "xfs");
+        ade_adopt_crypt_mounts_free(m, n);
 }
 END_TEST
 
@@ -388,7 +521,9 @@ static Suite *adopt_suite(void) {
         tcase_add_checked_fixture(tc, tables, tables_gone);
         tcase_add_test(tc, test_gather_lines);
         tcase_add_test(tc, test_gather_empty_and_malformed);
-        tcase_add_test(tc, test_gather_marker);
+        tcase_add_test(tc, test_gather_ade_dir);
+        tcase_add_loop_test(tc, test_crypt_mount_malformed, 0, (int)ELEMENTSOF(bad_mounts));
+        tcase_add_test(tc, test_crypt_mount_read);
         tcase_add_test(tc, test_ini_get);
         suite_add_tcase(s, tc);
         return s;
