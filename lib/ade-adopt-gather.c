@@ -74,20 +74,29 @@ static void ade_dir_done(AdeDir *d) {
 
 static int ade_dir_read(const char *dir, AdeDir *ret, char **ret_why) {
         _cleanup_(ade_dir_done) AdeDir d = {};
-        _cleanup_free_ char *marker = NULL, *config = NULL, *mounts = NULL;
+        static const char *const markers[] = {ADE_ADOPT_MARKER, ADE_ADOPT_DECRYPT_MARKER, ADE_ADOPT_ONGOING_ITEM};
+        _cleanup_free_ char *config = NULL, *mounts = NULL;
         struct stat st;
         int r;
 
-        if (asprintf(&marker, "%s/" ADE_ADOPT_MARKER, dir) < 0 ||
-                asprintf(&config, "%s/" ADE_ADOPT_CONFIG_INI, dir) < 0 ||
+        if (asprintf(&config, "%s/" ADE_ADOPT_CONFIG_INI, dir) < 0 ||
                 asprintf(&mounts, "%s/" ADE_ADOPT_CRYPT_MOUNT, dir) < 0)
                 return -ENOMEM;
-        if (lstat(marker, &st) >= 0) {
+        for (size_t i = 0; i < ELEMENTSOF(markers) && !d.marker; i++) {
+                _cleanup_free_ char *marker = NULL;
+
+                if (asprintf(&marker, "%s/%s", dir, markers[i]) < 0)
+                        return -ENOMEM;
+                if (lstat(marker, &st) < 0) {
+                        if (errno != ENOENT)
+                                return -errno;
+                        continue;
+                }
                 /* Its content only names the operation: the marker is there, whatever it says. */
-                (void)ade_adopt_ini_get(marker, "EncryptionOperation", &d.marker_operation);
+                if (i == 0)
+                        (void)ade_adopt_ini_get(marker, "EncryptionOperation", &d.marker_operation);
                 d.marker = TAKE_PTR(marker);
-        } else if (errno != ENOENT)
-                return -errno;
+        }
         r = ade_adopt_ini_get(config, "BekFileName", &d.bek_file_name);
         if (r < 0)
                 return r;

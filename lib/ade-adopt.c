@@ -107,7 +107,7 @@ static int plan_fill(const AdeAdoptFacts *f, AdeAdoptPlan *p) {
 
         if (f->marker)
                 return plan_refuse(p,
-                        "ADE's encryption marker %s says an operation of ADE's extension is in progress%s%s%s: "
+                        "ADE's marker %s says an operation of ADE's extension is in progress%s%s%s: "
                         "nothing is adopted while ADE may be writing; let ADE finish, or, once ADE's extension is "
                         "removed from the VM, remove the marker, then try again",
                         f->marker, f->marker_operation ? " (" : "", strempty(f->marker_operation),

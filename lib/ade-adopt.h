@@ -22,11 +22,14 @@
 #define ADE_ADOPT_OS_MAPPING "osencrypt"
 
 /* In ADE's own folder ([daemon] azure-disk-encryption-dir, default
- * /var/lib/azure_disk_encryption_config): the encryption marker, an INI file that exists while an
- * operation of ADE's extension runs (EncryptionOperation= names it); ADE's config, whose BekFileName
+ * /var/lib/azure_disk_encryption_config): the markers, files that exist while an operation of ADE's
+ * extension runs (the encryption marker's EncryptionOperation= names it; the decryption marker; the
+ * item whose data ADE is copying); ADE's config, whose BekFileName
  * names the key file on the BEK volume; the legacy table of the volumes the extension itself opened,
  * late, with no crypttab line. */
 #define ADE_ADOPT_MARKER "azure_crypt_request_queue.ini"
+#define ADE_ADOPT_DECRYPT_MARKER "azure_decrypt_request_queue.ini"
+#define ADE_ADOPT_ONGOING_ITEM "azure_crypt_ongoing_item.ini"
 #define ADE_ADOPT_CONFIG_INI "azure_crypt_config.ini"
 #define ADE_ADOPT_CRYPT_MOUNT "azure_crypt_mount"
 
@@ -60,7 +63,7 @@ typedef struct AdeAdoptFacts {
         bool recorded;          /* aded's state holds an adoption record for this mapping */
         const char *key_socket; /* aded's key socket: a line whose key is this is ade's already */
         /* ADE's folder. */
-        const char *marker;           /* the path of ADE's encryption marker when it exists, else NULL */
+        const char *marker;           /* the path of one of ADE's markers when one exists, else NULL */
         const char *marker_operation; /* its EncryptionOperation, or NULL */
         /* A line of ADE's azure_crypt_mount rather than of crypttab: name, source and header come from
          * it, key, options and line are NULL. */

@@ -431,6 +431,24 @@ START_TEST(test_gather_ade_dir) {
         ck_assert_int_eq(l.plans[2].action, ADE_ADOPT_ACTION_REFUSED);
         ck_assert(strstr(l.plans[2].reason, "in progress:"));
         ade_adopt_plan_list_done(&l);
+        unlink(marker);
+
+        /* So are ADE's decryption marker and the item whose data ADE is copying. */
+        for (size_t k = 0; k < 2; k++) {
+                char other[sizeof(dir) + 48];
+
+                snprintf(
+                        other, sizeof(other), "%s/%s", dir, k == 0 ? ADE_ADOPT_DECRYPT_MARKER : ADE_ADOPT_ONGOING_ITEM);
+                put_file(other, "[x]\nphase = copy\n");
+                ck_assert_int_eq(ade_adopt_gather(tab, SOCKET, dir, NULL, NULL, &l, &why), 0);
+                for (size_t i = 0; i < l.n; i++) {
+                        ck_assert_int_eq(l.plans[i].action, ADE_ADOPT_ACTION_REFUSED);
+                        ck_assert(strstr(l.plans[i].reason, other));
+                }
+                ade_adopt_plan_list_done(&l);
+                unlink(other);
+        }
+        put_file(marker, "");
 
         /* A malformed azure_crypt_mount refuses the whole run, naming the file and line. */
         put_file(mounts, "legacy1 /dev/sdz5 None /data/one ext4 False 0\nlegacy2 /dev/sdz4 None /data/two\n");
