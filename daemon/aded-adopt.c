@@ -23,6 +23,7 @@
 #include "aded-task.h"
 
 #define ADOPT_BACKUP_SUFFIX ".ade-backup"
+#define BEK_DEVICE_TIMEOUT "x-systemd.device-timeout=10s"
 
 /* What @service said, or NULL when it said nothing (ade refused before asking, or no request). */
 static char *cloud_said(const AdeCloudError *e, const char *service) {
@@ -469,6 +470,19 @@ static int adopt_one(Adopt *x, AdeAdoptPlan *p, Found *found, char **ret_why) {
                 }
                 if (r > 0)
                         aded_boot_line_added(m);
+                /* ADE's BEK VOLUME stays mounted while it is there (the fallback), but once ADE's
+                 * encryption settings are gone from the VM, so is the disk, and its nofail mount
+                 * would hold the boot's jobs until systemd's device timeout (minutes): 10 s now. */
+                why = mfree(why);
+                r = ade_fstab_add_option(
+                        m->config->daemon.fstab, ADE_ADOPT_BEK_MOUNT, BEK_DEVICE_TIMEOUT, "azure_bek_disk", NULL, &why);
+                if (r < 0)
+                        ade_log_warning("adopt: cannot add %s to the line of %s that mounts %s (%s); once ADE's BEK "
+                                        "VOLUME is gone, remove that line",
+                                BEK_DEVICE_TIMEOUT, m->config->daemon.fstab, ADE_ADOPT_BEK_MOUNT, why ?: strerror(-r));
+                else if (r > 0)
+                        ade_log_info("adopt: %s waits at most 10 s for ADE's BEK VOLUME at boot now",
+                                m->config->daemon.fstab);
         }
         ade_log_info("adopt: %s (%s, LUKS%d) adopted from ADE", p->name, p->device, p->luks_version);
         return 0;

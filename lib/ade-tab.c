@@ -513,6 +513,68 @@ int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char 
         return changed ? tab_save(&t, ret_backup) : 0;
 }
 
+/* Whether the fstab options @options have one named as @option is (the part before '='). */
+static bool options_have(const char *options, const char *option) {
+        size_t k = strcspn(option, "=");
+
+        for (const char *p = options; p && *p;) {
+                size_t n = strcspn(p, ",");
+
+                if (strcspn(p, ",=") == k && strncmp(p, option, k) == 0)
+                        return true;
+                p += n;
+                p += *p == ',';
+        }
+        return false;
+}
+
+int ade_fstab_add_option(const char *path, const char *mount_point, const char *option, const char *note,
+        char **ret_backup, char **ret_why) {
+        TAB_EDIT_TURN;
+        _cleanup_(tab_done) Tab t = {};
+        bool changed = false;
+        int r;
+
+        if (!path || !mount_point || !option || !option[0] || strpbrk(option, " \t\n,") || !note ||
+                strpbrk(note, " \t\n"))
+                return -EINVAL;
+        r = tab_load(path, true, &t, ret_why);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < t.n; i++) {
+                _cleanup_free_ char *copy = NULL, *target = NULL, *line = NULL, *comment = NULL;
+                char *fields[TAB_FIELDS_MAX + 1];
+                int n;
+
+                if (line_is_comment(t.lines[i]))
+                        continue;
+                n = line_fields(t.lines[i], &copy, fields);
+                if (n < 0)
+                        return n;
+                if (n < 2)
+                        continue;
+                target = unescape(fields[1]);
+                if (!target)
+                        return -ENOMEM;
+                if (!streq(target, mount_point) || (n >= 4 && options_have(fields[3], option)))
+                        continue;
+                if (asprintf(&comment, "# ade: %s was: %s", note, t.lines[i]) < 0 ||
+                        asprintf(&line, "%s %s %s %s,%s %s %s", fields[0], fields[1], n >= 3 ? fields[2] : "auto",
+                                n >= 4 ? fields[3] : "defaults", option, n >= 5 ? fields[4] : "0",
+                                n >= 6 ? fields[5] : "0") < 0)
+                        return -ENOMEM;
+                r = tab_replace(&t, i, line);
+                if (r >= 0)
+                        r = tab_insert(&t, i, comment);
+                if (r < 0)
+                        return r;
+                i++;
+                changed = true;
+        }
+        return changed ? tab_save(&t, ret_backup) : 0;
+}
+
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
         TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};

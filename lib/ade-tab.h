@@ -51,6 +51,12 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
  * changed, 0 when none needed to (none mounts /dev/mapper/@name, or each has the flags). */
 int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char **ret_why);
 
+/* Adds @option ("name" or "name=value") to the options of each fstab line that mounts something on
+ * @mount_point and has no option of that name yet, the line as it was kept above it in a comment
+ * "# ade: @note was: <line>". 1 when a line changed, 0 when none needed to. */
+int ade_fstab_add_option(const char *path, const char *mount_point, const char *option, const char *note,
+        char **ret_backup, char **ret_why);
+
 /* Undoes ade_fstab_repoint() for @name: the original line back, or the added line gone. When the
  * line below ade's comment no longer names /dev/mapper/@name (a person edited it), nothing is
  * changed: -ESTALE with *ret_why. */

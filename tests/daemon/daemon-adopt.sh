@@ -222,7 +222,11 @@ for v in "$NA /data-a ext4" "$NB /data-b xfs"; do
                 grep -qxF "# ade: $1 was: $(grep " $2 " "$WORK/fstab.ade")" "$WORK/fstab" ||
                 fail "the fstab line of $2: $(cat "$WORK/fstab")"
 done
-[ "$(grep -v -e "^# ade: " -e /data-a -e /data-b -e /data-d "$WORK/fstab")" = "$(grep -v -e /data-a -e /data-b "$WORK/fstab.ade")" ] ||
+# ADE's BEK VOLUME mount waits at most 10 s for its disk (gone once ADE's settings are removed).
+grep -qx 'LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,x-systemd.device-timeout=10s 0 0' \
+        "$WORK/fstab" || fail "the BEK VOLUME's fstab line: $(cat "$WORK/fstab")"
+[ "$(grep -v -e "^# ade: " -e /data-a -e /data-b -e /data-d -e azure_bek_disk "$WORK/fstab")" = \
+        "$(grep -v -e /data-a -e /data-b -e azure_bek_disk "$WORK/fstab.ade")" ] ||
         fail "other fstab lines changed: $(cat "$WORK/fstab")"
 
 # ---- a second adopt changes nothing ----

@@ -309,6 +309,30 @@ START_TEST(test_fstab_adopt) {
 }
 END_TEST
 
+/* ADE's BEK mount gets a device timeout; one it has already, or another mount point, is left. */
+START_TEST(test_fstab_add_option) {
+        static const char before[] = "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
+                                     "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0\n"
+                                     "/dev/sdc1 /mnt/azure_bek_disk2 auto defaults 0 0\n";
+        _cleanup_free_ char *why = NULL;
+
+        write_file(tab, before, 0644);
+        ck_assert_int_eq(
+                ade_fstab_add_option(tab, "/mnt/azure_bek_disk", "x-systemd.device-timeout=10s", "bek", NULL, &why), 1);
+        ck_assert_str_eq(read_file(tab),
+                "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
+                "# ade: bek was: LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0\n"
+                "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,x-systemd.device-timeout=10s 0 "
+                "0\n"
+                "/dev/sdc1 /mnt/azure_bek_disk2 auto defaults 0 0\n");
+        /* Any value of that option counts: nothing to do. */
+        ck_assert_int_eq(
+                ade_fstab_add_option(tab, "/mnt/azure_bek_disk", "x-systemd.device-timeout=90s", "bek", NULL, &why), 0);
+        ck_assert_int_eq(ade_fstab_add_option(tab, "/nowhere", "ro", "x", NULL, &why), 0);
+        ck_assert_int_eq(ade_fstab_add_option(tab, "/mnt/azure_bek_disk", "a,b", "x", NULL, &why), -EINVAL);
+}
+END_TEST
+
 /* Mounted today, not in fstab: a line is added, and removed again by restore. */
 START_TEST(test_fstab_added_line) {
         _cleanup_free_ char *why = NULL;
@@ -396,6 +420,7 @@ static Suite *tab_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_fstab_repoint_and_restore);
         tcase_add_test(tc, test_fstab_adopt);
+        tcase_add_test(tc, test_fstab_add_option);
         tcase_add_test(tc, test_fstab_added_line);
         tcase_add_test(tc, test_fstab_new_file);
         tcase_add_test(tc, test_fstab_conflict);
