@@ -20,8 +20,11 @@
 # systemd-cryptsetup units failed, and adectl show says for each why; once Key Vault answers,
 # adectl unlock opens them through those units and mounts them. A disable puts lun0's lines back,
 # and the last reboot has systemd-cryptsetup open the other two through aded's key socket and mount
-# lun1 where it was before multi-user.target, with lun0 mounted as plaintext. Neither a key file nor
-# an escrowed secret's value is in the journal of any boot.
+# lun1 where it was before multi-user.target, with lun0 mounted as plaintext. Then a volume laid out
+# as Azure Disk Encryption lays one out (a LUKS1 disk keyed by a file on a "BEK VOLUME" disk, ADE's
+# crypttab and fstab lines, its secret escrowed with ADE's tags) is taken over by "adectl adopt";
+# the BEK VOLUME is removed and a reboot opens the volume through aded's key socket and mounts it.
+# Neither a key file nor an escrowed secret's value is in the journal of any boot.
 #
 # A unit option that gives aded a mount namespace of its own (ProtectSystem=, ProtectHome=,
 # PrivateTmp=, ProtectKernelLogs=, ProtectControlGroups=, ...) makes the online enable unmount the
@@ -403,6 +406,90 @@ dvm_check "adectl show: lun1 and lun2 Encrypted and unlocked after the reboot, l
          ([.volumes[] | select(.device | test("lun0$|/dev/vdb$")) | select(.state == "NotEncrypted")] | length == 1)' \
         "$DVM_RUN/show-boot.json"
 
+# ---- a volume that Azure Disk Encryption made, adopted (docs/architecture.md §12) ----
+# Laid out as ADE lays one out: a key file (base64 of 127 random bytes) on a vfat disk labelled
+# "BEK VOLUME" mounted on /mnt/azure_bek_disk; a LUKS1 data disk made with it by stock cryptsetup
+# (a low PBKDF2 count: the guest runs under TCG); its crypttab line on that key file under a
+# mapping name of its own (a UUID), its fstab line on the mapping; the key file escrowed in Key
+# Vault wrapped by the KEK, with ADE's tags. adectl adopt; the BEK disk taken away; the next boot
+# opens the volume through ade's key socket and mounts it, every file intact.
+bek_file=LinuxPassPhraseFileName_1_3
+head -c 127 /dev/urandom | base64 -w0 >"$DVM_RUN/$bek_file"
+truncate -s 8M "$DVM_RUN/bek.img"
+mkfs.vfat -n "BEK VOLUME" "$DVM_RUN/bek.img" >/dev/null || fail "mkfs.vfat failed"
+mcopy -i "$DVM_RUN/bek.img" "$DVM_RUN/$bek_file" ::/ || fail "mcopy failed"
+truncate -s 128M "$DVM_RUN/lun3.img"
+cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --key-file "$DVM_RUN/$bek_file" \
+        "$DVM_RUN/lun3.img" || fail "luksFormat of lun3 failed"
+# The escrow, by Key Vault's REST as ADE's extension does it.
+vault=https://contoso.vault.azure.net
+kv_token=$(curl -sf -H Metadata:true \
+        "http://127.0.0.1:$HTTP_PORT/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net" |
+        jq -r .access_token) || fail "no token from the emulator's IMDS"
+kv() { # kv METHOD PATH BODY: a Key Vault call to the emulator, by the vault's own name.
+        curl -sf --cacert "$EMU_CA" --resolve "contoso.vault.azure.net:$HTTPS_PORT:127.0.0.1" -X "$1" \
+                -H "Authorization: Bearer $kv_token" -H 'Content-Type: application/json' --data-binary "$3" \
+                "https://contoso.vault.azure.net:$HTTPS_PORT$2?api-version=7.4"
+}
+wrapped=$(kv POST "/keys/kek/$kek_version/wrapkey" \
+        "{\"alg\":\"RSA-OAEP\",\"value\":\"$(basenc --base64url -w0 <"$DVM_RUN/$bek_file" | tr -d =)\"}" | jq -r .value)
+[ -n "$wrapped" ] && [ "$wrapped" != null ] || fail "the emulator did not wrap the BEK file"
+vm_name=$(curl -sf -H Metadata:true "http://127.0.0.1:$HTTP_PORT/metadata/instance?api-version=2021-02-01" | jq -r .compute.name)
+kv PUT "/secrets/$(python3 -c 'import uuid; print(uuid.uuid4())')" "$(jq -nc --arg v "$wrapped" \
+        --arg k "$vault/keys/kek/$kek_version" --arg f "$bek_file" --arg m "$vm_name" \
+        '{value: $v, contentType: "Wrapped BEK", tags: {DiskEncryptionKeyFileName: $f, MachineName: $m,
+          DiskEncryptionKeyEncryptionAlgorithm: "RSA-OAEP", DiskEncryptionKeyEncryptionKeyURL: $k}}')" >/dev/null ||
+        fail "the emulator did not store ADE's secret"
+ade_disks() { dvm_disk_add g bek "$DVM_RUN/bek.img" bek && dvm_disk_add g lun3 "$DVM_RUN/lun3.img" lun3; }
+dvm_require_check "QEMU hot-plugs ADE's BEK VOLUME and an ADE-encrypted data disk (lun3)" ade_disks
+dvm_require_check "the guest is laid out as ADE lays it out (BEK VOLUME, lun3 open with its key file, crypttab, fstab)" \
+        dvm_ssh g 'set -e; udevadm settle; for _ in $(seq 60); do test -b /dev/disk/azure/scsi1/lun3 && break; sleep 1; done
+         mkdir -p /mnt/azure_bek_disk /data3
+         echo "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0" >>/etc/fstab
+         systemctl daemon-reload; mount /mnt/azure_bek_disk
+         m=$(cat /proc/sys/kernel/random/uuid); echo "$m" >/root/ade-mapping
+         cryptsetup open --key-file /mnt/azure_bek_disk/'"$bek_file"' /dev/disk/azure/scsi1/lun3 "$m"
+         mkfs.ext4 -q "/dev/mapper/$m"; mount "/dev/mapper/$m" /data3; cp -a /data1/. /data3/; sync
+         cd /data3 && sha256sum --quiet -c /root/manifest
+         echo "$m /dev/disk/azure/scsi1/lun3 /mnt/azure_bek_disk/'"$bek_file"' luks,nofail" >>/etc/crypttab
+         echo "/dev/mapper/$m /data3 ext4 defaults,nofail 0 0" >>/etc/fstab; systemctl daemon-reload; cat /etc/crypttab'
+dvm_check "adectl adopt --dry-run names lun3 and changes nothing" dvm_ssh g \
+        'before=$(sha256sum /etc/crypttab /etc/fstab); out=$(timeout 600 adectl adopt --dry-run </dev/null) || exit 1; echo "$out";
+         echo "$out" | grep -q "$(cat /root/ade-mapping)" && test "$before" = "$(sha256sum /etc/crypttab /etc/fstab)" &&
+         ! test -e /etc/crypttab.ade-backup'
+dvm_check "adectl adopt: lun3's crypttab line on ade's key socket under ADE's mapping name, ADE's line kept aside" dvm_ssh g \
+        'm=$(cat /root/ade-mapping); timeout 600 adectl adopt </dev/null && cat /etc/crypttab &&
+         grep -q "^$m /dev/disk/azure/scsi1/lun3 /run/ade/key.socket luks,_netdev,nofail,headless=true,tries=1" /etc/crypttab &&
+         grep -q "^$m /dev/disk/azure/scsi1/lun3 /mnt/azure_bek_disk/'"$bek_file"' luks,nofail" /etc/crypttab.ade-backup &&
+         ! grep -q azure_bek_disk /etc/crypttab'
+dvm_check "fstab: /data3 mounts after the network, ADE's BEK VOLUME waits 10 s at most for its disk" dvm_ssh g \
+        'm=$(cat /root/ade-mapping); cat /etc/fstab;
+         grep -qx "/dev/mapper/$m /data3 ext4 defaults,nofail,_netdev,x-systemd.before=multi-user.target 0 0" /etc/fstab &&
+         grep -q "^LABEL=BEK.040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,x-systemd.device-timeout=10s 0 0$" /etc/fstab'
+dvm_check "a second adectl adopt changes nothing" dvm_ssh g \
+        'before=$(sha256sum /etc/crypttab /etc/crypttab.ade-backup /etc/fstab); timeout 600 adectl adopt </dev/null;
+         test "$before" = "$(sha256sum /etc/crypttab /etc/crypttab.ade-backup /etc/fstab)"'
+remove_bek() { dvm_ssh g 'umount /mnt/azure_bek_disk' && dvm_disk_remove g bek; }
+dvm_check "ADE's BEK VOLUME is taken away" remove_bek
+t0=$(date +%s)
+dvm_require_check "the guest reboots without the BEK VOLUME" dvm_reboot g
+echo "# figure debvm-reboot-adopted $(($(date +%s) - t0)) s"
+dvm_check "no BEK VOLUME at this boot; systemd-cryptsetup opened lun3 through ade's key socket" dvm_ssh g \
+        'm=$(cat /root/ade-mapping); ! blkid -L "BEK VOLUME" &&
+         systemctl is-active "systemd-cryptsetup@$(systemd-escape "$m").service" && test -b "/dev/mapper/$m" &&
+         journalctl -b -q --no-pager -u aded.service | grep -F "key socket: delivered the key of $m"'
+dvm_check "lun3 is mounted on /data3 from its mapping, every file intact" dvm_ssh g \
+        'm=$(cat /root/ade-mapping); test "$(findmnt -n -o SOURCE /data3)" = "/dev/mapper/$m" &&
+         cd /data3 && sha256sum --quiet -c /root/manifest'
+dvm_ssh g 'adectl show --json' >"$DVM_RUN/show-adopted.json" 2>&1
+ade_mapping=$(dvm_ssh g 'cat /root/ade-mapping')
+dvm_check "adectl show: lun3 Encrypted and unlocked, on ADE's mapping" jq -e --arg m "/dev/mapper/$ade_mapping" \
+        '[.volumes[] | select(.mapper == $m) | select(.state == "Encrypted" and .unlocked)] | length == 1' \
+        "$DVM_RUN/show-adopted.json"
+dvm_check "systemctl --failed lists nothing" dvm_ssh g \
+        'out=$(systemctl --failed --no-legend --plain); [ -z "$out" ] || { echo "$out"; false; }'
+printf '%s\n' "$(cat "$DVM_RUN/$bek_file")" >>"$DVM_RUN/key-files"
+
 # Secrets hygiene in the journal of every boot (the first, cloud-init's, included): neither a key
 # file nor an escrowed secret's value appears.
 emulator_state >"$DVM_RUN/emu-state.json" 2>/dev/null
@@ -411,7 +498,7 @@ dvm_ssh g 'journalctl --no-pager -o cat' >"$DVM_RUN/journal.txt" 2>&1
 dvm_check "the guest's journal (all boots) holds no secret value" bash -c \
         '[ -s "$1" ] && ! grep -F -f "$1" "$2"' _ "$DVM_RUN/secret-values" "$DVM_RUN/journal.txt"
 dvm_check "the guest's journal (all boots) holds no key file" bash -c \
-        '[ "$(wc -l <"$1")" = 3 ] && ! grep -F -f "$1" "$2"' _ "$DVM_RUN/key-files" "$DVM_RUN/journal.txt"
+        '[ "$(wc -l <"$1")" = 4 ] && ! grep -F -f "$1" "$2"' _ "$DVM_RUN/key-files" "$DVM_RUN/journal.txt"
 dvm_ssh g 'cat /var/log/cloud-init.log /var/log/cloud-init-output.log' >"$DVM_RUN/cloud-init-logs.txt" 2>&1
 dvm_check "cloud-init's logs hold neither" bash -c \
         '! grep -F -f "$1" "$3" && ! grep -F -f "$2" "$3"' _ "$DVM_RUN/secret-values" "$DVM_RUN/key-files" "$DVM_RUN/cloud-init-logs.txt"
