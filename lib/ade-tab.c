@@ -466,17 +466,16 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
         return tab_save(&t, ret_backup);
 }
 
-int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char **ret_why) {
+/* Rewrites the options of each fstab line @match takes to what @options makes of them, the line as
+ * it was kept above it in "# ade: @note was: <line>". 1 when a line changed, 0 when none did. */
+static int fstab_edit_options(const char *path, bool (*match)(char *const *fields, int n, const void *data),
+        char *(*options)(const char *old, const void *data), const void *data, const char *note, char **ret_backup,
+        char **ret_why) {
         TAB_EDIT_TURN;
         _cleanup_(tab_done) Tab t = {};
-        _cleanup_free_ char *spec = NULL;
         bool changed = false;
         int r;
 
-        if (!path || !name || !name[0] || strpbrk(name, " \t\n/"))
-                return -EINVAL;
-        if (asprintf(&spec, "/dev/mapper/%s", name) < 0)
-                return -ENOMEM;
         r = tab_load(path, true, &t, ret_why);
         if (r < 0)
                 return r;
@@ -491,14 +490,14 @@ int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char 
                 n = line_fields(t.lines[i], &copy, fields);
                 if (n < 0)
                         return n;
-                if (n < 2 || !streq(fields[0], spec))
+                if (n < 2 || !match(fields, n, data))
                         continue;
-                opts = options_with_boot_flags(n >= 4 ? fields[3] : NULL);
+                opts = options(n >= 4 ? fields[3] : NULL, data);
                 if (!opts)
                         return -ENOMEM;
                 if (n >= 4 && streq(opts, fields[3]))
                         continue;
-                if (asprintf(&comment, "# ade: %s was: %s", name, t.lines[i]) < 0 ||
+                if (asprintf(&comment, "# ade: %s was: %s", note, t.lines[i]) < 0 ||
                         asprintf(&line, "%s %s %s %s %s %s", fields[0], fields[1], n >= 3 ? fields[2] : "auto", opts,
                                 n >= 5 ? fields[4] : "0", n >= 6 ? fields[5] : "0") < 0)
                         return -ENOMEM;
@@ -511,6 +510,25 @@ int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char 
                 changed = true;
         }
         return changed ? tab_save(&t, ret_backup) : 0;
+}
+
+static bool match_spec(char *const *fields, int n, const void *data) {
+        return n >= 1 && streq(fields[0], data);
+}
+
+static char *boot_flags(const char *old, const void *data) {
+        (void)data;
+        return options_with_boot_flags(old);
+}
+
+int ade_fstab_adopt(const char *path, const char *name, char **ret_backup, char **ret_why) {
+        _cleanup_free_ char *spec = NULL;
+
+        if (!path || !name || !name[0] || strpbrk(name, " \t\n/"))
+                return -EINVAL;
+        if (asprintf(&spec, "/dev/mapper/%s", name) < 0)
+                return -ENOMEM;
+        return fstab_edit_options(path, match_spec, boot_flags, spec, name, ret_backup, ret_why);
 }
 
 /* Whether the fstab options @options have one named as @option is (the part before '='). */
@@ -528,51 +546,33 @@ static bool options_have(const char *options, const char *option) {
         return false;
 }
 
+typedef struct AddOption {
+        const char *mount_point;
+        const char *option;
+} AddOption;
+
+static bool match_mount_point(char *const *fields, int n, const void *data) {
+        _cleanup_free_ char *target = n >= 2 ? unescape(fields[1]) : NULL;
+
+        return target && streq(target, ((const AddOption *)data)->mount_point);
+}
+
+static char *with_option(const char *old, const void *data) {
+        const char *option = ((const AddOption *)data)->option;
+        char *out = NULL;
+
+        if (options_have(old, option))
+                return strdup(old);
+        return asprintf(&out, "%s,%s", old ?: "defaults", option) < 0 ? NULL : out;
+}
+
 int ade_fstab_add_option(const char *path, const char *mount_point, const char *option, const char *note,
         char **ret_backup, char **ret_why) {
-        TAB_EDIT_TURN;
-        _cleanup_(tab_done) Tab t = {};
-        bool changed = false;
-        int r;
-
         if (!path || !mount_point || !option || !option[0] || strpbrk(option, " \t\n,") || !note ||
                 strpbrk(note, " \t\n"))
                 return -EINVAL;
-        r = tab_load(path, true, &t, ret_why);
-        if (r < 0)
-                return r;
-
-        for (size_t i = 0; i < t.n; i++) {
-                _cleanup_free_ char *copy = NULL, *target = NULL, *line = NULL, *comment = NULL;
-                char *fields[TAB_FIELDS_MAX + 1];
-                int n;
-
-                if (line_is_comment(t.lines[i]))
-                        continue;
-                n = line_fields(t.lines[i], &copy, fields);
-                if (n < 0)
-                        return n;
-                if (n < 2)
-                        continue;
-                target = unescape(fields[1]);
-                if (!target)
-                        return -ENOMEM;
-                if (!streq(target, mount_point) || (n >= 4 && options_have(fields[3], option)))
-                        continue;
-                if (asprintf(&comment, "# ade: %s was: %s", note, t.lines[i]) < 0 ||
-                        asprintf(&line, "%s %s %s %s,%s %s %s", fields[0], fields[1], n >= 3 ? fields[2] : "auto",
-                                n >= 4 ? fields[3] : "defaults", option, n >= 5 ? fields[4] : "0",
-                                n >= 6 ? fields[5] : "0") < 0)
-                        return -ENOMEM;
-                r = tab_replace(&t, i, line);
-                if (r >= 0)
-                        r = tab_insert(&t, i, comment);
-                if (r < 0)
-                        return r;
-                i++;
-                changed = true;
-        }
-        return changed ? tab_save(&t, ret_backup) : 0;
+        return fstab_edit_options(path, match_mount_point, with_option,
+                &(const AddOption){.mount_point = mount_point, .option = option}, note, ret_backup, ret_why);
 }
 
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why) {
