@@ -48,3 +48,10 @@ int ade_fstab_repoint(const char *path, const AdeFsId *id, const char *mount_poi
  * line below ade's comment no longer names /dev/mapper/@name (a person edited it), nothing is
  * changed: -ESTALE with *ret_why. */
 int ade_fstab_restore(const char *path, const char *name, char **ret_backup, char **ret_why);
+
+/* The turn every edit above takes (one edit of the tables at a time per process). Another module
+ * that rewrites these tables itself (lib/ade-osboot.c) holds it from its first write to its last
+ * restore, so that a job's edit made in between is neither lost nor undone by a rollback. Not
+ * recursive: no function above may be called while it is held. */
+void ade_tab_edit_lock(void);
+void ade_tab_edit_unlock(void);
