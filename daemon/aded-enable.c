@@ -346,10 +346,11 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
 
 /* The OS volume (docs/architecture.md §9): its checks (ade-osvol) go into the plan. Refused, "OS"
  * refuses the Enable and "All" leaves it plain while the data volumes go on (adectl exits 3). The
- * boot side (the initramfs that unlocks the root from Key Vault, crypttab, fstab and grub) is not
- * installed by this version, so an eligible OS volume is planned for the dry run and then refused
- * the same way, before anything is written: the engine's first step for it
- * (AdeLuksOptions.running_root) is only taken once the reboot can open the root. */
+ * pieces exist (ade-osvol's judgement, including os-boot-unlock for a machine whose initramfs could
+ * not open the root; the engine's AdeLuksOptions.running_root; ade-osboot's boot contract) but this
+ * version of aded does not chain them into a job yet, nor resume the root after the reboot, so an
+ * eligible OS volume is planned for the dry run and then refused with os-enable, before anything is
+ * written. */
 static void prep_os(EnablePrep *e) {
         Manager *m = e->task.manager;
         _cleanup_(ade_osvol_facts_done) AdeOsvolFacts f = {};
@@ -400,9 +401,10 @@ static void prep_os(EnablePrep *e) {
                         "state VMRestartPending: reboot when convenient (ade never reboots by itself); the initramfs "
                         "opens the root with the key from Key Vault and aded encrypts it online",
                         device);
-                refused = "os-boot-unlock";
-                reason = "this version of ade does not install the initramfs unlock of the root yet, so it changes "
-                         "nothing on the OS volume; encrypt the data volumes with --volume-type DATA (or ALL)";
+                refused = "os-enable";
+                reason = "this version of aded does not yet take these steps for the OS volume (nor resume it after "
+                         "the reboot), so it changes nothing on it; encrypt the data volumes with --volume-type DATA "
+                         "(or ALL)";
                 plan_add_check(e, refused, device, false, true, reason);
         }
         if (streq(e->volume_type, "OS"))

@@ -162,6 +162,8 @@ int ade_osvol_gather(const char *sysroot, bool identity_managed, AdeOsvolFacts *
                             exists(sysroot, "/usr/share/initramfs-tools/hook-functions");
         f.cryptsetup_initramfs = exists(sysroot, "/usr/share/initramfs-tools/hooks/cryptroot");
         f.grub = exists(sysroot, "/usr/sbin/update-grub");
+        f.ade_initramfs = exists(sysroot, "/usr/share/initramfs-tools/hooks/ade") &&
+                          exists(sysroot, "/usr/share/initramfs-tools/scripts/local-top/ade");
 
         r = ade_fs_mount_entry(mountinfo, "/", &root);
         if (r <= 0) {
@@ -347,6 +349,20 @@ int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath 
                         "cryptsetup-initramfs grub2-common)",
                         f->initramfs_tools ? "" : "initramfs-tools ",
                         f->cryptsetup_initramfs ? "" : "cryptsetup-initramfs ", f->grub ? "" : "grub");
+        if (r < 0)
+                return r;
+
+        /* Without ade's hook the initramfs has no way to the key: the root would ask for a passphrase
+         * nobody knows at every boot. */
+        if (f->ade_initramfs)
+                r = ade_check_list_add(list, "os-boot-unlock", target, ADE_VERDICT_OK,
+                        "ade's initramfs hook and boot script are installed: the initramfs opens the root with "
+                        "the key from Key Vault");
+        else
+                r = ade_check_list_add(list, "os-boot-unlock", target, ADE_VERDICT_FAIL,
+                        "ade's initramfs hook (/usr/share/initramfs-tools/hooks/ade) or its boot script "
+                        "(scripts/local-top/ade) is missing, so the initramfs could not open the root; install "
+                        "ade from its package (or \"make install\" with --prefix=/usr)");
         if (r < 0)
                 return r;
 

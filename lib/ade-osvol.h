@@ -70,6 +70,7 @@ typedef struct AdeOsvolFacts {
         bool initramfs_tools;      /* update-initramfs and its hook functions */
         bool cryptsetup_initramfs; /* the cryptroot hook (cryptsetup-initramfs) */
         bool grub;                 /* update-grub */
+        bool ade_initramfs;        /* ade's own hook and boot script (initramfs/, shipped in the .deb) */
         bool identity_managed;     /* [identity] type = managed */
 } AdeOsvolFacts;
 
@@ -80,7 +81,8 @@ int ade_osvol_gather(const char *sysroot, bool identity_managed, AdeOsvolFacts *
 void ade_osvol_facts_done(AdeOsvolFacts *f);
 
 /* Appends the OS volume's checks to @list, each named (os-root-found, os-root-partition,
- * os-root-held, os-root-filesystem, os-header-place, os-boot-tools, os-identity) with the root's
+ * os-root-held, os-root-filesystem, os-header-place, os-boot-tools, os-boot-unlock, os-identity)
+ * with the root's
  * device as target, and says in *ret_path the path the volume takes: ADE_OSVOL_PATH_NONE when any
  * of them failed. 0 or -ENOMEM. No I/O. */
 int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath *ret_path);

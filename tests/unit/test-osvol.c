@@ -26,6 +26,7 @@ static AdeOsvolFacts azure_image(void) {
                 .initramfs_tools = true,
                 .cryptsetup_initramfs = true,
                 .grub = true,
+                .ade_initramfs = true,
                 .identity_managed = true,
         };
 }
@@ -155,6 +156,10 @@ START_TEST(test_evaluate_table) {
         f.cryptsetup_initramfs = false;
         rows[n++] = (Row){"no cryptsetup-initramfs", f, ADE_OSVOL_PATH_NONE, "os-boot-tools", "cryptsetup-initramfs"};
 
+        f = boot_layout();
+        f.ade_initramfs = false;
+        rows[n++] = (Row){"no ade initramfs hook", f, ADE_OSVOL_PATH_NONE, "os-boot-unlock", "hooks/ade"};
+
         f = azure_image();
         f.identity_managed = false;
         rows[n++] = (Row){"client secret", f, ADE_OSVOL_PATH_NONE, "os-identity", "type = managed"};
@@ -168,7 +173,7 @@ START_TEST(test_every_check_is_named_once) {
         _cleanup_(ade_check_list_done) AdeCheckList list = {};
         AdeOsvolFacts f = azure_image();
         static const char *const names[] = {"os-root-found", "os-root-partition", "os-root-held", "os-root-filesystem",
-                "os-header-place", "os-boot-tools", "os-identity"};
+                "os-header-place", "os-boot-tools", "os-boot-unlock", "os-identity"};
         AdeOsvolPath path;
 
         ck_assert_int_eq(ade_osvol_evaluate(&f, &list, &path), 0);
@@ -223,6 +228,8 @@ static void machine(void) {
         put("usr/share/initramfs-tools/hook-functions", "");
         put("usr/share/initramfs-tools/hooks/cryptroot", "");
         put("usr/sbin/update-grub", "");
+        put("usr/share/initramfs-tools/hooks/ade", "");
+        put("usr/share/initramfs-tools/scripts/local-top/ade", "");
 }
 
 static void machine_gone(void) {
@@ -254,7 +261,7 @@ START_TEST(test_gather_azure_image) {
         ck_assert(f.esp.mounted);
         ck_assert_str_eq(f.esp.fstype, "vfat");
         ck_assert_str_eq(f.esp.disk, "sda");
-        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub && f.identity_managed);
+        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub && f.ade_initramfs && f.identity_managed);
 
         ck_assert_int_eq(ade_osvol_evaluate(&f, &list, &path), 0);
         /* The fixture's folder has this machine's free space: enough, or the place check says why. */
@@ -300,6 +307,20 @@ START_TEST(test_gather_no_root) {
 }
 END_TEST
 
+START_TEST(test_gather_ade_initramfs_half_installed) {
+        _cleanup_(ade_osvol_facts_done) AdeOsvolFacts f = {};
+        char full[PATH_MAX];
+
+        /* The hook without its boot script builds an initramfs that never opens the root. */
+        snprintf(full, sizeof(full), "%s/usr/share/initramfs-tools/scripts/local-top/ade", root);
+        ck_assert_int_eq(unlink(full), 0);
+        put("proc/1/mountinfo", "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n");
+        ck_assert_int_eq(ade_osvol_gather(root, true, &f), 0);
+        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub);
+        ck_assert(!f.ade_initramfs);
+}
+END_TEST
+
 static Suite *osvol_suite(void) {
         Suite *s = suite_create("osvol");
         TCase *tc = ade_test_case("evaluate");
@@ -312,6 +333,7 @@ static Suite *osvol_suite(void) {
         tcase_add_test(tc, test_gather_azure_image);
         tcase_add_test(tc, test_gather_lvm_and_holders);
         tcase_add_test(tc, test_gather_no_root);
+        tcase_add_test(tc, test_gather_ade_initramfs_half_installed);
         suite_add_tcase(s, tc);
         return s;
 }
