@@ -409,10 +409,6 @@ int ade_osboot_apply(const char *prefix, const AdeOsbootRoot *root, const AdeOsb
                         goto undo;
                 changed = changed || edits[i].changed;
         }
-        if (!changed) {
-                r = 0;
-                goto finish;
-        }
 
         r = run_program(initramfs, "-u", ret_why);
         if (r < 0)
@@ -421,7 +417,7 @@ int ade_osboot_apply(const char *prefix, const AdeOsbootRoot *root, const AdeOsb
         r = run_program(grub, NULL, ret_why);
         if (r < 0)
                 goto undo;
-        r = 1;
+        r = changed;
         goto finish;
 
 undo:

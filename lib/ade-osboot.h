@@ -20,9 +20,8 @@
 
 /* The root's facts the contract names. */
 typedef struct AdeOsbootRoot {
-        const char *partuuid;  /* the root partition's GPT PARTUUID (not the filesystem's UUID) */
-        const char *luks_uuid; /* the LUKS2 header's UUID */
-        const char *header;    /* the detached header's absolute path, e.g. "/boot/luks/<uuid>.header" */
+        const char *partuuid; /* the root partition's GPT PARTUUID (not the filesystem's UUID) */
+        const char *header;   /* the detached header's absolute path, "/boot/luks/<LUKS UUID>.header" */
 } AdeOsbootRoot;
 
 /* The programs ade_osboot_apply() runs after the files are written, absolute paths; NULL for the
@@ -61,6 +60,7 @@ int ade_osboot_render_grub(char **ret);
  * the defaults). When a write or a program fails, every file already written is put back as it was
  * (a file that did not exist is removed again) and the programs that had succeeded run once more,
  * so that the initramfs and grub.cfg agree with the files again; the first failure is returned with
- * *ret_why ("update-grub exited with status 1: <its output>"). Returns 1 when anything changed, 0
- * when everything already said so (the programs are not run), or a negative errno. */
+ * *ret_why ("update-grub exited with status 1: <its output>"). The programs run even when every
+ * file already said so: a crash after the writes and before them must not leave an initramfs that
+ * knows nothing of the root. Returns 1 when a file changed, 0 when none did, or a negative errno. */
 int ade_osboot_apply(const char *prefix, const AdeOsbootRoot *root, const AdeOsbootCommands *cmds, char **ret_why);

@@ -17,7 +17,7 @@
 #define HEADER "/boot/luks/" LUKS ".header"
 #define LINE "ade-root PARTUUID=" PARTUUID " none luks,header=" HEADER
 
-static const AdeOsbootRoot root = {.partuuid = PARTUUID, .luks_uuid = LUKS, .header = HEADER};
+static const AdeOsbootRoot root = {.partuuid = PARTUUID, .header = HEADER};
 
 #define CRYPTTAB_DATA "# <target name> <source device> <key file> <options>\nade-1111 UUID=1111 none luks,nofail\n"
 #define FSTAB                                                                                                          \
@@ -250,12 +250,22 @@ START_TEST(test_apply) {
         ck_assert_str_eq(read_file(at("/log")), "initramfs [-u] argc=1 crypttab-root=yes\n"
                                                 "grub [] argc=0 crypttab-root=yes\n");
 
-        /* Again: nothing to change, nothing run, no new backup. */
+        /* Again: nothing to change and no new backup; the programs run again all the same (a crash
+         * between the writes and them must not leave an initramfs without the root). */
         ck_assert_int_eq(ade_osboot_apply(dir, &root, &cmds, &why), 0);
         ck_assert_int_eq(backups("/etc", "crypttab"), 1);
         ck_assert_int_eq(backups("/etc", "fstab"), 1);
+        ck_assert_str_eq(read_file(at("/etc/fstab")), FSTAB_AFTER);
         ck_assert_str_eq(read_file(at("/log")), "initramfs [-u] argc=1 crypttab-root=yes\n"
+                                                "grub [] argc=0 crypttab-root=yes\n"
+                                                "initramfs [-u] argc=1 crypttab-root=yes\n"
                                                 "grub [] argc=0 crypttab-root=yes\n");
+
+        /* A failure then puts back nothing it did not write: the files stay the contract. */
+        fake_program("grub", 1);
+        ck_assert_int_eq(ade_osboot_apply(dir, &root, &cmds, &why), -EIO);
+        ck_assert_str_eq(read_file(at("/etc/crypttab")), CRYPTTAB_DATA LINE "\n");
+        ck_assert_str_eq(read_file(at("/etc/fstab")), FSTAB_AFTER);
 }
 END_TEST
 
