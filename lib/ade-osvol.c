@@ -384,3 +384,26 @@ int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath 
         *ret_path = path;
         return 0;
 }
+
+static const char *const next_names[_ADE_OSVOL_NEXT_MAX] = {
+        [ADE_OSVOL_NEXT_NOTHING] = "nothing",
+        [ADE_OSVOL_NEXT_ENABLE] = "enable",
+        [ADE_OSVOL_NEXT_RESTART] = "restart",
+        [ADE_OSVOL_NEXT_RESUME] = "resume",
+};
+
+const char *ade_osvol_next_to_string(AdeOsvolNext n) {
+        return n >= 0 && n < _ADE_OSVOL_NEXT_MAX ? next_names[n] : NULL;
+}
+
+AdeOsvolNext ade_osvol_next(const AdeStateVolume *record, bool root_on_mapper) {
+        if (!record || record->kind != ADE_JOB_ENCRYPT || record->step == ADE_STEP_DONE ||
+                record->step < ADE_STEP_ESCROW)
+                return ADE_OSVOL_NEXT_NOTHING;
+        /* The initramfs opened it: the header exists and is the one the boot took, whatever step
+         * the record got to before the reboot. */
+        if (root_on_mapper)
+                return ADE_OSVOL_NEXT_RESUME;
+        /* ADE_STEP_HEADER is recorded only once the boot files name ade-root (aded-encrypt.c). */
+        return record->step >= ADE_STEP_HEADER ? ADE_OSVOL_NEXT_RESTART : ADE_OSVOL_NEXT_ENABLE;
+}

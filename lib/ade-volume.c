@@ -428,6 +428,72 @@ static dev_t disk_of(dev_t devnum) {
         return r;
 }
 
+/* The one device under the mapping at @sys (its sysfs folder): 1 and its number, 0 when it has
+ * none or several. */
+static int mapping_single_slave(const char *sys, dev_t *ret) {
+        _cleanup_free_ char *slaves = NULL;
+        unsigned maj = 0, min = 0, n = 0;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (asprintf(&slaves, "%s/slaves", sys) < 0)
+                return -ENOMEM;
+        d = opendir(slaves);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while (r >= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *dev = NULL, *text = NULL;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&dev, "%s/%s/dev", slaves, de->d_name) < 0)
+                        r = -ENOMEM;
+                else if ((r = ade_read_file(dev, &text, NULL, NULL)) >= 0 && sscanf(text, "%u:%u", &maj, &min) != 2)
+                        r = -EBADMSG;
+                n++;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (n != 1)
+                return 0; /* a mapping over several devices is not ade's root */
+        *ret = makedev(maj, min);
+        return 1;
+}
+
+int ade_volume_root_mapper_backing(const char *name, dev_t *ret) {
+        _cleanup_free_ char *path = NULL, *dm_name = NULL;
+        struct stat root;
+        dev_t backing = 0;
+        char sys[64];
+        int r;
+
+        assert(name);
+
+        if (stat("/", &root) < 0)
+                return -errno;
+        if (major(root.st_dev) == 0)
+                return 0;
+        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", major(root.st_dev), minor(root.st_dev));
+        if (asprintf(&path, "%s/dm/name", sys) < 0)
+                return -ENOMEM;
+        r = ade_read_file(path, &dm_name, NULL, NULL);
+        if (r == -ENOENT)
+                return 0; /* not a device-mapper device */
+        if (r < 0)
+                return r;
+        dm_name[strcspn(dm_name, "\n")] = 0;
+        if (!streq(dm_name, name))
+                return 0;
+        r = mapping_single_slave(sys, &backing);
+        if (r <= 0)
+                return r;
+        if (ret)
+                *ret = backing;
+        return 1;
+}
+
 static int add_probe(AdeVolume ***l, size_t *n, const char *device, AdeVolumeType type, bool format_all) {
         AdeVolume *v = NULL;
         int r;
@@ -474,9 +540,15 @@ int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***r
         if (config && config->volumes.os)
                 r = add_probe(&l, &n, config->volumes.os, ADE_VOLUME_OS, format_all);
         else if (stat("/", &root_st) == 0 && major(root_st.st_dev) != 0) {
+                dev_t root_dev = root_st.st_dev;
                 char node[64];
-                snprintf(node, sizeof(node), "/dev/block/%u:%u", major(root_st.st_dev), minor(root_st.st_dev));
-                os_disk = disk_of(root_st.st_dev);
+
+                /* Opened by the initramfs (docs/architecture.md §9): the OS volume is the partition
+                 * under ade-root, as a data volume is its device and not its mapping. */
+                if (ade_volume_root_mapper_backing("ade-root", &root_dev) < 0)
+                        root_dev = root_st.st_dev;
+                snprintf(node, sizeof(node), "/dev/block/%u:%u", major(root_dev), minor(root_dev));
+                os_disk = disk_of(root_dev);
                 r = add_probe(&l, &n, node, ADE_VOLUME_OS, format_all);
         } else
                 r = 0; /* / on a virtual filesystem (a container): no OS volume to speak of */

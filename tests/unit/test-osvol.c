@@ -321,12 +321,57 @@ START_TEST(test_gather_ade_initramfs_half_installed) {
 }
 END_TEST
 
+/* What the OS volume's record asks for, at aded's start and in Show (docs/architecture.md §9). */
+static const struct {
+        const char *name;
+        bool record;
+        AdeJobKind kind;
+        AdeJobStep step;
+        bool on_mapper;
+        AdeOsvolNext next;
+} next_rows[] = {
+        {"no record", false, ADE_JOB_ENCRYPT, ADE_STEP_NONE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"no record, on the mapper", false, ADE_JOB_ENCRYPT, ADE_STEP_NONE, true, ADE_OSVOL_NEXT_NOTHING},
+        {"stopped before the escrow", true, ADE_JOB_ENCRYPT, ADE_STEP_KEYFILE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"escrowed, no header yet", true, ADE_JOB_ENCRYPT, ADE_STEP_ESCROW, false, ADE_OSVOL_NEXT_ENABLE},
+        {"header written, boot files not yet", true, ADE_JOB_ENCRYPT, ADE_STEP_SHRINK, false, ADE_OSVOL_NEXT_ENABLE},
+        {"boot files written, before the reboot", true, ADE_JOB_ENCRYPT, ADE_STEP_HEADER, false,
+                ADE_OSVOL_NEXT_RESTART},
+        {"after the reboot, on ade-root", true, ADE_JOB_ENCRYPT, ADE_STEP_HEADER, true, ADE_OSVOL_NEXT_RESUME},
+        /* A crash after the boot files and before their step: the boot opened it all the same. */
+        {"on ade-root, the step not recorded", true, ADE_JOB_ENCRYPT, ADE_STEP_SHRINK, true, ADE_OSVOL_NEXT_RESUME},
+        {"reencryption ended, not recorded done", true, ADE_JOB_ENCRYPT, ADE_STEP_REENCRYPT, true,
+                ADE_OSVOL_NEXT_RESUME},
+        {"done", true, ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, ADE_OSVOL_NEXT_NOTHING},
+        {"done, off the mapper", true, ADE_JOB_ENCRYPT, ADE_STEP_DONE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"a decryption's record", true, ADE_JOB_DECRYPT, ADE_STEP_HEADER, true, ADE_OSVOL_NEXT_NOTHING},
+};
+
+START_TEST(test_next_table) {
+        AdeStateVolume record = {.kind = next_rows[_i].kind, .step = next_rows[_i].step};
+        AdeOsvolNext next = ade_osvol_next(next_rows[_i].record ? &record : NULL, next_rows[_i].on_mapper);
+
+        ck_assert_msg(next == next_rows[_i].next, "%s: %s, want %s", next_rows[_i].name, ade_osvol_next_to_string(next),
+                ade_osvol_next_to_string(next_rows[_i].next));
+}
+END_TEST
+
+START_TEST(test_next_names) {
+        ck_assert_str_eq(ade_osvol_next_to_string(ADE_OSVOL_NEXT_RESTART), "restart");
+        ck_assert_str_eq(ade_osvol_next_to_string(ADE_OSVOL_NEXT_RESUME), "resume");
+        ck_assert_ptr_null(ade_osvol_next_to_string(_ADE_OSVOL_NEXT_MAX));
+        ck_assert_ptr_null(ade_osvol_next_to_string(_ADE_OSVOL_NEXT_INVALID));
+}
+END_TEST
+
 static Suite *osvol_suite(void) {
         Suite *s = suite_create("osvol");
         TCase *tc = ade_test_case("evaluate");
 
         tcase_add_test(tc, test_evaluate_table);
         tcase_add_test(tc, test_every_check_is_named_once);
+        tcase_add_loop_test(tc, test_next_table, 0, (int)ELEMENTSOF(next_rows));
+        tcase_add_test(tc, test_next_names);
         suite_add_tcase(s, tc);
         tc = ade_test_case("gather");
         tcase_add_checked_fixture(tc, machine, machine_gone);
