@@ -428,55 +428,59 @@ static dev_t disk_of(dev_t devnum) {
         return r;
 }
 
-/* The one device under the mapping at @sys (its sysfs folder): 1 and its number, 0 when it has
- * none or several. */
-static int mapping_single_slave(const char *sys, dev_t *ret) {
-        _cleanup_free_ char *slaves = NULL;
-        unsigned maj = 0, min = 0, n = 0;
+/* The devices at the bottom of the mapping @devnum (sysfs under @sysfs): itself when it is no
+ * device-mapper device, else those under its slaves, recursively. A mapping in the middle of an
+ * online reencryption sits on helper mappings of libcryptsetup's (<name>-overlay,
+ * <name>-hotzone-*) that all end on the one partition. *n grows; the first leaf found is in
+ * *ret_leaf; 1 as soon as a second, different leaf is seen. */
+static int mapping_leaves(const char *sysfs, dev_t devnum, unsigned depth, dev_t *ret_leaf, unsigned *n) {
+        _cleanup_free_ char *dm = NULL, *slaves = NULL;
         struct dirent *de;
         DIR *d;
         int r = 0;
 
-        if (asprintf(&slaves, "%s/slaves", sys) < 0)
+        if (asprintf(&dm, "%s/dev/block/%u:%u/dm", sysfs, major(devnum), minor(devnum)) < 0 ||
+                asprintf(&slaves, "%s/dev/block/%u:%u/slaves", sysfs, major(devnum), minor(devnum)) < 0)
                 return -ENOMEM;
+        if (access(dm, F_OK) < 0) {
+                if (*n > 0 && *ret_leaf != devnum)
+                        return 1;
+                *ret_leaf = devnum;
+                (*n)++;
+                return 0;
+        }
+        if (depth > 16)
+                return -ELOOP;
         d = opendir(slaves);
         if (!d)
                 return errno == ENOENT ? 0 : -errno;
-        while (r >= 0 && (de = readdir(d))) {
+        while (r == 0 && (de = readdir(d))) {
                 _cleanup_free_ char *dev = NULL, *text = NULL;
+                unsigned maj, min;
 
                 if (de->d_name[0] == '.')
                         continue;
                 if (asprintf(&dev, "%s/%s/dev", slaves, de->d_name) < 0)
                         r = -ENOMEM;
-                else if ((r = ade_read_file(dev, &text, NULL, NULL)) >= 0 && sscanf(text, "%u:%u", &maj, &min) != 2)
-                        r = -EBADMSG;
-                n++;
+                else if ((r = ade_read_file(dev, &text, NULL, NULL)) >= 0)
+                        r = sscanf(text, "%u:%u", &maj, &min) != 2
+                                    ? -EBADMSG
+                                    : mapping_leaves(sysfs, makedev(maj, min), depth + 1, ret_leaf, n);
         }
         closedir(d);
-        if (r < 0)
-                return r;
-        if (n != 1)
-                return 0; /* a mapping over several devices is not ade's root */
-        *ret = makedev(maj, min);
-        return 1;
+        return r;
 }
 
-int ade_volume_root_mapper_backing(const char *name, dev_t *ret) {
+int ade_volume_mapping_backing(const char *sysfs, dev_t devnum, const char *name, dev_t *ret) {
         _cleanup_free_ char *path = NULL, *dm_name = NULL;
-        struct stat root;
         dev_t backing = 0;
-        char sys[64];
+        unsigned n = 0;
         int r;
 
+        assert(sysfs);
         assert(name);
 
-        if (stat("/", &root) < 0)
-                return -errno;
-        if (major(root.st_dev) == 0)
-                return 0;
-        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", major(root.st_dev), minor(root.st_dev));
-        if (asprintf(&path, "%s/dm/name", sys) < 0)
+        if (asprintf(&path, "%s/dev/block/%u:%u/dm/name", sysfs, major(devnum), minor(devnum)) < 0)
                 return -ENOMEM;
         r = ade_read_file(path, &dm_name, NULL, NULL);
         if (r == -ENOENT)
@@ -486,12 +490,24 @@ int ade_volume_root_mapper_backing(const char *name, dev_t *ret) {
         dm_name[strcspn(dm_name, "\n")] = 0;
         if (!streq(dm_name, name))
                 return 0;
-        r = mapping_single_slave(sys, &backing);
-        if (r <= 0)
+        r = mapping_leaves(sysfs, devnum, 0, &backing, &n);
+        if (r < 0)
                 return r;
+        if (r > 0 || n == 0)
+                return 0; /* over several devices (or none): not ade's root */
         if (ret)
                 *ret = backing;
         return 1;
+}
+
+int ade_volume_root_mapper_backing(const char *name, dev_t *ret) {
+        struct stat root;
+
+        if (stat("/", &root) < 0)
+                return -errno;
+        if (major(root.st_dev) == 0)
+                return 0;
+        return ade_volume_mapping_backing("/sys", root.st_dev, name, ret);
 }
 
 static int add_probe(AdeVolume ***l, size_t *n, const char *device, AdeVolumeType type, bool format_all) {
