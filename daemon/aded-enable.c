@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/sysmacros.h>
 
 #include "ade-http.h"
 #include "ade-json.h"
@@ -345,11 +346,34 @@ static void prep_volume_offline(EnablePrep *e, AdeVolume *v) {
 }
 
 /* The OS volume (docs/architecture.md §9): its checks (ade-osvol) go into the plan. Refused, "OS"
- * refuses the Enable and "All" leaves it plain while the data volumes go on (adectl exits 3). The
- * boot side (the initramfs that unlocks the root from Key Vault, crypttab, fstab and grub) is not
- * installed by this version, so an eligible OS volume is planned for the dry run and then refused
- * the same way, before anything is written: the engine's first step for it
- * (AdeLuksOptions.running_root) is only taken once the reboot can open the root. */
+ * refuses the Enable and "All" leaves it plain while the data volumes go on (adectl exits 3).
+ * Eligible, it joins the volumes of the Enable: its job (aded-osroot.c) escrows the key,
+ * initialises the detached header while the root stays mounted, writes the boot contract and
+ * leaves it VMRestartPending until the reboot. */
+/* The eligible root, as discovery describes it, joins the volumes of the Enable. */
+static int prep_os_volume(EnablePrep *e, const AdeOsvolFacts *f) {
+        _cleanup_(ade_volume_freep) AdeVolume *v = NULL;
+        AdeVolume **grown;
+        char node[64];
+        size_t n = 0;
+        int r;
+
+        snprintf(node, sizeof(node), "/dev/block/%u:%u", major(f->root_devnum), minor(f->root_devnum));
+        r = ade_volume_probe(node, ADE_VOLUME_OS, false, &v);
+        if (r < 0)
+                return r;
+        while (e->volumes[n])
+                n++;
+        grown = realloc(e->volumes, (n + 2) * sizeof(AdeVolume *));
+        if (!grown)
+                return -ENOMEM;
+        e->volumes = grown;
+        e->volumes[n] = v;
+        e->volumes[n + 1] = NULL;
+        prep_eligible(e, TAKE_PTR(v));
+        return 0;
+}
+
 static void prep_os(EnablePrep *e) {
         Manager *m = e->task.manager;
         _cleanup_(ade_osvol_facts_done) AdeOsvolFacts f = {};
@@ -400,10 +424,17 @@ static void prep_os(EnablePrep *e) {
                         "state VMRestartPending: reboot when convenient (ade never reboots by itself); the initramfs "
                         "opens the root with the key from Key Vault and aded encrypts it online",
                         device);
-                refused = "os-boot-unlock";
-                reason = "this version of ade does not install the initramfs unlock of the root yet, so it changes "
-                         "nothing on the OS volume; encrypt the data volumes with --volume-type DATA (or ALL)";
+                if (prep_os_volume(e, &f) >= 0) {
+                        ade_check_list_done(&list);
+                        return;
+                }
+                refused = "os-root-found";
+                reason = "the OS volume could not be probed as a block device";
                 plan_add_check(e, refused, device, false, true, reason);
+        }
+        if (!refused) {
+                ade_check_list_done(&list);
+                return;
         }
         if (streq(e->volume_type, "OS"))
                 prep_refuse(e, refused, reason);
@@ -432,7 +463,7 @@ static void *prep_thread(void *userdata) {
         json_object_object_add(e->plan, "steps", e->steps);
         while (e->volumes[n])
                 n++;
-        e->eligible = calloc(n + 1, sizeof(AdeVolume *));
+        e->eligible = calloc(n + 2, sizeof(AdeVolume *)); /* the data volumes, and the OS volume */
         if (!e->eligible) {
                 e->result = -ENOMEM;
                 goto finish;

@@ -12,6 +12,7 @@
 #include "aded-job.h"
 #include "aded-keys.h"
 #include "aded-manager.h"
+#include "aded-osroot.h"
 #include "aded-reopen.h"
 #include "aded-verify.h"
 #include "aded-worker.h"
@@ -96,6 +97,10 @@ static int encrypt_hook(AdeLuksStep step, void *userdata) {
         case ADE_LUKS_STEP_SHRUNK:
                 return hook_record(h, ADE_STEP_SHRINK, NULL, NULL);
         case ADE_LUKS_STEP_HEADER_WRITTEN:
+                /* The OS volume's header alone does not open it at the next boot: ADE_STEP_HEADER waits
+                 * for the boot files (aded-osroot.c). */
+                if (job_volume(j)->type == ADE_VOLUME_OS)
+                        return hook_record(h, ADE_STEP_SHRINK, NULL, NULL);
                 job_set_phase(j, "encrypting");
                 return hook_record(h, ADE_STEP_HEADER, NULL, NULL);
         default:
@@ -146,7 +151,7 @@ static int encrypt_escrow(
 
         job_set_phase(j, "preconditions");
         /* Online, the engine plans once the volume is unmounted (encrypt_online()). */
-        r = m->dm && v->mountpoint ? 0 : ade_luks_plan(v, o, &plan, &engine_error);
+        r = m->dm && v->mountpoint && !o->running_root ? 0 : ade_luks_plan(v, o, &plan, &engine_error);
         ade_luks_plan_done(&plan);
         if (r < 0)
                 return job_fail(j, r, NULL, NULL, "%s cannot be encrypted: %s", device,
@@ -365,13 +370,24 @@ int aded_encrypt_run(Job *j) {
         AdeLuksPlan plan = {};
         AdeLuksOptions o;
         AdeLuksStatus st;
-        bool fresh;
+        bool fresh, os = job_volume(j)->type == ADE_VOLUME_OS;
+        _cleanup_free_ char *os_header_dir = NULL;
         int r;
 
         job_engine_options(j, &o);
         o.hook = encrypt_hook;
         o.hook_userdata = &hook;
         o.planned = &hook.planned;
+        if (os && aded_osroot_on_mapper(device) <= 0) {
+                /* The running root: its header goes where the initramfs reads it (§9), and the plan
+                 * before the escrow is the running root's (detached, nothing written to it). */
+                r = aded_osroot_header_dir(job_manager(j), &os_header_dir, &engine_error);
+                if (r < 0)
+                        return job_fail(j, r, NULL, NULL, "the OS volume %s cannot be encrypted: %s", device,
+                                engine_error ?: strerror(-r));
+                o.header_dir = os_header_dir;
+                o.running_root = o.init_only = true;
+        }
 
         r = aded_state_get(job_manager(j)->state, job_key(j), &record);
         if (r < 0)
@@ -410,7 +426,16 @@ int aded_encrypt_run(Job *j) {
         if (r < 0)
                 return r;
 
-        r = encrypt_data(j, record, header, token, keyfile, &o, &plan, &engine_error);
+        if (os) {
+                /* Resumed online once "/" is on ade-root; until then it waits for the reboot (1). */
+                r = aded_osroot_encrypt(j, record, header, token, keyfile, &o, &plan, &engine_error);
+                if (r > 0) {
+                        ade_luks_plan_done(&hook.planned);
+                        ade_luks_plan_done(&plan);
+                        return 0;
+                }
+        } else
+                r = encrypt_data(j, record, header, token, keyfile, &o, &plan, &engine_error);
         ade_luks_plan_done(&hook.planned);
         if (plan.header_path)
                 (void)job_record_step(j, _ADE_JOB_STEP_INVALID, aded_state_set_header_path, plan.header_path);
@@ -428,7 +453,7 @@ int aded_encrypt_run(Job *j) {
         if (ade_luks_status(device, header ?: plan.header_path, &st) >= 0 && st.uuid[0])
                 (void)job_record_step(j, ADE_STEP_REENCRYPT, aded_state_set_uuid, st.uuid);
         /* Before the last step: a crash in between writes the lines again (they are idempotent). */
-        if (st.uuid[0])
+        if (st.uuid[0] && !os) /* the OS volume's lines are the boot contract's (aded-osroot.c) */
                 aded_boot_add(j, st.uuid, header ?: plan.header_path);
         /* An error of an earlier attempt is history now. */
         r = job_record_step(j, ADE_STEP_DONE, clear_error, NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ade-log.h"
 #include "aded-manager.h"
+#include "aded-osroot.h"
 #include "aded-resume.h"
 
 /* What @record says to do at start: 1 with the job's type and parameters, 0 for nothing. */
@@ -87,5 +88,6 @@ int aded_resume_jobs(Manager *m) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        /* The OS volume: resumed only under ade-root, never opened here (docs/architecture.md §9). */
+        return aded_osroot_resume(m);
 }

@@ -2,6 +2,8 @@
 #include <assert.h>
 
 #include "ade-json.h"
+#include "ade-osboot.h"
+#include "ade-osvol.h"
 #include "aded-view.h"
 
 static const char *const volume_state_table[_ADED_VOLUME_STATE_MAX] = {
@@ -155,11 +157,32 @@ static char *decide_mapper_mount(const AdedVolumeFacts *f, AdedVolumeView *v) {
         return why;
 }
 
+/* The OS volume's initialised header waits for the reboot that opens it as ade-root, never for
+ * aded's start (docs/architecture.md §9): what the record asks for says which. */
+static const char *decide_os_waiting(const AdedVolumeFacts *f, AdedVolumeView *v, const char *message) {
+        if (f->volume->type != ADE_VOLUME_OS || v->state != ADED_ENCRYPTION_IN_PROGRESS)
+                return message;
+        switch (ade_osvol_next(f->record, streq_ptr(f->mapper, ADE_OSBOOT_MAPPER))) {
+        case ADE_OSVOL_NEXT_RESTART:
+                v->state = ADED_VM_RESTART_PENDING;
+                return "the header is initialised and the boot files name " ADE_OSBOOT_MAPPER
+                       ": reboot when convenient; the initramfs opens it with the key from Key Vault and aded "
+                       "encrypts it online";
+        case ADE_OSVOL_NEXT_ENABLE:
+                v->state = ADED_ENCRYPTION_PENDING;
+                return "the Enable of the OS volume stopped before the boot files named " ADE_OSBOOT_MAPPER
+                       "; run 'adectl enable --volume-type OS' again";
+        default:
+                return message;
+        }
+}
+
 static int decide_no_job(const AdedVolumeFacts *f, AdedVolumeView *v) {
         _cleanup_free_ char *why = NULL, *locked = NULL;
         const char *message;
 
         message = decide_header_state(f, v);
+        message = decide_os_waiting(f, v, message);
         decide_header_fields(f, v);
         why = decide_mapper_mount(f, v);
         if (!message && v->state == ADED_ENCRYPTED)

@@ -31,6 +31,7 @@ void ade_fs_info_done(AdeFsInfo *i) {
         i->uuid = mfree(i->uuid);
         i->label = mfree(i->label);
         i->usage = mfree(i->usage);
+        i->part_uuid = mfree(i->part_uuid);
 }
 
 static void blkid_free_probep(blkid_probe *p) {
@@ -79,7 +80,8 @@ int ade_fs_probe(const char *device, AdeFsInfo *ret) {
         }
 
         if (probe_dup(pr, "TYPE", &info.type) < 0 || probe_dup(pr, "UUID", &info.uuid) < 0 ||
-                probe_dup(pr, "LABEL", &info.label) < 0 || probe_dup(pr, "USAGE", &info.usage) < 0) {
+                probe_dup(pr, "LABEL", &info.label) < 0 || probe_dup(pr, "USAGE", &info.usage) < 0 ||
+                probe_dup(pr, "PART_ENTRY_UUID", &info.part_uuid) < 0) {
                 ade_fs_info_done(&info);
                 return -ENOMEM;
         }

@@ -18,7 +18,8 @@ typedef struct AdeFsInfo {
         char *type; /* "ext4", "xfs", "swap", "crypto_LUKS", ...; NULL when nothing is found */
         char *uuid;
         char *label;
-        char *usage; /* "filesystem", "crypto", "raid", "other"; NULL when nothing is found */
+        char *usage;     /* "filesystem", "crypto", "raid", "other"; NULL when nothing is found */
+        char *part_uuid; /* a partition's entry UUID (GPT PARTUUID; MBR "<disk id>-<nn>"), else NULL */
 } AdeFsInfo;
 
 void ade_fs_info_done(AdeFsInfo *i);

@@ -143,6 +143,77 @@ int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_
         return ade_fsync_parent(path);
 }
 
+int ade_read_file(const char *path, char **ret, size_t *ret_size, mode_t *ret_mode) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, allocated = 0;
+        struct stat st;
+
+        assert(path);
+        assert(ret);
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (allocated - size < 4096) {
+                        char *grown = realloc(buf, allocated + 65536);
+
+                        if (!grown)
+                                return -ENOMEM;
+                        buf = grown;
+                        allocated += 65536;
+                }
+                k = read(fd, buf + size, allocated - size - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                size += (size_t)k;
+        }
+        buf[size] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        if (ret_mode)
+                *ret_mode = st.st_mode & 07777;
+        return 0;
+}
+
+int ade_write_backup(const char *path, const void *data, size_t size, mode_t mode, char **ret_backup) {
+        _cleanup_free_ char *name = NULL;
+        char stamp[32];
+        struct tm tm;
+        time_t now = time(NULL);
+        int r;
+
+        assert(path);
+
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+        for (unsigned i = 0;; i++) {
+                name = mfree(name);
+                if ((i == 0 ? asprintf(&name, "%s.ade-%s", path, stamp)
+                            : asprintf(&name, "%s.ade-%s.%u", path, stamp, i)) < 0)
+                        return -ENOMEM;
+                if (access(name, F_OK) < 0 && errno == ENOENT)
+                        break;
+                if (i > 1000)
+                        return -EEXIST;
+        }
+        r = ade_write_file_atomic(name, data, size, mode);
+        if (r < 0)
+                return r;
+        if (ret_backup)
+                *ret_backup = TAKE_PTR(name);
+        return 0;
+}
+
 int ade_spawn(const char *path, char *const argv[], const AdeSpawnFd *fds, size_t n_fds, const sigset_t *blocked,
         pid_t *ret_pid) {
         posix_spawn_file_actions_t actions;

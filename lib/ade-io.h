@@ -44,6 +44,16 @@ int ade_mkdir_private(const char *dir);
  * -errno (the temporary file is removed on failure). */
 int ade_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
+/* Reads the whole file @path: 0 with its bytes in *ret (NUL-terminated, *ret_size without the NUL;
+ * optional) and its permission bits in *ret_mode (optional), or -errno (-ENOENT when missing). */
+int ade_read_file(const char *path, char **ret, size_t *ret_size, mode_t *ret_mode);
+
+/* Keeps @size bytes of @data (a file's old contents, before ade changes it) in a new file
+ * "<path>.ade-<UTC time>" with @mode ("<path>.ade-<UTC time>.<N>" when that exists: never over an
+ * earlier backup), written as ade_write_file_atomic() writes. Returns 0 and its name in
+ * *ret_backup (optional), or -errno. */
+int ade_write_backup(const char *path, const void *data, size_t size, mode_t mode, char **ret_backup);
+
 /* A descriptor a child process receives: @fd becomes @target in the child (dup2(), so the copy stays
  * open across exec). */
 typedef struct AdeSpawnFd {

@@ -144,7 +144,11 @@ static int plan_volume(const AdeVolume *v, const AdeLuksOptions *o, bool writing
         if (r < 0)
                 return -ENOMEM;
 
-        if (p.header == ADE_LUKS_HEADER_DETACHED) {
+        if (p.header == ADE_LUKS_HEADER_DETACHED && o->running_root && o->uuid) {
+                /* The name the boot contract's crypttab line gives it (docs/architecture.md §9). */
+                if (asprintf(&p.header_path, "%s/%s.header", o->header_dir, o->uuid) < 0)
+                        return -ENOMEM;
+        } else if (p.header == ADE_LUKS_HEADER_DETACHED) {
                 r = detached_header_path(v, o->header_dir, &p.header_path);
                 if (r < 0)
                         return r;

@@ -183,7 +183,8 @@ typedef struct AdeLuksOptions {
         bool running_root;                /* encrypt: @v is the running system's root, mounted and never
                                            * unmounted (docs/architecture.md §9): only with init_only and
                                            * without active_name. The plan is a detached header in
-                                           * header_dir and nothing is written to the device; the next
+                                           * header_dir (named "<uuid>.header" when @uuid is given)
+                                           * and nothing is written to the device; the next
                                            * boot's initramfs opens it as "ade-root" and ade_luks_resume()
                                            * continues online. A header already initialised for it is
                                            * kept as it is (never resumed here: that would write under

@@ -162,6 +162,8 @@ int ade_osvol_gather(const char *sysroot, bool identity_managed, AdeOsvolFacts *
                             exists(sysroot, "/usr/share/initramfs-tools/hook-functions");
         f.cryptsetup_initramfs = exists(sysroot, "/usr/share/initramfs-tools/hooks/cryptroot");
         f.grub = exists(sysroot, "/usr/sbin/update-grub");
+        f.ade_initramfs = exists(sysroot, "/usr/share/initramfs-tools/hooks/ade") &&
+                          exists(sysroot, "/usr/share/initramfs-tools/scripts/local-top/ade");
 
         r = ade_fs_mount_entry(mountinfo, "/", &root);
         if (r <= 0) {
@@ -350,6 +352,20 @@ int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath 
         if (r < 0)
                 return r;
 
+        /* Without ade's hook the initramfs has no way to the key: the root would ask for a passphrase
+         * nobody knows at every boot. */
+        if (f->ade_initramfs)
+                r = ade_check_list_add(list, "os-boot-unlock", target, ADE_VERDICT_OK,
+                        "ade's initramfs hook and boot script are installed: the initramfs opens the root with "
+                        "the key from Key Vault");
+        else
+                r = ade_check_list_add(list, "os-boot-unlock", target, ADE_VERDICT_FAIL,
+                        "ade's initramfs hook (/usr/share/initramfs-tools/hooks/ade) or its boot script "
+                        "(scripts/local-top/ade) is missing, so the initramfs could not open the root; install "
+                        "ade from its package (or \"make install\" with --prefix=/usr)");
+        if (r < 0)
+                return r;
+
         if (f->identity_managed)
                 r = ade_check_list_add(list, "os-identity", target, ADE_VERDICT_OK,
                         "the initramfs takes its token from the VM's managed identity (IMDS)");
@@ -367,4 +383,27 @@ int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath 
                         return 0;
         *ret_path = path;
         return 0;
+}
+
+static const char *const next_names[_ADE_OSVOL_NEXT_MAX] = {
+        [ADE_OSVOL_NEXT_NOTHING] = "nothing",
+        [ADE_OSVOL_NEXT_ENABLE] = "enable",
+        [ADE_OSVOL_NEXT_RESTART] = "restart",
+        [ADE_OSVOL_NEXT_RESUME] = "resume",
+};
+
+const char *ade_osvol_next_to_string(AdeOsvolNext n) {
+        return n >= 0 && n < _ADE_OSVOL_NEXT_MAX ? next_names[n] : NULL;
+}
+
+AdeOsvolNext ade_osvol_next(const AdeStateVolume *record, bool root_on_mapper) {
+        if (!record || record->kind != ADE_JOB_ENCRYPT || record->step == ADE_STEP_DONE ||
+                record->step < ADE_STEP_ESCROW)
+                return ADE_OSVOL_NEXT_NOTHING;
+        /* The initramfs opened it: the header exists and is the one the boot took, whatever step
+         * the record got to before the reboot. */
+        if (root_on_mapper)
+                return ADE_OSVOL_NEXT_RESUME;
+        /* ADE_STEP_HEADER is recorded only once the boot files name ade-root (aded-encrypt.c). */
+        return record->step >= ADE_STEP_HEADER ? ADE_OSVOL_NEXT_RESTART : ADE_OSVOL_NEXT_ENABLE;
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "ade-precheck.h"
+#include "ade-state.h"
 
 /* Whether the OS volume can be encrypted, and how (docs/architecture.md §9, "OS volume").
  *
@@ -70,6 +71,7 @@ typedef struct AdeOsvolFacts {
         bool initramfs_tools;      /* update-initramfs and its hook functions */
         bool cryptsetup_initramfs; /* the cryptroot hook (cryptsetup-initramfs) */
         bool grub;                 /* update-grub */
+        bool ade_initramfs;        /* ade's own hook and boot script (initramfs/, shipped in the .deb) */
         bool identity_managed;     /* [identity] type = managed */
 } AdeOsvolFacts;
 
@@ -80,7 +82,27 @@ int ade_osvol_gather(const char *sysroot, bool identity_managed, AdeOsvolFacts *
 void ade_osvol_facts_done(AdeOsvolFacts *f);
 
 /* Appends the OS volume's checks to @list, each named (os-root-found, os-root-partition,
- * os-root-held, os-root-filesystem, os-header-place, os-boot-tools, os-identity) with the root's
+ * os-root-held, os-root-filesystem, os-header-place, os-boot-tools, os-boot-unlock, os-identity)
+ * with the root's
  * device as target, and says in *ret_path the path the volume takes: ADE_OSVOL_PATH_NONE when any
  * of them failed. 0 or -ENOMEM. No I/O. */
 int ade_osvol_evaluate(const AdeOsvolFacts *f, AdeCheckList *list, AdeOsvolPath *ret_path);
+
+/* What the OS volume's state record asks for, from the record (NULL: none) and whether "/" is
+ * mounted from /dev/mapper/ade-root sitting on the record's device (docs/architecture.md §9):
+ * the same decision at aded's start (resume or wait) and in Show (VMRestartPending). No I/O. */
+typedef enum AdeOsvolNext {
+        ADE_OSVOL_NEXT_NOTHING, /* no unfinished encryption of the root, or stopped before the escrow
+                                 * (nothing was written) */
+        ADE_OSVOL_NEXT_ENABLE,  /* Enable stopped after the escrow and before the boot files named
+                                 * ade-root: the next boot would not open it; Enable again finishes */
+        ADE_OSVOL_NEXT_RESTART, /* the header is initialised and the boot files written: the
+                                 * reencryption waits for the reboot; never resumed nor opened here */
+        ADE_OSVOL_NEXT_RESUME,  /* "/" is on /dev/mapper/ade-root: the reencryption continues online */
+        _ADE_OSVOL_NEXT_MAX,
+        _ADE_OSVOL_NEXT_INVALID = -EINVAL,
+} AdeOsvolNext;
+
+/* "nothing", "enable", "restart", "resume". */
+const char *ade_osvol_next_to_string(AdeOsvolNext n);
+AdeOsvolNext ade_osvol_next(const AdeStateVolume *record, bool root_on_mapper);

@@ -33,6 +33,14 @@ static pthread_mutex_t *tab_edit_begin(void) {
         return &tab_edit_lock;
 }
 
+void ade_tab_edit_lock(void) {
+        pthread_mutex_lock(&tab_edit_lock);
+}
+
+void ade_tab_edit_unlock(void) {
+        pthread_mutex_unlock(&tab_edit_lock);
+}
+
 static void tab_edit_endp(pthread_mutex_t **lock) {
         pthread_mutex_unlock(*lock);
 }
@@ -201,43 +209,14 @@ static int tab_replace(Tab *t, size_t at, const char *line) {
 
 /* The old file to "<path>.ade-<UTC time>[.N]", never over an earlier backup. */
 static int tab_backup(const Tab *t, char **ret_backup) {
-        _cleanup_free_ char *old = NULL, *name = NULL;
-        _cleanup_(fclosep) FILE *f = NULL;
-        char stamp[32];
-        struct tm tm;
-        time_t now = time(NULL);
+        _cleanup_free_ char *old = NULL;
         size_t size = 0;
-        long length;
+        int r;
 
-        f = fopen(t->path, "re");
-        if (!f)
-                return -errno;
-        if (fseek(f, 0, SEEK_END) < 0 || (length = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
-                return -errno;
-        old = malloc((size_t)length + 1);
-        if (!old)
-                return -ENOMEM;
-        size = fread(old, 1, (size_t)length, f);
-        if (ferror(f))
-                return -EIO;
-
-        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-        for (unsigned i = 0;; i++) {
-                name = mfree(name);
-                if ((i == 0 ? asprintf(&name, "%s.ade-%s", t->path, stamp)
-                            : asprintf(&name, "%s.ade-%s.%u", t->path, stamp, i)) < 0)
-                        return -ENOMEM;
-                if (access(name, F_OK) < 0 && errno == ENOENT)
-                        break;
-                if (i > 1000)
-                        return -EEXIST;
-        }
-        int r = ade_write_file_atomic(name, old, size, t->mode);
+        r = ade_read_file(t->path, &old, &size, NULL);
         if (r < 0)
                 return r;
-        if (ret_backup)
-                *ret_backup = TAKE_PTR(name);
-        return 0;
+        return ade_write_backup(t->path, old, size, t->mode, ret_backup);
 }
 
 /* Returns 1 (the table changed) or a negative errno. */

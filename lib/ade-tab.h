@@ -75,3 +75,10 @@ void ade_crypttab_entries_free(AdeCrypttabEntry *entries, size_t n);
 
 /* The lines of crypttab that are not comments, in order. Reads only; same refusals as above. */
 int ade_crypttab_read(const char *path, AdeCrypttabEntry **ret, size_t *ret_n, char **ret_why);
+
+/* The turn every edit above takes (one edit of the tables at a time per process). Another module
+ * that rewrites these tables itself (lib/ade-osboot.c) holds it from its first write to its last
+ * restore, so that a job's edit made in between is neither lost nor undone by a rollback. Not
+ * recursive: no function above may be called while it is held. */
+void ade_tab_edit_lock(void);
+void ade_tab_edit_unlock(void);

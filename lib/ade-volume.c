@@ -428,6 +428,88 @@ static dev_t disk_of(dev_t devnum) {
         return r;
 }
 
+/* The devices at the bottom of the mapping @devnum (sysfs under @sysfs): itself when it is no
+ * device-mapper device, else those under its slaves, recursively. A mapping in the middle of an
+ * online reencryption sits on helper mappings of libcryptsetup's (<name>-overlay,
+ * <name>-hotzone-*) that all end on the one partition. *n grows; the first leaf found is in
+ * *ret_leaf; 1 as soon as a second, different leaf is seen. */
+static int mapping_leaves(const char *sysfs, dev_t devnum, unsigned depth, dev_t *ret_leaf, unsigned *n) {
+        _cleanup_free_ char *dm = NULL, *slaves = NULL;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (asprintf(&dm, "%s/dev/block/%u:%u/dm", sysfs, major(devnum), minor(devnum)) < 0 ||
+                asprintf(&slaves, "%s/dev/block/%u:%u/slaves", sysfs, major(devnum), minor(devnum)) < 0)
+                return -ENOMEM;
+        if (access(dm, F_OK) < 0) {
+                if (*n > 0 && *ret_leaf != devnum)
+                        return 1;
+                *ret_leaf = devnum;
+                (*n)++;
+                return 0;
+        }
+        if (depth > 16)
+                return -ELOOP;
+        d = opendir(slaves);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while (r == 0 && (de = readdir(d))) {
+                _cleanup_free_ char *dev = NULL, *text = NULL;
+                unsigned maj, min;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&dev, "%s/%s/dev", slaves, de->d_name) < 0)
+                        r = -ENOMEM;
+                else if ((r = ade_read_file(dev, &text, NULL, NULL)) >= 0)
+                        r = sscanf(text, "%u:%u", &maj, &min) != 2
+                                    ? -EBADMSG
+                                    : mapping_leaves(sysfs, makedev(maj, min), depth + 1, ret_leaf, n);
+        }
+        closedir(d);
+        return r;
+}
+
+int ade_volume_mapping_backing(const char *sysfs, dev_t devnum, const char *name, dev_t *ret) {
+        _cleanup_free_ char *path = NULL, *dm_name = NULL;
+        dev_t backing = 0;
+        unsigned n = 0;
+        int r;
+
+        assert(sysfs);
+        assert(name);
+
+        if (asprintf(&path, "%s/dev/block/%u:%u/dm/name", sysfs, major(devnum), minor(devnum)) < 0)
+                return -ENOMEM;
+        r = ade_read_file(path, &dm_name, NULL, NULL);
+        if (r == -ENOENT)
+                return 0; /* not a device-mapper device */
+        if (r < 0)
+                return r;
+        dm_name[strcspn(dm_name, "\n")] = 0;
+        if (!streq(dm_name, name))
+                return 0;
+        r = mapping_leaves(sysfs, devnum, 0, &backing, &n);
+        if (r < 0)
+                return r;
+        if (r > 0 || n == 0)
+                return 0; /* over several devices (or none): not ade's root */
+        if (ret)
+                *ret = backing;
+        return 1;
+}
+
+int ade_volume_root_mapper_backing(const char *name, dev_t *ret) {
+        struct stat root;
+
+        if (stat("/", &root) < 0)
+                return -errno;
+        if (major(root.st_dev) == 0)
+                return 0;
+        return ade_volume_mapping_backing("/sys", root.st_dev, name, ret);
+}
+
 static int add_probe(AdeVolume ***l, size_t *n, const char *device, AdeVolumeType type, bool format_all) {
         AdeVolume *v = NULL;
         int r;
@@ -474,9 +556,15 @@ int ade_volume_discover(const AdeConfig *config, bool format_all, AdeVolume ***r
         if (config && config->volumes.os)
                 r = add_probe(&l, &n, config->volumes.os, ADE_VOLUME_OS, format_all);
         else if (stat("/", &root_st) == 0 && major(root_st.st_dev) != 0) {
+                dev_t root_dev = root_st.st_dev;
                 char node[64];
-                snprintf(node, sizeof(node), "/dev/block/%u:%u", major(root_st.st_dev), minor(root_st.st_dev));
-                os_disk = disk_of(root_st.st_dev);
+
+                /* Opened by the initramfs (docs/architecture.md §9): the OS volume is the partition
+                 * under ade-root, as a data volume is its device and not its mapping. */
+                if (ade_volume_root_mapper_backing("ade-root", &root_dev) < 0)
+                        root_dev = root_st.st_dev;
+                snprintf(node, sizeof(node), "/dev/block/%u:%u", major(root_dev), minor(root_dev));
+                os_disk = disk_of(root_dev);
                 r = add_probe(&l, &n, node, ADE_VOLUME_OS, format_all);
         } else
                 r = 0; /* / on a virtual filesystem (a container): no OS volume to speak of */

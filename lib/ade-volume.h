@@ -95,6 +95,17 @@ static inline void ade_volume_free_manyp(AdeVolume ***l) {
  * device. The state file keys its records by it, and a detached header's token names it. */
 int ade_volume_stable_id(const char *device, char **ret, int *ret_lun);
 
+/* When "/" is mounted from the device-mapper device /dev/mapper/@name (the OS volume opened by the
+ * initramfs as "ade-root", docs/architecture.md §9) and that mapping sits on exactly one device
+ * that is not a mapping (followed through the helper mappings an online reencryption stacks under
+ * it): 1 and that device's number in *ret (optional). 0 when "/" is mounted from anything else (a
+ * partition, another mapping, a virtual filesystem), or a negative errno when sysfs cannot be read. */
+int ade_volume_root_mapper_backing(const char *name, dev_t *ret);
+
+/* The same judgement for the block device @devnum, reading sysfs under @sysfs ("/sys"; tests pass
+ * a folder laid out like it: dev/block/MAJ:MIN/{dm/name,slaves/<x>/dev}). */
+int ade_volume_mapping_backing(const char *sysfs, dev_t devnum, const char *name, dev_t *ret);
+
 /* True when anything holds @device: /sys/class/block/<dev>/holders is not empty, or (for a whole
  * disk) one of its partitions is held or mounted. Returns 1, 0 or a negative errno. */
 int ade_volume_has_holders(const char *device);

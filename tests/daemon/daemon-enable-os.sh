@@ -4,8 +4,8 @@
 # named checks (ade-osvol): the dry run lists them and the path, or why none; "OS" is refused
 # (exit 3) with the first failed check and nothing changes; "ALL" encrypts the data volume, says
 # the OS volume is left plain and why, and exits 3. This host's root never qualifies (a whole disk,
-# no initramfs-tools here, and this version does not install the initramfs unlock yet), so the
-# test asserts a failed os-* check, not which one.
+# no initramfs-tools, nor ade's initramfs hook here), so the test asserts a failed os-* check, not
+# which one; an eligible root's Enable is tests/vm/test-debian-osboot.sh's subject.
 . "$(dirname "$0")/daemon-lib.sh"
 daemon_require_root
 ok() { echo "ok: $*"; }

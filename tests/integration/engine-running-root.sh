@@ -62,9 +62,14 @@ populate "$ximg" xfs 40
 xloop=$(attach "$ximg")
 mkdir -p "$WORK/xroot"; mount "$xloop" "$WORK/xroot"; MOUNTS+=("$WORK/xroot")
 echo before > "$WORK/xroot/live"; sync
-"$TOOL" --quiet --header-dir "$BOOT" --running-root --init-only encrypt "$xloop" "$KEY" > "$WORK/out" || fail "XFS: init-only of the running root failed: $(cat "$WORK/out")"
+# With the UUID chosen by the caller (aded records it before the header exists), the header is
+# named after it: the name the boot contract's crypttab line gives it.
+xuuid=$(cat /proc/sys/kernel/random/uuid)
+"$TOOL" --quiet --header-dir "$BOOT" --running-root --init-only --uuid "$xuuid" encrypt "$xloop" "$KEY" > "$WORK/out" || fail "XFS: init-only of the running root failed: $(cat "$WORK/out")"
 xhdr=$(sed -n 's/^header_path=//p' "$WORK/out")
 [ "$xhdr" != "$hdr" ] || fail "XFS: the same header file as the ext4 volume"
+[ "$xhdr" = "$BOOT/$xuuid.header" ] || fail "XFS: the header is $xhdr, not $BOOT/$xuuid.header"
+cryptsetup luksDump "$xhdr" | grep -q "^UUID:[[:space:]]*$xuuid\$" || fail "XFS: the header's UUID is not $xuuid"
 echo after >> "$WORK/xroot/live"; sync
 umount_last
 xfs_repair -n "$xloop" > /dev/null 2>&1 || fail "XFS: xfs_repair -n finds damage"

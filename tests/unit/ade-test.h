@@ -2,7 +2,9 @@
 #pragma once
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 /* Runs @suite and returns the process exit code automake expects; Check prints its own summary
  * line ("100%: Checks: N, Failures: 0, Errors: 0") which tests/run-all.sh adds up. */
@@ -21,4 +23,14 @@ static inline TCase *ade_test_case(const char *name) {
         TCase *tc = tcase_create(name);
         tcase_set_timeout(tc, 60);
         return tc;
+}
+
+/* Writes @text to @path (created or truncated) and gives it @mode; any failure fails the test. */
+static inline void ade_test_write_file(const char *path, const char *text, mode_t mode) {
+        FILE *f = fopen(path, "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fputs(text, f) >= 0, 1);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(path, mode), 0);
 }

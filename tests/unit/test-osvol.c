@@ -26,6 +26,7 @@ static AdeOsvolFacts azure_image(void) {
                 .initramfs_tools = true,
                 .cryptsetup_initramfs = true,
                 .grub = true,
+                .ade_initramfs = true,
                 .identity_managed = true,
         };
 }
@@ -155,6 +156,10 @@ START_TEST(test_evaluate_table) {
         f.cryptsetup_initramfs = false;
         rows[n++] = (Row){"no cryptsetup-initramfs", f, ADE_OSVOL_PATH_NONE, "os-boot-tools", "cryptsetup-initramfs"};
 
+        f = boot_layout();
+        f.ade_initramfs = false;
+        rows[n++] = (Row){"no ade initramfs hook", f, ADE_OSVOL_PATH_NONE, "os-boot-unlock", "hooks/ade"};
+
         f = azure_image();
         f.identity_managed = false;
         rows[n++] = (Row){"client secret", f, ADE_OSVOL_PATH_NONE, "os-identity", "type = managed"};
@@ -168,7 +173,7 @@ START_TEST(test_every_check_is_named_once) {
         _cleanup_(ade_check_list_done) AdeCheckList list = {};
         AdeOsvolFacts f = azure_image();
         static const char *const names[] = {"os-root-found", "os-root-partition", "os-root-held", "os-root-filesystem",
-                "os-header-place", "os-boot-tools", "os-identity"};
+                "os-header-place", "os-boot-tools", "os-boot-unlock", "os-identity"};
         AdeOsvolPath path;
 
         ck_assert_int_eq(ade_osvol_evaluate(&f, &list, &path), 0);
@@ -223,6 +228,8 @@ static void machine(void) {
         put("usr/share/initramfs-tools/hook-functions", "");
         put("usr/share/initramfs-tools/hooks/cryptroot", "");
         put("usr/sbin/update-grub", "");
+        put("usr/share/initramfs-tools/hooks/ade", "");
+        put("usr/share/initramfs-tools/scripts/local-top/ade", "");
 }
 
 static void machine_gone(void) {
@@ -254,7 +261,7 @@ START_TEST(test_gather_azure_image) {
         ck_assert(f.esp.mounted);
         ck_assert_str_eq(f.esp.fstype, "vfat");
         ck_assert_str_eq(f.esp.disk, "sda");
-        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub && f.identity_managed);
+        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub && f.ade_initramfs && f.identity_managed);
 
         ck_assert_int_eq(ade_osvol_evaluate(&f, &list, &path), 0);
         /* The fixture's folder has this machine's free space: enough, or the place check says why. */
@@ -300,18 +307,78 @@ START_TEST(test_gather_no_root) {
 }
 END_TEST
 
+START_TEST(test_gather_ade_initramfs_half_installed) {
+        _cleanup_(ade_osvol_facts_done) AdeOsvolFacts f = {};
+        char full[PATH_MAX];
+
+        /* The hook without its boot script builds an initramfs that never opens the root. */
+        snprintf(full, sizeof(full), "%s/usr/share/initramfs-tools/scripts/local-top/ade", root);
+        ck_assert_int_eq(unlink(full), 0);
+        put("proc/1/mountinfo", "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n");
+        ck_assert_int_eq(ade_osvol_gather(root, true, &f), 0);
+        ck_assert(f.initramfs_tools && f.cryptsetup_initramfs && f.grub);
+        ck_assert(!f.ade_initramfs);
+}
+END_TEST
+
+/* What the OS volume's record asks for, at aded's start and in Show (docs/architecture.md §9). */
+static const struct {
+        const char *name;
+        bool record;
+        AdeJobKind kind;
+        AdeJobStep step;
+        bool on_mapper;
+        AdeOsvolNext next;
+} next_rows[] = {
+        {"no record", false, ADE_JOB_ENCRYPT, ADE_STEP_NONE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"no record, on the mapper", false, ADE_JOB_ENCRYPT, ADE_STEP_NONE, true, ADE_OSVOL_NEXT_NOTHING},
+        {"stopped before the escrow", true, ADE_JOB_ENCRYPT, ADE_STEP_KEYFILE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"escrowed, no header yet", true, ADE_JOB_ENCRYPT, ADE_STEP_ESCROW, false, ADE_OSVOL_NEXT_ENABLE},
+        {"header written, boot files not yet", true, ADE_JOB_ENCRYPT, ADE_STEP_SHRINK, false, ADE_OSVOL_NEXT_ENABLE},
+        {"boot files written, before the reboot", true, ADE_JOB_ENCRYPT, ADE_STEP_HEADER, false,
+                ADE_OSVOL_NEXT_RESTART},
+        {"after the reboot, on ade-root", true, ADE_JOB_ENCRYPT, ADE_STEP_HEADER, true, ADE_OSVOL_NEXT_RESUME},
+        /* A crash after the boot files and before their step: the boot opened it all the same. */
+        {"on ade-root, the step not recorded", true, ADE_JOB_ENCRYPT, ADE_STEP_SHRINK, true, ADE_OSVOL_NEXT_RESUME},
+        {"reencryption ended, not recorded done", true, ADE_JOB_ENCRYPT, ADE_STEP_REENCRYPT, true,
+                ADE_OSVOL_NEXT_RESUME},
+        {"done", true, ADE_JOB_ENCRYPT, ADE_STEP_DONE, true, ADE_OSVOL_NEXT_NOTHING},
+        {"done, off the mapper", true, ADE_JOB_ENCRYPT, ADE_STEP_DONE, false, ADE_OSVOL_NEXT_NOTHING},
+        {"a decryption's record", true, ADE_JOB_DECRYPT, ADE_STEP_HEADER, true, ADE_OSVOL_NEXT_NOTHING},
+};
+
+START_TEST(test_next_table) {
+        AdeStateVolume record = {.kind = next_rows[_i].kind, .step = next_rows[_i].step};
+        AdeOsvolNext next = ade_osvol_next(next_rows[_i].record ? &record : NULL, next_rows[_i].on_mapper);
+
+        ck_assert_msg(next == next_rows[_i].next, "%s: %s, want %s", next_rows[_i].name, ade_osvol_next_to_string(next),
+                ade_osvol_next_to_string(next_rows[_i].next));
+}
+END_TEST
+
+START_TEST(test_next_names) {
+        ck_assert_str_eq(ade_osvol_next_to_string(ADE_OSVOL_NEXT_RESTART), "restart");
+        ck_assert_str_eq(ade_osvol_next_to_string(ADE_OSVOL_NEXT_RESUME), "resume");
+        ck_assert_ptr_null(ade_osvol_next_to_string(_ADE_OSVOL_NEXT_MAX));
+        ck_assert_ptr_null(ade_osvol_next_to_string(_ADE_OSVOL_NEXT_INVALID));
+}
+END_TEST
+
 static Suite *osvol_suite(void) {
         Suite *s = suite_create("osvol");
         TCase *tc = ade_test_case("evaluate");
 
         tcase_add_test(tc, test_evaluate_table);
         tcase_add_test(tc, test_every_check_is_named_once);
+        tcase_add_loop_test(tc, test_next_table, 0, (int)ELEMENTSOF(next_rows));
+        tcase_add_test(tc, test_next_names);
         suite_add_tcase(s, tc);
         tc = ade_test_case("gather");
         tcase_add_checked_fixture(tc, machine, machine_gone);
         tcase_add_test(tc, test_gather_azure_image);
         tcase_add_test(tc, test_gather_lvm_and_holders);
         tcase_add_test(tc, test_gather_no_root);
+        tcase_add_test(tc, test_gather_ade_initramfs_half_installed);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -20,15 +20,6 @@ static char template[] = "/tmp/ade-test-tab.XXXXXX";
 static char dir[sizeof(template)], tab[sizeof(template) + 16];
 static const AdeFsId fs = {.devnum = 0, .uuid = FSUUID, .label = "data"};
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-        FILE *f = fopen(path, "we");
-
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(fputs(text, f) >= 0, 1);
-        ck_assert_int_eq(fclose(f), 0);
-        ck_assert_int_eq(chmod(path, mode), 0);
-}
-
 static char *read_file(const char *path) {
         static char buf[8192];
         FILE *f = fopen(path, "re");
@@ -92,13 +83,13 @@ START_TEST(test_crypttab_has) {
         _cleanup_free_ char *why = NULL;
 
         ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 0); /* no file: an empty table */
-        write_file(tab, "# " NAME " in a comment\nhome UUID=1111 none luks\n", 0644);
+        ade_test_write_file(tab, "# " NAME " in a comment\nhome UUID=1111 none luks\n", 0644);
         ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 0);
         ck_assert_int_eq(ade_crypttab_set(tab, NAME, "UUID=" UUID, KEY, OPTS, NULL, &why), 1);
         ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), 1);
         ck_assert_int_eq(ade_crypttab_has(tab, "home", &why), 1);
         ck_assert_int_eq(backups(), 1);
-        write_file(tab, "onefield\n", 0644);
+        ade_test_write_file(tab, "onefield\n", 0644);
         ck_assert_int_eq(ade_crypttab_has(tab, NAME, &why), -EBADMSG);
         ck_assert_ptr_nonnull(why);
         ck_assert_ptr_nonnull(strstr(why, ":1:"));
@@ -132,7 +123,7 @@ START_TEST(test_crypttab_concurrent_edits) {
         pthread_t t[EDITORS];
         void *lost;
 
-        write_file(tab, "home UUID=1111 none luks\n", 0644);
+        ade_test_write_file(tab, "home UUID=1111 none luks\n", 0644);
         for (long i = 0; i < EDITORS; i++)
                 ck_assert_int_eq(pthread_create(&t[i], NULL, editor, (void *)i), 0);
         for (int i = 0; i < EDITORS; i++) {
@@ -158,7 +149,7 @@ START_TEST(test_crypttab_keeps_others) {
         _cleanup_free_ char *backup = NULL, *why = NULL;
         struct stat st;
 
-        write_file(tab, before, 0600);
+        ade_test_write_file(tab, before, 0600);
         ck_assert_int_eq(ade_crypttab_set(tab, NAME, "UUID=" UUID, KEY, OPTS, &backup, &why), 1);
         ck_assert_str_eq(read_file(tab), "# <target name>\t<source device>\t\t<key file>\t<options>\n"
                                          "swap\t/dev/sdb2\t/dev/urandom\tswap,cipher=aes-xts-plain64\n"
@@ -236,7 +227,7 @@ START_TEST(test_crypttab_malformed) {
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 _cleanup_free_ char *why = NULL;
 
-                write_file(tab, rows[i].text, 0644);
+                ade_test_write_file(tab, rows[i].text, 0644);
                 ck_assert_int_eq(ade_crypttab_set(tab, NAME, "UUID=" UUID, KEY, OPTS, NULL, &why), -EBADMSG);
                 ck_assert_ptr_nonnull(why);
                 ck_assert_msg(strstr(why, tab) && strstr(why, rows[i].where), "row %zu: %s", i, why);
@@ -266,7 +257,7 @@ static const char fstab_before[] = "# /etc/fstab: static file system information
 START_TEST(test_fstab_repoint_and_restore) {
         _cleanup_free_ char *backup = NULL, *why = NULL;
 
-        write_file(tab, fstab_before, 0644);
+        ade_test_write_file(tab, fstab_before, 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, &backup, &why), 1);
         ck_assert_str_eq(read_file(tab),
                 "# /etc/fstab: static file system information.\n"
@@ -337,7 +328,7 @@ END_TEST
 START_TEST(test_fstab_added_line) {
         _cleanup_free_ char *why = NULL;
 
-        write_file(tab, fstab_before, 0644);
+        ade_test_write_file(tab, fstab_before, 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/mnt/my data", NAME, "xfs", "rw,relatime", NULL, &why), 1);
         ck_assert_str_eq(read_file(tab) + strlen(fstab_before),
                 "# ade: " NAME " added\n/dev/mapper/" NAME
@@ -363,7 +354,7 @@ END_TEST
 START_TEST(test_fstab_conflict) {
         _cleanup_free_ char *why = NULL;
 
-        write_file(tab, fstab_before, 0644);
+        ade_test_write_file(tab, fstab_before, 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/srv", NAME, "xfs", NULL, NULL, &why), -EEXIST);
         ck_assert_ptr_nonnull(strstr(why, ":4 mounts /dev/sdc1 on /srv"));
         ck_assert_str_eq(read_file(tab), fstab_before);
@@ -375,7 +366,7 @@ END_TEST
 START_TEST(test_fstab_edited_by_a_person) {
         _cleanup_free_ char *why = NULL;
 
-        write_file(tab,
+        ade_test_write_file(tab,
                 "# ade: " NAME " was: LABEL=data /data ext4 defaults 0 2\n"
                 "/dev/mapper/" NAME " /data ext4 defaults,_netdev 0 2\n",
                 0644);
@@ -383,7 +374,7 @@ START_TEST(test_fstab_edited_by_a_person) {
         ck_assert_ptr_nonnull(strstr(read_file(tab),
                 "\n/dev/mapper/" NAME " /data ext4 defaults,_netdev,nofail,x-systemd.before=multi-user.target 0 2\n"));
 
-        write_file(tab,
+        ade_test_write_file(tab,
                 "# ade: " NAME " was: LABEL=data /data ext4 defaults 0 2\n"
                 "/dev/sdz /data ext4 defaults 0 2\n",
                 0644);
@@ -395,7 +386,7 @@ END_TEST
 START_TEST(test_fstab_malformed) {
         _cleanup_free_ char *why = NULL;
 
-        write_file(tab, "UUID=1 / ext4 defaults 0 1 extra\n", 0644);
+        ade_test_write_file(tab, "UUID=1 / ext4 defaults 0 1 extra\n", 0644);
         ck_assert_int_eq(ade_fstab_repoint(tab, &fs, "/data", NAME, "ext4", NULL, NULL, &why), -EBADMSG);
         ck_assert_ptr_nonnull(strstr(why, ":1: 7 fields where fstab wants 2 to 6"));
         ck_assert_str_eq(read_file(tab), "UUID=1 / ext4 defaults 0 1 extra\n");

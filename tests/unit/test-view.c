@@ -977,6 +977,97 @@ START_TEST(test_summary_os_and_resource) {
 }
 END_TEST
 
+/* The OS volume (docs/architecture.md §9): its initialised header waits for the reboot, not for
+ * aded's start; once "/" is on ade-root it is an interrupted reencryption like any other. */
+#define OS_DEV "/dev/vda3"
+#define OS_HEADER "/boot/luks/" UUID ".header"
+static const AdeVolume os_root = {.device = OS_DEV, .type = ADE_VOLUME_OS, .mountpoint = "/"};
+static const AdeVolume os_root_under_mapper = {.device = OS_DEV, .type = ADE_VOLUME_OS};
+static const AdeStateVolume rec_os_restart = {.device = OS_DEV,
+        .volume_type = "OS",
+        .kind = ADE_JOB_ENCRYPT,
+        .step = ADE_STEP_HEADER,
+        .secret_url = SECRET_REC,
+        .detached = true,
+        .header_path = OS_HEADER,
+        .mount_point = "/"};
+static const AdeStateVolume rec_os_no_boot_files = {.device = OS_DEV,
+        .volume_type = "OS",
+        .kind = ADE_JOB_ENCRYPT,
+        .step = ADE_STEP_SHRINK,
+        .secret_url = SECRET_REC,
+        .detached = true,
+        .header_path = OS_HEADER,
+        .mount_point = "/"};
+static const AdeStateVolume rec_os_failed = {.device = OS_DEV,
+        .volume_type = "OS",
+        .kind = ADE_JOB_ENCRYPT,
+        .step = ADE_STEP_HEADER,
+        .secret_url = SECRET_REC,
+        .header_path = OS_HEADER,
+        .error = ERROR};
+static const AdeLuksStatus st_os_clean = {.state = ADE_LUKS_STATE_CLEAN,
+        .operation = ADE_LUKS_OP_ENCRYPT,
+        .header = ADE_LUKS_HEADER_DETACHED,
+        .has_token = true,
+        .data_size = 4096,
+        .uuid = UUID};
+
+static const struct {
+        const char *name;
+        AdedVolumeFacts facts;
+        AdedVolumeState state;
+        const char *message_has;
+} os_rows[] = {
+        {"header and boot files written, / on the partition",
+                {.volume = &os_root, .record = &rec_os_restart, .luks = &st_os_clean, .header_path = OS_HEADER},
+                ADED_VM_RESTART_PENDING, "reboot when convenient"},
+        {"header written, the boot files not",
+                {.volume = &os_root, .record = &rec_os_no_boot_files, .luks = &st_os_clean, .header_path = OS_HEADER},
+                ADED_ENCRYPTION_PENDING, "run 'adectl enable --volume-type OS' again"},
+        {"after the reboot, on ade-root, before aded's job",
+                {.volume = &os_root_under_mapper,
+                        .record = &rec_os_restart,
+                        .luks = &st_os_clean,
+                        .header_path = OS_HEADER,
+                        .mapper = "/dev/mapper/ade-root"},
+                ADED_ENCRYPTION_IN_PROGRESS, "aded resumes it"},
+        {"on another mapping than ade-root",
+                {.volume = &os_root_under_mapper,
+                        .record = &rec_os_restart,
+                        .luks = &st_os_clean,
+                        .header_path = OS_HEADER,
+                        .mapper = MAPPER},
+                ADED_VM_RESTART_PENDING, "reboot when convenient"},
+        {"its job failed", {.volume = &os_root, .record = &rec_os_failed, .luks = &st_os_clean}, ADED_FAILED, ERROR},
+        {"no record: not ade's reencryption to wait for",
+                {.volume = &os_root, .luks = &st_os_clean, .header_path = OS_HEADER}, ADED_ENCRYPTION_IN_PROGRESS,
+                "aded resumes it"},
+};
+
+START_TEST(test_decide_os) {
+        _cleanup_(aded_volume_view_done) AdedVolumeView v = {};
+
+        ck_assert_int_eq(aded_view_decide(&os_rows[_i].facts, &v), 0);
+        ck_assert_msg(v.state == os_rows[_i].state, "%s: state is %s, want %s", os_rows[_i].name,
+                aded_volume_state_to_string(v.state), aded_volume_state_to_string(os_rows[_i].state));
+        ck_assert_msg(v.message && strstr(v.message, os_rows[_i].message_has), "%s: message \"%s\" lacks \"%s\"",
+                os_rows[_i].name, strna(v.message), os_rows[_i].message_has);
+        ck_assert_int_eq(v.type, ADE_VOLUME_OS);
+}
+END_TEST
+
+/* A data volume in the OS volume's situation is never waiting for a reboot. */
+START_TEST(test_decide_data_never_restart_pending) {
+        static const AdeVolume data = {.device = DEV, .type = ADE_VOLUME_DATA};
+        AdedVolumeFacts f = {.volume = &data, .record = &rec_os_restart, .luks = &st_os_clean};
+        _cleanup_(aded_volume_view_done) AdedVolumeView v = {};
+
+        ck_assert_int_eq(aded_view_decide(&f, &v), 0);
+        ck_assert_int_eq(v.state, ADED_ENCRYPTION_IN_PROGRESS);
+}
+END_TEST
+
 START_TEST(test_state_names) {
         ck_assert_str_eq(aded_volume_state_to_string(ADED_ENCRYPTION_IN_PROGRESS), "EncryptionInProgress");
         ck_assert_str_eq(aded_volume_state_to_string(ADED_VM_RESTART_PENDING), "VMRestartPending");
@@ -991,6 +1082,8 @@ static Suite *view_suite(void) {
 
         tc = ade_test_case("decide");
         tcase_add_loop_test(tc, test_decide_row, 0, (int)ELEMENTSOF(rows));
+        tcase_add_loop_test(tc, test_decide_os, 0, (int)ELEMENTSOF(os_rows));
+        tcase_add_test(tc, test_decide_data_never_restart_pending);
         suite_add_tcase(s, tc);
 
         tc = ade_test_case("json");

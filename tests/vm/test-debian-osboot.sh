@@ -4,22 +4,21 @@
 # Debian 12 guest (tests/vm/README.md, "The Debian guest": separate ext4 /boot, ext4 root, grub-pc)
 # with ade's .deb installed: its initramfs-tools hook and boot scripts and ade-resolve-key.
 #
-# aded's Enable of the OS volume is not this test's subject: the setup prepares the root as that
-# Enable will (docs/architecture.md §9 lists what it writes), with stock tools, which are the
-# independent judges here: a key file escrowed in the emulator's Key Vault in ADE's format (the
-# secret, and the key file wrapped by the KEK, by curl against the emulator); what "cryptsetup
-# reencrypt --encrypt --init-only" does, on the MOUNTED root partition with a detached header in
-# /boot/luks/, plus ade's token (tests/vm/osboot-init-only.py: libcryptsetup through python's ctypes,
-# since the CLI refuses "token import" into a header marked for reencryption); the crypttab line,
-# the fstab line, the grub drop-in; update-initramfs -u and update-grub.
+# The setup is aded's own: "adectl enable --volume-type OS" in the guest escrows a new key file in
+# the emulator's Key Vault (wrapped by the KEK), initialises the LUKS2 header of the MOUNTED root
+# partition detached in /boot/luks/<LUKS UUID>.header with ade's token, writes the crypttab line, the
+# fstab line and the grub drop-in, and runs update-initramfs -u and update-grub; Show then says
+# VMRestartPending. The judges are stock tools: cryptsetup luksDump of the header (an online
+# reencryption, not started), the three files' contents, grub.cfg, the initramfs's contents.
 #
 # Then: a reboot opens the root as /dev/mapper/ade-root from Key Vault over the initramfs's network
 # (DHCP, IMDS's managed identity, the KEK's unwrapkey); the initramfs holds no copy of the header
-# (the header it opens with is the live one on /boot); stock "cryptsetup reencrypt --resume-only"
-# finishes the encryption of the mounted root, every file of /usr intact; update-initramfs -u and a
-# reboot still open it; with Key Vault unreachable and a BEK VOLUME disk (vfat, its
-# LinuxPassPhraseFileName the key file) the boot opens the root from it after the 60 s budget; with
-# neither, the serial console shows the passphrase prompt (then the guest is powered off).
+# (the header it opens with is the live one on /boot); aded, started at boot, resumes the
+# reencryption of the mounted root online and Show ends Encrypted, every file of /usr intact;
+# update-initramfs -u and a reboot still open it; with Key Vault unreachable and a BEK VOLUME disk
+# (vfat, its LinuxPassPhraseFileName the key file, read back from the emulator) the boot opens the
+# root from it after the 60 s budget; with neither, the serial console shows the passphrase prompt
+# (then the guest is powered off).
 #
 # Skips (77) without root, qemu, mmdebstrap, dpkg-buildpackage and the build dependencies, the
 # built emulator, or with ADE_HEAVY_TESTS=no.
@@ -34,8 +33,9 @@ dvm_image || fail "the Debian image could not be built"
 dvm_build_deb || fail "dpkg-buildpackage failed on the tree under test"
 dvm_start_emulator
 
-# ---- the escrow, as aded's Enable writes it (docs/architecture.md §3), by curl ----
+# ---- Key Vault, by curl: the KEK's version, and (later) the key file aded escrowed ----
 vault=https://contoso.vault.azure.net
+rg_vault=/subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/ade-rg/providers/Microsoft.KeyVault/vaults/contoso
 kv() { # kv METHOD PATH BODY: a Key Vault call to the emulator, by the vault's own name.
         curl -sf --cacert "$EMU_CA" --resolve "contoso.vault.azure.net:$HTTPS_PORT:127.0.0.1" -X "$1" \
                 -H "Authorization: Bearer $kv_token" -H 'Content-Type: application/json' --data-binary "$3" \
@@ -47,27 +47,6 @@ kv_token=$(curl -sf -H Metadata:true \
 kek_version=$(emulator_state | jq -r '.keys[] | select(.name == "kek") | .version')
 [ -n "$kek_version" ] || fail "the emulator has no key named kek"
 kek_url=$vault/keys/kek/$kek_version
-# The key file: the base64 text of 127 random bytes, 172 characters, no newline.
-head -c 127 /dev/urandom | base64 -w0 >"$DVM_RUN/root.key"
-chmod 600 "$DVM_RUN/root.key"
-[ "$(wc -c <"$DVM_RUN/root.key")" = 172 ] || fail "bad key file"
-b64url_key=$(basenc --base64url -w0 <"$DVM_RUN/root.key" | tr -d =)
-wrapped=$(kv POST "/keys/kek/$kek_version/wrapkey" "{\"alg\":\"RSA-OAEP\",\"value\":\"$b64url_key\"}" | jq -r .value)
-[ -n "$wrapped" ] && [ "$wrapped" != null ] || fail "the emulator did not wrap the key file"
-secret_name=$(python3 -c 'import uuid; print(uuid.uuid4())')
-secret_version=$(kv PUT "/secrets/$secret_name" "$(jq -nc --arg v "$wrapped" --arg k "$kek_url" \
-        '{value: $v, contentType: "Wrapped BEK", tags: {DiskEncryptionKeyFileName: "LinuxPassPhraseFileName",
-          DiskEncryptionKeyEncryptionAlgorithm: "RSA-OAEP", DiskEncryptionKeyEncryptionKeyURL: $k}}')" |
-        jq -r '.id | split("/") | last')
-[ -n "$secret_version" ] || fail "the emulator did not store the secret"
-luks_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
-header=/boot/luks/$luks_uuid.header
-jq -nc --arg s "$vault/secrets/$secret_name/$secret_version" --arg k "$kek_url" --arg p "$wrapped" --arg v "$vault" \
-        '{type: "Azure_Disk_Encryption", keyslots: ["0"], version: "1.0", KeyVaultURL: $v,
-          KeyVaultResourceId: "/subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/ade-rg/providers/Microsoft.KeyVault/vaults/contoso",
-          SecretURL: $s, KeyEncryptionKeyURL: $k,
-          KekVaultResourceId: "/subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/ade-rg/providers/Microsoft.KeyVault/vaults/contoso",
-          KeyEncryptionAlgorithm: "RSA-OAEP", VolumeType: "OS", Passphrase: $p}' >"$DVM_RUN/token.json"
 
 # ---- first boot: ade installed, the root prepared ----
 dvm_boot g || fail "QEMU did not start"
@@ -77,45 +56,62 @@ dvm_require_check "ade's .deb installs" dvm_install_deb g
 dvm_check "the package ships the initramfs hook and boot scripts" dvm_ssh g \
         'test -x /usr/share/initramfs-tools/hooks/ade && test -x /usr/share/initramfs-tools/scripts/local-top/ade &&
          test -x /usr/share/initramfs-tools/scripts/local-bottom/ade'
-dvm_ssh g 'cat >/etc/ade/ade.conf' <<'EOF2'
+dvm_ssh g 'cat >/etc/ade/ade.conf' <<EOF2
 [keyvault]
-url = https://contoso.vault.azure.net
+url = $vault
+resource-id = $rg_vault
+kek-url = $kek_url
+kek-vault-resource-id = $rg_vault
 [identity]
 type = managed
 [azure]
 ca-file = /usr/local/share/ca-certificates/ade-emulator.crt
 EOF2
-dvm_copy_in g "$DVM_RUN/root.key" /run/ade-test.key
-dvm_copy_in g "$DVM_RUN/token.json" /run/ade-test-token.json
 dvm_ssh g 'find /usr -xdev -type f -print0 | sort -z | xargs -0 sha256sum' >"$DVM_RUN/usr.manifest" ||
         fail "cannot make the manifest of /usr"
 dvm_copy_in g "$DVM_RUN/usr.manifest" /var/tmp/usr.manifest
-cat >"$DVM_RUN/prepare.sh" <<EOF2
-set -e
-root=\$(findmnt -n -o SOURCE /)
-partuuid=\$(blkid -s PARTUUID -o value "\$root")
-test -n "\$partuuid"
-mkdir -p /boot/luks
-dd if=/dev/zero of=$header bs=1M count=16 status=none
-chmod 600 $header
-python3 /root/osboot-init-only.py "\$root" $header $luks_uuid /run/ade-test.key /run/ade-test-token.json
-cryptsetup luksDump $header | grep -q online-reencrypt
-echo "ade-root PARTUUID=\$partuuid none luks,header=$header" >>/etc/crypttab
-awk '\$2 == "/" { \$1 = "/dev/mapper/ade-root" } { print }' /etc/fstab >/etc/fstab.new && mv /etc/fstab.new /etc/fstab
-mkdir -p /etc/default/grub.d
-printf '%s\n' 'GRUB_DISABLE_LINUX_UUID=true' 'GRUB_DISABLE_LINUX_PARTUUID=true' 'GRUB_DEVICE=/dev/mapper/ade-root' \
-        >/etc/default/grub.d/99-ade-root.cfg
-EOF2
-dvm_copy_in g "$DVM_RUN/prepare.sh" /root/prepare.sh
-dvm_copy_in g "$top_srcdir/tests/vm/osboot-init-only.py" /root/osboot-init-only.py
-dvm_require_check "the mounted root is prepared: init-only with the header on /boot, token, crypttab, fstab, grub" \
-        dvm_ssh g 'sh /root/prepare.sh && cryptsetup token export --token-id 0 '"$header"' | grep -q Azure_Disk_Encryption'
+dvm_ssh g 'cp /etc/fstab /var/tmp/fstab.before; findmnt -n -o SOURCE /' >"$DVM_RUN/root-source" ||
+        fail "cannot read where / is mounted from"
+root_dev=$(cat "$DVM_RUN/root-source")
+partuuid=$(dvm_ssh g "blkid -s PARTUUID -o value $root_dev")
+[ -n "$partuuid" ] || fail "the root partition $root_dev has no PARTUUID"
+
+# show_os FIELD: the OS volume's FIELD in adectl show (read on the host: the guest has no jq).
+show_os() {
+        dvm_ssh g 'adectl show --json' >"$DVM_RUN/show.json" 2>&1 &&
+                jq -r --arg f "$1" '.volumes[] | select(.type == "OS") | .[$f]' "$DVM_RUN/show.json"
+}
 t0=$(date +%s)
-dvm_require_check "update-initramfs -u takes ade's hook" dvm_ssh g 'update-initramfs -u 2>&1'
-echo "# figure debvm-update-initramfs $(($(date +%s) - t0)) s"
-t0=$(date +%s)
-dvm_require_check "update-grub" dvm_ssh g 'update-grub 2>&1'
-echo "# figure debvm-update-grub $(($(date +%s) - t0)) s"
+dvm_require_check "adectl enable --volume-type OS: escrow, the header initialised on the mounted root, the boot files" \
+        dvm_ssh g 'adectl enable --volume-type OS --skip-snapshot-check 2>&1'
+echo "# figure debvm-enable-os-to-restart-pending $(($(date +%s) - t0)) s"
+# os_state_is STATE: adectl show's summary and the OS volume's object both say STATE.
+os_state_is() {
+        local state
+        state=$(show_os state) && [ "$state" = "$1" ] && [ "$(jq -r .os "$DVM_RUN/show.json")" = "$1" ] ||
+                { cat "$DVM_RUN/show.json"; return 1; }
+}
+dvm_check "adectl show: the OS volume is VMRestartPending" os_state_is VMRestartPending
+luks_uuid=$(show_os uuid)
+header=/boot/luks/$luks_uuid.header
+dvm_ssh g 'journalctl -q --no-pager -u aded.service | tail -n 30'
+dvm_require_check "the header /boot/luks/<LUKS UUID>.header: an online reencryption, not started (luksDump)" dvm_ssh g \
+        "ls -l /boot/luks; cryptsetup luksDump $header | grep -q online-reencrypt &&
+         cryptsetup luksDump $header | grep -q '^UUID:[[:space:]]*$luks_uuid\$'"
+dvm_check "the header carries ade's token (Azure_Disk_Encryption, the KEK's URL)" dvm_ssh g \
+        "cryptsetup token export --token-id 0 $header | grep -q Azure_Disk_Encryption &&
+         cryptsetup token export --token-id 0 $header | grep -qF '$kek_url'"
+dvm_check "the root partition itself carries no LUKS header (nothing written to it)" dvm_ssh g \
+        "! cryptsetup isLuks $root_dev"
+dvm_check "crypttab: ade-root PARTUUID=<the root's> none luks,header=<the header>" dvm_ssh g \
+        "cat /etc/crypttab; grep -qx 'ade-root PARTUUID=$partuuid none luks,header=$header' /etc/crypttab"
+dvm_check "fstab: the root line names /dev/mapper/ade-root, the rest of it and the other lines unchanged" dvm_ssh g \
+        'cat /etc/fstab; diff <(awk "\$2 == \"/\" { \$1 = \"/dev/mapper/ade-root\" } { print }" /var/tmp/fstab.before | grep -v "^#") \
+                <(awk "{ \$1 = \$1; print }" /etc/fstab | grep -v "^#") && ls /etc/fstab.ade-*'
+dvm_check "grub's drop-in: the three lines" dvm_ssh g \
+        'cat /etc/default/grub.d/99-ade-root.cfg; grep -qx GRUB_DISABLE_LINUX_UUID=true /etc/default/grub.d/99-ade-root.cfg &&
+         grep -qx GRUB_DISABLE_LINUX_PARTUUID=true /etc/default/grub.d/99-ade-root.cfg &&
+         grep -qx GRUB_DEVICE=/dev/mapper/ade-root /etc/default/grub.d/99-ade-root.cfg'
 dvm_check "grub boots the kernel with root=/dev/mapper/ade-root, never root=UUID=" dvm_ssh g \
         'grep -E "^\s*linux\s" /boot/grub/grub.cfg; grep -qE "^\s*linux\s.*root=/dev/mapper/ade-root( |$)" /boot/grub/grub.cfg &&
          ! grep -qE "^\s*linux\s.*root=(PART)?UUID=" /boot/grub/grub.cfg'
@@ -157,12 +153,42 @@ dvm_check "the initramfs's network is down before the system's own (no leftover 
 dvm_check "the system is running, /boot mounted by fstab (the initramfs unmounted it)" dvm_ssh g \
         'systemctl is-system-running && findmnt /boot'
 
-# ---- the encryption finishes online (stock cryptsetup), files intact ----
-dvm_copy_in g "$DVM_RUN/root.key" /run/ade-test.key
+# ---- aded resumes the encryption online under ade-root, files intact ----
 t0=$(date +%s)
-dvm_require_check "cryptsetup reencrypt --resume-only --active-name ade-root finishes" dvm_ssh g \
-        "cryptsetup reencrypt --resume-only --batch-mode --active-name ade-root --header $header --key-file /run/ade-test.key"
-echo "# figure debvm-root-reencrypt $(($(date +%s) - t0)) s"
+os_encrypted() {
+        local i
+        for i in $(seq 1 900); do
+                [ "$(show_os state)" = Encrypted ] && [ "$(jq -r .os "$DVM_RUN/show.json")" = Encrypted ] && return 0
+                sleep 2
+        done
+        cat "$DVM_RUN/show.json"
+        dvm_ssh g 'journalctl -q --no-pager -u aded.service | tail -n 30'
+        return 1
+}
+os_resumed() {
+        case $(show_os state) in EncryptionInProgress | Encrypted) return 0 ;; esac
+        cat "$DVM_RUN/show.json"
+        return 1
+}
+dvm_check "aded, started at boot, resumes the reencryption under ade-root (Show: EncryptionInProgress or Encrypted)" \
+        os_resumed
+dvm_require_check "adectl show: the OS volume ends Encrypted" os_encrypted
+t1=$(($(date +%s) - t0))
+root_bytes=$(dvm_ssh g "blockdev --getsize64 $root_dev")
+echo "# figure debvm-root-reencrypt $t1 s from the end of the boot to Encrypted (aded's resume), $((root_bytes >> 20)) MiB, $((root_bytes / (t1 > 0 ? t1 : 1) >> 20)) MiB/s"
+dvm_ssh g 'journalctl -q --no-pager -u aded.service | grep -E "resuming|OS volume|finished|Encrypted" | tail -n 10'
+dvm_check "Show: the OS volume on /dev/mapper/ade-root, unlocked, its header detached" bash -c \
+        'jq -e ".volumes[] | select(.type == \"OS\") | select(.mapper == \"/dev/mapper/ade-root\" and .unlocked and .header == \"Detached\")" "$1" ||
+         { cat "$1"; exit 1; }' _ "$DVM_RUN/show.json"
+# The key file aded escrowed, read back from the emulator (for the BEK VOLUME below).
+secret_path=$(jq -r '.volumes[] | select(.type == "OS") | .secretUrl' "$DVM_RUN/show.json" | sed 's|^https://[^/]*||')
+wrapped=$(kv GET "$secret_path" '' | jq -r .value)
+unwrapped=$(kv POST "/keys/kek/$kek_version/unwrapkey" "{\"alg\":\"RSA-OAEP\",\"value\":\"$wrapped\"}" | jq -r .value)
+pad=$(((4 - ${#unwrapped} % 4) % 4))
+printf '%s%s' "$unwrapped" "$(head -c "$pad" /dev/zero | tr '\0' =)" | basenc --base64url -d >"$DVM_RUN/root.key"
+chmod 600 "$DVM_RUN/root.key"
+dvm_check "the escrowed key file (172 characters) reads back from Key Vault through the KEK" \
+        test "$(wc -c <"$DVM_RUN/root.key")" = 172
 dvm_check "the header says no reencryption is left" dvm_ssh g \
         "cryptsetup luksDump $header | grep -E '^Requirements|reencrypt'; ! cryptsetup luksDump $header | grep -q 'online-reencrypt'"
 dvm_check "every file of /usr is intact" dvm_ssh g 'sync; echo 3 >/proc/sys/vm/drop_caches; sha256sum --quiet -c /var/tmp/usr.manifest'
