@@ -184,7 +184,7 @@ START_TEST(test_crypttab_read) {
         ck_assert_int_eq(ade_crypttab_read(tab, &e, &n, &why), 0);
         ck_assert_uint_eq(n, 0);
         ade_crypttab_entries_free(e, n);
-        write_file(tab,
+        ade_test_write_file(tab,
                 "# comment\n\n"
                 "d1 /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail\n"
                 "  swap\t/dev/sdb2\n"
@@ -207,7 +207,7 @@ START_TEST(test_crypttab_read) {
         ck_assert_ptr_null(e[2].options);
         ade_crypttab_entries_free(e, n);
         /* Malformed: refused, as by the editors. */
-        write_file(tab, "d1\n", 0644);
+        ade_test_write_file(tab, "d1\n", 0644);
         ck_assert_int_eq(ade_crypttab_read(tab, &e, &n, &why), -EBADMSG);
         ck_assert_ptr_nonnull(why);
         free(why);
@@ -283,7 +283,7 @@ START_TEST(test_fstab_adopt) {
                                         "LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail 0 0\n";
         _cleanup_free_ char *backup = NULL, *why = NULL;
 
-        write_file(tab, ade_fstab, 0644);
+        ade_test_write_file(tab, ade_fstab, 0644);
         ck_assert_int_eq(ade_fstab_adopt(tab, NAME, &backup, &why), 1);
         ck_assert_str_eq(read_file(tab),
                 "UUID=aaaa-bbbb / ext4 errors=remount-ro 0 1\n"
@@ -307,7 +307,7 @@ START_TEST(test_fstab_add_option) {
                                      "/dev/sdc1 /mnt/azure_bek_disk2 auto defaults 0 0\n";
         _cleanup_free_ char *why = NULL;
 
-        write_file(tab, before, 0644);
+        ade_test_write_file(tab, before, 0644);
         ck_assert_int_eq(
                 ade_fstab_add_option(tab, "/mnt/azure_bek_disk", "x-systemd.device-timeout=10s", "bek", NULL, &why), 1);
         ck_assert_str_eq(read_file(tab),
